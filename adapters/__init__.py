@@ -1,0 +1,1 @@
+"""Adapters to external systems. See :mod:`adapters.base` for the contracts."""

@@ -1,0 +1,260 @@
+"""Adapter contracts: what the console asks of each external system.
+
+An adapter speaks to one external system (Prometheus, Alertmanager, a model
+registry, ...). It knows nothing of the UI and little of the console: it takes
+its own settings (:class:`SourceSettings`) and returns the plain data types
+defined here. The console core turns those into a :class:`console.snapshot.Snapshot`.
+
+Adapters are found through the ``mlconsole.adapters`` entry-point group, the
+same way third-party adapters are, so the built-in ones are not special. Only
+the adapters a config names are imported (see :mod:`adapters.registry`).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class TlsSettings(BaseModel):
+    """TLS options for an HTTP source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verify: bool = True
+    """Verify the server certificate. Turn off only for a lab with a self-signed cert."""
+    ca_file: Path | None = None
+    """A CA bundle to verify the server with, instead of the system store."""
+    cert_file: Path | None = None
+    """Client certificate (PEM) for mutual TLS."""
+    key_file: Path | None = None
+    """Private key for ``cert_file``, if it is not in the same file."""
+
+
+class BasicAuth(BaseModel):
+    """HTTP basic auth credentials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str
+    password: SecretStr
+
+
+class SourceSettings(BaseModel):
+    """How to reach one external system over HTTP.
+
+    The console's config extends this with scheduling fields (interval and so
+    on); an adapter needs only these.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://[^\s/]+", description="Base URL")
+    """Base URL of the system, e.g. ``http://127.0.0.1:9090``."""
+    timeout: float = Field(default=5.0, gt=0, le=300)
+    """Seconds to wait for one HTTP request before giving up."""
+    retries: int = Field(default=2, ge=0, le=10)
+    """Extra attempts after a failed request (connection errors, 5xx, 429)."""
+    backoff: float = Field(default=0.5, ge=0, le=60)
+    """First retry delay in seconds; doubles with each further attempt."""
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    """Extra HTTP headers, e.g. ``Authorization: Bearer ${PROM_TOKEN}``. Never logged."""
+    bearer_token: SecretStr | None = None
+    """Shorthand for an ``Authorization: Bearer`` header."""
+    basic_auth: BasicAuth | None = None
+    """HTTP basic auth."""
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    """TLS options."""
+
+    def http_headers(self) -> dict[str, str]:
+        """The headers to send, secrets revealed (for the wire only, never for display)."""
+        headers = {name: value.get_secret_value() for name, value in self.headers.items()}
+        if self.bearer_token is not None:
+            headers["Authorization"] = f"Bearer {self.bearer_token.get_secret_value()}"
+        return headers
+
+    def client_cert(self) -> str | tuple[str, str] | None:
+        """The client certificate in the form requests and httpx take."""
+        if self.tls.cert_file is None:
+            return None
+        if self.tls.key_file is None:
+            return str(self.tls.cert_file)
+        return (str(self.tls.cert_file), str(self.tls.key_file))
+
+    def verify(self) -> bool | str:
+        """The ``verify`` argument for requests and httpx."""
+        if not self.tls.verify:
+            return False
+        return str(self.tls.ca_file) if self.tls.ca_file else True
+
+
+class AdapterError(Exception):
+    """A source failed: what failed, where, and what to do next.
+
+    ``str(error)`` is a single line fit for a status bar.
+    """
+
+    def __init__(self, source: str, message: str, *, url: str = "", hint: str = "") -> None:
+        self.source = source
+        self.message = message
+        self.url = url
+        self.hint = hint
+        super().__init__(self.summary())
+
+    def summary(self) -> str:
+        where = f" ({self.url})" if self.url else ""
+        hint = f"; {self.hint}" if self.hint else ""
+        return f"{self.source}: {self.message}{where}{hint}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One series of an instant vector: its labels and its value.
+
+    NaN and ±Inf arrive from Prometheus as strings and are kept as floats.
+    """
+
+    labels: Mapping[str, str]
+    value: float
+    timestamp: float
+
+    @property
+    def is_finite(self) -> bool:
+        return math.isfinite(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """The answer to an instant query. ``warnings`` non-empty means partial data."""
+
+    query: str
+    samples: tuple[Sample, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RangeSeries:
+    """One series of a range query: labels and ``(timestamp, value)`` points."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RangeResult:
+    """The answer to a range query. ``warnings`` non-empty means partial data."""
+
+    query: str
+    series: tuple[RangeSeries, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """One alert as Alertmanager reports it (API v2)."""
+
+    fingerprint: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: datetime
+    ends_at: datetime | None
+    updated_at: datetime | None
+    state: str
+    """``active``, ``suppressed`` or ``unprocessed``."""
+    generator_url: str = ""
+    silenced_by: tuple[str, ...] = ()
+    inhibited_by: tuple[str, ...] = ()
+    receivers: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def model(self) -> str:
+        return self.labels.get("model", "")
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "")
+
+    @property
+    def summary(self) -> str:
+        return self.annotations.get("summary") or self.annotations.get("description", "")
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceRecord:
+    """One silence as Alertmanager reports it (API v2)."""
+
+    id: str
+    matchers: tuple[Mapping[str, object], ...]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    state: str
+    """``active``, ``pending`` or ``expired``."""
+
+
+class Adapter(ABC):
+    """Base of every adapter.
+
+    Subclasses set :attr:`kind` and implement the matching contract below.
+    ``name`` is the source's name in the config (``prometheus``, ``prod-am``).
+    """
+
+    kind: ClassVar[str]
+    """What it provides: ``metrics``, ``alerts``, ``registry``, ``pipeline`` or ``serving``."""
+
+    settings_model: ClassVar[type[SourceSettings]] = SourceSettings
+    """The settings class the adapter accepts; adapters with extra options subclass it."""
+
+    def __init__(self, name: str, settings: SourceSettings) -> None:
+        self.name = name
+        self.settings = settings
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Release connections. Called once, when the console stops."""
+
+    def error(self, message: str, *, url: str = "", hint: str = "") -> AdapterError:
+        return AdapterError(self.name, message, url=url, hint=hint)
+
+
+class MetricsAdapter(Adapter):
+    """A source of PromQL answers (Prometheus, Thanos, Mimir, VictoriaMetrics...)."""
+
+    kind = "metrics"
+
+    @abstractmethod
+    async def query(self, promql: str, at: float | None = None) -> QueryResult:
+        """Evaluate an instant query. Raises :class:`AdapterError` on any failure."""
+
+    @abstractmethod
+    async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeResult:
+        """Evaluate a range query. Raises :class:`AdapterError` on any failure."""
+
+
+class AlertsAdapter(Adapter):
+    """A source of firing alerts and silences (Alertmanager)."""
+
+    kind = "alerts"
+
+    @abstractmethod
+    async def alerts(self) -> tuple[AlertRecord, ...]:
+        """Every alert the source knows, active, silenced and inhibited alike."""
+
+    @abstractmethod
+    async def groups(self) -> tuple[tuple[Mapping[str, str], tuple[AlertRecord, ...]], ...]:
+        """Alerts as the source groups them: ``(group labels, alerts)`` pairs."""
+
+    @abstractmethod
+    async def silences(self) -> tuple[SilenceRecord, ...]:
+        """Every silence the source holds, expired ones included."""

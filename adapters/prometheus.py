@@ -1,0 +1,183 @@
+"""Prometheus: instant and range PromQL queries through prometheus-api-client.
+
+The client is synchronous (requests), so every call runs in a worker thread
+via :func:`asyncio.to_thread` and never blocks the event loop. Its
+``custom_query`` drops the ``warnings`` of the response envelope, which is
+how Prometheus says the data is partial; :class:`_EnvelopeClient` keeps the
+library's session, retries, auth and TLS handling and returns the envelope
+whole so the console can show partial data as partial.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from urllib3.util.retry import Retry
+
+from adapters.base import (
+    MetricsAdapter,
+    QueryResult,
+    RangeResult,
+    RangeSeries,
+    Sample,
+    SourceSettings,
+)
+
+RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+
+
+def _float(raw: Any) -> float:
+    """Prometheus sends sample values as strings, NaN and ±Inf included."""
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+class _EnvelopeClient(PrometheusConnect):  # type: ignore[misc]
+    """PrometheusConnect that returns the whole response envelope."""
+
+    def envelope(self, path: str, params: Mapping[str, str]) -> tuple[int, Any, str]:
+        response = self._session.request(
+            method=self._method,
+            url=f"{self.url}{path}",
+            params=params if self._method == "GET" else None,
+            data=params if self._method == "POST" else None,
+            verify=self._session.verify,
+            headers=self.headers,
+            auth=self.auth,
+            cert=self._session.cert,
+            timeout=self._timeout,
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return response.status_code, body, response.text[:200]
+
+
+class PrometheusAdapter(MetricsAdapter):
+    """Metrics from Prometheus' HTTP API (``/api/v1/query`` and ``/api/v1/query_range``)."""
+
+    def __init__(self, name: str, settings: SourceSettings, *, method: str = "GET") -> None:
+        super().__init__(name, settings)
+        retry = Retry(
+            total=settings.retries,
+            backoff_factor=settings.backoff,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=("GET", "POST"),
+            raise_on_status=False,
+        )
+        session = requests.Session()
+        session.verify = settings.verify()
+        session.cert = settings.client_cert()
+        auth = None
+        if settings.basic_auth is not None:
+            auth = (settings.basic_auth.username, settings.basic_auth.password.get_secret_value())
+        self._client = _EnvelopeClient(
+            url=settings.url.rstrip("/"),
+            headers=settings.http_headers() or None,
+            disable_ssl=not settings.tls.verify,
+            retry=retry,
+            auth=auth,
+            session=session,
+            timeout=settings.timeout,
+            method=method,
+        )
+
+    async def aclose(self) -> None:
+        self._client.close()
+
+    async def query(self, promql: str, at: float | None = None) -> QueryResult:
+        params = {"query": promql}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        data, warnings = await asyncio.to_thread(self._call, "/api/v1/query", params)
+        result = data.get("result")
+        if data.get("resultType") == "scalar" and isinstance(result, list) and len(result) == 2:
+            samples: tuple[Sample, ...] = (Sample({}, _float(result[1]), float(result[0])),)
+        else:
+            try:
+                samples = tuple(
+                    Sample(
+                        dict(item.get("metric") or {}),
+                        _float(item["value"][1]),
+                        float(item["value"][0]),
+                    )
+                    for item in result or ()
+                )
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+                raise self.error(
+                    "malformed response: a result is not a [time, value] sample",
+                    url=f"{self._client.url}/api/v1/query",
+                ) from None
+        return QueryResult(promql, tuple(samples), warnings)
+
+    async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeResult:
+        params = {
+            "query": promql,
+            "start": f"{start:.3f}",
+            "end": f"{end:.3f}",
+            "step": f"{step:g}",
+        }
+        data, warnings = await asyncio.to_thread(self._call, "/api/v1/query_range", params)
+        try:
+            series = tuple(
+                RangeSeries(
+                    dict(item.get("metric") or {}),
+                    tuple((float(ts), _float(raw)) for ts, raw in item.get("values") or ()),
+                )
+                for item in data.get("result") or ()
+            )
+        except (TypeError, ValueError, AttributeError):
+            raise self.error(
+                "malformed response: a series is not a list of [time, value] points",
+                url=f"{self._client.url}/api/v1/query_range",
+            ) from None
+        return RangeResult(promql, series, warnings)
+
+    def _call(self, path: str, params: Mapping[str, str]) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """One request, in a worker thread. Every failure becomes an AdapterError."""
+        url = f"{self._client.url}{path}"
+        try:
+            status, body, text = self._client.envelope(path, params)
+        except requests.exceptions.Timeout:
+            raise self.error(
+                f"timed out after {self.settings.timeout:g}s",
+                url=url,
+                hint="Prometheus is slow or overloaded; raise `timeout` or simplify the query",
+            ) from None
+        except requests.exceptions.RetryError as exc:
+            raise self.error(
+                f"gave up after {self.settings.retries + 1} attempts ({exc.__class__.__name__})",
+                url=url,
+            ) from None
+        except requests.exceptions.SSLError as exc:
+            raise self.error(
+                f"TLS error: {exc}", url=url, hint="check `tls:` in the config"
+            ) from None
+        except requests.exceptions.ConnectionError:
+            raise self.error(
+                "cannot connect", url=url, hint="is Prometheus running and reachable?"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise self.error(f"request failed: {exc}", url=url) from None
+        if not isinstance(body, dict):
+            raise self.error(
+                f"malformed response (HTTP {status}, not a JSON object): {text!r}", url=url
+            )
+        if status != 200 or body.get("status") != "success":
+            kind = body.get("errorType") or "error"
+            detail = body.get("error") or text
+            hint = "check the PromQL in the config" if status in (400, 422) else ""
+            raise self.error(f"HTTP {status} {kind}: {detail}", url=url, hint=hint)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise self.error("malformed response: `data` is missing", url=url)
+        warnings = tuple(str(w) for w in body.get("warnings") or ())
+        return data, warnings

@@ -1,0 +1,131 @@
+"""The Textual app and the factory shared by the CLI, the TUI and the tests.
+
+This is the one module of ``console/`` that imports Textual. It wires the
+poller to the screens: the poller runs as asyncio tasks in the app's loop,
+and each new snapshot reaches the screens as a :class:`SnapshotUpdated`
+message. Screens render snapshots; they never wait on the network.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from adapters.base import Adapter
+from console import __version__
+from console.config import Config
+from console.poller import Poller, build_adapters
+from console.snapshot import Snapshot
+
+
+class SnapshotUpdated(Message):
+    """A new snapshot is out. Only the newest matters, so a queued one is replaced."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotUpdated)
+
+
+class MLConsoleApp(App[int]):
+    """mlconsole's terminal UI."""
+
+    TITLE = "mlconsole"
+    SUB_TITLE = __version__
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("R", "refresh", "Refresh", show=False),
+    ]
+
+    def __init__(
+        self, config: Config, poller: Poller | None, *, clock: Callable[[], float] | None = None
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.poller = poller
+        self.snapshot = (
+            poller.snapshot if poller is not None else Snapshot.empty(tuple(config.slis))
+        )
+        self.clock = time.time if clock is None else clock  # tests freeze time
+        self.started_at = time.perf_counter()
+        self.first_paint: float | None = None
+        self.theme = config.ui.theme
+
+    def on_mount(self) -> None:
+        from screens.dashboard import DashboardScreen
+
+        self.push_screen(DashboardScreen())
+        if self.poller is not None:
+            self.poller.on_snapshot = self._publish
+            self.poller.start()
+
+    def on_ready(self) -> None:
+        self.first_paint = time.perf_counter() - self.started_at
+        self.log.info(f"first paint after {self.first_paint:.3f}s")
+
+    async def on_unmount(self) -> None:
+        if self.poller is not None:
+            await self.poller.stop()
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        self.post_message(SnapshotUpdated(snapshot))
+
+    def apply_snapshot(self, snapshot: Snapshot) -> None:
+        """Show ``snapshot`` now (the poller's path, and the tests')."""
+        self.snapshot = snapshot
+        for screen in self.screen_stack:
+            if hasattr(screen, "show_snapshot"):
+                screen.show_snapshot(snapshot)
+
+    def on_snapshot_updated(self, message: SnapshotUpdated) -> None:
+        self.apply_snapshot(message.snapshot)
+
+    def now(self) -> float:
+        return self.clock()
+
+    def action_refresh(self) -> None:
+        if self.poller is not None:
+            self.poller.refresh_now()
+            self.notify("Refreshing every source", timeout=2)
+
+    def action_help(self) -> None:
+        from screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Refresh now", "Refresh every source immediately (R)", self.action_refresh
+        )
+        yield SystemCommand("Help", "Show keys and what the colours mean (?)", self.action_help)
+        if hasattr(screen, "action_filter"):
+            yield SystemCommand(
+                "Filter models", "Filter the dashboard by model or alert (/)", screen.action_filter
+            )
+
+
+def create_app(
+    config: Config,
+    *,
+    adapters: dict[str, Adapter] | None = None,
+    poll: bool = True,
+    clock: Callable[[], float] | None = None,
+) -> MLConsoleApp:
+    """Build the app as the CLI does. ``poll=False`` leaves snapshots to the caller."""
+    if not poll:
+        return MLConsoleApp(config, None, clock=clock)
+    failures: dict[str, str] = {}
+    if adapters is None:
+        adapters, failures = build_adapters(config)
+    poller = Poller(config, adapters, load_errors=failures)
+    return MLConsoleApp(config, poller, clock=clock)

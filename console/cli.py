@@ -1,0 +1,186 @@
+"""The ``mlconsole`` command line.
+
+Exit codes (every command):
+  0  success / healthy
+  1  alerts firing (``status``)
+  2  usage or config error
+  3  a source is unreachable (``status``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from console import __version__
+from console.config import Config, find_config
+from console.config_loader import ConfigError, load_config
+
+EXIT_OK = 0
+EXIT_FIRING = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors exit with our code 2 and a hint to --help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="mlconsole",
+        description=(
+            "Terminal incident console for ML models in production: SLIs, alerts, "
+            "runbooks and mitigations. With no command, opens the dashboard."
+        ),
+        epilog=(
+            "Config lookup: --config, then $MLCONSOLE_CONFIG, then "
+            "$XDG_CONFIG_HOME/mlconsole/config.yaml. "
+            "Exit codes: 0 ok, 1 alerts firing, 2 usage or config error, 3 source unreachable."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"mlconsole {__version__}")
+    parser.add_argument("-c", "--config", metavar="PATH", help="config file to use")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    dash = sub.add_parser("dashboard", help="open the dashboard (the default)")
+    dash.set_defaults(func=cmd_dashboard)
+
+    status = sub.add_parser(
+        "status",
+        help="print SLIs, alerts and source health once, non-interactively",
+        description="Refresh every source once and print the snapshot. Exit codes: "
+        "0 healthy, 1 alerts firing, 2 usage or config error, 3 a source unreachable "
+        "(3 wins over 1: the picture is incomplete).",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    status.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="give up on slow sources after this long (default: each source's timeout "
+        "times its attempts)",
+    )
+    status.set_defaults(func=cmd_status)
+
+    check = sub.add_parser(
+        "check-config",
+        help="validate a config file and print every error with its location",
+        description="Validate a config file. Prints OK, or every error as "
+        "file:line:col: key: message, and exits 2.",
+    )
+    check.add_argument("path", nargs="?", help="file to check (default: the config lookup)")
+    check.set_defaults(func=cmd_check_config)
+
+    try:  # TEMP until lab lands
+        from lab.cli import add_lab_parser
+
+        add_lab_parser(sub)
+    except ImportError:
+        pass
+    return parser
+
+
+def _resolve_config(args: argparse.Namespace, explicit: str | None = None) -> Config | int:
+    path, why = find_config(explicit or args.config)
+    if path is None:
+        print(
+            f"mlconsole: no config found ({why}).\n"
+            "  Start the demo lab with `mlconsole lab up` and export the MLCONSOLE_CONFIG it "
+            "prints,\n  or copy config.example.yaml to ~/.config/mlconsole/config.yaml.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        print(f"mlconsole: {len(exc.issues)} error(s) in {path} (from {why})", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path, why = find_config(args.path or args.config)
+    if path is None:
+        print(f"mlconsole: no config to check ({why})", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for issue in sorted(exc.issues, key=lambda i: (i.line, i.col)):
+            print(issue)
+        print(f"{len(exc.issues)} error(s) in {path}")
+        return EXIT_USAGE
+    print(f"{path}: OK ({len(config.sources)} sources, {len(config.slis)} SLIs)")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = _resolve_config(args)
+    if isinstance(config, int):
+        return config
+    from console.poller import Poller, build_adapters
+    from console.snapshot import Snapshot
+    from console.status import exit_code, render_status
+
+    async def collect() -> tuple[Snapshot, float]:
+        adapters, failures = build_adapters(config)
+        poller = Poller(config, adapters, load_errors=failures)
+        try:
+            # Long enough for every attempt of the slowest source, then give up on it.
+            budget = max(
+                (
+                    s.timeout * (s.retries + 1) + s.backoff * 2**s.retries
+                    for s in config.sources.values()
+                ),
+                default=5.0,
+            )
+            with contextlib.suppress(TimeoutError):  # what did not answer stays down/pending
+                await asyncio.wait_for(poller.refresh_once(), timeout=args.wait or budget + 2)
+            return poller.snapshot, time.time()
+        finally:
+            await poller.stop()
+
+    snapshot, now = asyncio.run(collect())
+    if args.json:
+        print(json.dumps(snapshot.as_dict(now), indent=2, sort_keys=False))
+    else:
+        render_status(snapshot, now)
+    return exit_code(snapshot, now)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    config = _resolve_config(args)
+    if isinstance(config, int):
+        return config
+    from console.app import create_app
+
+    app = create_app(config)
+    app.run()
+    return app.return_code or EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", cmd_dashboard)
+    try:
+        code = func(args)
+    except KeyboardInterrupt:
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

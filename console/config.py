@@ -1,0 +1,231 @@
+"""The console's configuration: typed models, and where to find the file.
+
+The file is YAML, validated by the pydantic models below. Every field has a
+docstring; ``config.example.yaml`` documents every key with an example. Loading
+(with file:line:col error locations) lives in :mod:`console.config_loader`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from adapters.base import SourceSettings
+
+ENV_CONFIG = "MLCONSOLE_CONFIG"
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(raw: Any) -> float:
+    """``30``, ``"30s"``, ``"5m"``, ``"1h"``, ``"30d"`` → seconds."""
+    if isinstance(raw, bool):
+        raise ValueError("a duration is a number of seconds or a string like '30s', '5m', '1h'")
+    if isinstance(raw, int | float):
+        return float(raw)
+    if isinstance(raw, str) and (match := _DURATION.match(raw)):
+        return float(match.group(1)) * _UNITS[match.group(2)]
+    raise ValueError(f"{raw!r} is not a duration; write seconds or a string like '30s', '5m', '1h'")
+
+
+def format_duration(seconds: float) -> str:
+    """The inverse of :func:`parse_duration`, for display: 90 → ``1m30s``."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        m, s = divmod(seconds, 60)
+        return f"{m}m{s:02d}s" if s else f"{m}m"
+    if seconds < 86400:
+        h, rem = divmod(seconds, 3600)
+        return f"{h}h{rem // 60:02d}m" if rem // 60 else f"{h}h"
+    d, rem = divmod(seconds, 86400)
+    return f"{d}d{rem // 3600}h" if rem // 3600 else f"{d}d"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+_OBJECTIVE = re.compile(r"^\s*(<=|>=|<|>)\s*(\S+)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    """An SLI's objective: the value is good while ``value OP threshold`` holds."""
+
+    op: Literal["<", "<=", ">", ">="]
+    threshold: float
+
+    def met(self, value: float) -> bool:
+        match self.op:
+            case "<":
+                return value < self.threshold
+            case "<=":
+                return value <= self.threshold
+            case ">":
+                return value > self.threshold
+            case _:
+                return value >= self.threshold
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.op in (">", ">=")
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.threshold:g}"
+
+
+def parse_objective(raw: Any) -> Objective:
+    if isinstance(raw, Objective):
+        return raw
+    if isinstance(raw, str) and (match := _OBJECTIVE.match(raw)):
+        op, threshold = match.group(1), match.group(2)
+        try:
+            return Objective(op, float(threshold))  # type: ignore[arg-type]
+        except ValueError:
+            pass
+        if _DURATION.match(threshold):  # "< 15m" for a seconds SLI
+            return Objective(op, parse_duration(threshold))  # type: ignore[arg-type]
+    raise ValueError(f"{raw!r} is not an objective; write it like '< 0.2' or '>= 0.999'")
+
+
+ObjectiveField = Annotated[Objective, BeforeValidator(parse_objective)]
+
+
+class SourceConfig(SourceSettings):
+    """One external system the console polls, and how often."""
+
+    type: str = Field(pattern=NAME_PATTERN)
+    """Adapter type, as registered in the ``mlconsole.adapters`` entry-point group
+    (built in: ``prometheus``, ``alertmanager``)."""
+    interval: Duration = 5.0
+    """Seconds between two refreshes of this source. Refreshes of one source never overlap."""
+    stale_after: Duration | None = None
+    """Show the source as stale when its last success is older than this
+    (default: three intervals)."""
+    enabled: bool = True
+    """Set to false to keep an entry in the file without polling it."""
+
+    @property
+    def stale_seconds(self) -> float:
+        return self.stale_after if self.stale_after is not None else 3 * self.interval
+
+
+class SloConfig(BaseModel):
+    """A service level objective over an SLI, for burn rates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: float = Field(gt=0, lt=1)
+    """Share of good events the SLO promises, e.g. ``0.99``; the error budget is ``1 - target``."""
+    window: Duration = 30 * 86400.0
+    """The SLO's compliance window, e.g. ``30d``. Shown with the burn rate."""
+    error_ratio_query: str | None = None
+    """PromQL returning the bad-event ratio per model over the burn-rate window. If
+    omitted, a ``ratio`` SLI's own value is used (``1 - value`` when higher is better)."""
+
+
+class SliConfig(BaseModel):
+    """One service level indicator, read for every model with one PromQL query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    """Short unique id, e.g. ``error_ratio``."""
+    title: str = ""
+    """Column heading on the dashboard (defaults to the name)."""
+    query: str = Field(min_length=1)
+    """PromQL returning one series per model, e.g. ``... by (model)``."""
+    objective: ObjectiveField
+    """Good while ``value OP threshold`` holds, e.g. ``< 0.01`` or ``>= 0.999``."""
+    unit: Literal["ratio", "percent", "seconds", "psi", "count", "score"] = "ratio"
+    """How values are shown: ratio as %, seconds as ms/s, others as numbers."""
+    slo: SloConfig | None = None
+    """Optional SLO; with it the dashboard shows the burn rate."""
+    source: str | None = None
+    """Name of the metrics source to query (default: the only one configured)."""
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name
+
+
+class UiConfig(BaseModel):
+    """How the dashboard looks and behaves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    history: Duration = 600.0
+    """How far back the sparklines reach."""
+    history_points: int = Field(default=30, ge=2, le=500)
+    """Points kept per SLI and model for the sparklines."""
+    theme: str = "textual-dark"
+    """Textual theme name."""
+
+
+class Config(BaseModel):
+    """The whole configuration file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    """Schema version of this file."""
+    sources: dict[Annotated[str, Field(pattern=NAME_PATTERN)], SourceConfig] = Field(min_length=1)
+    """The systems to poll, by name."""
+    model_label: str = Field(default="model", pattern=NAME_PATTERN)
+    """The label that names the model in every SLI series and alert."""
+    slis: list[SliConfig] = Field(default_factory=list)
+    """The SLIs shown for every model."""
+    ui: UiConfig = Field(default_factory=UiConfig)
+    """Dashboard settings."""
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Config:
+        seen: set[str] = set()
+        for sli in self.slis:
+            if sli.name in seen:
+                raise ValueError(f"SLI name {sli.name!r} is used twice; names must be unique")
+            seen.add(sli.name)
+        metrics = [name for name, src in self.sources.items() if src.type == "prometheus"]
+        for sli in self.slis:
+            if sli.source is not None and sli.source not in self.sources:
+                raise ValueError(
+                    f"SLI {sli.name!r} names source {sli.source!r}, which is not in `sources` "
+                    f"(have: {', '.join(self.sources)})"
+                )
+            if sli.source is None and len(metrics) > 1:
+                raise ValueError(
+                    f"SLI {sli.name!r} must set `source:`; several metrics sources are configured"
+                )
+        return self
+
+    def metrics_source_for(self, sli: SliConfig) -> str | None:
+        """The name of the source that answers this SLI's query."""
+        if sli.source is not None:
+            return sli.source
+        metrics = [name for name, src in self.sources.items() if src.type == "prometheus"]
+        return metrics[0] if metrics else None
+
+
+def xdg_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "mlconsole" / "config.yaml"
+
+
+def find_config(explicit: str | None) -> tuple[Path | None, str]:
+    """Where the config is, and why: ``--config``, then ``$MLCONSOLE_CONFIG``, then XDG."""
+    if explicit:
+        return Path(explicit).expanduser(), "--config"
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env).expanduser(), f"${ENV_CONFIG}"
+    xdg = xdg_config_path()
+    if xdg.exists():
+        return xdg, "XDG config dir"
+    return None, f"no --config, ${ENV_CONFIG} unset, and no {xdg}"

@@ -1,0 +1,326 @@
+"""Load YAML into pydantic models, with every error located at file:line:col.
+
+YAML is composed into nodes first, so each value's position is known; the
+nodes are then turned into plain Python (resolving ``${ENV_VAR}`` references)
+and validated. Validation errors are mapped back to the position of the key
+or value they concern. Nothing here raises anything but :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from adapters import registry
+from console.config import Config
+
+Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem in a file, with where it is and what to do."""
+
+    file: str
+    line: int
+    col: int
+    key: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        key = f" {self.key}:" if self.key else ""
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{self.file}:{self.line}:{self.col}:{key} {self.message}{hint}"
+
+
+class ConfigError(Exception):
+    """A file could not be loaded. ``issues`` lists every problem found."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+def dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class Located:
+    """Python data built from YAML nodes, plus the position of every key and value."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.values: dict[Loc, tuple[int, int]] = {}
+        self.keys: dict[Loc, tuple[int, int]] = {}
+        self.issues: list[Issue] = []
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def issue(self, pos: tuple[int, int], loc: Loc, message: str, hint: str = "") -> None:
+        self.issues.append(Issue(self.file, pos[0], pos[1], dotted(loc), message, hint))
+
+    def build(self, node: yaml.Node, loc: Loc = (), depth: int = 0) -> Any:
+        pos = (node.start_mark.line + 1, node.start_mark.column + 1)
+        self.values[loc] = pos
+        if depth > MAX_DEPTH:
+            self.issue(pos, loc, f"nesting deeper than {MAX_DEPTH} levels", "flatten the file")
+            return None
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key_pos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.issue(
+                        key_pos, loc, "YAML merge keys (<<) are not supported", "write the keys out"
+                    )
+                    continue
+                key = self.build(key_node, (*loc, "<key>"), depth + 1)
+                if not isinstance(key, str | int | float | bool) or key is None:
+                    self.issue(key_pos, loc, "a key must be a plain scalar")
+                    continue
+                if key in out:
+                    self.issue(
+                        key_pos,
+                        (*loc, str(key)),
+                        "duplicate key",
+                        "YAML keeps only the last one; remove the other",
+                    )
+                self.keys[(*loc, str(key))] = key_pos
+                out[str(key) if isinstance(key, str) else key] = self.build(
+                    value_node, (*loc, str(key)), depth + 1
+                )
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
+        try:
+            value = self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.issue(pos, loc, f"bad value: {getattr(exc, 'problem', exc)}")
+            return None
+        if isinstance(value, str):
+            return self._expand_env(value, pos, loc)
+        return value
+
+    def _expand_env(self, text: str, pos: tuple[int, int], loc: Loc) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            name, default = match.group(1), match.group(2)
+            value = os.environ.get(name)
+            if value is None:
+                if default is not None:
+                    return default
+                self.issue(
+                    pos,
+                    loc,
+                    f"environment variable ${{{name}}} is not set",
+                    f"export {name}=... or write ${{{name}:-default}}",
+                )
+                return ""
+            return value
+
+        return _ENV_REF.sub(replace, text) if "$" in text else text
+
+    def position(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
+        """Where ``loc`` is written, or failing that its nearest written parent."""
+        probe = tuple(loc)
+        if key and probe in self.keys:
+            return self.keys[probe]
+        while probe:
+            if probe in self.values:
+                return self.values[probe]
+            probe = probe[:-1]
+        return self.values.get((), (1, 1))
+
+
+def _hint(error: dict[str, Any], model: type[BaseModel], loc: Loc, data: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1], data)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        if close:
+            return f"did you mean `{close[0]}`?"
+        return f"allowed keys here: {', '.join(sorted(allowed))}" if allowed else ""
+    if kind == "missing":
+        return f"add `{loc[-1]}:`" if loc else ""
+    if kind == "string_pattern_mismatch":
+        if loc and loc[-1] == "url":
+            return "write a full URL such as http://127.0.0.1:9090"
+        return "use letters, digits, '_', '.' and '-', starting with a letter"
+    if kind.startswith(("float", "int")):
+        return "write a number"
+    return ""
+
+
+def _allowed_keys(model: type[BaseModel], loc: Loc, data: Any) -> list[str]:
+    """Field names of the model that sits at ``loc``, walking the annotations."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = field.annotation
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        elif get_origin(current) is list:
+            current = get_args(current)[0]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` and ``Annotated[X, ...]`` → X."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _walk_errors(exc: ValidationError) -> Iterator[dict[str, Any]]:
+    yield from exc.errors(include_url=False)  # type: ignore[misc]
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, Located]:
+    """YAML text → (data, located). Syntax problems land in ``located.issues``."""
+    located = Located(file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        located.issue(
+            (line, col),
+            (),
+            f"YAML syntax error: {problem}",
+            "check indentation, colons and quotes near here",
+        )
+        return None, located
+    except yaml.YAMLError as exc:
+        located.issue((1, 1), (), f"YAML error: {exc}")
+        return None, located
+    except RecursionError:
+        located.issue((1, 1), (), "YAML nested too deeply")
+        return None, located
+    if node is None:
+        return None, located
+    return located.build(node), located
+
+
+def validate(model: type[M], data: Any, located: Located) -> M | None:
+    """Validate ``data``; every error is added to ``located.issues`` with its position."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for error in _walk_errors(exc):
+            loc: Loc = tuple(error["loc"])
+            # pydantic adds the type name for tagged/union branches; drop non-data parts
+            loc = tuple(p for p in loc if isinstance(p, int) or not str(p).startswith("function-"))
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            elif error["type"] == "value_error":
+                message = message.removeprefix("Value error, ")
+            pos = located.position(loc, key=error["type"] == "extra_forbidden")
+            located.issue(pos, loc, message, _hint(error, model, loc, data))
+        return None
+
+
+def load_file(path: Path, model: type[M], *, what: str = "config") -> M:
+    """Read, parse and validate ``path`` as ``model``; raise ConfigError listing every issue."""
+    return _load_file(path, model, what)[0]
+
+
+def _load_file(path: Path, model: type[M], what: str) -> tuple[M, Located]:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Issue(file, 0, 0, "", f"{what} file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Issue(file, 0, 0, "", f"cannot read {what} file: {exc}")]) from None
+    return _load_text(text, file, model, what)
+
+
+def load_text(text: str, file: str, model: type[M], *, what: str = "config") -> M:
+    """Parse and validate YAML ``text`` as ``model``; ``file`` names it in messages."""
+    return _load_text(text, file, model, what)[0]
+
+
+def _load_text(text: str, file: str, model: type[M], what: str) -> tuple[M, Located]:
+    data, located = parse_yaml(text, file)
+    if located.issues:
+        raise ConfigError(located.issues)
+    if data is None:
+        raise ConfigError(
+            [Issue(file, 1, 1, "", f"the {what} file is empty", "start from config.example.yaml")]
+        )
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [
+                Issue(
+                    file,
+                    1,
+                    1,
+                    "",
+                    f"the {what} must be a mapping of keys",
+                    "start from config.example.yaml",
+                )
+            ]
+        )
+    result = validate(model, data, located)
+    if result is None or located.issues:
+        raise ConfigError(located.issues)
+    return result, located
+
+
+def load_config(path: Path) -> Config:
+    """Load and check the console config, including that every adapter type is installed."""
+    config, located = _load_file(path, Config, "config")
+    installed = set(registry.available())
+    issues = []
+    for name, source in config.sources.items():
+        if source.type not in installed:
+            line, col = located.position(("sources", name, "type"))
+            issues.append(
+                Issue(
+                    str(path),
+                    line,
+                    col,
+                    f"sources.{name}.type",
+                    f"unknown adapter type {source.type!r}",
+                    f"installed types: {', '.join(sorted(installed)) or 'none'}",
+                )
+            )
+    if issues:
+        raise ConfigError(issues)
+    return config

@@ -1,0 +1,276 @@
+"""Poll every source on its own schedule and publish immutable snapshots.
+
+One asyncio task per source. Each task refreshes, publishes, then sleeps its
+interval, so a source's refreshes never overlap, and a slow source (a
+Prometheus timing out) never delays a fast one (Alertmanager). Sync clients
+run in threads inside the adapters; nothing here blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from adapters import registry
+from adapters.base import (
+    Adapter,
+    AdapterError,
+    AlertRecord,
+    AlertsAdapter,
+    MetricsAdapter,
+    QueryResult,
+)
+from console.config import Config, SliConfig, SourceConfig
+from console.snapshot import SliReading, Snapshot, SourceHealth, burn_rate, judge
+
+SnapshotCallback = Callable[[Snapshot], None]
+
+
+def build_adapters(config: Config) -> tuple[dict[str, Adapter], dict[str, str]]:
+    """Instantiate the enabled sources. Returns (adapters, load errors by source name).
+
+    A source whose adapter fails to import or construct is reported, not raised:
+    the console runs on with what it has and shows that source as down.
+    """
+    adapters: dict[str, Adapter] = {}
+    failures: dict[str, str] = {}
+    for name, source in config.sources.items():
+        if not source.enabled:
+            continue
+        try:
+            cls = registry.load(source.type)
+            settings = cls.settings_model.model_validate(
+                source.model_dump(include=set(cls.settings_model.model_fields))
+            )
+            adapters[name] = cls(name, settings)
+        except Exception as exc:  # a broken plug-in is shown as a down source
+            failures[name] = f"{name}: {exc}"
+    return adapters, failures
+
+
+@dataclass
+class _History:
+    """Recent values per (model, sli), bounded."""
+
+    points: int
+    series: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+
+    def add(self, key: tuple[str, str], value: float) -> tuple[float, ...]:
+        buf = self.series.get(key)
+        if buf is None:
+            buf = self.series[key] = deque(maxlen=self.points)
+        buf.append(value)
+        return tuple(buf)
+
+    def seed(self, key: tuple[str, str], values: list[float]) -> None:
+        self.series[key] = deque(values[-self.points :], maxlen=self.points)
+
+
+class Poller:
+    """Runs the refresh loops and holds the latest snapshot."""
+
+    def __init__(
+        self,
+        config: Config,
+        adapters: dict[str, Adapter],
+        *,
+        load_errors: dict[str, str] | None = None,
+        on_snapshot: SnapshotCallback | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.adapters = adapters
+        self.on_snapshot = on_snapshot
+        self.clock = clock
+        self._slis = tuple(config.slis)
+        self._readings: dict[tuple[str, str], SliReading] = {}
+        self._alerts: tuple[AlertRecord, ...] = ()
+        self._history = _History(config.ui.history_points)
+        self._seeded: set[str] = set()
+        self._health: dict[str, SourceHealth] = {}
+        for name, source in config.sources.items():
+            if not source.enabled:
+                continue
+            health = SourceHealth(name, source.type, source.interval, source.stale_seconds)
+            if load_errors and name in load_errors:
+                now = clock()
+                health = replace(
+                    health, last_error=load_errors[name], last_error_at=now, last_attempt=now
+                )
+            self._health[name] = health
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake: dict[str, asyncio.Event] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.snapshot = self._build()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Start one refresh loop per source (inside a running event loop)."""
+        for name in self.adapters:
+            self._wake[name] = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._loop(name), name=f"poll:{name}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for adapter in self.adapters.values():
+            with contextlib.suppress(Exception):
+                await adapter.aclose()
+
+    def refresh_now(self) -> None:
+        """Wake every loop for an immediate refresh (the ``R`` key)."""
+        for event in self._wake.values():
+            event.set()
+
+    async def refresh_once(self) -> Snapshot:
+        """Refresh every source once, concurrently; for non-interactive commands."""
+        await asyncio.gather(*(self.refresh(name) for name in self.adapters))
+        return self.snapshot
+
+    async def _loop(self, name: str) -> None:
+        interval = self._source(name).interval
+        wake = self._wake[name]
+        while True:
+            await self.refresh(name)
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=interval)
+
+    # -- one refresh -------------------------------------------------------
+
+    def _source(self, name: str) -> SourceConfig:
+        return self.config.sources[name]
+
+    async def refresh(self, name: str) -> None:
+        """Refresh one source, then publish a new snapshot. Never raises AdapterError."""
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:  # refresh_once and the loop must not overlap either
+            adapter = self.adapters[name]
+            started = self.clock()
+            health = replace(self._health[name], last_attempt=started)
+            try:
+                if isinstance(adapter, MetricsAdapter):
+                    warnings = await self._refresh_metrics(name, adapter)
+                elif isinstance(adapter, AlertsAdapter):
+                    self._alerts = await adapter.alerts()
+                    warnings = ()
+                else:
+                    warnings = ()
+            except AdapterError as exc:
+                health = replace(health, last_error=exc.summary(), last_error_at=self.clock())
+            except Exception as exc:  # an adapter bug must not kill the loop
+                health = replace(
+                    health,
+                    last_error=f"{name}: unexpected {exc.__class__.__name__}: {exc}",
+                    last_error_at=self.clock(),
+                )
+            else:
+                health = replace(health, last_success=self.clock(), warnings=warnings)
+            self._health[name] = health
+            self.snapshot = self._build()
+        if self.on_snapshot is not None:
+            self.on_snapshot(self.snapshot)
+
+    async def _refresh_metrics(self, name: str, adapter: MetricsAdapter) -> tuple[str, ...]:
+        slis = [s for s in self._slis if self.config.metrics_source_for(s) == name]
+        if name not in self._seeded:
+            await self._seed_history(adapter, slis)
+            self._seeded.add(name)
+        queries: list[str] = []
+        for sli in slis:
+            queries.append(sli.query)
+            if sli.slo is not None and sli.slo.error_ratio_query:
+                queries.append(sli.slo.error_ratio_query)
+        # One query per SLI across all models, all at once.
+        results = await asyncio.gather(
+            *(adapter.query(q) for q in dict.fromkeys(queries)), return_exceptions=True
+        )
+        by_query = dict(zip(dict.fromkeys(queries), results, strict=True))
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors and len(errors) == len(results):
+            raise (
+                errors[0]
+                if isinstance(errors[0], AdapterError)
+                else AdapterError(name, f"{errors[0].__class__.__name__}: {errors[0]}")
+            )
+        warnings: list[str] = []
+        label = self.config.model_label
+        for sli in slis:
+            result = by_query[sli.query]
+            if isinstance(result, BaseException):
+                warnings.append(f"{sli.name}: {result}")
+                self._mark_sli_error(sli, str(result))
+                continue
+            warnings.extend(f"{sli.name}: {w}" for w in result.warnings)
+            bad = None
+            if sli.slo is not None and sli.slo.error_ratio_query:
+                bad_result = by_query[sli.slo.error_ratio_query]
+                if isinstance(bad_result, QueryResult):
+                    bad = {s.labels.get(label, ""): s.value for s in bad_result.samples}
+            seen: set[str] = set()
+            for sample in result.samples:
+                model = sample.labels.get(label)
+                if model is None:
+                    continue
+                seen.add(model)
+                key = (model, sli.name)
+                value = sample.value
+                self._readings[key] = SliReading(
+                    sli=sli.name,
+                    model=model,
+                    value=value,
+                    status=judge(sli, value),
+                    burn_rate=burn_rate(sli, value, bad.get(model) if bad else None),
+                    history=self._history.add(key, value),
+                )
+            for key in [k for k in self._readings if k[1] == sli.name and k[0] not in seen]:
+                # The series vanished: keep the model visible, say there is no data.
+                old = self._readings[key]
+                self._readings[key] = replace(
+                    old, value=None, status=judge(sli, None), burn_rate=None
+                )
+        return tuple(warnings)
+
+    def _mark_sli_error(self, sli: SliConfig, message: str) -> None:
+        for key, old in list(self._readings.items()):
+            if key[1] == sli.name:
+                self._readings[key] = replace(old, error=message)
+
+    async def _seed_history(self, adapter: MetricsAdapter, slis: list[SliConfig]) -> None:
+        """Fill the sparklines from a range query, so they are not empty at start."""
+        end = self.clock()
+        span = self.config.ui.history
+        step = max(1.0, span / self.config.ui.history_points)
+        results = await asyncio.gather(
+            *(adapter.query_range(s.query, end - span, end, step) for s in slis),
+            return_exceptions=True,
+        )
+        label = self.config.model_label
+        for sli, result in zip(slis, results, strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, AdapterError):
+                    raise result
+                continue
+            for series in result.series:
+                model = series.labels.get(label)
+                if model is not None:
+                    self._history.seed((model, sli.name), [v for _, v in series.points])
+
+    def _build(self) -> Snapshot:
+        return Snapshot.build(
+            taken_at=self.clock(),
+            slis=self._slis,
+            readings=self._readings,
+            alerts=self._alerts,
+            sources=self._health,
+            model_label=self.config.model_label,
+        )

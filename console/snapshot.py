@@ -1,0 +1,238 @@
+"""The immutable picture of the world that every screen and command renders.
+
+A :class:`Snapshot` is built by the poller after each source refresh and
+never changes afterwards: screens can keep it, compare it and render it from
+any thread without locks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from adapters.base import AlertRecord
+from console.config import SliConfig
+
+
+class Health(StrEnum):
+    """How a source is doing, as shown in the header."""
+
+    PENDING = "pending"
+    """Not answered yet since start."""
+    OK = "ok"
+    STALE = "stale"
+    """Answered before, but not for longer than its ``stale_after``."""
+    DOWN = "down"
+    """The last attempt failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """One source's health: last success, last error, and the age of its data."""
+
+    name: str
+    type: str
+    interval: float
+    stale_after: float
+    last_success: float | None = None
+    last_attempt: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    warnings: tuple[str, ...] = ()
+    """Partial-data warnings or per-query errors from the last refresh."""
+
+    def state(self, now: float) -> Health:
+        if self.last_error_at is not None and (
+            self.last_success is None or self.last_error_at >= self.last_success
+        ):
+            return Health.DOWN
+        if self.last_success is None:
+            return Health.PENDING
+        if now - self.last_success > self.stale_after:
+            return Health.STALE
+        return Health.OK
+
+    def age(self, now: float) -> float | None:
+        """Seconds since the data last came in, or None if it never did."""
+        return None if self.last_success is None else max(0.0, now - self.last_success)
+
+    def as_dict(self, now: float) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "state": self.state(now).value,
+            "age_seconds": self.age(now),
+            "last_success": self.last_success,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+            "warnings": list(self.warnings),
+        }
+
+
+class SliStatus(StrEnum):
+    OK = "ok"
+    BREACH = "breach"
+    NODATA = "nodata"
+
+
+@dataclass(frozen=True, slots=True)
+class SliReading:
+    """One SLI's value for one model, judged against its objective."""
+
+    sli: str
+    model: str
+    value: float | None
+    status: SliStatus
+    burn_rate: float | None = None
+    history: tuple[float, ...] = ()
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "sli": self.sli,
+            "model": self.model,
+            "value": self.value,
+            "status": self.status.value,
+            "burn_rate": self.burn_rate,
+            "history": list(self.history),
+            "error": self.error,
+        }
+
+
+def judge(sli: SliConfig, value: float | None) -> SliStatus:
+    if value is None or math.isnan(value):
+        return SliStatus.NODATA
+    return SliStatus.OK if sli.objective.met(value) else SliStatus.BREACH
+
+
+def burn_rate(sli: SliConfig, value: float | None, bad_ratio: float | None) -> float | None:
+    """How fast the error budget burns: the bad-event ratio over the budget ``1 - target``.
+
+    ``bad_ratio`` comes from the SLO's own ``error_ratio_query`` when it has one;
+    otherwise a ``ratio`` SLI's value is the bad ratio (or its complement when
+    higher is better). Other SLIs have no burn rate.
+    """
+    if sli.slo is None:
+        return None
+    if bad_ratio is None:
+        if sli.unit != "ratio" or value is None or math.isnan(value):
+            return None
+        bad_ratio = 1.0 - value if sli.objective.higher_is_better else value
+    if math.isnan(bad_ratio):
+        return None
+    return max(0.0, bad_ratio) / (1.0 - sli.slo.target)
+
+
+def is_firing(alert: AlertRecord) -> bool:
+    """Active and not silenced or inhibited: the alerts that page someone."""
+    return alert.state == "active"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the console knows at one moment."""
+
+    taken_at: float
+    slis: tuple[SliConfig, ...]
+    models: tuple[str, ...]
+    readings: Mapping[tuple[str, str], SliReading]
+    """Keyed by ``(model, sli name)``."""
+    alerts: tuple[AlertRecord, ...]
+    sources: Mapping[str, SourceHealth]
+    model_label: str = "model"
+    _by_model: Mapping[str, tuple[AlertRecord, ...]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        taken_at: float,
+        slis: tuple[SliConfig, ...],
+        readings: Mapping[tuple[str, str], SliReading],
+        alerts: tuple[AlertRecord, ...],
+        sources: Mapping[str, SourceHealth],
+        model_label: str = "model",
+    ) -> Snapshot:
+        by_model: dict[str, list[AlertRecord]] = {}
+        for alert in sorted(alerts, key=lambda a: (a.labels.get(model_label, ""), a.name)):
+            by_model.setdefault(alert.labels.get(model_label, ""), []).append(alert)
+        models = sorted({model for model, _ in readings} | {m for m in by_model if m})
+        return cls(
+            taken_at=taken_at,
+            slis=slis,
+            models=tuple(models),
+            readings=MappingProxyType(dict(readings)),
+            alerts=alerts,
+            sources=MappingProxyType(dict(sources)),
+            model_label=model_label,
+            _by_model=MappingProxyType({m: tuple(a) for m, a in by_model.items()}),
+        )
+
+    @classmethod
+    def empty(cls, slis: tuple[SliConfig, ...] = ()) -> Snapshot:
+        return cls.build(taken_at=0.0, slis=slis, readings={}, alerts=(), sources={})
+
+    def reading(self, model: str, sli: str) -> SliReading | None:
+        return self.readings.get((model, sli))
+
+    def alerts_for(self, model: str) -> tuple[AlertRecord, ...]:
+        return self._by_model.get(model, ())
+
+    @property
+    def alerts_by_model(self) -> Mapping[str, tuple[AlertRecord, ...]]:
+        return self._by_model
+
+    @property
+    def firing(self) -> tuple[AlertRecord, ...]:
+        return tuple(a for a in self.alerts if is_firing(a))
+
+    def unreachable(self, now: float) -> list[SourceHealth]:
+        return [s for s in self.sources.values() if s.state(now) is Health.DOWN]
+
+    def as_dict(self, now: float) -> dict[str, object]:
+        """A JSON-ready view, as ``mlconsole status --json`` prints it."""
+        return {
+            "taken_at": self.taken_at,
+            "sources": {name: h.as_dict(now) for name, h in self.sources.items()},
+            "slis": [
+                {
+                    "name": s.name,
+                    "title": s.label,
+                    "objective": str(s.objective),
+                    "unit": s.unit,
+                    "slo_target": s.slo.target if s.slo else None,
+                }
+                for s in self.slis
+            ],
+            "models": {
+                model: {
+                    "slis": {
+                        s.name: r.as_dict()
+                        for s in self.slis
+                        if (r := self.readings.get((model, s.name))) is not None
+                    },
+                    "alerts": [alert_dict(a) for a in self.alerts_for(model)],
+                }
+                for model in self.models
+            },
+            "alerts": [alert_dict(a) for a in self.alerts],
+        }
+
+
+def alert_dict(alert: AlertRecord) -> dict[str, object]:
+    return {
+        "fingerprint": alert.fingerprint,
+        "name": alert.name,
+        "state": alert.state,
+        "firing": is_firing(alert),
+        "severity": alert.severity,
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "starts_at": alert.starts_at.isoformat(),
+        "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
+        "generator_url": alert.generator_url,
+        "silenced_by": list(alert.silenced_by),
+    }

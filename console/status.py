@@ -1,0 +1,87 @@
+"""``mlconsole status``: the snapshot as rich tables, and its exit code."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from console.format import format_age, format_burn, format_objective, format_value, sparkline
+from console.snapshot import Health, SliStatus, Snapshot
+
+EXIT_OK, EXIT_FIRING, EXIT_UNREACHABLE = 0, 1, 3
+
+HEALTH_STYLE = {
+    Health.OK: "green",
+    Health.STALE: "yellow",
+    Health.DOWN: "bold red",
+    Health.PENDING: "dim",
+}
+STATUS_STYLE = {SliStatus.OK: "green", SliStatus.BREACH: "bold red", SliStatus.NODATA: "dim"}
+
+
+def exit_code(snapshot: Snapshot, now: float) -> int:
+    """3 if a source is unreachable (the picture is incomplete), else 1 if alerts fire, else 0."""
+    if any(h.state(now) in (Health.DOWN, Health.PENDING) for h in snapshot.sources.values()):
+        return EXIT_UNREACHABLE
+    if snapshot.firing:
+        return EXIT_FIRING
+    return EXIT_OK
+
+
+def render_status(snapshot: Snapshot, now: float, console: Console | None = None) -> None:
+    console = console or Console()
+    sources = Table(title="Sources", title_justify="left")
+    for column in ("source", "type", "state", "age", "last error"):
+        sources.add_column(column)
+    for health in snapshot.sources.values():
+        state = health.state(now)
+        sources.add_row(
+            health.name,
+            health.type,
+            Text(state.value, style=HEALTH_STYLE[state]),
+            format_age(health.age(now)),
+            health.last_error or "",
+        )
+    console.print(sources)
+
+    slis = Table(title="SLIs", title_justify="left")
+    slis.add_column("model")
+    for sli in snapshot.slis:
+        slis.add_column(
+            f"{sli.label}\n{format_objective(sli.objective.op, sli.objective.threshold, sli.unit)}"
+        )
+    for model in snapshot.models:
+        cells: list[Text | str] = [model]
+        for sli in snapshot.slis:
+            reading = snapshot.reading(model, sli.name)
+            if reading is None:
+                cells.append(Text("—", style="dim"))
+                continue
+            text = Text(format_value(reading.value, sli.unit), style=STATUS_STYLE[reading.status])
+            if reading.burn_rate is not None:
+                text.append(f" {format_burn(reading.burn_rate)}", style="magenta")
+            text.append(f" {sparkline(reading.history, 8)}", style="dim")
+            cells.append(text)
+        slis.add_row(*cells)
+    console.print(slis)
+
+    alerts = Table(title=f"Alerts ({len(snapshot.firing)} firing)", title_justify="left")
+    for column in ("model", "alert", "severity", "state", "since (UTC)", "summary"):
+        alerts.add_column(column)
+    for alert in snapshot.alerts:
+        started = alert.starts_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        alerts.add_row(
+            alert.model,
+            alert.name,
+            alert.severity,
+            Text(alert.state, style="bold red" if alert.state == "active" else "dim"),
+            started,
+            alert.summary,
+        )
+    console.print(alerts)
+    console.print(
+        Text(f"as of {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M:%S} UTC", style="dim")
+    )

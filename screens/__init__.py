@@ -1,0 +1,1 @@
+"""Textual screens and widgets. They render snapshots and turn keys into intents."""

@@ -1,0 +1,107 @@
+"""One alert in full: labels, annotations, generator URL, and its model's SLIs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from adapters.base import AlertRecord
+from console.format import format_burn, format_objective, format_value
+from console.snapshot import Snapshot
+from screens.render import STATUS_STYLE, alert_age, alert_state, utc
+
+if TYPE_CHECKING:
+    from console.app import MLConsoleApp
+
+
+class AlertDetailScreen(ModalScreen[None]):
+    """Everything known about one alert, and the live SLIs of its model."""
+
+    CSS_PATH = "alert_detail.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss", "Back"),
+        Binding("q", "dismiss", "Back", show=False),
+    ]
+
+    def __init__(self, alert: AlertRecord | None, model: str) -> None:
+        super().__init__()
+        self.alert = alert
+        self.model = model
+
+    @property
+    def mlapp(self) -> MLConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="detail"):
+            yield Static(id="alert")
+            yield Static(id="slis")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#detail").border_title = (
+            f"{self.alert.name} · {self.model}" if self.alert else f"{self.model}: no alerts"
+        )
+        self.show_snapshot(self.mlapp.snapshot)
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        now = self.mlapp.now()
+        if self.alert is not None:
+            # Follow the alert in the new snapshot: its state may have changed.
+            self.alert = next(
+                (a for a in snapshot.alerts if a.fingerprint == self.alert.fingerprint),
+                self.alert,
+            )
+            self.query_one("#alert", Static).update(self._alert_table(self.alert, now))
+        else:
+            self.query_one("#alert", Static).update(
+                Text(f"No alerts for {self.model}.", style="green")
+            )
+        self.query_one("#slis", Static).update(self._sli_table(snapshot))
+
+    @staticmethod
+    def _alert_table(alert: AlertRecord, now: float) -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        table.add_row("state", alert_state(alert))
+        table.add_row("started", f"{utc(alert.starts_at)} ({alert_age(alert, now)} ago)")
+        if alert.ends_at is not None:
+            table.add_row("ends", utc(alert.ends_at))
+        table.add_row("fingerprint", alert.fingerprint)
+        table.add_row("generator", Text(alert.generator_url or "—", style="underline cyan"))
+        if alert.silenced_by:
+            table.add_row("silenced by", ", ".join(alert.silenced_by))
+        table.add_row("", "")
+        table.add_row(Text("labels", style="bold underline"), "")
+        for key, value in sorted(alert.labels.items()):
+            table.add_row(f"  {key}", value)
+        table.add_row(Text("annotations", style="bold underline"), "")
+        for key, value in sorted(alert.annotations.items()):
+            table.add_row(f"  {key}", value)
+        return table
+
+    def _sli_table(self, snapshot: Snapshot) -> Table:
+        table = Table(title=f"SLIs of {self.model}", title_justify="left", expand=True)
+        for column in ("SLI", "value", "objective", "burn", "status"):
+            table.add_column(column)
+        for sli in snapshot.slis:
+            reading = snapshot.reading(self.model, sli.name)
+            if reading is None:
+                table.add_row(sli.label, "—", str(sli.objective), "—", Text("no data", "dim"))
+                continue
+            table.add_row(
+                sli.label,
+                format_value(reading.value, sli.unit),
+                format_objective(sli.objective.op, sli.objective.threshold, sli.unit),
+                format_burn(reading.burn_rate),
+                Text(reading.status.value, style=STATUS_STYLE[reading.status]),
+            )
+        return table

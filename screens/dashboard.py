@@ -1,0 +1,270 @@
+"""The dashboard: models × SLIs, alerts grouped by model, and source health."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from console.snapshot import Health, SliStatus, Snapshot
+from screens.render import (
+    SEVERITY_STYLE,
+    alert_age,
+    alert_state,
+    sli_cell,
+    sli_header,
+    source_badge,
+)
+
+if TYPE_CHECKING:
+    from console.app import MLConsoleApp
+
+
+class SourceBar(Static):
+    """Each source's health: ok, stale or down, with the age of its data."""
+
+    def show(self, snapshot: Snapshot, now: float) -> None:
+        if not snapshot.sources:
+            self.update(Text("no sources configured", style="bold red"))
+            return
+        parts = Text("  ·  ").join(source_badge(h, now) for h in snapshot.sources.values())
+        down = [h for h in snapshot.sources.values() if h.state(now) is Health.DOWN]
+        if down and down[0].last_error:
+            parts.append("\n")
+            parts.append(down[0].last_error, style="red")
+        self.update(parts)
+
+
+class DashboardScreen(Screen[None]):
+    """Models × SLIs on top, alerts grouped by model below."""
+
+    CSS_PATH = "dashboard.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("enter", "open", "Open", show=True, priority=False),
+        Binding("ctrl+p", "command_palette", "Palette", show=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._filter = ""
+        self._pending: Snapshot | None = None
+        self._model_rows: list[str] = []
+        self._alert_rows: list[str] = []
+
+    @property
+    def mlapp(self) -> MLConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield SourceBar(id="sources")
+        yield Input(placeholder="filter by model or alert name (esc clears)", id="filter")
+        with Vertical(id="panes"):
+            yield Static("Models", classes="pane-title", id="models-title")
+            yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+            yield Static("Alerts", classes="pane-title", id="alerts-title")
+            yield DataTable(id="alerts", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        models = self.query_one("#models", DataTable)
+        models.header_height = 2
+        models.add_column("model", key="model", width=20)
+        models.add_column(Text("alerts", style="bold"), key="alerts", width=6)
+        for sli in self.mlapp.config.slis:
+            models.add_column(sli_header(sli), key=sli.name)
+        alerts = self.query_one("#alerts", DataTable)
+        for key, label in (
+            ("model", "model"),
+            ("alert", "alert"),
+            ("severity", "severity"),
+            ("state", "state"),
+            ("age", "age"),
+            ("summary", "summary"),
+        ):
+            alerts.add_column(label, key=key)
+        self.set_interval(1.0, self._tick)
+        self.show_snapshot(self.mlapp.snapshot)
+        models.focus()
+
+    # -- rendering ---------------------------------------------------------
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        """Render ``snapshot``, or keep it for later while a modal covers the screen."""
+        if not self.is_current:
+            self._pending = snapshot
+            return
+        self._pending = None
+        now = self.mlapp.now()
+        self.query_one(SourceBar).show(snapshot, now)
+        self._render_models(snapshot, now)
+        self._render_alerts(snapshot, now)
+
+    def on_screen_resume(self) -> None:
+        if self._pending is not None:
+            self.show_snapshot(self._pending)
+
+    def _tick(self) -> None:
+        """Ages move even when no data comes in: a stalled source must look stalled."""
+        if self.is_current:
+            self.query_one(SourceBar).show(self.mlapp.snapshot, self.mlapp.now())
+
+    def _matches(self, snapshot: Snapshot, model: str) -> bool:
+        if not self._filter:
+            return True
+        needle = self._filter.lower()
+        return needle in model.lower() or any(
+            needle in a.name.lower() for a in snapshot.alerts_for(model)
+        )
+
+    def _rank(self, snapshot: Snapshot, model: str) -> tuple[int, str]:
+        """Worst first: models with firing alerts, then SLI breaches, then the rest."""
+        if any(a.state == "active" for a in snapshot.alerts_for(model)):
+            return (0, model)
+        if any(
+            (r := snapshot.reading(model, s.name)) is not None and r.status is SliStatus.BREACH
+            for s in snapshot.slis
+        ):
+            return (1, model)
+        return (2, model)
+
+    def _render_models(self, snapshot: Snapshot, now: float) -> None:
+        table = self.query_one("#models", DataTable)
+        metrics_ok = {name: h.state(now) is Health.OK for name, h in snapshot.sources.items()}
+        config = self.mlapp.config
+        rows = sorted(
+            (m for m in snapshot.models if self._matches(snapshot, m)),
+            key=lambda m: self._rank(snapshot, m),
+        )
+        cells: dict[str, list[Text]] = {}
+        for model in rows:
+            firing = sum(1 for a in snapshot.alerts_for(model) if a.state == "active")
+            row = [
+                Text(model, style="bold red" if firing else ""),
+                Text(str(firing) if firing else "·", style="bold red" if firing else "dim"),
+            ]
+            for sli in snapshot.slis:
+                source = config.metrics_source_for(sli)
+                stale = not metrics_ok.get(source or "", False)
+                row.append(sli_cell(sli, snapshot.reading(model, sli.name), stale=stale))
+            cells[model] = row
+        if rows != self._model_rows:
+            selected = self._selected_key(table, self._model_rows)
+            table.clear()
+            for model in rows:
+                table.add_row(*cells[model], key=model)
+            self._model_rows = rows
+            self._restore_cursor(table, rows, selected)
+        else:
+            keys = ["model", "alerts", *(s.name for s in snapshot.slis)]
+            for model in rows:
+                for key, cell in zip(keys, cells[model], strict=True):
+                    table.update_cell(model, key, cell)
+        shown = f"{len(rows)} of {len(snapshot.models)}" if self._filter else str(len(rows))
+        title = f"Models ({shown})"
+        if self._filter:
+            title += f"  filter: {self._filter!r}"
+        self.query_one("#models-title", Static).update(title)
+
+    def _render_alerts(self, snapshot: Snapshot, now: float) -> None:
+        table = self.query_one("#alerts", DataTable)
+        selected = self._selected_key(table, self._alert_rows)
+        table.clear()
+        keys: list[str] = []
+        for model, alerts in snapshot.alerts_by_model.items():
+            if not self._matches(snapshot, model):
+                continue
+            for index, alert in enumerate(alerts):
+                table.add_row(
+                    Text(model if index == 0 else "", style="bold"),
+                    alert.name,
+                    Text(alert.severity, style=SEVERITY_STYLE.get(alert.severity, "")),
+                    alert_state(alert),
+                    alert_age(alert, now),
+                    alert.summary,
+                    key=alert.fingerprint,
+                )
+                keys.append(alert.fingerprint)
+        self._alert_rows = keys
+        self._restore_cursor(table, keys, selected)
+        firing = len(snapshot.firing)
+        self.query_one("#alerts-title", Static).update(
+            Text.assemble(
+                "Alerts ",
+                (f"{firing} firing", "bold red" if firing else "green"),
+                f" · {len(snapshot.alerts)} total",
+            )
+        )
+
+    @staticmethod
+    def _selected_key(table: DataTable[Text], keys: list[str]) -> str | None:
+        if not keys or table.row_count == 0:
+            return None
+        row = table.cursor_row
+        return keys[row] if 0 <= row < len(keys) else None
+
+    @staticmethod
+    def _restore_cursor(table: DataTable[Text], keys: list[str], selected: str | None) -> None:
+        if selected in keys:
+            table.move_cursor(row=keys.index(selected), animate=False)
+
+    # -- actions -----------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("visible")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("visible")
+        self._set_filter("")
+        self.query_one("#models", DataTable).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._set_filter(event.value.strip())
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.query_one("#models", DataTable).focus()
+
+    def _set_filter(self, text: str) -> None:
+        self._filter = text
+        self.show_snapshot(self.mlapp.snapshot)
+
+    def action_open(self) -> None:
+        self._open_focused()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self._open_focused()
+
+    def _open_focused(self) -> None:
+        from screens.alert_detail import AlertDetailScreen
+
+        snapshot = self.mlapp.snapshot
+        focused = self.focused
+        if isinstance(focused, DataTable) and focused.id == "alerts":
+            key = self._selected_key(focused, self._alert_rows)
+            alert = next((a for a in snapshot.alerts if a.fingerprint == key), None)
+            if alert is not None:
+                self.app.push_screen(AlertDetailScreen(alert, alert.model))
+            return
+        table = self.query_one("#models", DataTable)
+        model = self._selected_key(table, self._model_rows)
+        if model is None:
+            return
+        alerts = snapshot.alerts_for(model)
+        firing = [a for a in alerts if a.state == "active"] or list(alerts)
+        self.app.push_screen(AlertDetailScreen(firing[0] if firing else None, model))

@@ -1,0 +1,64 @@
+"""Keys and what the colours mean."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = (
+    ("?", "this help"),
+    ("/", "filter models and alerts by name; esc clears"),
+    ("enter", "open the selected alert (or the selected model's first alert)"),
+    ("tab", "move between the models and alerts tables"),
+    ("R", "refresh every source now"),
+    ("ctrl+p", "command palette"),
+    ("esc", "back"),
+    ("q", "quit"),
+)
+
+LEGEND = (
+    ("green", "within objective / source ok"),
+    ("bold red", "objective breached / alert firing / source down"),
+    ("yellow", "source stale: its data is older than stale_after"),
+    ("dim", "no data, or data from a source that is not ok"),
+    ("bold magenta", "burn rate ≥ 1x: the error budget burns faster than the SLO allows"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys, and what the colours mean."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 80; height: auto; max-height: 90%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "dismiss", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        keys = Table.grid(padding=(0, 2))
+        keys.add_column(style="bold cyan", no_wrap=True)
+        keys.add_column()
+        for key, what in KEYS:
+            keys.add_row(key, what)
+        legend = Table.grid(padding=(0, 2))
+        legend.add_column(no_wrap=True)
+        legend.add_column()
+        for style, what in LEGEND:
+            legend.add_row(Text("■■■", style=style), what)
+        with VerticalScroll() as scroll:
+            scroll.border_title = "mlconsole help"
+            yield Static(keys)
+            yield Static(Text("\nColours", style="bold"))
+            yield Static(legend)

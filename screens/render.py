@@ -1,0 +1,79 @@
+"""Rich text for snapshot values, shared by the screens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.text import Text
+
+from adapters.base import AlertRecord
+from console.config import SliConfig
+from console.format import format_age, format_burn, format_objective, format_value, sparkline
+from console.snapshot import Health, SliReading, SliStatus, SourceHealth
+
+STATUS_STYLE = {SliStatus.OK: "green", SliStatus.BREACH: "bold red", SliStatus.NODATA: "dim"}
+HEALTH_STYLE = {
+    Health.OK: "green",
+    Health.STALE: "yellow",
+    Health.DOWN: "bold red",
+    Health.PENDING: "dim",
+}
+SEVERITY_STYLE = {
+    "page": "bold red",
+    "critical": "bold red",
+    "ticket": "yellow",
+    "warning": "yellow",
+}
+
+
+def sli_header(sli: SliConfig) -> Text:
+    objective = format_objective(sli.objective.op, sli.objective.threshold, sli.unit)
+    return Text.assemble((sli.label, "bold"), "\n", (objective, "dim"))
+
+
+def sli_cell(sli: SliConfig, reading: SliReading | None, *, stale: bool) -> Text:
+    """Value in its status colour, burn rate if any, and a sparkline."""
+    if reading is None:
+        return Text("—", style="dim")
+    style = "dim" if stale else STATUS_STYLE[reading.status]
+    text = Text(format_value(reading.value, sli.unit).rjust(6), style=style)
+    if reading.burn_rate is not None:
+        burn_style = "bold magenta" if reading.burn_rate >= 1 else "dim magenta"
+        text.append(f" {format_burn(reading.burn_rate):>5}", style=burn_style)
+    if reading.history:
+        text.append(f" {sparkline(reading.history, 6)}", style="dim cyan" if not stale else "dim")
+    if reading.error:
+        text.append(" !", style="bold yellow")
+    return text
+
+
+def source_badge(health: SourceHealth, now: float) -> Text:
+    state = health.state(now)
+    style = HEALTH_STYLE[state]
+    age = health.age(now)
+    text = Text.assemble(("● ", style), (health.name, "bold"), " ", (state.value.upper(), style))
+    if state is Health.OK:
+        text.append(f" {format_age(age)}", style="dim")
+    elif age is not None:
+        text.append(f" data {format_age(age)} old", style=style)
+    if health.warnings and state is Health.OK:
+        text.append(f" ({len(health.warnings)} warning(s))", style="yellow")
+    return text
+
+
+def alert_age(alert: AlertRecord, now: float) -> str:
+    return format_age(now - alert.starts_at.timestamp())
+
+
+def alert_state(alert: AlertRecord) -> Text:
+    if alert.state == "active":
+        return Text("firing", style="bold red")
+    if alert.silenced_by:
+        return Text("silenced", style="dim")
+    if alert.inhibited_by:
+        return Text("inhibited", style="dim")
+    return Text(alert.state, style="dim")
+
+
+def utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
