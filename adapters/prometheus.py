@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 from prometheus_api_client import PrometheusConnect
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from adapters.base import (
@@ -37,6 +38,10 @@ def _float(raw: Any) -> float:
         return float(raw)
     except (TypeError, ValueError):
         return math.nan
+
+
+class _ReadTimeoutAfterRetries(Exception):
+    """A read timeout that urllib3 reported as a connection error."""
 
 
 class _EnvelopeClient(PrometheusConnect):  # type: ignore[misc]
@@ -145,8 +150,16 @@ class PrometheusAdapter(MetricsAdapter):
         """One request, in a worker thread. Every failure becomes an AdapterError."""
         url = f"{self._client.url}{path}"
         try:
-            status, body, text = self._client.envelope(path, params)
-        except requests.exceptions.Timeout:
+            try:
+                status, body, text = self._client.envelope(path, params)
+            except requests.exceptions.ConnectionError as exc:
+                # urllib3 wraps a read timeout in MaxRetryError once retries run out,
+                # and requests then calls it a connection error. Say what it was.
+                reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+                if isinstance(reason, ReadTimeoutError):
+                    raise _ReadTimeoutAfterRetries from exc
+                raise
+        except (requests.exceptions.Timeout, _ReadTimeoutAfterRetries):
             raise self.error(
                 f"timed out after {self.settings.timeout:g}s",
                 url=url,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from adapters.base import SourceSettings
 
@@ -185,25 +185,38 @@ class Config(BaseModel):
     ui: UiConfig = Field(default_factory=UiConfig)
     """Dashboard settings."""
 
-    @model_validator(mode="after")
-    def _check_references(self) -> Config:
+    def problems(self) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """Cross-field problems as ``(location, message, hint)``; the loader locates them."""
+        found: list[tuple[tuple[str | int, ...], str, str]] = []
         seen: set[str] = set()
-        for sli in self.slis:
-            if sli.name in seen:
-                raise ValueError(f"SLI name {sli.name!r} is used twice; names must be unique")
-            seen.add(sli.name)
         metrics = [name for name, src in self.sources.items() if src.type == "prometheus"]
-        for sli in self.slis:
+        for index, sli in enumerate(self.slis):
+            if sli.name in seen:
+                found.append(
+                    (
+                        (("slis", index, "name")),
+                        f"SLI name {sli.name!r} is used twice",
+                        "give each SLI a unique name",
+                    )
+                )
+            seen.add(sli.name)
             if sli.source is not None and sli.source not in self.sources:
-                raise ValueError(
-                    f"SLI {sli.name!r} names source {sli.source!r}, which is not in `sources` "
-                    f"(have: {', '.join(self.sources)})"
+                found.append(
+                    (
+                        ("slis", index, "source"),
+                        f"source {sli.source!r} is not in `sources`",
+                        f"use one of: {', '.join(self.sources)}",
+                    )
                 )
             if sli.source is None and len(metrics) > 1:
-                raise ValueError(
-                    f"SLI {sli.name!r} must set `source:`; several metrics sources are configured"
+                found.append(
+                    (
+                        ("slis", index),
+                        "several metrics sources are configured",
+                        "set `source:` on this SLI",
+                    )
                 )
-        return self
+        return found
 
     def metrics_source_for(self, sli: SliConfig) -> str | None:
         """The name of the source that answers this SLI's query."""

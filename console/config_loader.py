@@ -308,6 +308,9 @@ def load_config(path: Path) -> Config:
     config, located = _load_file(path, Config, "config")
     installed = set(registry.available())
     issues = []
+    for loc, message, hint in config.problems():
+        line, col = located.position(loc)
+        issues.append(Issue(str(path), line, col, dotted(loc), message, hint))
     for name, source in config.sources.items():
         if source.type not in installed:
             line, col = located.position(("sources", name, "type"))

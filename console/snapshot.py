@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from adapters.base import AlertRecord
 from console.config import SliConfig
@@ -63,9 +65,12 @@ class SourceHealth:
         return {
             "name": self.name,
             "type": self.type,
+            "interval": self.interval,
+            "stale_after": self.stale_after,
             "state": self.state(now).value,
             "age_seconds": self.age(now),
             "last_success": self.last_success,
+            "last_attempt": self.last_attempt,
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
             "warnings": list(self.warnings),
@@ -233,6 +238,61 @@ def alert_dict(alert: AlertRecord) -> dict[str, object]:
         "annotations": dict(alert.annotations),
         "starts_at": alert.starts_at.isoformat(),
         "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
+        "updated_at": alert.updated_at.isoformat() if alert.updated_at else None,
         "generator_url": alert.generator_url,
         "silenced_by": list(alert.silenced_by),
+        "inhibited_by": list(alert.inhibited_by),
     }
+
+
+def _time(raw: object) -> datetime | None:
+    return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+
+
+def snapshot_from_dict(data: Mapping[str, Any], slis: tuple[SliConfig, ...]) -> Snapshot:
+    """Rebuild a snapshot from :meth:`Snapshot.as_dict`: replay through the live renderers."""
+    sources = {
+        name: SourceHealth(
+            name=h["name"],
+            type=h["type"],
+            interval=h["interval"],
+            stale_after=h["stale_after"],
+            last_success=h.get("last_success"),
+            last_attempt=h.get("last_attempt"),
+            last_error=h.get("last_error"),
+            last_error_at=h.get("last_error_at"),
+            warnings=tuple(h.get("warnings") or ()),
+        )
+        for name, h in data["sources"].items()
+    }
+    readings = {
+        (model, r["sli"]): SliReading(
+            sli=r["sli"],
+            model=model,
+            value=r["value"],
+            status=SliStatus(r["status"]),
+            burn_rate=r.get("burn_rate"),
+            history=tuple(r.get("history") or ()),
+            error=r.get("error"),
+        )
+        for model, entry in data["models"].items()
+        for r in entry["slis"].values()
+    }
+    alerts = tuple(
+        AlertRecord(
+            fingerprint=a["fingerprint"],
+            labels=a["labels"],
+            annotations=a["annotations"],
+            starts_at=datetime.fromisoformat(a["starts_at"]),
+            ends_at=_time(a.get("ends_at")),
+            updated_at=_time(a.get("updated_at")),
+            state=a["state"],
+            generator_url=a.get("generator_url", ""),
+            silenced_by=tuple(a.get("silenced_by", ())),
+            inhibited_by=tuple(a.get("inhibited_by", ())),
+        )
+        for a in data["alerts"]
+    )
+    return Snapshot.build(
+        taken_at=data["taken_at"], slis=slis, readings=readings, alerts=alerts, sources=sources
+    )

@@ -1,0 +1,145 @@
+"""The dashboard driven by keys, on deterministic snapshots (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import DataTable, Input
+
+from adapters.base import MetricsAdapter, QueryResult, RangeResult, SourceSettings
+from console.app import create_app
+from console.poller import Poller
+from console.app import MLConsoleApp
+from screens.alert_detail import AlertDetailScreen
+from screens.dashboard import DashboardScreen
+from screens.help import HelpScreen
+from tests.builders import CONFIG, NOW, snapshot
+
+SIZE = (160, 40)
+
+
+def app_with_snapshot(**kwargs: bool) -> MLConsoleApp:
+    app = create_app(CONFIG, poll=False, clock=lambda: NOW)
+    app.snapshot = snapshot(**kwargs)
+    return app
+
+
+def rows(app: MLConsoleApp, table_id: str) -> list[str]:
+    table = app.screen.query_one(table_id, DataTable)
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+async def test_worst_models_first_and_alerts_grouped() -> None:
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE):
+        # firing alerts first (alphabetical among them), healthy last
+        assert rows(app, "#models") == ["churn-predictor", "fraud-detector", "recommender"]
+        assert rows(app, "#alerts") == ["churn-predictor", "fraud-detector"]
+
+
+async def test_filter_narrows_and_escape_clears() -> None:
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash")  # open the filter box
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"fraud")  # type a model name
+        assert rows(app, "#models") == ["fraud-detector"]
+        assert rows(app, "#alerts") == ["fraud-detector"]
+        await pilot.press("enter")  # keep the filter, back to the table
+        assert isinstance(app.focused, DataTable)
+        await pilot.press("escape")  # clear the filter
+        assert len(rows(app, "#models")) == 3
+
+
+async def test_filter_matches_alert_names() -> None:
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", *"drift")  # filter by an alert name
+        assert rows(app, "#models") == ["churn-predictor"]
+
+
+async def test_enter_opens_alert_detail_and_escape_returns() -> None:
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down")  # second row: fraud-detector
+        await pilot.press("enter")  # open its firing alert
+        assert isinstance(app.screen, AlertDetailScreen)
+        assert app.screen.alert is not None
+        assert app.screen.alert.name == "ModelErrorBudgetBurn"
+        await pilot.press("escape")  # back to the dashboard
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_enter_on_alerts_table_opens_that_alert() -> None:
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("tab")  # focus the alerts table
+        await pilot.press("enter")  # open the first alert
+        assert isinstance(app.screen, AlertDetailScreen)
+        assert app.screen.alert is not None
+        assert app.screen.alert.name == "ModelFeatureDrift"
+
+
+async def test_help_and_quit() -> None:
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")  # open help
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")  # close help
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("q")  # quit
+    assert app.return_code in (None, 0)
+
+
+async def test_palette_opens() -> None:
+    from textual.command import CommandPalette
+
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")  # open the command palette
+        assert isinstance(app.screen, CommandPalette)
+
+
+class _HangingPrometheus(MetricsAdapter):
+    """A metrics source that never answers: the refresh stays in flight."""
+
+    def __init__(self) -> None:
+        super().__init__("prometheus", SourceSettings(url="http://127.0.0.1:1"))
+        self.asked = asyncio.Event()
+
+    async def query(self, promql: str, at: float | None = None) -> QueryResult:
+        self.asked.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeResult:
+        return await self.query(promql)  # type: ignore[return-value]
+
+
+async def test_a_refresh_in_flight_never_blocks_a_key() -> None:
+    hanging = _HangingPrometheus()
+    app = MLConsoleApp(CONFIG, Poller(CONFIG, {"prometheus": hanging}))
+    async with app.run_test(size=SIZE) as pilot:
+        await asyncio.wait_for(hanging.asked.wait(), timeout=30)
+        await pilot.press("question_mark")  # help opens while the refresh hangs
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")  # and closes
+        await pilot.press("slash", "x")  # the filter takes typing
+        assert app.screen.query_one("#filter", Input).value == "x"
+
+
+async def test_down_source_is_shown_with_its_age() -> None:
+    app = app_with_snapshot(prometheus_down=True)
+    async with app.run_test(size=SIZE):
+        bar = str(app.screen.query_one("#sources").render())
+        assert "prometheus DOWN data 42s old" in bar
+        assert "cannot connect" in bar
+
+
+def test_dashboard_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app_with_snapshot(), terminal_size=SIZE)
+
+
+def test_alert_detail_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    # down: select fraud-detector; enter: open its alert
+    assert snap_compare(app_with_snapshot(), press=["down", "enter"], terminal_size=SIZE)
