@@ -19,7 +19,7 @@ from textual.screen import Screen
 from adapters.base import Adapter
 from console import __version__
 from console.config import Config
-from console.poller import Poller, build_adapters
+from console.poller import Poller, build_adapters, initial_snapshot
 from console.snapshot import Snapshot
 
 
@@ -46,14 +46,19 @@ class MLConsoleApp(App[int]):
     ]
 
     def __init__(
-        self, config: Config, poller: Poller | None, *, clock: Callable[[], float] | None = None
+        self,
+        config: Config,
+        poller: Poller | Callable[[], Poller] | None,
+        *,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
-        self.poller = poller
-        self.snapshot = (
-            poller.snapshot if poller is not None else Snapshot.empty(tuple(config.slis))
-        )
+        # A factory defers building the adapters (and importing their HTTP
+        # clients, ~0.1 s) to a thread after the first paint.
+        self._poller_factory = None if isinstance(poller, Poller) else poller
+        self.poller = poller if isinstance(poller, Poller) else None
+        self.snapshot = self.poller.snapshot if self.poller else initial_snapshot(config)
         self.clock = time.time if clock is None else clock  # tests freeze time
         self.started_at = time.perf_counter()
         self.first_paint: float | None = None
@@ -64,8 +69,20 @@ class MLConsoleApp(App[int]):
 
         self.push_screen(DashboardScreen())
         if self.poller is not None:
-            self.poller.on_snapshot = self._publish
-            self.poller.start()
+            self._start_poller(self.poller)
+        elif self._poller_factory is not None:
+            self.run_worker(self._build_poller, thread=True, group="connect", exit_on_error=False)
+
+    def _build_poller(self) -> None:
+        """In a thread: import and construct the adapters, then start polling."""
+        assert self._poller_factory is not None
+        poller = self._poller_factory()
+        self.call_from_thread(self._start_poller, poller)
+
+    def _start_poller(self, poller: Poller) -> None:
+        self.poller = poller
+        poller.on_snapshot = self._publish
+        poller.start()
 
     def on_ready(self) -> None:
         self.first_paint = time.perf_counter() - self.started_at
@@ -124,8 +141,11 @@ def create_app(
     """Build the app as the CLI does. ``poll=False`` leaves snapshots to the caller."""
     if not poll:
         return MLConsoleApp(config, None, clock=clock)
-    failures: dict[str, str] = {}
-    if adapters is None:
-        adapters, failures = build_adapters(config)
-    poller = Poller(config, adapters, load_errors=failures)
-    return MLConsoleApp(config, poller, clock=clock)
+    if adapters is not None:
+        return MLConsoleApp(config, Poller(config, adapters), clock=clock)
+
+    def connect() -> Poller:
+        built, failures = build_adapters(config)
+        return Poller(config, built, load_errors=failures)
+
+    return MLConsoleApp(config, connect, clock=clock)

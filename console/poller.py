@@ -52,6 +52,27 @@ def build_adapters(config: Config) -> tuple[dict[str, Adapter], dict[str, str]]:
     return adapters, failures
 
 
+def pending_health(config: Config) -> dict[str, SourceHealth]:
+    """Every enabled source, not yet asked."""
+    return {
+        name: SourceHealth(name, source.type, source.interval, source.stale_seconds)
+        for name, source in config.sources.items()
+        if source.enabled
+    }
+
+
+def initial_snapshot(config: Config) -> Snapshot:
+    """What the screens show before the first refresh: every source pending."""
+    return Snapshot.build(
+        taken_at=0.0,
+        slis=tuple(config.slis),
+        readings={},
+        alerts=(),
+        sources=pending_health(config),
+        model_label=config.model_label,
+    )
+
+
 @dataclass
 class _History:
     """Recent values per (model, sli), bounded."""
@@ -91,17 +112,12 @@ class Poller:
         self._alerts: tuple[AlertRecord, ...] = ()
         self._history = _History(config.ui.history_points)
         self._seeded: set[str] = set()
-        self._health: dict[str, SourceHealth] = {}
-        for name, source in config.sources.items():
-            if not source.enabled:
-                continue
-            health = SourceHealth(name, source.type, source.interval, source.stale_seconds)
-            if load_errors and name in load_errors:
-                now = clock()
-                health = replace(
-                    health, last_error=load_errors[name], last_error_at=now, last_attempt=now
-                )
-            self._health[name] = health
+        self._health = pending_health(config)
+        for name, error in (load_errors or {}).items():
+            now = clock()
+            self._health[name] = replace(
+                self._health[name], last_error=error, last_error_at=now, last_attempt=now
+            )
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: dict[str, asyncio.Event] = {}
         self._locks: dict[str, asyncio.Lock] = {}

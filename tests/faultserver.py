@@ -53,7 +53,7 @@ def fault_server(*replies: Reply) -> Iterator[FaultServer]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-        do_GET = do_POST = _answer  # noqa: N815
+        do_GET = do_POST = _answer
 
         def log_message(self, *args: object) -> None:
             pass

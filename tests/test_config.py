@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from console.cli import main
-from console.config import find_config, parse_duration
+from console.config import Config, find_config, parse_duration
 from console.config_loader import ConfigError, load_config, load_text
-from console.config import Config
 
 GOOD = """\
 sources:

@@ -7,9 +7,8 @@ import asyncio
 from textual.widgets import DataTable, Input
 
 from adapters.base import MetricsAdapter, QueryResult, RangeResult, SourceSettings
-from console.app import create_app
+from console.app import MLConsoleApp, create_app
 from console.poller import Poller
-from console.app import MLConsoleApp
 from screens.alert_detail import AlertDetailScreen
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen

@@ -1,0 +1,177 @@
+"""The poller: per-source loops, no overlap, health and burn rates.
+
+These use in-process adapters that follow the contracts in adapters/base.py;
+the same behaviour against real servers is in tests/test_integration_*.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from adapters.base import (
+    AdapterError,
+    AlertRecord,
+    AlertsAdapter,
+    MetricsAdapter,
+    QueryResult,
+    RangeResult,
+    Sample,
+    SilenceRecord,
+    SourceSettings,
+)
+from console.config import Config
+from console.poller import Poller
+from console.snapshot import Health, SliStatus, burn_rate
+from tests.builders import CONFIG, alert
+
+SETTINGS = SourceSettings(url="http://127.0.0.1:1")
+
+
+class ScriptedMetrics(MetricsAdapter):
+    """Answers every SLI query with fixed values; can be slowed, failed, and counts overlap."""
+
+    def __init__(self, values: dict[str, dict[str, float]], delay: float = 0.0) -> None:
+        super().__init__("prometheus", SETTINGS)
+        self.values = values
+        self.delay = delay
+        self.fail: AdapterError | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.calls = 0
+
+    async def query(self, promql: str, at: float | None = None) -> QueryResult:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.calls += 1
+        try:
+            await asyncio.sleep(self.delay)
+            if self.fail is not None:
+                raise self.fail
+            samples = tuple(
+                Sample({"model": model}, by_sli[promql], time.time())
+                for model, by_sli in self.values.items() if promql in by_sli
+            )
+            return QueryResult(promql, samples, ("partial: one store down",) if promql == "l" else ())
+        finally:
+            self.in_flight -= 1
+
+    async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeResult:
+        return RangeResult(promql, ())
+
+
+class ScriptedAlerts(AlertsAdapter):
+    def __init__(self, alerts: tuple[AlertRecord, ...]) -> None:
+        super().__init__("alertmanager", SETTINGS)
+        self._alerts = alerts
+        self.refreshed = asyncio.Event()
+
+    async def alerts(self) -> tuple[AlertRecord, ...]:
+        self.refreshed.set()
+        return self._alerts
+
+    async def groups(self):  # type: ignore[no-untyped-def]
+        return ()
+
+    async def silences(self) -> tuple[SilenceRecord, ...]:
+        return ()
+
+
+VALUES = {"fraud-detector": {"e": 0.3, "l": 0.2, "d": 0.01}, "recommender": {"e": 0.001, "l": 0.1, "d": 0.5}}
+
+
+async def test_refresh_once_builds_a_snapshot() -> None:
+    firing = alert("fraud-detector", "ModelErrorBudgetBurn", "page", 1, "burn")
+    poller = Poller(CONFIG, {"prometheus": ScriptedMetrics(VALUES), "alertmanager": ScriptedAlerts((firing,))})
+    snap = await poller.refresh_once()
+    assert snap.models == ("fraud-detector", "recommender")
+    errors = snap.reading("fraud-detector", "error_ratio")
+    assert errors is not None and errors.status is SliStatus.BREACH
+    assert errors.burn_rate == pytest.approx(30.0)  # 0.3 / (1 - 0.99)
+    assert snap.reading("recommender", "drift_psi").status is SliStatus.BREACH  # type: ignore[union-attr]
+    assert snap.reading("recommender", "error_ratio").status is SliStatus.OK  # type: ignore[union-attr]
+    assert [a.name for a in snap.firing] == ["ModelErrorBudgetBurn"]
+    assert snap.sources["prometheus"].warnings == ("latency_p99: partial: one store down",)
+    assert all(h.state(time.time()) is Health.OK for h in snap.sources.values())
+
+
+async def test_a_slow_source_never_delays_a_fast_one() -> None:
+    slow = ScriptedMetrics(VALUES, delay=30)
+    fast = ScriptedAlerts(())
+    poller = Poller(CONFIG, {"prometheus": slow, "alertmanager": fast})
+    published: list[str] = []
+    poller.on_snapshot = lambda snap: published.append("x")
+    poller.start()
+    try:
+        await asyncio.wait_for(fast.refreshed.wait(), timeout=10)
+        while not slow.in_flight:  # let the slow source's first query start
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # give the alerts loop time to publish
+        assert poller.snapshot.sources["alertmanager"].last_success is not None
+        assert poller.snapshot.sources["prometheus"].last_success is None
+        assert published  # the alerts snapshot went out without waiting
+    finally:
+        await poller.stop()
+
+
+async def test_refreshes_of_one_source_never_overlap() -> None:
+    metrics = ScriptedMetrics(VALUES, delay=0.05)
+    config = Config.model_validate({**CONFIG.model_dump(mode="json", exclude={"sources"}),
+        "slis": [{"name": "e", "query": "e", "objective": "< 1"}],
+        "sources": {"prometheus": {"type": "prometheus", "url": "http://x:1", "interval": 0.01}}})
+    poller = Poller(config, {"prometheus": metrics})
+    poller.start()
+    try:
+        for _ in range(5):
+            poller.refresh_now()  # ask for more refreshes than the loop can run
+            await poller.refresh("prometheus")  # and refresh by hand at the same time
+        assert metrics.calls >= 5
+        assert metrics.max_in_flight == 1
+    finally:
+        await poller.stop()
+
+
+async def test_a_failing_source_is_down_keeps_its_data_and_recovers() -> None:
+    metrics = ScriptedMetrics(VALUES)
+    poller = Poller(CONFIG, {"prometheus": metrics})
+    await poller.refresh("prometheus")
+    metrics.fail = AdapterError("prometheus", "cannot connect", url="http://127.0.0.1:1")
+    await poller.refresh("prometheus")
+    health = poller.snapshot.sources["prometheus"]
+    assert health.state(time.time()) is Health.DOWN
+    assert "cannot connect" in (health.last_error or "")
+    assert poller.snapshot.reading("fraud-detector", "error_ratio") is not None  # kept, not hidden
+    metrics.fail = None
+    await poller.refresh("prometheus")
+    assert poller.snapshot.sources["prometheus"].state(time.time()) is Health.OK
+
+
+def test_health_states() -> None:
+    from console.snapshot import SourceHealth
+
+    h = SourceHealth("p", "prometheus", interval=2, stale_after=6)
+    assert h.state(100) is Health.PENDING
+    ok = SourceHealth("p", "prometheus", 2, 6, last_success=100)
+    assert ok.state(103) is Health.OK and ok.state(107) is Health.STALE and ok.age(107) == 7
+    down = SourceHealth("p", "prometheus", 2, 6, last_success=100, last_error="x", last_error_at=101)
+    assert down.state(101) is Health.DOWN and down.age(110) == 10
+
+
+def test_burn_rate_for_good_ratio_and_query() -> None:
+    availability = Config.model_validate({"sources": {"p": {"type": "prometheus", "url": "http://x:1"}},
+        "slis": [{"name": "a", "query": "a", "objective": ">= 0.99", "slo": {"target": 0.99}}]}).slis[0]
+    assert burn_rate(availability, 0.86, None) == pytest.approx(14.0)
+    assert burn_rate(availability, 0.86, 0.05) == pytest.approx(5.0)  # from error_ratio_query
+    assert burn_rate(availability, None, None) is None
+
+
+async def test_a_broken_adapter_type_is_a_down_source_not_a_crash() -> None:
+    from console.poller import build_adapters
+
+    config = Config.model_validate({"sources": {"p": {"type": "no-such-adapter", "url": "http://x:1"}}})
+    adapters, failures = build_adapters(config)
+    assert adapters == {} and "unknown adapter type" in failures["p"]
+    poller = Poller(config, adapters, load_errors=failures)
+    assert poller.snapshot.sources["p"].state(time.time()) is Health.DOWN
