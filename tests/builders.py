@@ -10,20 +10,37 @@ from console.snapshot import SliReading, Snapshot, SourceHealth, burn_rate, judg
 
 NOW = datetime(2026, 11, 23, 3, 14, 0, tzinfo=UTC).timestamp()
 
-CONFIG = Config.model_validate({
-    "sources": {
-        "prometheus": {"type": "prometheus", "url": "http://127.0.0.1:1", "interval": 2},
-        "alertmanager": {"type": "alertmanager", "url": "http://127.0.0.1:2", "interval": 2},
-    },
-    "slis": [
-        {"name": "error_ratio", "title": "Errors", "query": "e", "objective": "< 0.01",
-         "slo": {"target": 0.99}},
-        {"name": "latency_p99", "title": "p99", "query": "l", "objective": "< 0.5",
-         "unit": "seconds"},
-        {"name": "drift_psi", "title": "Drift PSI", "query": "d", "objective": "< 0.25",
-         "unit": "psi"},
-    ],
-})
+CONFIG = Config.model_validate(
+    {
+        "sources": {
+            "prometheus": {"type": "prometheus", "url": "http://127.0.0.1:1", "interval": 2},
+            "alertmanager": {"type": "alertmanager", "url": "http://127.0.0.1:2", "interval": 2},
+        },
+        "slis": [
+            {
+                "name": "error_ratio",
+                "title": "Errors",
+                "query": "e",
+                "objective": "< 0.01",
+                "slo": {"target": 0.99},
+            },
+            {
+                "name": "latency_p99",
+                "title": "p99",
+                "query": "l",
+                "objective": "< 0.5",
+                "unit": "seconds",
+            },
+            {
+                "name": "drift_psi",
+                "title": "Drift PSI",
+                "query": "d",
+                "objective": "< 0.25",
+                "unit": "psi",
+            },
+        ],
+    }
+)
 
 VALUES = {
     "fraud-detector": {"error_ratio": 0.58, "latency_p99": 0.21, "drift_psi": 0.03},
@@ -57,18 +74,35 @@ def snapshot(*, prometheus_down: bool = False) -> Snapshot:
             )
     prom = SourceHealth("prometheus", "prometheus", 2, 6, last_success=NOW - 1)
     if prometheus_down:
-        prom = SourceHealth("prometheus", "prometheus", 2, 6, last_success=NOW - 42,
-                            last_error="prometheus: cannot connect (http://127.0.0.1:1)",
-                            last_error_at=NOW - 1)
+        prom = SourceHealth(
+            "prometheus",
+            "prometheus",
+            2,
+            6,
+            last_success=NOW - 42,
+            last_error="prometheus: cannot connect (http://127.0.0.1:1)",
+            last_error_at=NOW - 1,
+        )
     sources = {
         "prometheus": prom,
         "alertmanager": SourceHealth("alertmanager", "alertmanager", 2, 6, last_success=NOW - 1),
     }
     alerts = (
-        alert("fraud-detector", "ModelErrorBudgetBurn", "page", 3,
-              "fraud-detector burns its error budget 58x"),
-        alert("churn-predictor", "ModelFeatureDrift", "ticket", 12,
-              "churn-predictor feature drift PSI 0.41"),
+        alert(
+            "fraud-detector",
+            "ModelErrorBudgetBurn",
+            "page",
+            3,
+            "fraud-detector burns its error budget 58x",
+        ),
+        alert(
+            "churn-predictor",
+            "ModelFeatureDrift",
+            "ticket",
+            12,
+            "churn-predictor feature drift PSI 0.41",
+        ),
     )
-    return Snapshot.build(taken_at=NOW, slis=slis, readings=readings, alerts=alerts,
-                          sources=sources)
+    return Snapshot.build(
+        taken_at=NOW, slis=slis, readings=readings, alerts=alerts, sources=sources
+    )

@@ -45,11 +45,19 @@ async def test_groups_and_silences() -> None:
     respx.get(f"{URL}/api/v2/alerts/groups").respond(
         json=[{"labels": {"model": "fraud-detector"}, "alerts": [ALERT], "receiver": {}}]
     )
-    respx.get(f"{URL}/api/v2/silences").respond(json=[{
-        "id": "s1", "matchers": [{"name": "model", "value": "x", "isRegex": False}],
-        "startsAt": "2026-11-23T20:00:00Z", "endsAt": "2026-11-23T21:00:00Z",
-        "createdBy": "oncall", "comment": "deploying", "status": {"state": "active"},
-    }])
+    respx.get(f"{URL}/api/v2/silences").respond(
+        json=[
+            {
+                "id": "s1",
+                "matchers": [{"name": "model", "value": "x", "isRegex": False}],
+                "startsAt": "2026-11-23T20:00:00Z",
+                "endsAt": "2026-11-23T21:00:00Z",
+                "createdBy": "oncall",
+                "comment": "deploying",
+                "status": {"state": "active"},
+            }
+        ]
+    )
     am = adapter()
     ((labels, alerts),) = await am.groups()
     assert labels == {"model": "fraud-detector"} and alerts[0].fingerprint == "abc123"
@@ -90,8 +98,12 @@ async def test_connection_error_is_a_clear_error() -> None:
 
 @pytest.mark.parametrize(
     "reply",
-    [httpx.Response(200, text="<html>proxy</html>"), httpx.Response(200, json={"a": 1}),
-     httpx.Response(200, json=[{"labels": {}}]), httpx.Response(200, json=[42])],
+    [
+        httpx.Response(200, text="<html>proxy</html>"),
+        httpx.Response(200, json={"a": 1}),
+        httpx.Response(200, json=[{"labels": {}}]),
+        httpx.Response(200, json=[42]),
+    ],
     ids=["html", "object", "missing-fields", "not-an-object"],
 )
 @respx.mock
@@ -104,7 +116,9 @@ async def test_malformed_json_is_a_clear_error(reply: httpx.Response) -> None:
 @respx.mock
 async def test_auth_headers_are_sent() -> None:
     route = respx.get(f"{URL}/api/v2/alerts").respond(json=[])
-    await adapter(headers={"X-Scope-OrgID": "team"}, basic_auth={"username": "u", "password": "p"}).alerts()
+    await adapter(
+        headers={"X-Scope-OrgID": "team"}, basic_auth={"username": "u", "password": "p"}
+    ).alerts()
     request = route.calls.last.request
     assert request.headers["X-Scope-OrgID"] == "team"
     assert request.headers["Authorization"].startswith("Basic ")

@@ -34,20 +34,47 @@ LOCATED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<rest>.+)
 BROKEN = [
     ("yaml-syntax", "sources:\n  prometheus: [unclosed\n", 3, "YAML syntax"),
     ("bad-indent", "sources:\n  prometheus:\n    type: prometheus\n   url: x\n", 4, "YAML"),
-    ("unknown-key", GOOD.replace("    url: http://127.0.0.1:9090", "    url: http://127.0.0.1:9090\n    intervall: 5"), 5, "interval"),
+    (
+        "unknown-key",
+        GOOD.replace(
+            "    url: http://127.0.0.1:9090", "    url: http://127.0.0.1:9090\n    intervall: 5"
+        ),
+        5,
+        "interval",
+    ),
     ("missing-url", GOOD.replace("    url: http://127.0.0.1:9093\n", ""), 6, "url"),
     ("bad-url", GOOD.replace("http://127.0.0.1:9093", "localhost:9093"), 7, "URL"),
     ("bad-objective", GOOD.replace('"< 0.01"', '"below 1%"'), 11, "objective"),
     ("slo-target-range", GOOD.replace("target: 0.99", "target: 99"), 12, "target"),
-    ("bad-duration", GOOD.replace("    type: prometheus\n", "    type: prometheus\n    interval: soon\n"), 4, "duration"),
+    (
+        "bad-duration",
+        GOOD.replace("    type: prometheus\n", "    type: prometheus\n    interval: soon\n"),
+        4,
+        "duration",
+    ),
     ("unknown-adapter", GOOD.replace("type: alertmanager", "type: alertmangler"), 6, "adapter"),
-    ("duplicate-key", GOOD.replace("    type: prometheus\n", "    type: prometheus\n    type: prometheus\n"), 4, "duplicate"),
-    ("unset-env", GOOD.replace("http://127.0.0.1:9090", "${MLCONSOLE_TEST_UNSET_VAR}"), 4, "MLCONSOLE_TEST_UNSET_VAR"),
-    ("wrong-unit", GOOD.replace('    slo: {target: 0.99}', '    unit: furlongs'), 12, "unit"),
+    (
+        "duplicate-key",
+        GOOD.replace("    type: prometheus\n", "    type: prometheus\n    type: prometheus\n"),
+        4,
+        "duplicate",
+    ),
+    (
+        "unset-env",
+        GOOD.replace("http://127.0.0.1:9090", "${MLCONSOLE_TEST_UNSET_VAR}"),
+        4,
+        "MLCONSOLE_TEST_UNSET_VAR",
+    ),
+    ("wrong-unit", GOOD.replace("    slo: {target: 0.99}", "    unit: furlongs"), 12, "unit"),
     ("not-a-mapping", "- just\n- a list\n", 1, "mapping"),
     ("empty", "", 1, "empty"),
     ("no-sources", "sources: {}\n", 1, "sources"),
-    ("duplicate-sli", GOOD + "  - name: errors\n    query: up\n    objective: '> 0'\n", 13, "twice"),
+    (
+        "duplicate-sli",
+        GOOD + "  - name: errors\n    query: up\n    objective: '> 0'\n",
+        13,
+        "twice",
+    ),
     ("bad-sli-source", GOOD.replace("    slo: {target: 0.99}", "    source: thanos"), 12, "thanos"),
 ]
 
@@ -84,7 +111,11 @@ def test_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_unknown_key_hint_suggests_the_right_key(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text(GOOD.replace("    url: http://127.0.0.1:9093", "    url: http://127.0.0.1:9093\n    timout: 3"))
+    path.write_text(
+        GOOD.replace(
+            "    url: http://127.0.0.1:9093", "    url: http://127.0.0.1:9093\n    timout: 3"
+        )
+    )
     with pytest.raises(ConfigError) as info:
         load_config(path)
     (issue,) = info.value.issues
@@ -92,10 +123,17 @@ def test_unknown_key_hint_suggests_the_right_key(tmp_path: Path) -> None:
     assert "did you mean `timeout`" in str(issue)
 
 
-def test_env_references_resolve_and_stay_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_env_references_resolve_and_stay_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PROM_TOKEN", "s3cret")
     path = tmp_path / "c.yaml"
-    path.write_text(GOOD.replace("    url: http://127.0.0.1:9090", "    url: http://127.0.0.1:9090\n    bearer_token: ${PROM_TOKEN}\n    headers: {X-Org: '${ORG:-acme}'}"))
+    path.write_text(
+        GOOD.replace(
+            "    url: http://127.0.0.1:9090",
+            "    url: http://127.0.0.1:9090\n    bearer_token: ${PROM_TOKEN}\n    headers: {X-Org: '${ORG:-acme}'}",
+        )
+    )
     config = load_config(path)
     source = config.sources["prometheus"]
     assert source.http_headers() == {"X-Org": "acme", "Authorization": "Bearer s3cret"}
@@ -117,20 +155,28 @@ def test_lookup_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert find_config(None)[0] is None
 
 
-def test_missing_config_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_config_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("MLCONSOLE_CONFIG", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert main(["status"]) == 2
     assert "no config found" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("raw", "seconds"), [(5, 5.0), ("500ms", 0.5), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0), ("30d", 2592000.0)])
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [(5, 5.0), ("500ms", 0.5), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0), ("30d", 2592000.0)],
+)
 def test_durations(raw: object, seconds: float) -> None:
     assert parse_duration(raw) == seconds
 
 
 # Any text at all: the loader answers with a Config or a ConfigError, never anything else.
-yaml_ish = st.text(alphabet=st.sampled_from(list("sourceslis:-[]{}\"'#&*!|>%@`\n\t ,.?=<01urltypeprometheus${}")), max_size=300)
+yaml_ish = st.text(
+    alphabet=st.sampled_from(list("sourceslis:-[]{}\"'#&*!|>%@`\n\t ,.?=<01urltypeprometheus${}")),
+    max_size=300,
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -145,13 +191,29 @@ def test_fuzz_loader_never_raises_anything_else(text: str) -> None:
 
 
 # Structured fuzzing: valid YAML of the right shape with wrong values in it.
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(source=st.dictionaries(st.sampled_from(["type", "url", "interval", "timeout", "retries", "headers", "tls", "x"]), values, max_size=6),
-       sli=st.dictionaries(st.sampled_from(["name", "query", "objective", "unit", "slo", "y"]), values, max_size=6))
+@given(
+    source=st.dictionaries(
+        st.sampled_from(["type", "url", "interval", "timeout", "retries", "headers", "tls", "x"]),
+        values,
+        max_size=6,
+    ),
+    sli=st.dictionaries(
+        st.sampled_from(["name", "query", "objective", "unit", "slo", "y"]), values, max_size=6
+    ),
+)
 def test_fuzz_structured_config(source: dict[str, object], sli: dict[str, object]) -> None:
     import yaml
 

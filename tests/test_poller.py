@@ -52,9 +52,12 @@ class ScriptedMetrics(MetricsAdapter):
                 raise self.fail
             samples = tuple(
                 Sample({"model": model}, by_sli[promql], time.time())
-                for model, by_sli in self.values.items() if promql in by_sli
+                for model, by_sli in self.values.items()
+                if promql in by_sli
             )
-            return QueryResult(promql, samples, ("partial: one store down",) if promql == "l" else ())
+            return QueryResult(
+                promql, samples, ("partial: one store down",) if promql == "l" else ()
+            )
         finally:
             self.in_flight -= 1
 
@@ -79,12 +82,17 @@ class ScriptedAlerts(AlertsAdapter):
         return ()
 
 
-VALUES = {"fraud-detector": {"e": 0.3, "l": 0.2, "d": 0.01}, "recommender": {"e": 0.001, "l": 0.1, "d": 0.5}}
+VALUES = {
+    "fraud-detector": {"e": 0.3, "l": 0.2, "d": 0.01},
+    "recommender": {"e": 0.001, "l": 0.1, "d": 0.5},
+}
 
 
 async def test_refresh_once_builds_a_snapshot() -> None:
     firing = alert("fraud-detector", "ModelErrorBudgetBurn", "page", 1, "burn")
-    poller = Poller(CONFIG, {"prometheus": ScriptedMetrics(VALUES), "alertmanager": ScriptedAlerts((firing,))})
+    poller = Poller(
+        CONFIG, {"prometheus": ScriptedMetrics(VALUES), "alertmanager": ScriptedAlerts((firing,))}
+    )
     snap = await poller.refresh_once()
     assert snap.models == ("fraud-detector", "recommender")
     errors = snap.reading("fraud-detector", "error_ratio")
@@ -118,9 +126,15 @@ async def test_a_slow_source_never_delays_a_fast_one() -> None:
 
 async def test_refreshes_of_one_source_never_overlap() -> None:
     metrics = ScriptedMetrics(VALUES, delay=0.05)
-    config = Config.model_validate({**CONFIG.model_dump(mode="json", exclude={"sources"}),
-        "slis": [{"name": "e", "query": "e", "objective": "< 1"}],
-        "sources": {"prometheus": {"type": "prometheus", "url": "http://x:1", "interval": 0.01}}})
+    config = Config.model_validate(
+        {
+            **CONFIG.model_dump(mode="json", exclude={"sources"}),
+            "slis": [{"name": "e", "query": "e", "objective": "< 1"}],
+            "sources": {
+                "prometheus": {"type": "prometheus", "url": "http://x:1", "interval": 0.01}
+            },
+        }
+    )
     poller = Poller(config, {"prometheus": metrics})
     poller.start()
     try:
@@ -155,13 +169,19 @@ def test_health_states() -> None:
     assert h.state(100) is Health.PENDING
     ok = SourceHealth("p", "prometheus", 2, 6, last_success=100)
     assert ok.state(103) is Health.OK and ok.state(107) is Health.STALE and ok.age(107) == 7
-    down = SourceHealth("p", "prometheus", 2, 6, last_success=100, last_error="x", last_error_at=101)
+    down = SourceHealth(
+        "p", "prometheus", 2, 6, last_success=100, last_error="x", last_error_at=101
+    )
     assert down.state(101) is Health.DOWN and down.age(110) == 10
 
 
 def test_burn_rate_for_good_ratio_and_query() -> None:
-    availability = Config.model_validate({"sources": {"p": {"type": "prometheus", "url": "http://x:1"}},
-        "slis": [{"name": "a", "query": "a", "objective": ">= 0.99", "slo": {"target": 0.99}}]}).slis[0]
+    availability = Config.model_validate(
+        {
+            "sources": {"p": {"type": "prometheus", "url": "http://x:1"}},
+            "slis": [{"name": "a", "query": "a", "objective": ">= 0.99", "slo": {"target": 0.99}}],
+        }
+    ).slis[0]
     assert burn_rate(availability, 0.86, None) == pytest.approx(14.0)
     assert burn_rate(availability, 0.86, 0.05) == pytest.approx(5.0)  # from error_ratio_query
     assert burn_rate(availability, None, None) is None
@@ -170,7 +190,9 @@ def test_burn_rate_for_good_ratio_and_query() -> None:
 async def test_a_broken_adapter_type_is_a_down_source_not_a_crash() -> None:
     from console.poller import build_adapters
 
-    config = Config.model_validate({"sources": {"p": {"type": "no-such-adapter", "url": "http://x:1"}}})
+    config = Config.model_validate(
+        {"sources": {"p": {"type": "no-such-adapter", "url": "http://x:1"}}}
+    )
     adapters, failures = build_adapters(config)
     assert adapters == {} and "unknown adapter type" in failures["p"]
     poller = Poller(config, adapters, load_errors=failures)

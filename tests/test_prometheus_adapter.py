@@ -69,8 +69,12 @@ async def test_timeout_is_a_clear_error() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"<html>gateway</html>", b"[1, 2, 3]", b'{"status": "success"}',
-     b'{"status":"success","data":{"resultType":"vector","result":[{"value":"x"}]}}'],
+    [
+        b"<html>gateway</html>",
+        b"[1, 2, 3]",
+        b'{"status": "success"}',
+        b'{"status":"success","data":{"resultType":"vector","result":[{"value":"x"}]}}',
+    ],
     ids=["html", "list", "no-data", "bad-sample"],
 )
 async def test_malformed_json_is_a_clear_error(body: bytes) -> None:
@@ -113,8 +117,15 @@ async def test_headers_and_bearer_token_are_sent() -> None:
 
 
 async def test_range_query() -> None:
-    body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
-        {"metric": {"model": "a"}, "values": [[1, "0.1"], [2, "0.2"]]}]}}).encode()
+    body = json.dumps(
+        {
+            "status": "success",
+            "data": {
+                "resultType": "matrix",
+                "result": [{"metric": {"model": "a"}, "values": [[1, "0.1"], [2, "0.2"]]}],
+            },
+        }
+    ).encode()
     with fault_server(Reply(body=body)) as srv:
         result = await adapter(srv.url).query_range("x", 1, 2, 1)
     assert result.series[0].points == ((1.0, 0.1), (2.0, 0.2))
