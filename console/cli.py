@@ -82,12 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", help="file to check (default: the config lookup)")
     check.set_defaults(func=cmd_check_config)
 
-    try:  # TEMP until lab lands
-        from lab.cli import add_lab_parser
+    from lab.cli import add_lab_parser
 
-        add_lab_parser(sub)
-    except ImportError:
-        pass
+    add_lab_parser(sub)
     return parser
 
 

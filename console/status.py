@@ -48,7 +48,8 @@ def render_status(snapshot: Snapshot, now: float, console: Console | None = None
     console.print(sources)
 
     slis = Table(title="SLIs", title_justify="left")
-    slis.add_column("model")
+    slis.add_column("model", no_wrap=True)
+    spark = console.width >= 40 + 22 * len(snapshot.slis)  # only when there is room
     for sli in snapshot.slis:
         slis.add_column(
             f"{sli.label}\n{format_objective(sli.objective.op, sli.objective.threshold, sli.unit)}"
@@ -63,25 +64,34 @@ def render_status(snapshot: Snapshot, now: float, console: Console | None = None
             text = Text(format_value(reading.value, sli.unit), style=STATUS_STYLE[reading.status])
             if reading.burn_rate is not None:
                 text.append(f" {format_burn(reading.burn_rate)}", style="magenta")
-            text.append(f" {sparkline(reading.history, 8)}", style="dim")
+            if spark:
+                text.append(f" {sparkline(reading.history, 8)}", style="dim")
             cells.append(text)
         slis.add_row(*cells)
     console.print(slis)
 
-    alerts = Table(title=f"Alerts ({len(snapshot.firing)} firing)", title_justify="left")
-    for column in ("model", "alert", "severity", "state", "since (UTC)", "summary"):
-        alerts.add_column(column)
+    # Alerts as two-line entries: summaries stay readable at any terminal width.
+    console.print(Text.assemble(("Alerts ", "italic"), f"({len(snapshot.firing)} firing)"))
+    if not snapshot.alerts:
+        console.print(Text("  none", style="green"))
     for alert in snapshot.alerts:
-        started = alert.starts_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        alerts.add_row(
-            alert.model,
-            alert.name,
-            alert.severity,
-            Text(alert.state, style="bold red" if alert.state == "active" else "dim"),
-            started,
-            alert.summary,
+        started = alert.starts_at.astimezone(UTC)
+        firing = alert.state == "active"
+        console.print(
+            Text.assemble(
+                ("● " if firing else "○ ", "bold red" if firing else "dim"),
+                (alert.model or "-", "bold"),
+                "  ",
+                alert.name,
+                "  ",
+                (alert.severity, "yellow"),
+                "  ",
+                ("firing" if firing else alert.state, "bold red" if firing else "dim"),
+                f" since {started:%H:%M:%S} UTC ({format_age(now - started.timestamp())})",
+            )
         )
-    console.print(alerts)
+        if alert.summary:
+            console.print(Text(f"    {alert.summary}", style="dim"))
     console.print(
         Text(f"as of {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M:%S} UTC", style="dim")
     )

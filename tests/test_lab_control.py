@@ -1,0 +1,223 @@
+"""The lab's control plane and command line, without the real Prometheus."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import control, procs, state
+from lab.cli import add_lab_parser
+from lab.configs import Ports
+from lab.paths import default_state_dir
+from lab.state import LabInfo
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_ports(count: int) -> list[int]:
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="mlconsole")
+    add_lab_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["lab", *argv])
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lab", *argv],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )  # fmt: skip
+
+
+@pytest.fixture()
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    """An unrelated process that must survive whatever the lab does."""
+    proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# -- state dir and parser --------------------------------------------------------------
+
+
+def test_state_dir_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MLCONSOLE_LAB_DIR", str(tmp_path / "explicit"))
+    assert default_state_dir() == tmp_path / "explicit"
+    monkeypatch.delenv("MLCONSOLE_LAB_DIR")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert default_state_dir() == tmp_path / "xdg" / "mlconsole" / "lab"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_state_dir() == tmp_path / "home" / ".local" / "state" / "mlconsole" / "lab"
+
+
+def test_parser_defaults_and_choices() -> None:
+    args = parse("up")
+    assert (args.models, args.prometheus_port, args.alertmanager_port, args.service_port) == (
+        3, 19090, 19093, 19100,
+    )  # fmt: skip
+    assert args.wait is True and args.state_dir is None and callable(args.func)
+    assert parse("up", "--no-wait", "--models", "1000").wait is False
+    args = parse("inject", "drift", "--model", "recommender", "--state-dir", "/x")
+    assert (args.fault, args.model, args.state_dir) == ("drift", "recommender", "/x")
+    assert parse("inject", "latency").model is None
+    assert parse("status", "--json").json is True
+    for command in ("down", "reset"):
+        assert callable(parse(command).func)
+    with pytest.raises(SystemExit):
+        parse("inject", "meteor")
+    with pytest.raises(SystemExit):
+        parse("up", "--models", "0")
+
+
+def test_importing_the_cli_is_cheap() -> None:
+    code = (
+        "import sys, lab.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith(('lab', 'urllib.request', "
+        "'http', 'subprocess', 'json.decoder', 'statistics'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    ).stdout
+    assert set(eval(out)) <= {"lab", "lab.cli", "lab.catalog", "json.decoder"}
+
+
+# -- lab.json --------------------------------------------------------------------------
+
+
+def test_lab_record_round_trips(tmp_path: Path) -> None:
+    record = procs.ProcessRecord(pid=123, started="456", argv=["x", "--y"], log="/l")
+    info = LabInfo(tmp_path, ["a", "b"], Ports(1, 2, 3), 10.0, {"service": record}, ready=True)
+    state.save(info)
+    loaded = state.load(tmp_path)
+    assert loaded is not None
+    assert loaded.to_json() == info.to_json()
+    assert loaded.prometheus_url == "http://127.0.0.1:1"
+    assert json.loads((tmp_path / "lab.json").read_text())["urls"]["service"].endswith(":3")
+    (tmp_path / "lab.json").write_text("{torn")
+    assert state.load(tmp_path) is None
+
+
+# -- down never kills what it did not start ---------------------------------------------
+
+
+def test_down_spares_a_recycled_pid(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+    # The recorded pid now belongs to another process (its start time differs).
+    record = procs.ProcessRecord(pid=sleeper.pid, started="1", argv=["prometheus"], log="")
+    state.save(LabInfo(tmp_path, ["a"], Ports(1, 2, 3), 0.0, {"prometheus": record}))
+    assert control.down(tmp_path) == []
+    assert sleeper.poll() is None
+    assert not (tmp_path / "lab.json").exists()
+
+
+def test_down_stops_the_whole_process_group(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    # A component that forked a helper: both go, the unrelated sleeper stays.
+    record = procs.spawn(["sh", "-c", "sleep 60 & exec sleep 61"], tmp_path / "c.log")
+    state.save(LabInfo(tmp_path, ["a"], Ports(1, 2, 3), 0.0, {"service": record}))
+    deadline = time.monotonic() + 5
+    while len(procs.group_members(record.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(procs.group_members(record.pid)) == 2
+    assert control.down(tmp_path, timeout=5) == ["service"]
+    assert procs.group_members(record.pid) == []
+    assert sleeper.poll() is None
+    assert control.down(tmp_path) == []  # idempotent
+
+
+# -- up's checks and clean failure ------------------------------------------------------
+
+
+def test_up_names_the_packages_when_binaries_are_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(control.LabError, match="apt-get install prometheus prometheus-alertm"):
+        control.up(tmp_path / "state", ports=Ports(*free_ports(3)))
+
+
+def test_up_refuses_busy_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(control, "_find_binaries", lambda: {"prometheus": "p", "alertmanager": "a"})
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        prom, am = free_ports(2)
+        with pytest.raises(control.LabError, match=f"port {port} .*--service-port"):
+            control.up(tmp_path, ports=Ports(prom, am, port))
+    with pytest.raises(control.LabError, match="cannot both use port"):
+        control.up(tmp_path, ports=Ports(prom, prom, am))
+    assert not (tmp_path / "lab.json").exists()
+
+
+def fake_binary(directory: Path, name: str, script: str) -> None:
+    path = directory / name
+    path.write_text("#!/bin/sh\n" + textwrap.dedent(script))
+    path.chmod(0o755)
+
+
+def test_up_reports_a_crashing_component_and_stops_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_binary(bin_dir, "prometheus-alertmanager", f"echo $$ > {tmp_path}/am.pid\nexec sleep 60\n")
+    fake_binary(bin_dir, "prometheus", "echo 'err: opening storage failed'\nexit 3\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    root = tmp_path / "state"
+    with pytest.raises(control.LabError) as failure:
+        control.up(root, ports=Ports(*free_ports(3)), timeout=30)
+    message = str(failure.value)
+    assert "prometheus exited with code 3" in message
+    assert "opening storage failed" in message  # the log tail
+    assert not (root / "lab.json").exists()
+    # What was started is gone: the fake Alertmanager, and the service (the only
+    # process with the state dir on its command line).
+    am_pid = int((tmp_path / "am.pid").read_text())
+    assert not procs.group_members(am_pid)
+    leftovers = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True)
+    assert leftovers.stdout.split() == []
+
+
+# -- commands without a running lab ----------------------------------------------------
+
+
+def test_inject_and_reset_need_a_running_lab(tmp_path: Path) -> None:
+    with pytest.raises(control.LabError, match="not up"):
+        control.inject(tmp_path, "drift")
+    with pytest.raises(control.LabError, match="not up"):
+        control.reset(tmp_path)
+
+
+def test_cli_without_a_lab(tmp_path: Path) -> None:
+    run = run_cli("status", "--state-dir", str(tmp_path))
+    assert run.returncode == 3 and "not running" in run.stdout
+    run = run_cli("status", "--json", "--state-dir", str(tmp_path))
+    assert run.returncode == 3 and json.loads(run.stdout)["up"] is False
+    run = run_cli("inject", "drift", "--state-dir", str(tmp_path))
+    assert run.returncode == 1 and "not up" in run.stderr
+    run = run_cli("down", "--state-dir", str(tmp_path))
+    assert run.returncode == 0 and "not running" in run.stdout
