@@ -70,11 +70,11 @@ class AlertDetailScreen(ModalScreen[None]):
     def _alert_table(alert: AlertRecord, now: float) -> Table:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
-        table.add_column()
+        table.add_column(overflow="fold")
         table.add_row("state", alert_state(alert))
         table.add_row("started", f"{utc(alert.starts_at)} ({alert_age(alert, now)} ago)")
-        if alert.ends_at is not None:
-            table.add_row("ends", utc(alert.ends_at))
+        if alert.ends_at is not None and alert.ends_at.timestamp() <= now:
+            table.add_row("ended", utc(alert.ends_at))  # a future endsAt is only a timeout
         table.add_row("fingerprint", alert.fingerprint)
         table.add_row("generator", Text(alert.generator_url or "—", style="underline cyan"))
         if alert.silenced_by:

@@ -142,3 +142,39 @@ def test_dashboard_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-de
 def test_alert_detail_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
     # down: select fraud-detector; enter: open its alert
     assert snap_compare(app_with_snapshot(), press=["down", "enter"], terminal_size=SIZE)
+
+
+def replayed_lab_app() -> MLConsoleApp:
+    """A snapshot recorded from the real lab after `inject bad-deploy`, replayed."""
+    import json
+    from pathlib import Path
+
+    from console.config_loader import load_config
+    from console.snapshot import snapshot_from_dict
+
+    data_dir = Path(__file__).parent / "data"
+    config = load_config(data_dir / "lab_config.yaml")
+    recorded = json.loads((data_dir / "lab_bad_deploy.json").read_text())
+    snap = snapshot_from_dict(recorded, tuple(config.slis))
+    app = create_app(config, poll=False, clock=lambda: snap.taken_at)
+    app.snapshot = snap
+    return app
+
+
+async def test_replayed_lab_snapshot_shows_the_bad_deploy() -> None:
+    app = replayed_lab_app()
+    async with app.run_test(size=SIZE):
+        assert rows(app, "#models")[0] == "fraud-detector"
+        table = app.screen.query_one("#models", DataTable)
+        assert "red" in str(table.get_cell("fraud-detector", "error_ratio").style)
+        assert "ModelErrorBudgetBurn" in [
+            str(r[1])
+            for r in (
+                app.screen.query_one("#alerts", DataTable).get_row_at(i)
+                for i in range(app.screen.query_one("#alerts", DataTable).row_count)
+            )
+        ]
+
+
+def test_lab_bad_deploy_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(replayed_lab_app(), terminal_size=SIZE)

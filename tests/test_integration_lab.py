@@ -31,8 +31,11 @@ DEADLINE = 150.0
 def mlconsole(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MLCONSOLE_CONFIG": str(config)}
     return subprocess.run(
-        [sys.executable, "-m", "console.cli", *args], capture_output=True, text=True,
-        env=env, timeout=120,
+        [sys.executable, "-m", "console.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -41,9 +44,7 @@ def bad_deploy_seen(status: dict[str, Any]) -> bool:
     if model is None:
         return False
     breaching = model["slis"].get("error_ratio", {}).get("status") == "breach"
-    burning = any(
-        a["name"] == "ModelErrorBudgetBurn" and a["firing"] for a in model["alerts"]
-    )
+    burning = any(a["name"] == "ModelErrorBudgetBurn" and a["firing"] for a in model["alerts"])
     return breaching and burning
 
 
@@ -67,8 +68,10 @@ def test_status_json_shows_the_bad_deploy(bad_deploy: Any) -> None:
             break
         time.sleep(2)
     else:
-        pytest.fail(f"no breach + firing burn-rate alert for {MODEL} within {DEADLINE}s: "
-                    f"{json.dumps(last.get('models', {}).get(MODEL), indent=1)[:2000]}")
+        pytest.fail(
+            f"no breach + firing burn-rate alert for {MODEL} within {DEADLINE}s: "
+            f"{json.dumps(last.get('models', {}).get(MODEL), indent=1)[:2000]}"
+        )
     reading = last["models"][MODEL]["slis"]["error_ratio"]
     assert reading["value"] > 0.1 and reading["burn_rate"] > 14.4
     healthy = last["models"]["recommender"]["slis"]["error_ratio"]
@@ -124,9 +127,7 @@ async def test_dashboard_shows_the_bad_deploy(bad_deploy: Any) -> None:
 
 def restart(lab: Any, component: str) -> None:
     record = lab.processes[component]
-    lab.processes[component] = procs.spawn(
-        record.argv, Path(record.log), cwd=lab.state_dir
-    )
+    lab.processes[component] = procs.spawn(record.argv, Path(record.log), cwd=lab.state_dir)
     state.save(lab)
 
 
@@ -155,9 +156,7 @@ async def test_source_stopped_mid_run_is_down_then_recovers(lab: Any, component:
 
 
 def test_status_exit_code_3_when_a_source_is_unreachable(lab: Any, tmp_path: Path) -> None:
-    config = lab.config_path.read_text().replace(
-        lab.alertmanager_url, "http://127.0.0.1:9"
-    )
+    config = lab.config_path.read_text().replace(lab.alertmanager_url, "http://127.0.0.1:9")
     path = tmp_path / "broken.yaml"
     path.write_text(config)
     run = mlconsole(path, "status", "--json")
