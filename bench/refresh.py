@@ -26,12 +26,10 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from console.config_loader import load_config  # noqa: E402
-from console.poller import Poller, build_adapters  # noqa: E402
-from lab import control  # noqa: E402
-from lab.configs import Ports  # noqa: E402
+from console.config_loader import load_config
+from console.poller import Poller, build_adapters
+from lab import control
+from lab.configs import Ports
 
 
 async def wait_for_models(url: str, query: str, models: int, deadline: float) -> None:

@@ -70,8 +70,12 @@ slis:
 def once(code: str, *args: str) -> float:
     started = time.time()
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True,
-        cwd=Path(__file__).resolve().parent.parent, timeout=60,
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=60,
     )
     return float(out.stdout.strip().splitlines()[-1]) - started
 

@@ -5,7 +5,6 @@ Everything here polls with a deadline; no test asserts on wall-clock speed.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
