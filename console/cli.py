@@ -176,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `mlconsole status | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
     return int(code or 0)
 
 

@@ -17,13 +17,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import yaml
 
 from lab import control, procs
 from lab.configs import Ports
 from lab.state import COMPONENTS, LabInfo
-from tests.test_lab_rules import RECORDING_RULES
 
 pytestmark = pytest.mark.integration
+
+RECORDING_RULES = sorted(
+    rule["record"]
+    for group in yaml.safe_load(
+        (Path(__file__).resolve().parent.parent / "lab" / "rules" / "recording.yml").read_text()
+    )["groups"]
+    for rule in group["rules"]
+)
 
 DEADLINE = 90.0
 T = TypeVar("T")
@@ -109,7 +117,7 @@ def test_recording_rules_give_one_series_per_model(lab_info: LabInfo) -> None:
     def missing() -> list[str]:
         return [
             rule
-            for rule in sorted(RECORDING_RULES)
+            for rule in RECORDING_RULES
             if {r["metric"].get("model") for r in query(lab_info, rule)} != models
             or len(query(lab_info, rule)) != len(models)
         ]

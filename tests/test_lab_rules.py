@@ -49,7 +49,7 @@ def promtool() -> str:
 
 
 def rules(kind: str) -> list[dict[str, object]]:
-    found = []
+    found: list[dict[str, object]] = []
     for path in RULE_FILES:
         for group in yaml.safe_load(path.read_text())["groups"]:
             found.extend(r for r in group["rules"] if kind in r)

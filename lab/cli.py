@@ -1,0 +1,313 @@
+"""The ``lab`` subcommand of the mlconsole command line.
+
+Importing this module is cheap: the control plane is imported by the handlers only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from lab.catalog import (
+    DEFAULT_ALERTMANAGER_PORT,
+    DEFAULT_MODELS,
+    DEFAULT_PROMETHEUS_PORT,
+    DEFAULT_SERVICE_PORT,
+    FAULTS,
+)
+
+if TYPE_CHECKING:
+    from lab.control import LabInfo, LabStatus
+
+#: ``status`` exit codes: 0 healthy, 1 degraded, 3 not running (as in LSB init scripts).
+EXIT_DEGRADED = 1
+EXIT_NOT_RUNNING = 3
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be a TCP port (1-65535)")
+    return value
+
+
+def _add_state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        default=None,
+        help="where the lab keeps configs, logs and data "
+        "(default: $MLCONSOLE_LAB_DIR, else $XDG_STATE_HOME/mlconsole/lab)",
+    )
+
+
+def add_lab_parser(subparsers: Any) -> None:
+    """Add the ``lab`` subcommand (with up, down, status, inject, reset) to ``subparsers``.
+
+    Every leaf parser sets ``func``, which takes the parsed namespace and returns the
+    process exit code.
+    """
+    lab = subparsers.add_parser(
+        "lab",
+        help="run the local demo lab (model service, Prometheus, Alertmanager)",
+        description="A local production world to rehearse incidents on: a simulated "
+        "model service, Prometheus with SLO rules, and Alertmanager.",
+    )
+    commands = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
+
+    up = commands.add_parser("up", help="start the lab", description="Start the lab.")
+    _add_state_dir(up)
+    up.add_argument(
+        "--models",
+        type=_positive_int,
+        default=DEFAULT_MODELS,
+        metavar="N",
+        help=f"number of simulated models (default {DEFAULT_MODELS})",
+    )
+    up.add_argument(
+        "--prometheus-port",
+        type=_port,
+        default=DEFAULT_PROMETHEUS_PORT,
+        metavar="PORT",
+        help=f"default {DEFAULT_PROMETHEUS_PORT}",
+    )
+    up.add_argument(
+        "--alertmanager-port",
+        type=_port,
+        default=DEFAULT_ALERTMANAGER_PORT,
+        metavar="PORT",
+        help=f"default {DEFAULT_ALERTMANAGER_PORT}",
+    )
+    up.add_argument(
+        "--service-port",
+        type=_port,
+        default=DEFAULT_SERVICE_PORT,
+        metavar="PORT",
+        help=f"default {DEFAULT_SERVICE_PORT}",
+    )
+    up.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="wait until every component is ready (default: wait)",
+    )
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for readiness (default 60)",
+    )
+    up.set_defaults(func=_cmd_up)
+
+    down = commands.add_parser(
+        "down",
+        help="stop the lab (keeps logs and data)",
+        description="Stop the processes the lab started.",
+    )
+    _add_state_dir(down)
+    down.set_defaults(func=_cmd_down)
+
+    status = commands.add_parser(
+        "status",
+        help="show the lab's components",
+        description="Show each component's pid, liveness and URL. "
+        "Exit code: 0 healthy, 1 degraded, 3 not running.",
+    )
+    _add_state_dir(status)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=_cmd_status)
+
+    fault_help = "; ".join(f"{name}: {text}" for name, text in FAULTS.items())
+    inject = commands.add_parser(
+        "inject", help="inject a fault into a model", description=f"Inject a fault. {fault_help}."
+    )
+    _add_state_dir(inject)
+    inject.add_argument("fault", choices=list(FAULTS), metavar="FAULT", help=", ".join(FAULTS))
+    inject.add_argument(
+        "--model", default=None, metavar="MODEL", help="target model (default: the first one)"
+    )
+    inject.set_defaults(func=_cmd_inject)
+
+    reset = commands.add_parser(
+        "reset",
+        help="clear every injected fault",
+        description="Clear every fault and roll back bad deploys.",
+    )
+    _add_state_dir(reset)
+    reset.set_defaults(func=_cmd_reset)
+
+    config_path = commands.add_parser(
+        "config-path",
+        help="print the path of the lab's mlconsole config",
+        description="Print where `lab up` writes the mlconsole config for the lab, for "
+        "`export MLCONSOLE_CONFIG=$(mlconsole lab config-path)`. Exits 3 if it is not there.",
+    )
+    _add_state_dir(config_path)
+    config_path.set_defaults(func=_cmd_config_path)
+
+
+def _err(message: str) -> None:
+    print(f"mlconsole lab: {message}", file=sys.stderr)
+
+
+class _ProgressLine:
+    """One self-updating status line on a terminal; plain lines when piped."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self._last: Sequence[str] | None = None
+
+    def __call__(self, pending: Sequence[str], elapsed: float) -> None:
+        if pending:
+            text = f"starting lab: waiting for {', '.join(pending)} ({elapsed:.1f}s)"
+        else:
+            text = f"starting lab: ready in {elapsed:.1f}s"
+        if self.tty:
+            end = "\n" if not pending else ""
+            sys.stderr.write(f"\r\033[K{text}{end}")
+            sys.stderr.flush()
+        elif list(pending) != self._last:
+            print(text, file=sys.stderr)
+        self._last = list(pending)
+
+
+def _print_up(info: LabInfo) -> None:
+    if info.already_running:
+        state = "already up"
+    elif info.ready:
+        state = "up"
+    else:
+        state = "starting (not waiting; see: mlconsole lab status)"
+    print(f"lab {state}: {len(info.models)} models, state in {info.state_dir}", file=sys.stderr)
+    for name, url in info.urls.items():
+        print(f"  {name:<13} {url}", file=sys.stderr)
+    # The path alone goes to stdout, so scripts can capture it.
+    print(info.config_path)
+    print(f"  export MLCONSOLE_CONFIG={shlex.quote(str(info.config_path))}", file=sys.stderr)
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from lab.control import LabError, Ports, up
+
+    ports = Ports(args.prometheus_port, args.alertmanager_port, args.service_port)
+    progress = _ProgressLine()
+    try:
+        info = up(
+            args.state_dir,
+            models=args.models,
+            ports=ports,
+            wait=args.wait,
+            timeout=args.timeout,
+            progress=progress,
+        )
+    except LabError as exc:
+        if progress.tty:
+            sys.stderr.write("\n")
+        _err(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        _err("interrupted; everything started was stopped again")
+        return 130
+    _print_up(info)
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    from lab.control import LabError, down, resolve_state_dir
+
+    try:
+        stopped = down(args.state_dir)
+    except LabError as exc:
+        _err(str(exc))
+        return 1
+    root = resolve_state_dir(args.state_dir)
+    if stopped:
+        print(f"lab stopped ({', '.join(stopped)}); logs and data kept in {root}")
+    else:
+        print("lab is not running")
+    return 0
+
+
+def _describe_models(models: list[str]) -> str:
+    shown = ", ".join(models[:3])
+    return shown if len(models) <= 3 else f"{len(models)} ({shown}, ...)"
+
+
+def _print_status(st: LabStatus) -> None:
+    if not st.recorded:
+        print(f"lab is not running (state dir {st.state_dir})")
+        return
+    print(f"lab {'up' if st.healthy else 'DEGRADED'} (state dir {st.state_dir})")
+    print(f"  {'COMPONENT':<13} {'PID':>7}  {'ALIVE':<5}  {'READY':<5}  URL")
+    for c in st.components:
+        pid = "-" if c.pid is None else str(c.pid)
+        alive, ready = ("yes" if c.alive else "no"), ("yes" if c.ready else "no")
+        print(f"  {c.name:<13} {pid:>7}  {alive:<5}  {ready:<5}  {c.url}")
+    print(f"  models: {_describe_models(st.models)}")
+    if st.faults is not None:
+        faults = ", ".join(f"{f['fault']} on {f['model']}" for f in st.faults) or "none"
+        print(f"  faults: {faults}")
+    if st.config_path is not None:
+        print(f"  config: {st.config_path}")
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from lab.control import status
+
+    st = status(args.state_dir)
+    if args.json:
+        print(json.dumps(st.to_json(), indent=2))
+    else:
+        _print_status(st)
+    if not st.recorded:
+        return EXIT_NOT_RUNNING
+    return 0 if st.healthy else EXIT_DEGRADED
+
+
+def _cmd_inject(args: argparse.Namespace) -> int:
+    from lab.control import LabError, inject
+
+    try:
+        answer = inject(args.state_dir, args.fault, args.model)
+    except LabError as exc:
+        _err(str(exc))
+        return 1
+    model = args.model or answer["models"][0]
+    print(f"injected {args.fault} into {model}")
+    return 0
+
+
+def _cmd_reset(args: argparse.Namespace) -> int:
+    from lab.control import LabError, reset
+
+    try:
+        reset(args.state_dir)
+    except LabError as exc:
+        _err(str(exc))
+        return 1
+    print("all faults cleared")
+    return 0
+
+
+def _cmd_config_path(args: argparse.Namespace) -> int:
+    from lab.control import resolve_state_dir
+    from lab.state import CONFIG_NAME
+
+    path = resolve_state_dir(args.state_dir) / CONFIG_NAME
+    print(path)
+    if not path.exists():
+        _err(f"{path} does not exist yet; start the lab with `mlconsole lab up`")
+        return EXIT_NOT_RUNNING
+    return 0

@@ -1,0 +1,102 @@
+"""Render the configuration files the lab's components run with."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from lab.catalog import HOST
+
+#: The package directory; its rules/ and templates/ ship as package data.
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+#: Rule files shipped in ``lab/rules`` that Prometheus loads (the unit tests stay behind).
+RULE_FILES: tuple[str, ...] = ("recording.yml", "alerts.yml")
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Loopback ports of the lab's components."""
+
+    prometheus: int
+    alertmanager: int
+    service: int
+
+    def url(self, component: str) -> str:
+        """Base URL of ``component`` (``prometheus``, ``alertmanager`` or ``service``)."""
+        return f"http://{HOST}:{getattr(self, component)}"
+
+
+def _yaml_str(value: str) -> str:
+    # JSON strings are valid YAML double-quoted scalars, which keeps odd paths safe.
+    return json.dumps(value)
+
+
+def prometheus_config(ports: Ports, rule_paths: list[Path]) -> str:
+    """Prometheus configuration: 1 s scrapes and evaluations, alerts to the lab's Alertmanager."""
+    rules = "\n".join(f"  - {_yaml_str(str(p))}" for p in rule_paths)
+    return f"""\
+# Written by mlconsole lab up; edits are overwritten on the next up.
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ["{HOST}:{ports.alertmanager}"]
+
+rule_files:
+{rules}
+
+scrape_configs:
+  - job_name: mlc-service
+    static_configs:
+      - targets: ["{HOST}:{ports.service}"]
+"""
+
+
+def alertmanager_config() -> str:
+    """Alertmanager configuration: group per model and alert, deliver nowhere.
+
+    The console reads alerts from Alertmanager's API, so the receiver needs no
+    integration. Short group timers make alerts show up within a second or two.
+    """
+    return """\
+# Written by mlconsole lab up; edits are overwritten on the next up.
+route:
+  receiver: console
+  group_by: [model, alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 24h
+
+receivers:
+  - name: console
+"""
+
+
+def install_rules(dest: Path) -> list[Path]:
+    """Copy the shipped rule files into ``dest``; return their paths."""
+    dest.mkdir(parents=True, exist_ok=True)
+    source = PACKAGE_DIR / "rules"
+    paths = []
+    for name in RULE_FILES:
+        path = dest / name
+        path.write_text((source / name).read_text(encoding="utf-8"), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def mlconsole_config(ports: Ports, state_dir: Path) -> str:
+    """The console's configuration for this lab, from ``lab/templates/mlconsole.yaml``."""
+    template = (PACKAGE_DIR / "templates" / "mlconsole.yaml").read_text(encoding="utf-8")
+    return Template(template).substitute(
+        prometheus_url=ports.url("prometheus"),
+        alertmanager_url=ports.url("alertmanager"),
+        service_url=ports.url("service"),
+        state_dir=str(state_dir),
+    )

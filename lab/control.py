@@ -1,0 +1,410 @@
+"""Start, stop, inspect and perturb the lab: the Python API behind ``mlconsole lab``.
+
+>>> info = up(tmp_dir, models=3, ports=Ports(29090, 29093, 29100))   # doctest: +SKIP
+>>> inject(tmp_dir, "bad-deploy")                                      # doctest: +SKIP
+>>> down(tmp_dir)                                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab import configs, procs, state, web
+from lab.catalog import (
+    DEFAULT_ALERTMANAGER_PORT,
+    DEFAULT_MODELS,
+    DEFAULT_PROMETHEUS_PORT,
+    DEFAULT_SERVICE_PORT,
+    HOST,
+    model_names,
+)
+from lab.configs import Ports
+from lab.paths import default_state_dir
+from lab.state import COMPONENTS, LabInfo
+
+__all__ = [
+    "ComponentStatus",
+    "LabError",
+    "LabInfo",
+    "LabStatus",
+    "Ports",
+    "default_ports",
+    "down",
+    "inject",
+    "load",
+    "reset",
+    "resolve_state_dir",
+    "status",
+    "up",
+]
+
+#: Called while ``up`` waits: the components not ready yet, and seconds elapsed.
+Progress = Callable[[Sequence[str], float], None]
+
+_DEBIAN_HINT = "on Debian/Ubuntu: apt-get install prometheus prometheus-alertmanager"
+#: Debian names Alertmanager's binary prometheus-alertmanager; upstream calls it alertmanager.
+_BINARIES: dict[str, tuple[str, ...]] = {
+    "prometheus": ("prometheus",),
+    "alertmanager": ("prometheus-alertmanager", "alertmanager"),
+}
+_LOG_TAIL_LINES = 20
+
+
+class LabError(Exception):
+    """Something the user must act on; the message says what."""
+
+
+def default_ports() -> Ports:
+    """The lab's default ports."""
+    return Ports(DEFAULT_PROMETHEUS_PORT, DEFAULT_ALERTMANAGER_PORT, DEFAULT_SERVICE_PORT)
+
+
+def resolve_state_dir(state_dir: Path | str | None) -> Path:
+    """``state_dir`` as an absolute path, or the default one."""
+    path = default_state_dir() if state_dir is None else Path(state_dir).expanduser()
+    return path.resolve()
+
+
+def load(state_dir: Path | str | None = None) -> LabInfo | None:
+    """The lab recorded in ``state_dir`` (running or not), or None."""
+    return state.load(resolve_state_dir(state_dir))
+
+
+# -- up ---------------------------------------------------------------------------
+
+
+def up(
+    state_dir: Path | str | None = None,
+    *,
+    models: int = DEFAULT_MODELS,
+    ports: Ports | None = None,
+    wait: bool = True,
+    timeout: float = 60.0,
+    progress: Progress | None = None,
+) -> LabInfo:
+    """Start the lab and, with ``wait``, return once every component is ready.
+
+    Readiness means each component answers ``/-/ready`` and Prometheus has scraped the
+    model service. If the lab is already running, nothing is started and the returned
+    info has ``already_running`` set. On any failure, whatever was started is stopped
+    again and :class:`LabError` says why (with the failing component's log tail).
+    """
+    if models < 1:
+        raise LabError("--models must be at least 1")
+    root = resolve_state_dir(state_dir)
+    ports = ports or default_ports()
+    with state.locked(root):
+        existing = state.load(root)
+        if existing is not None:
+            alive = [procs.is_alive(r) for r in existing.processes.values()]
+            if set(existing.processes) == set(COMPONENTS) and all(alive):
+                existing.already_running = True
+                return existing
+            # Leftovers of a crashed or interrupted lab: clear them, then start afresh.
+            procs.stop(existing.processes.values())
+            state.remove(root)
+
+        binaries = _find_binaries()
+        _check_ports(ports)
+        info = LabInfo(
+            state_dir=root, models=model_names(models), ports=ports, started_at=time.time()
+        )
+        commands = _prepare(info, binaries)
+        # Rendered before anything starts, so a broken template fails fast and cheaply.
+        console_config = configs.mlconsole_config(ports, root)
+        try:
+            for name in COMPONENTS:
+                argv, env = commands[name]
+                info.processes[name] = procs.spawn(
+                    argv, root / "logs" / f"{name}.log", env=env, cwd=root
+                )
+                # Recorded after every start, so even an interrupted up can be cleaned up.
+                state.save(info)
+            if wait:
+                _wait_ready(info, timeout, progress)
+                info.ready = True
+            info.config_path.write_text(console_config, encoding="utf-8")
+            state.save(info)
+        except BaseException:
+            procs.stop(info.processes.values(), timeout=5.0)
+            state.remove(root)
+            raise
+    return info
+
+
+def _find_binaries() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for component, names in _BINARIES.items():
+        path = next((p for p in map(shutil.which, names) if p), None)
+        if path is None:
+            raise LabError(f"{' or '.join(names)} not found on PATH ({_DEBIAN_HINT})")
+        found[component] = path
+    return found
+
+
+def _check_ports(ports: Ports) -> None:
+    by_port: dict[int, str] = {}
+    for component in COMPONENTS:
+        port = getattr(ports, component)
+        if port in by_port:
+            raise LabError(f"{component} and {by_port[port]} cannot both use port {port}")
+        by_port[port] = component
+        if not web.port_is_free(HOST, port):
+            flag = f"--{component}-port"
+            raise LabError(
+                f"port {port} ({component}) is already in use on {HOST}; "
+                f"stop whatever listens there or pick another port with {flag}"
+            )
+
+
+def _prepare(
+    info: LabInfo, binaries: dict[str, str]
+) -> dict[str, tuple[list[str], dict[str, str] | None]]:
+    """Render configs into the state dir; return each component's argv and environment."""
+    root, ports = info.state_dir, info.ports
+    data = root / "data"
+    # Old series and alert states from a previous run would confuse the new one; they
+    # were kept after `down` for inspection and are dropped now.
+    for sub in ("prometheus", "alertmanager"):
+        shutil.rmtree(data / sub, ignore_errors=True)
+        (data / sub).mkdir(parents=True)
+    rules = configs.install_rules(root / "rules")
+    (root / "prometheus.yml").write_text(configs.prometheus_config(ports, rules), encoding="utf-8")
+    (root / "alertmanager.yml").write_text(configs.alertmanager_config(), encoding="utf-8")
+
+    # The service must import this very lab package, installed or not.
+    package_parent = str(configs.PACKAGE_DIR.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    service = [
+        sys.executable, "-m", "lab.service",
+        "--host", HOST,
+        "--port", str(ports.service),
+        "--models", str(len(info.models)),
+        "--state-dir", str(root),
+    ]  # fmt: skip
+    alertmanager = [
+        binaries["alertmanager"],
+        f"--config.file={root / 'alertmanager.yml'}",
+        f"--storage.path={data / 'alertmanager'}",
+        f"--web.listen-address={HOST}:{ports.alertmanager}",
+        f"--web.external-url={ports.url('alertmanager')}/",
+        # Empty turns off the gossip listener, which would otherwise bind 0.0.0.0:9094.
+        "--cluster.listen-address=",
+    ]
+    prometheus = [
+        binaries["prometheus"],
+        f"--config.file={root / 'prometheus.yml'}",
+        f"--storage.tsdb.path={data / 'prometheus'}",
+        f"--web.listen-address={HOST}:{ports.prometheus}",
+        f"--web.external-url={ports.url('prometheus')}/",
+        "--storage.tsdb.retention.time=1h",
+    ]
+    return {
+        "service": (service, env),
+        "alertmanager": (alertmanager, None),
+        "prometheus": (prometheus, None),
+    }
+
+
+def _service_scraped(prometheus_url: str) -> bool:
+    try:
+        body = web.get_json(f"{prometheus_url}/api/v1/targets?state=active")
+    except web.HTTPCallError:
+        return False
+    targets = body.get("data", {}).get("activeTargets", [])
+    return any(
+        t.get("labels", {}).get("job") == "mlc-service" and t.get("health") == "up" for t in targets
+    )
+
+
+def _is_ready(info: LabInfo, component: str) -> bool:
+    url = info.ports.url(component)
+    if not web.is_ok(f"{url}/-/ready"):
+        return False
+    # Prometheus being up is not enough: the console needs data, so wait for a scrape.
+    return component != "prometheus" or _service_scraped(url)
+
+
+def _wait_ready(info: LabInfo, timeout: float, progress: Progress | None) -> None:
+    start = time.monotonic()
+    pending = list(COMPONENTS)
+    while True:
+        for name in list(pending):
+            record = info.processes[name]
+            if not procs.is_alive(record):
+                code = procs.exit_code(record)
+                how = "exited" if code is None else f"exited with code {code}"
+                raise LabError(f"{name} {how} while starting\n{_log_tail(record)}")
+            if _is_ready(info, name):
+                pending.remove(name)
+        elapsed = time.monotonic() - start
+        if progress is not None:
+            progress(tuple(pending), elapsed)
+        if not pending:
+            return
+        if elapsed > timeout:
+            tails = "\n".join(_log_tail(info.processes[n]) for n in pending)
+            raise LabError(
+                f"timed out after {timeout:.0f}s waiting for {', '.join(pending)}\n{tails}"
+            )
+        time.sleep(0.1)
+
+
+def _log_tail(record: procs.ProcessRecord) -> str:
+    try:
+        lines = Path(record.log).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        return f"(cannot read {record.log}: {exc})"
+    tail = "\n".join(f"    {line}" for line in lines[-_LOG_TAIL_LINES:])
+    return f"  last lines of {record.log}:\n{tail or '    (empty)'}"
+
+
+# -- down -------------------------------------------------------------------------
+
+
+def down(state_dir: Path | str | None = None, *, timeout: float = 10.0) -> list[str]:
+    """Stop what ``up`` started; return the names of the components that were running.
+
+    Only processes recorded in ``lab.json`` are signalled, and only if they are still
+    the very processes that were started. Logs, configs and data stay for inspection.
+    Calling it when nothing runs is fine.
+    """
+    root = resolve_state_dir(state_dir)
+    if not root.is_dir():
+        return []
+    with state.locked(root):
+        info = state.load(root)
+        if info is None:
+            return []
+        names = {rec.pid: name for name, rec in info.processes.items()}
+        # Prometheus first, so it sends no new alerts to a stopping Alertmanager.
+        ordered = [info.processes[n] for n in reversed(COMPONENTS) if n in info.processes]
+        stopped = procs.stop(ordered, timeout=timeout)
+        state.remove(root)
+    return [names[r.pid] for r in stopped]
+
+
+# -- status -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentStatus:
+    """One component of the lab as seen right now."""
+
+    name: str
+    pid: int | None
+    alive: bool
+    ready: bool
+    url: str
+    log: str | None
+
+
+@dataclass(slots=True)
+class LabStatus:
+    """The lab as seen right now."""
+
+    state_dir: Path
+    #: Whether a lab is recorded in the state dir (it may still be dead or degraded).
+    recorded: bool
+    components: list[ComponentStatus] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    #: Active faults as the service reports them (None if it cannot be asked).
+    faults: list[dict[str, Any]] | None = None
+    config_path: Path | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """Recorded, and every component alive and ready."""
+        return self.recorded and all(c.alive and c.ready for c in self.components)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "state_dir": str(self.state_dir),
+            "up": self.recorded,
+            "healthy": self.healthy,
+            "config": None if self.config_path is None else str(self.config_path),
+            "models": self.models,
+            "faults": self.faults,
+            "components": {
+                c.name: {
+                    "pid": c.pid,
+                    "alive": c.alive,
+                    "ready": c.ready,
+                    "url": c.url,
+                    "log": c.log,
+                }
+                for c in self.components
+            },
+        }
+
+
+def status(state_dir: Path | str | None = None) -> LabStatus:
+    """Each component's pid, liveness, readiness and URL, plus the active faults."""
+    root = resolve_state_dir(state_dir)
+    info = state.load(root)
+    if info is None:
+        return LabStatus(state_dir=root, recorded=False)
+    components = []
+    for name in COMPONENTS:
+        record = info.processes.get(name)
+        alive = record is not None and procs.is_alive(record)
+        components.append(
+            ComponentStatus(
+                name=name,
+                pid=None if record is None else record.pid,
+                alive=alive,
+                ready=alive and web.is_ok(f"{info.ports.url(name)}/-/ready"),
+                url=info.ports.url(name),
+                log=None if record is None else record.log,
+            )
+        )
+    faults = None
+    with contextlib.suppress(web.HTTPCallError):
+        faults = web.get_json(f"{info.service_url}/admin/state").get("faults")
+    config = info.config_path if info.config_path.exists() else None
+    return LabStatus(root, True, components, info.models, faults, config)
+
+
+# -- faults -----------------------------------------------------------------------
+
+
+def _running_lab(state_dir: Path | str | None) -> LabInfo:
+    root = resolve_state_dir(state_dir)
+    info = state.load(root)
+    if info is None:
+        raise LabError(f"the lab is not up (no lab in {root}); start it with: mlconsole lab up")
+    return info
+
+
+def _admin(info: LabInfo, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        answer: dict[str, Any] = web.post_json(f"{info.service_url}{path}", payload)
+    except web.HTTPCallError as exc:
+        if exc.status == 400:
+            raise LabError(str(exc)) from None
+        raise LabError(
+            f"the lab's model service does not answer ({exc}); check: mlconsole lab status"
+        ) from None
+    return answer
+
+
+def inject(state_dir: Path | str | None, fault: str, model: str | None = None) -> dict[str, Any]:
+    """Inject ``fault`` into ``model`` (default: the first model); return the service state."""
+    info = _running_lab(state_dir)
+    return _admin(info, "/admin/fault", {"fault": fault, "model": model or info.models[0]})
+
+
+def reset(state_dir: Path | str | None = None) -> dict[str, Any]:
+    """Clear every fault; return the service state."""
+    return _admin(_running_lab(state_dir), "/admin/reset", {})
