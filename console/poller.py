@@ -75,20 +75,29 @@ def initial_snapshot(config: Config) -> Snapshot:
 
 @dataclass
 class _History:
-    """Recent values per (model, sli), bounded."""
+    """Recent values per (model, sli), one point per ``step`` seconds, bounded.
+
+    Points are kept ``step`` apart whatever the refresh interval, so a sparkline
+    always spans the configured history window; between two steps the newest
+    point is overwritten, so the last point is always the current value.
+    """
 
     points: int
-    series: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+    step: float
+    series: dict[tuple[str, str], deque[tuple[float, float]]] = field(default_factory=dict)
 
-    def add(self, key: tuple[str, str], value: float) -> tuple[float, ...]:
+    def add(self, key: tuple[str, str], at: float, value: float) -> tuple[float, ...]:
         buf = self.series.get(key)
         if buf is None:
             buf = self.series[key] = deque(maxlen=self.points)
-        buf.append(value)
-        return tuple(buf)
+        if buf and at - buf[-1][0] < self.step:
+            buf[-1] = (buf[-1][0], value)
+        else:
+            buf.append((at, value))
+        return tuple(v for _, v in buf)
 
-    def seed(self, key: tuple[str, str], values: list[float]) -> None:
-        self.series[key] = deque(values[-self.points :], maxlen=self.points)
+    def seed(self, key: tuple[str, str], points: list[tuple[float, float]]) -> None:
+        self.series[key] = deque(points[-self.points :], maxlen=self.points)
 
 
 class Poller:
@@ -110,7 +119,9 @@ class Poller:
         self._slis = tuple(config.slis)
         self._readings: dict[tuple[str, str], SliReading] = {}
         self._alerts: tuple[AlertRecord, ...] = ()
-        self._history = _History(config.ui.history_points)
+        self._history = _History(
+            config.ui.history_points, config.ui.history / config.ui.history_points
+        )
         self._seeded: set[str] = set()
         self._health = pending_health(config)
         for name, error in (load_errors or {}).items():
@@ -246,7 +257,7 @@ class Poller:
                     value=value,
                     status=judge(sli, value),
                     burn_rate=burn_rate(sli, value, bad.get(model) if bad else None),
-                    history=self._history.add(key, value),
+                    history=self._history.add(key, sample.timestamp, value),
                 )
             for key in [k for k in self._readings if k[1] == sli.name and k[0] not in seen]:
                 # The series vanished: keep the model visible, say there is no data.
@@ -265,7 +276,7 @@ class Poller:
         """Fill the sparklines from a range query, so they are not empty at start."""
         end = self.clock()
         span = self.config.ui.history
-        step = max(1.0, span / self.config.ui.history_points)
+        step = max(1.0, self._history.step)
         results = await asyncio.gather(
             *(adapter.query_range(s.query, end - span, end, step) for s in slis),
             return_exceptions=True,
@@ -279,7 +290,7 @@ class Poller:
             for series in result.series:
                 model = series.labels.get(label)
                 if model is not None:
-                    self._history.seed((model, sli.name), [v for _, v in series.points])
+                    self._history.seed((model, sli.name), list(series.points))
 
     def _build(self) -> Snapshot:
         return Snapshot.build(

@@ -197,3 +197,41 @@ async def test_a_broken_adapter_type_is_a_down_source_not_a_crash() -> None:
     assert adapters == {} and "unknown adapter type" in failures["p"]
     poller = Poller(config, adapters, load_errors=failures)
     assert poller.snapshot.sources["p"].state(time.time()) is Health.DOWN
+
+
+def test_status_exit_codes() -> None:
+    from dataclasses import replace as dc_replace
+
+    from console.snapshot import Snapshot
+    from console.status import exit_code
+    from tests.builders import NOW, snapshot
+
+    firing = snapshot()
+    assert exit_code(firing, NOW) == 1  # alerts firing
+    quiet = Snapshot.build(
+        taken_at=NOW, slis=firing.slis, readings=firing.readings, alerts=(), sources=firing.sources
+    )
+    assert exit_code(quiet, NOW) == 0  # healthy
+    down = snapshot(prometheus_down=True)
+    assert exit_code(down, NOW) == 3  # unreachable wins over firing
+    silenced = dc_replace(firing.alerts[0], state="suppressed", silenced_by=("s1",))
+    only_silenced = Snapshot.build(
+        taken_at=NOW,
+        slis=firing.slis,
+        readings=firing.readings,
+        alerts=(silenced,),
+        sources=firing.sources,
+    )
+    assert exit_code(only_silenced, NOW) == 0  # a silenced alert pages no one
+
+
+def test_history_keeps_one_point_per_step() -> None:
+    from console.poller import _History
+
+    history = _History(points=3, step=10)
+    key = ("m", "s")
+    assert history.add(key, 100, 1.0) == (1.0,)
+    assert history.add(key, 105, 2.0) == (2.0,)  # same step: the newest value wins
+    assert history.add(key, 111, 3.0) == (2.0, 3.0)
+    history.add(key, 121, 4.0)
+    assert history.add(key, 131, 5.0) == (3.0, 4.0, 5.0)  # bounded
