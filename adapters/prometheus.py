@@ -1,7 +1,7 @@
 """Prometheus: instant and range PromQL queries through prometheus-api-client.
 
 The client is synchronous (requests), so every call runs in a worker thread
-via :func:`asyncio.to_thread` and never blocks the event loop. Its
+in the adapter's own thread pool and never blocks the event loop. Its
 ``custom_query`` drops the ``warnings`` of the response envelope, which is
 how Prometheus says the data is partial; :class:`_EnvelopeClient` keeps the
 library's session, retries, auth and TLS handling and returns the envelope
@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
 from prometheus_api_client import PrometheusConnect
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
@@ -30,6 +32,8 @@ from adapters.base import (
 )
 
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+QUERY_THREADS = 16
+"""Queries in flight at once; the session's connection pool matches it."""
 
 
 def _float(raw: Any) -> float:
@@ -95,14 +99,27 @@ class PrometheusAdapter(MetricsAdapter):
             method=method,
         )
 
+        # The library mounts a default adapter (10 pooled connections); match the threads.
+        session.mount(self._client.url, HTTPAdapter(max_retries=retry, pool_maxsize=QUERY_THREADS))
+        # Its own pool, sized for one refresh's SLI queries at once: the loop's
+        # default executor has only cores + 4 threads, shared with everything else.
+        self._pool = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix=name)
+
     async def aclose(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
+
+    async def _in_thread(
+        self, path: str, params: Mapping[str, str]
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._call, path, params)
 
     async def query(self, promql: str, at: float | None = None) -> QueryResult:
         params = {"query": promql}
         if at is not None:
             params["time"] = f"{at:.3f}"
-        data, warnings = await asyncio.to_thread(self._call, "/api/v1/query", params)
+        data, warnings = await self._in_thread("/api/v1/query", params)
         result = data.get("result")
         if data.get("resultType") == "scalar" and isinstance(result, list) and len(result) == 2:
             samples: tuple[Sample, ...] = (Sample({}, _float(result[1]), float(result[0])),)
@@ -130,7 +147,7 @@ class PrometheusAdapter(MetricsAdapter):
             "end": f"{end:.3f}",
             "step": f"{step:g}",
         }
-        data, warnings = await asyncio.to_thread(self._call, "/api/v1/query_range", params)
+        data, warnings = await self._in_thread("/api/v1/query_range", params)
         try:
             series = tuple(
                 RangeSeries(
