@@ -169,6 +169,28 @@ class UiConfig(BaseModel):
     """Textual theme name."""
 
 
+class StoreConfig(BaseModel):
+    """Where incidents, runbook walks and their evidence are kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path | None = None
+    """SQLite file (default ``$XDG_STATE_HOME/mlconsole/store.db``). Point every
+    responder's console at the same file to share walks."""
+
+
+class RunbooksConfig(BaseModel):
+    """Where runbooks are found."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[Path] = Field(default_factory=list)
+    """Directories of ``*.yaml`` runbooks, searched before the shipped ones; a runbook
+    here replaces a shipped one with the same id."""
+    shipped: bool = True
+    """Also use the runbooks that ship with mlconsole."""
+
+
 class Config(BaseModel):
     """The whole configuration file."""
 
@@ -184,6 +206,10 @@ class Config(BaseModel):
     """The SLIs shown for every model."""
     ui: UiConfig = Field(default_factory=UiConfig)
     """Dashboard settings."""
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    """The store for walks and evidence."""
+    runbooks: RunbooksConfig = Field(default_factory=RunbooksConfig)
+    """Runbook directories."""
 
     def problems(self) -> list[tuple[tuple[str | int, ...], str, str]]:
         """Cross-field problems as ``(location, message, hint)``; the loader locates them."""

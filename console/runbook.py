@@ -1,0 +1,264 @@
+"""Runbooks: YAML triage procedures, as typed models, with substitution-only templates.
+
+A runbook is a graph of steps. ``check`` steps run PromQL and branch on a
+condition, ``ask`` steps branch on the responder's answer, ``action`` steps
+propose a mitigation, ``note`` and ``link`` steps inform, and every path ends
+at a ``conclude`` step that classifies the cause as data, model or infra.
+
+Templates are substitution only: ``{{ labels.model }}`` and ``{{ vars.window }}``.
+There are no expressions, filters, code or shell, ever. Values are escaped for
+PromQL string literals when substituted into a query.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+TEMPLATE = re.compile(r"\{\{\s*(labels|vars)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+ANY_TEMPLATE = re.compile(r"\{\{(.*?)\}\}")
+CONDITION = re.compile(
+    r"^\s*(?:(absent|present)|(==|!=|<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?))\s*$"
+)
+
+Cause = Literal["data", "model", "infra", "unknown"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegexMatch(_Model):
+    """Match a label value by a regular expression (fully anchored)."""
+
+    regex: str
+
+
+class _Step(_Model):
+    id: str = Field(pattern=ID_PATTERN)
+    """Unique within the runbook; other steps branch to it by this id."""
+    title: str = ""
+    """Short heading shown on the runbook screen."""
+
+
+class CheckStep(_Step):
+    """Run PromQL and branch on a condition over its result."""
+
+    kind: Literal["check"]
+    query: str = Field(min_length=1)
+    """PromQL; may use ``{{ labels.X }}`` and ``{{ vars.Y }}``."""
+    condition: str = Field(pattern=CONDITION.pattern)
+    """``> 0.25``, ``== 0``, ``absent`` or ``present``. A comparison holds if any
+    series of the result satisfies it; an empty result makes it false."""
+    on_true: str
+    """Step to go to when the condition holds."""
+    on_false: str
+    """Step to go to when it does not."""
+
+
+class Choice(_Model):
+    label: str = Field(min_length=1)
+    """What the responder sees."""
+    next: str
+    """Step this answer leads to."""
+
+
+class AskStep(_Step):
+    """Ask the responder a question; each choice leads to a step."""
+
+    kind: Literal["ask"]
+    question: str = Field(min_length=1)
+    choices: list[Choice] = Field(min_length=2, max_length=9)
+    """Two to nine choices, picked with the number keys 1-9."""
+
+
+class ActionStep(_Step):
+    """Propose a named mitigation; the responder confirms or skips it."""
+
+    kind: Literal["action"]
+    action: str = Field(pattern=ID_PATTERN)
+    """Mitigation name, e.g. ``rollback``, ``fallback``, ``silence``, ``pipeline-pause``."""
+    params: dict[str, str] = Field(default_factory=dict)
+    """Parameters, templated like queries (but not PromQL-escaped)."""
+    next: str
+    """Step after the action is confirmed or skipped."""
+
+
+class NoteStep(_Step):
+    """Markdown for the responder to read."""
+
+    kind: Literal["note"]
+    text: str = Field(min_length=1)
+    next: str
+
+
+class LinkStep(_Step):
+    """A URL to open, such as a dashboard."""
+
+    kind: Literal["link"]
+    url: str = Field(pattern=r"^https?://")
+    next: str
+
+
+class ConcludeStep(_Step):
+    """The end of a path: the cause class and a summary."""
+
+    kind: Literal["conclude"]
+    cause: Cause
+    summary: str = Field(min_length=1)
+
+
+Step = Annotated[
+    CheckStep | AskStep | ActionStep | NoteStep | LinkStep | ConcludeStep,
+    Field(discriminator="kind"),
+]
+
+
+class Runbook(_Model):
+    """One triage procedure for one failure mode."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    """Unique id; an alert names it in its ``runbook`` label or annotation."""
+    title: str = Field(min_length=1)
+    description: str = ""
+    version: int = Field(default=1, ge=1)
+    owner: str = ""
+    """Team or person who keeps this runbook true."""
+    match: list[dict[str, str | RegexMatch]] = Field(default_factory=list)
+    """Alternatives; an alert matches if every label of one alternative matches
+    (a string is exact, ``{regex: ...}`` a full-match regular expression)."""
+    labels: list[str] = Field(default_factory=list)
+    """Alert labels the templates need, beyond those named in ``match``."""
+    vars: dict[str, str] = Field(default_factory=dict)
+    """Constants for templates, e.g. ``window: 5m``."""
+    steps: list[Step] = Field(min_length=1)
+    """The first step is where a walk starts."""
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    @property
+    def start(self) -> str:
+        return self.steps[0].id
+
+    def known_labels(self) -> set[str]:
+        return set(self.labels) | {name for alt in self.match for name in alt}
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Whether an alert with ``labels`` matches one of the ``match`` alternatives."""
+        for alternative in self.match:
+            if all(_label_matches(labels.get(name), want) for name, want in alternative.items()):
+                return True
+        return False
+
+
+def _label_matches(value: str | None, want: str | RegexMatch) -> bool:
+    if value is None:
+        return False
+    if isinstance(want, RegexMatch):
+        try:
+            return re.fullmatch(want.regex, value) is not None
+        except re.error:
+            return False
+    return value == want
+
+
+def next_steps(step: Step) -> list[tuple[str, str]]:
+    """``(field, target id)`` for every branch out of ``step``."""
+    match step:
+        case CheckStep():
+            return [("on_true", step.on_true), ("on_false", step.on_false)]
+        case AskStep():
+            return [(f"choices[{i}].next", c.next) for i, c in enumerate(step.choices)]
+        case ConcludeStep():
+            return []
+        case _:
+            return [("next", step.next)]
+
+
+def template_fields(step: Step) -> list[tuple[str, str]]:
+    """``(field, text)`` of every templated string of a step."""
+    match step:
+        case CheckStep():
+            return [("query", step.query)]
+        case ActionStep():
+            return [(f"params.{k}", v) for k, v in step.params.items()]
+        case NoteStep():
+            return [("text", step.text)]
+        case LinkStep():
+            return [("url", step.url)]
+        case AskStep():
+            return [("question", step.question)]
+        case ConcludeStep():
+            return [("summary", step.summary)]
+        case _:
+            return []
+
+
+class TemplateError(ValueError):
+    """A template names a variable that has no value."""
+
+
+def promql_escape(value: str) -> str:
+    """Escape a value for a PromQL double-quoted string: backslash, quote, newline."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+
+
+def render(
+    text: str,
+    labels: Mapping[str, str],
+    variables: Mapping[str, str],
+    *,
+    promql: bool = False,
+) -> str:
+    """Substitute ``{{ labels.X }}`` and ``{{ vars.Y }}``; nothing else is evaluated."""
+
+    def substitute(match: re.Match[str]) -> str:
+        scope, name = match.group(1), match.group(2)
+        source = labels if scope == "labels" else variables
+        if name not in source:
+            raise TemplateError(f"{{{{ {scope}.{name} }}}} has no value")
+        value = source[name]
+        return promql_escape(value) if promql else value
+
+    return TEMPLATE.sub(substitute, text)
+
+
+def parse_condition(condition: str) -> tuple[str, float | None]:
+    """``"> 0.25"`` → ``(">", 0.25)``; ``"absent"`` → ``("absent", None)``."""
+    match = CONDITION.match(condition)
+    if match is None:
+        raise ValueError(f"{condition!r} is not a condition")
+    if match.group(1):
+        return match.group(1), None
+    return match.group(2), float(match.group(3))
+
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def evaluate(condition: str, values: list[float]) -> bool:
+    """Apply a condition to the values of a query result (one per series)."""
+    op, threshold = parse_condition(condition)
+    if op == "absent":
+        return not values
+    if op == "present":
+        return bool(values)
+    assert threshold is not None
+    compare = _COMPARE[op]
+    return any(compare(v, threshold) for v in values)

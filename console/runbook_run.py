@@ -1,0 +1,197 @@
+"""``mlconsole runbook run``: walk a runbook without the TUI.
+
+Checks run against the configured metrics source; each ``ask`` (and
+``action``) step takes its answer from ``--answer STEP=CHOICE``, and the walk
+stops at the first step with no answer. The evidence and the conclusion, if
+one was reached, are printed and kept in the store.
+
+Exit codes: 0 concluded, 1 stopped at a step that needs an answer, 2 usage,
+config or runbook error, 3 a check could not run (a source unreachable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_CONCLUDED, EXIT_WAITING, EXIT_USAGE, EXIT_CHECK_FAILED = 0, 1, 2, 3
+CONFIRM = {"confirm", "confirmed", "yes", "y", "1"}
+SKIP = {"skip", "skipped", "no", "n", "2"}
+
+
+def add_run_parser(commands: Any) -> None:
+    run = commands.add_parser(
+        "run",
+        help="walk a runbook non-interactively, answering its questions from --answer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("runbook", metavar="RUNBOOK", help="runbook id, or a path to a YAML file")
+    target = run.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--alert", metavar="FINGERPRINT", help="take the labels of this alert from Alertmanager"
+    )
+    target.add_argument("--labels", metavar="K=V", nargs="+", help="alert labels, e.g. model=x")
+    run.add_argument(
+        "--answer",
+        metavar="STEP=CHOICE",
+        action="append",
+        default=[],
+        help="answer step STEP with CHOICE (number or label; for an action "
+        "step: confirm or skip); repeatable",
+    )
+    run.add_argument("--json", action="store_true", help="print JSON")
+    run.add_argument("--store", metavar="PATH", help="store file (default: from the config)")
+    run.set_defaults(func=cmd_run)
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str] | str:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            return f"{what} {item!r} is not KEY=VALUE"
+        out[key.strip()] = value.strip()
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from console.cli import _resolve_config
+
+    config = _resolve_config(args)
+    if isinstance(config, int):
+        return config
+    answers = _pairs(args.answer, "--answer")
+    labels = _pairs(args.labels or [], "--labels")
+    for parsed in (answers, labels):
+        if isinstance(parsed, str):
+            print(f"mlconsole runbook run: {parsed}", file=sys.stderr)
+            return EXIT_USAGE
+    assert isinstance(answers, dict) and isinstance(labels, dict)
+    try:
+        return asyncio.run(_run(args, config, labels, answers))
+    except _UsageError as exc:
+        print(f"mlconsole runbook run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+class _UsageError(Exception):
+    pass
+
+
+async def _run(
+    args: argparse.Namespace, config: Any, labels: dict[str, str], answers: dict[str, str]
+) -> int:
+    from adapters.base import AdapterError, AlertsAdapter, MetricsAdapter
+    from console.config_loader import ConfigError, load_file
+    from console.poller import build_adapters
+    from console.runbook import Runbook
+    from console.runbook_catalog import Catalog, runbook_dirs
+    from console.store import Store, StoreError, default_store_path
+    from console.triage import Walk, WalkError
+
+    path = Path(args.runbook)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        try:
+            runbook = load_file(path, Runbook, what="runbook")
+        except ConfigError as exc:
+            raise _UsageError("\n".join(str(i) for i in exc.issues)) from None
+    else:
+        catalog = Catalog.load(runbook_dirs(config))
+        if args.runbook not in catalog.runbooks:
+            known = ", ".join(sorted(catalog.runbooks)) or "none"
+            raise _UsageError(f"no runbook {args.runbook!r} (known: {known})")
+        runbook = catalog.runbooks[args.runbook]
+
+    adapters, failures = build_adapters(config)
+    metrics = next((a for a in adapters.values() if isinstance(a, MetricsAdapter)), None)
+    try:
+        fingerprint = None
+        if args.alert:
+            fingerprint = args.alert
+            alerts_sources = [a for a in adapters.values() if isinstance(a, AlertsAdapter)]
+            if not alerts_sources:
+                raise _UsageError("--alert needs an alerts source (alertmanager) in the config")
+            try:
+                found = [
+                    a for a in await alerts_sources[0].alerts() if a.fingerprint == fingerprint
+                ]
+            except AdapterError as exc:
+                print(f"mlconsole runbook run: {exc}", file=sys.stderr)
+                return EXIT_CHECK_FAILED
+            if not found:
+                raise _UsageError(f"no alert with fingerprint {fingerprint!r}")
+            labels = dict(found[0].labels)
+        try:
+            store = Store(
+                Path(args.store) if args.store else config.store.path or default_store_path()
+            )
+        except StoreError as exc:
+            raise _UsageError(str(exc)) from None
+        try:
+            walk = Walk.start(runbook, labels, store, metrics, alert_fingerprint=fingerprint)
+            pause = await walk.advance()
+            while pause.reason in ("ask", "action") and pause.step.id in answers:
+                answer = answers[pause.step.id]
+                if pause.reason == "ask":
+                    walk.answer(answer)
+                elif answer.lower() in CONFIRM | SKIP:
+                    walk.decide_action(answer.lower() in CONFIRM)
+                else:
+                    raise WalkError(f"answer an action step with confirm or skip, not {answer!r}")
+                pause = await walk.advance()
+        except WalkError as exc:
+            raise _UsageError(str(exc)) from None
+        result = walk.as_dict()
+        result["stopped"] = {"step": pause.step.id, "reason": pause.reason, "error": pause.error}
+        if args.json:
+            print(json.dumps(result, indent=2, default=str))
+        else:
+            _print(result, runbook, pause)
+        store.close()
+    finally:
+        for adapter in adapters.values():
+            await adapter.aclose()
+    if failures:
+        for message in failures.values():
+            print(f"warning: {message}", file=sys.stderr)
+    return {"concluded": EXIT_CONCLUDED, "error": EXIT_CHECK_FAILED}.get(pause.reason, EXIT_WAITING)
+
+
+def _print(result: dict[str, Any], runbook: Any, pause: Any) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    from console.runbook import AskStep
+
+    console = Console()
+    console.print(Text(f"{runbook.title} ({runbook.id}, run {result['run_id']})", style="bold"))
+    for item in result["evidence"]:
+        line = Text(f"  {item['step']:<22} {item['kind']:<9} ", style="dim")
+        line.append(item["decision"], style="bold")
+        if "query" in item["inputs"]:
+            values = ", ".join(f"{v['value']:.4g}" for v in item["outputs"].get("values", []))
+            line.append(f"  {item['inputs']['query']}  → [{values}]", style="cyan")
+        if "error" in item["outputs"]:
+            line.append(f"  {item['outputs']['error']}", style="red")
+        console.print(line)
+    if result["conclusion"]:
+        c = result["conclusion"]
+        console.print(Text(f"cause: {c['cause']} — {c['summary']}", style="bold green"))
+    elif isinstance(pause.step, AskStep):
+        console.print(Text(f"waiting at {pause.step.id}: {pause.step.question}", style="yellow"))
+        for i, choice in enumerate(pause.step.choices, 1):
+            console.print(f"  --answer {pause.step.id}={i}   {choice.label}")
+    elif pause.reason == "action":
+        console.print(
+            Text(
+                f"waiting at {pause.step.id}: confirm or skip action {pause.step.action}",
+                style="yellow",
+            )
+        )
+    elif pause.error:
+        console.print(Text(f"stopped at {pause.step.id}: {pause.error}", style="red"))

@@ -1,0 +1,247 @@
+"""The console's store: SQLite (stdlib), shared by every process that opens it.
+
+Runbook walks and their evidence live here, so a restart resumes where the
+responder was, and a second responder pointed at the same file sees the same
+walk. WAL lets readers and one writer work at once; every write is its own
+committed transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runbook_runs (
+    id TEXT PRIMARY KEY,
+    runbook_id TEXT NOT NULL,
+    runbook_version INTEGER NOT NULL,
+    alert_fingerprint TEXT,
+    labels TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status TEXT NOT NULL,
+    cause TEXT,
+    summary TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runbook_runs_alert ON runbook_runs (alert_fingerprint, runbook_id);
+CREATE TABLE IF NOT EXISTS runbook_evidence (
+    run_id TEXT NOT NULL REFERENCES runbook_runs (id),
+    seq INTEGER NOT NULL,
+    step_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+"""
+
+
+def default_store_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "mlconsole" / "store.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What one step took in, gave out, and decided; who decided, and when."""
+
+    step_id: str
+    kind: str
+    inputs: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+    decision: str
+    actor: str
+    at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step_id,
+            "kind": self.kind,
+            "inputs": dict(self.inputs),
+            "outputs": dict(self.outputs),
+            "decision": self.decision,
+            "actor": self.actor,
+            "at": self.at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A runbook walk as stored: where it is (``path``), and how it ended."""
+
+    id: str
+    runbook_id: str
+    runbook_version: int
+    alert_fingerprint: str | None
+    labels: Mapping[str, str]
+    path: tuple[str, ...]
+    """Steps visited, first to current; ``back`` pops the last one."""
+    status: str
+    """``active``, ``concluded`` or ``error``."""
+    cause: str | None
+    summary: str | None
+    created_at: float
+    updated_at: float
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written; the message names the file."""
+
+
+class Store:
+    """Runbook runs and evidence in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=10)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path}: {exc}") from exc
+
+    # -- runs ----------------------------------------------------------------
+
+    def create_run(
+        self,
+        runbook_id: str,
+        runbook_version: int,
+        labels: Mapping[str, str],
+        start: str,
+        alert_fingerprint: str | None = None,
+    ) -> RunRecord:
+        now = time.time()
+        run_id = uuid.uuid4().hex[:12]
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runbook_runs VALUES (?, ?, ?, ?, ?, ?, 'active', NULL, NULL, ?, ?)",
+                (
+                    run_id,
+                    runbook_id,
+                    runbook_version,
+                    alert_fingerprint,
+                    json.dumps(dict(labels), sort_keys=True),
+                    json.dumps([start]),
+                    now,
+                    now,
+                ),
+            )
+        return self.run(run_id)
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        path: tuple[str, ...],
+        status: str,
+        cause: str | None = None,
+        summary: str | None = None,
+        evidence: Evidence | None = None,
+    ) -> None:
+        """Move a run and, in the same transaction, append the evidence that moved it."""
+        with self._tx() as db:
+            if evidence is not None:
+                (seq,) = db.execute(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM runbook_evidence WHERE run_id = ?",
+                    (run_id,),
+                ).fetchone()
+                db.execute(
+                    "INSERT INTO runbook_evidence VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        seq,
+                        evidence.step_id,
+                        evidence.kind,
+                        json.dumps(dict(evidence.inputs), sort_keys=True, default=str),
+                        json.dumps(dict(evidence.outputs), sort_keys=True, default=str),
+                        evidence.decision,
+                        evidence.actor,
+                        evidence.at,
+                    ),
+                )
+            db.execute(
+                "UPDATE runbook_runs SET path = ?, status = ?, cause = ?, summary = ?, "
+                "updated_at = ? WHERE id = ?",
+                (json.dumps(list(path)), status, cause, summary, time.time(), run_id),
+            )
+
+    def run(self, run_id: str) -> RunRecord:
+        row = self._db.execute("SELECT * FROM runbook_runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise KeyError(run_id)
+        return _run(row)
+
+    def runs(self, *, alert_fingerprint: str | None = None) -> list[RunRecord]:
+        if alert_fingerprint is None:
+            rows = self._db.execute("SELECT * FROM runbook_runs ORDER BY created_at").fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM runbook_runs WHERE alert_fingerprint = ? ORDER BY created_at",
+                (alert_fingerprint,),
+            ).fetchall()
+        return [_run(r) for r in rows]
+
+    def latest_run(self, runbook_id: str, alert_fingerprint: str) -> RunRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM runbook_runs WHERE runbook_id = ? AND alert_fingerprint = ? "
+            "ORDER BY created_at DESC LIMIT 1",
+            (runbook_id, alert_fingerprint),
+        ).fetchone()
+        return _run(row) if row else None
+
+    def evidence(self, run_id: str) -> list[Evidence]:
+        rows = self._db.execute(
+            "SELECT step_id, kind, inputs, outputs, decision, actor, at FROM runbook_evidence "
+            "WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        return [
+            Evidence(r[0], r[1], json.loads(r[2]), json.loads(r[3]), r[4], r[5], r[6]) for r in rows
+        ]
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        id=row[0],
+        runbook_id=row[1],
+        runbook_version=row[2],
+        alert_fingerprint=row[3],
+        labels=json.loads(row[4]),
+        path=tuple(json.loads(row[5])),
+        status=row[6],
+        cause=row[7],
+        summary=row[8],
+        created_at=row[9],
+        updated_at=row[10],
+    )

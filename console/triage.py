@@ -1,0 +1,314 @@
+"""The runbook engine: walk a runbook's steps and keep the evidence of each.
+
+No Textual here. The TUI, ``mlconsole runbook run`` and pre-triage all drive
+the same :class:`Walk`. Every move is written to the store with its evidence
+(inputs such as the rendered PromQL, outputs such as the values, the decision,
+who took it and when) in one transaction, so a restart resumes exactly there.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.base import AdapterError, MetricsAdapter
+from console.runbook import (
+    ActionStep,
+    AskStep,
+    CheckStep,
+    ConcludeStep,
+    LinkStep,
+    NoteStep,
+    Runbook,
+    Step,
+    TemplateError,
+    evaluate,
+    render,
+)
+from console.store import Evidence, RunRecord, Store
+
+
+def default_actor() -> str:
+    """``user@host``: who took a decision, for the evidence and the audit."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+class WalkError(Exception):
+    """A step cannot be taken: the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Why a walk stopped moving on its own."""
+
+    step: Step
+    reason: str
+    """``ask``, ``action``, ``concluded`` or ``error``."""
+    error: str | None = None
+
+
+class Walk:
+    """One walk of one runbook for one alert, persisted in the store."""
+
+    def __init__(
+        self,
+        runbook: Runbook,
+        record: RunRecord,
+        store: Store,
+        metrics: MetricsAdapter | None,
+        *,
+        actor: str | None = None,
+        clock: Any = time.time,
+    ) -> None:
+        if record.runbook_id != runbook.id:
+            raise WalkError(f"run {record.id} belongs to runbook {record.runbook_id!r}")
+        self.runbook = runbook
+        self.record = record
+        self.store = store
+        self.metrics = metrics
+        self.actor = actor or default_actor()
+        self.clock = clock
+
+    # -- creation ------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        runbook: Runbook,
+        labels: Mapping[str, str],
+        store: Store,
+        metrics: MetricsAdapter | None,
+        *,
+        alert_fingerprint: str | None = None,
+        actor: str | None = None,
+    ) -> Walk:
+        missing = sorted(name for name in runbook.labels if name not in labels)
+        if missing:
+            raise WalkError(
+                f"runbook {runbook.id!r} needs alert labels {', '.join(missing)}; "
+                "pass them with --labels NAME=VALUE"
+            )
+        record = store.create_run(
+            runbook.id, runbook.version, labels, runbook.start, alert_fingerprint
+        )
+        return cls(runbook, record, store, metrics, actor=actor)
+
+    @classmethod
+    def resume(
+        cls,
+        run_id: str,
+        runbooks: Mapping[str, Runbook],
+        store: Store,
+        metrics: MetricsAdapter | None,
+        *,
+        actor: str | None = None,
+    ) -> Walk:
+        record = store.run(run_id)
+        runbook = runbooks.get(record.runbook_id)
+        if runbook is None:
+            raise WalkError(f"run {run_id} uses runbook {record.runbook_id!r}, which is not loaded")
+        return cls(runbook, record, store, metrics, actor=actor)
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def current(self) -> Step:
+        return self.runbook.step(self.record.path[-1])
+
+    @property
+    def concluded(self) -> bool:
+        return self.record.status == "concluded"
+
+    @property
+    def evidence(self) -> list[Evidence]:
+        return self.store.evidence(self.record.id)
+
+    def _move(
+        self,
+        step: Step,
+        to: str | None,
+        decision: str,
+        inputs: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        *,
+        status: str = "active",
+        cause: str | None = None,
+        summary: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        path = self.record.path if to is None else (*self.record.path, to)
+        evidence = Evidence(
+            step.id,
+            step.kind,
+            inputs or {},
+            outputs or {},
+            decision,
+            actor or self.actor,
+            self.clock(),
+        )
+        self.store.update_run(
+            self.record.id,
+            path=path,
+            status=status,
+            cause=cause,
+            summary=summary,
+            evidence=evidence,
+        )
+        self.record = self.store.run(self.record.id)
+
+    def _render(self, text: str, *, promql: bool = False) -> str:
+        return render(text, self.record.labels, self.runbook.vars, promql=promql)
+
+    # -- moving --------------------------------------------------------------
+
+    async def advance(self, *, actor: str | None = None) -> Pause:
+        """Take every step that needs no human: checks, notes, links, conclusions.
+
+        Stops at an ``ask`` or ``action`` step (a human decides), at a conclusion,
+        or at a check that cannot run (the error is recorded as evidence).
+        """
+        for _ in range(10 * len(self.runbook.steps) + 10):  # validation forbids ask-less loops
+            step = self.current
+            if self.concluded:
+                return Pause(step, "concluded")
+            match step:
+                case CheckStep():
+                    error = await self._check(step, actor)
+                    if error is not None:
+                        return Pause(step, "error", error)
+                case NoteStep() | LinkStep():
+                    shown = self._render(step.text if isinstance(step, NoteStep) else step.url)
+                    self._move(step, step.next, "shown", outputs={"text": shown}, actor=actor)
+                case ConcludeStep():
+                    summary = self._render(step.summary)
+                    self._move(
+                        step,
+                        None,
+                        f"concluded: {step.cause}",
+                        outputs={"cause": step.cause, "summary": summary},
+                        status="concluded",
+                        cause=step.cause,
+                        summary=summary,
+                        actor=actor,
+                    )
+                    return Pause(step, "concluded")
+                case AskStep():
+                    return Pause(step, "ask")
+                case ActionStep():
+                    return Pause(step, "action")
+        raise WalkError(f"runbook {self.runbook.id!r} loops without asking anyone")
+
+    async def _check(self, step: CheckStep, actor: str | None) -> str | None:
+        try:
+            query = self._render(step.query, promql=True)
+        except TemplateError as exc:
+            return self._check_failed(step, {"query": step.query}, str(exc), actor)
+        inputs = {"query": query, "condition": step.condition}
+        if self.metrics is None:
+            return self._check_failed(step, inputs, "no metrics source configured", actor)
+        try:
+            result = await self.metrics.query(query)
+        except AdapterError as exc:
+            return self._check_failed(step, inputs, exc.summary(), actor)
+        values = [s.value for s in result.samples if not math.isnan(s.value)]
+        holds = evaluate(step.condition, values)
+        outputs = {
+            "values": [{"labels": dict(s.labels), "value": s.value} for s in result.samples[:50]],
+            "series": len(result.samples),
+            "result": holds,
+            "warnings": list(result.warnings),
+        }
+        target = step.on_true if holds else step.on_false
+        self._move(step, target, "true" if holds else "false", inputs, outputs, actor=actor)
+        return None
+
+    def _check_failed(
+        self, step: CheckStep, inputs: Mapping[str, Any], error: str, actor: str | None
+    ) -> str:
+        self._move(step, None, "error", inputs, {"error": error}, actor=actor)
+        return error
+
+    def answer(self, choice: int | str, *, actor: str | None = None) -> None:
+        """Answer the current ``ask`` step with a choice number (1-based) or label."""
+        step = self.current
+        if not isinstance(step, AskStep):
+            raise WalkError(f"step {step.id!r} is a {step.kind} step, not a question")
+        index = _choice_index(step, choice)
+        picked = step.choices[index]
+        self._move(
+            step,
+            picked.next,
+            f"{index + 1}: {picked.label}",
+            inputs={"question": self._render(step.question)},
+            outputs={"choice": index + 1, "label": picked.label},
+            actor=actor,
+        )
+
+    def decide_action(
+        self, confirmed: bool, *, actor: str | None = None, outcome: Mapping[str, Any] | None = None
+    ) -> None:
+        """Record that the responder confirmed or skipped the current ``action`` step."""
+        step = self.current
+        if not isinstance(step, ActionStep):
+            raise WalkError(f"step {step.id!r} is a {step.kind} step, not an action")
+        params = {k: self._render(v) for k, v in step.params.items()}
+        self._move(
+            step,
+            step.next,
+            "confirmed" if confirmed else "skipped",
+            inputs={"action": step.action, "params": params},
+            outputs=dict(outcome or {}),
+            actor=actor,
+        )
+
+    def back(self, *, actor: str | None = None) -> bool:
+        """Go back one step (the evidence of both moves stays). False at the start."""
+        if len(self.record.path) < 2:
+            return False
+        step = self.current
+        path = self.record.path[:-1]
+        evidence = Evidence(
+            step.id, step.kind, {}, {"to": path[-1]}, "back", actor or self.actor, self.clock()
+        )
+        self.store.update_run(self.record.id, path=path, status="active", evidence=evidence)
+        self.record = self.store.run(self.record.id)
+        return True
+
+    def as_dict(self) -> dict[str, Any]:
+        step = self.current
+        return {
+            "run_id": self.record.id,
+            "runbook": self.runbook.id,
+            "labels": dict(self.record.labels),
+            "status": self.record.status,
+            "current_step": step.id,
+            "path": list(self.record.path),
+            "conclusion": (
+                {"cause": self.record.cause, "summary": self.record.summary}
+                if self.concluded
+                else None
+            ),
+            "evidence": [e.as_dict() for e in self.evidence],
+        }
+
+
+def _choice_index(step: AskStep, choice: int | str) -> int:
+    if isinstance(choice, int) or (isinstance(choice, str) and choice.strip().isdigit()):
+        index = int(choice) - 1
+        if 0 <= index < len(step.choices):
+            return index
+    else:
+        for index, option in enumerate(step.choices):
+            if option.label.lower() == str(choice).strip().lower():
+                return index
+    options = "; ".join(f"{i + 1}={c.label}" for i, c in enumerate(step.choices))
+    raise WalkError(f"{choice!r} is not a choice of step {step.id!r} ({options})")

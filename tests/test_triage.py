@@ -1,0 +1,216 @@
+"""The runbook engine on a real SQLite store, with a scripted metrics source."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from adapters.base import (
+    AdapterError,
+    MetricsAdapter,
+    QueryResult,
+    RangeResult,
+    Sample,
+    SourceSettings,
+)
+from console.config_loader import load_text
+from console.runbook import Runbook
+from console.store import Store
+from console.triage import Walk, WalkError
+
+RUNBOOK = """
+id: drift-test
+title: Drift
+match: [{alertname: ModelFeatureDrift}]
+labels: [model]
+vars: {threshold: "0.25"}
+steps:
+  - id: psi
+    kind: check
+    title: PSI high?
+    query: 'max(mlc_feature_drift_psi{model="{{ labels.model }}"})'
+    condition: "> 0.25"
+    on_true: nulls
+    on_false: fine
+  - id: nulls
+    kind: check
+    query: 'max(mlc_feature_null_ratio{model="{{ labels.model }}"})'
+    condition: "> 0.2"
+    on_true: schema
+    on_false: upstream
+  - id: upstream
+    kind: ask
+    question: Did an upstream source change its population?
+    choices:
+      - {label: "Yes", next: note}
+      - {label: "No", next: retrain}
+  - id: note
+    kind: note
+    text: "Tell the owner of {{ labels.model }}."
+    next: data
+  - id: retrain
+    kind: action
+    action: pipeline-pause
+    params: {model: "{{ labels.model }}"}
+    next: model
+  - id: schema
+    kind: conclude
+    cause: data
+    summary: Schema change upstream
+  - id: data
+    kind: conclude
+    cause: data
+    summary: Population shift in {{ labels.model }}
+  - id: model
+    kind: conclude
+    cause: model
+    summary: Model needs retraining
+  - id: fine
+    kind: conclude
+    cause: unknown
+    summary: No drift now
+"""
+
+
+class Scripted(MetricsAdapter):
+    def __init__(self, answers: dict[str, float | None]) -> None:
+        super().__init__("prometheus", SourceSettings(url="http://127.0.0.1:1"))
+        self.answers = answers
+        self.queries: list[str] = []
+        self.down = False
+
+    async def query(self, promql: str, at: float | None = None) -> QueryResult:
+        self.queries.append(promql)
+        if self.down:
+            raise AdapterError("prometheus", "cannot connect", url="http://127.0.0.1:1")
+        for needle, value in self.answers.items():
+            if needle in promql:
+                samples = () if value is None else (Sample({}, value, time.time()),)
+                return QueryResult(promql, samples)
+        return QueryResult(promql, ())
+
+    async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeResult:
+        return RangeResult(promql, ())
+
+
+@pytest.fixture
+def runbook() -> Runbook:
+    return load_text(RUNBOOK, "drift-test.yaml", Runbook)
+
+
+async def test_checks_run_until_the_first_ask(runbook: Runbook, tmp_path: Path) -> None:
+    metrics = Scripted({"drift_psi": 0.41, "null_ratio": 0.0})
+    walk = Walk.start(
+        runbook, {"model": 'fraud"x'}, Store(tmp_path / "s.db"), metrics, actor="ann@host"
+    )
+    pause = await walk.advance()
+    assert (pause.reason, pause.step.id) == ("ask", "upstream")
+    # the label is escaped for PromQL inside the query
+    assert metrics.queries[0] == 'max(mlc_feature_drift_psi{model="fraud\\"x"})'
+    first = walk.evidence[0]
+    assert first.inputs["query"] == metrics.queries[0] and first.decision == "true"
+    assert first.outputs["values"][0]["value"] == 0.41 and first.actor == "ann@host"
+
+
+async def test_answers_branch_to_a_conclusion_and_evidence_is_complete(
+    runbook: Runbook, tmp_path: Path
+) -> None:
+    walk = Walk.start(
+        runbook,
+        {"model": "m"},
+        Store(tmp_path / "s.db"),
+        Scripted({"drift_psi": 0.4, "null_ratio": 0.0}),
+    )
+    await walk.advance()
+    walk.answer("yes")  # by label, case-insensitive
+    pause = await walk.advance()
+    assert pause.reason == "concluded" and walk.concluded
+    assert walk.as_dict()["conclusion"] == {"cause": "data", "summary": "Population shift in m"}
+    assert [e.step_id for e in walk.evidence] == ["psi", "nulls", "upstream", "note", "data"]
+    assert walk.evidence[3].outputs["text"] == "Tell the owner of m."
+
+
+async def test_action_step_records_the_decision(runbook: Runbook, tmp_path: Path) -> None:
+    walk = Walk.start(
+        runbook,
+        {"model": "m"},
+        Store(tmp_path / "s.db"),
+        Scripted({"drift_psi": 0.4, "null_ratio": 0.0}),
+    )
+    await walk.advance()
+    walk.answer(2)
+    assert (await walk.advance()).reason == "action"
+    walk.decide_action(False)
+    assert (await walk.advance()).reason == "concluded"
+    action = [e for e in walk.evidence if e.kind == "action"][0]
+    assert action.decision == "skipped" and action.inputs["params"] == {"model": "m"}
+    assert walk.record.cause == "model"
+
+
+async def test_resume_after_restart(runbook: Runbook, tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    walk = Walk.start(
+        runbook, {"model": "m"}, Store(path), Scripted({"drift_psi": 0.4, "null_ratio": 0.0})
+    )
+    await walk.advance()
+    run_id = walk.record.id
+    walk.store.close()
+    # a new process: a new store connection on the same file
+    store = Store(path)
+    again = Walk.resume(run_id, {runbook.id: runbook}, store, Scripted({}))
+    assert again.current.id == "upstream"
+    assert [e.step_id for e in again.evidence] == ["psi", "nulls"]
+    again.answer(1)
+    assert (await again.advance()).reason == "concluded"
+
+
+async def test_back_goes_one_step_and_keeps_the_evidence(runbook: Runbook, tmp_path: Path) -> None:
+    walk = Walk.start(
+        runbook,
+        {"model": "m"},
+        Store(tmp_path / "s.db"),
+        Scripted({"drift_psi": 0.4, "null_ratio": 0.0}),
+    )
+    await walk.advance()
+    assert walk.back() and walk.current.id == "nulls"
+    assert walk.evidence[-1].decision == "back"
+    assert walk.back() and walk.current.id == "psi"
+    assert not walk.back()  # already at the start
+
+
+async def test_a_failing_source_stops_the_walk_with_the_error(
+    runbook: Runbook, tmp_path: Path
+) -> None:
+    metrics = Scripted({})
+    metrics.down = True
+    walk = Walk.start(runbook, {"model": "m"}, Store(tmp_path / "s.db"), metrics)
+    pause = await walk.advance()
+    assert pause.reason == "error" and "cannot connect" in (pause.error or "")
+    assert walk.current.id == "psi" and walk.evidence[0].decision == "error"
+    metrics.down = False
+    metrics.answers = {"drift_psi": 0.01}
+    assert (await walk.advance()).reason == "concluded"  # retry picks up where it stopped
+
+
+async def test_absent_result_is_false_for_comparisons(runbook: Runbook, tmp_path: Path) -> None:
+    walk = Walk.start(
+        runbook, {"model": "m"}, Store(tmp_path / "s.db"), Scripted({"drift_psi": None})
+    )
+    assert (await walk.advance()).reason == "concluded"
+    assert walk.record.cause == "unknown"
+
+
+async def test_bad_answers_and_missing_labels_are_clear(runbook: Runbook, tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    with pytest.raises(WalkError, match="needs alert labels model"):
+        Walk.start(runbook, {}, store, Scripted({}))
+    walk = Walk.start(
+        runbook, {"model": "m"}, store, Scripted({"drift_psi": 0.4, "null_ratio": 0.0})
+    )
+    with pytest.raises(WalkError, match="not a question"):
+        walk.answer(1)
+    await walk.advance()
+    with pytest.raises(WalkError, match="1=Yes; 2=No"):
+        walk.answer(7)
