@@ -16,11 +16,13 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 
-from adapters.base import Adapter
+from adapters.base import Adapter, MetricsAdapter
 from console import __version__
 from console.config import Config
 from console.poller import Poller, build_adapters, initial_snapshot
 from console.snapshot import Snapshot
+from console.store import StoreError
+from console.triage import Triage, open_triage
 
 
 class SnapshotUpdated(Message):
@@ -51,9 +53,12 @@ class MLConsoleApp(App[int]):
         poller: Poller | Callable[[], Poller] | None,
         *,
         clock: Callable[[], float] | None = None,
+        triage: Triage | None = None,
     ) -> None:
         super().__init__()
         self.config = config
+        self.triage = triage
+        self._pretriaged: set[str] = set()
         # A factory defers building the adapters (and importing their HTTP
         # clients, ~0.1 s) to a thread after the first paint.
         self._poller_factory = None if isinstance(poller, Poller) else poller
@@ -77,12 +82,39 @@ class MLConsoleApp(App[int]):
         """In a thread: import and construct the adapters, then start polling."""
         assert self._poller_factory is not None
         poller = self._poller_factory()
+        if self.triage is None:
+            metrics = next(
+                (a for a in poller.adapters.values() if isinstance(a, MetricsAdapter)), None
+            )
+            try:
+                self.triage = open_triage(self.config, metrics)
+            except StoreError as exc:
+                self.call_from_thread(
+                    self.notify, f"Runbooks unavailable: {exc}", severity="error", timeout=30
+                )
         self.call_from_thread(self._start_poller, poller)
 
     def _start_poller(self, poller: Poller) -> None:
         self.poller = poller
         poller.on_snapshot = self._publish
         poller.start()
+
+    def _pretriage(self, snapshot: Snapshot) -> None:
+        """A page arrived: gather its runbook's evidence up to the first question."""
+        triage = self.triage
+        if triage is None:
+            return
+        for alert in snapshot.firing:
+            if alert.fingerprint in self._pretriaged:
+                continue
+            self._pretriaged.add(alert.fingerprint)
+            matched = triage.catalog.for_alert(alert.labels, alert.annotations)
+            if len(matched) == 1:  # several matches wait for the responder's pick
+                self.run_worker(
+                    triage.pretriage(alert.fingerprint, alert.labels, matched[0]),
+                    group="pretriage",
+                    exit_on_error=False,
+                )
 
     def on_ready(self) -> None:
         self.first_paint = time.perf_counter() - self.started_at
@@ -98,6 +130,7 @@ class MLConsoleApp(App[int]):
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         """Show ``snapshot`` now (the poller's path, and the tests')."""
         self.snapshot = snapshot
+        self._pretriage(snapshot)
         for screen in self.screen_stack:
             if hasattr(screen, "show_snapshot"):
                 screen.show_snapshot(snapshot)
@@ -137,15 +170,16 @@ def create_app(
     adapters: dict[str, Adapter] | None = None,
     poll: bool = True,
     clock: Callable[[], float] | None = None,
+    triage: Triage | None = None,
 ) -> MLConsoleApp:
     """Build the app as the CLI does. ``poll=False`` leaves snapshots to the caller."""
     if not poll:
-        return MLConsoleApp(config, None, clock=clock)
+        return MLConsoleApp(config, None, clock=clock, triage=triage)
     if adapters is not None:
-        return MLConsoleApp(config, Poller(config, adapters), clock=clock)
+        return MLConsoleApp(config, Poller(config, adapters), clock=clock, triage=triage)
 
     def connect() -> Poller:
         built, failures = build_adapters(config)
         return Poller(config, built, load_errors=failures)
 
-    return MLConsoleApp(config, connect, clock=clock)
+    return MLConsoleApp(config, connect, clock=clock, triage=triage)

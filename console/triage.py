@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import AdapterError, MetricsAdapter
+from console.config import Config
 from console.runbook import (
     ActionStep,
     AskStep,
@@ -30,7 +31,8 @@ from console.runbook import (
     evaluate,
     render,
 )
-from console.store import Evidence, RunRecord, Store
+from console.runbook_catalog import Catalog, runbook_dirs
+from console.store import Evidence, RunRecord, Store, default_store_path
 
 
 def default_actor() -> str:
@@ -312,3 +314,70 @@ def _choice_index(step: AskStep, choice: int | str) -> int:
                 return index
     options = "; ".join(f"{i + 1}={c.label}" for i, c in enumerate(step.choices))
     raise WalkError(f"{choice!r} is not a choice of step {step.id!r} ({options})")
+
+
+class Triage:
+    """Runbooks, the store and the metrics source, for the screens and pre-triage."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: Store,
+        metrics: MetricsAdapter | None,
+        *,
+        actor: str | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.runbooks = catalog.runbooks
+        self.store = store
+        self.metrics = metrics
+        self.actor = actor or default_actor()
+        self._started: set[tuple[str, str]] = set()
+
+    def walk_for(self, runbook: Runbook, labels: Mapping[str, str], fingerprint: str) -> Walk:
+        """The alert's walk of this runbook: resumed if one exists, else started."""
+        record = self.store.latest_run(runbook.id, fingerprint)
+        if record is not None:
+            return Walk(runbook, record, self.store, self.metrics, actor=self.actor)
+        return Walk.start(
+            runbook,
+            labels,
+            self.store,
+            self.metrics,
+            alert_fingerprint=fingerprint,
+            actor=self.actor,
+        )
+
+    async def pretriage(
+        self, fingerprint: str, labels: Mapping[str, str], runbook: Runbook
+    ) -> Walk | None:
+        """When a page arrives: run its runbook's checks up to the first question.
+
+        Runs once per alert and runbook, and never for an alert that already has a
+        walk (a restart does not re-run it). Returns the walk it advanced, if any.
+        """
+        key = (fingerprint, runbook.id)
+        if key in self._started or self.store.latest_run(runbook.id, fingerprint) is not None:
+            self._started.add(key)
+            return None
+        self._started.add(key)
+        try:
+            walk = Walk.start(
+                runbook,
+                labels,
+                self.store,
+                self.metrics,
+                alert_fingerprint=fingerprint,
+                actor="mlconsole (pre-triage)",
+            )
+        except WalkError:
+            return None
+        await walk.advance(actor="mlconsole (pre-triage)")
+        return walk
+
+
+def open_triage(config: Config, metrics: MetricsAdapter | None) -> Triage:
+    """Load the runbooks and open the store the config names. Raises StoreError."""
+    catalog = Catalog.load(runbook_dirs(config))
+    store = Store(config.store.path or default_store_path())
+    return Triage(catalog, store, metrics)
