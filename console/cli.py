@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     from lab.cli import add_lab_parser
 
     add_lab_parser(sub)
+
+    from console.runbook_cli import add_runbook_parser
+
+    add_runbook_parser(sub)
     return parser
 
 

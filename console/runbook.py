@@ -30,7 +30,7 @@ Cause = Literal["data", "model", "infra", "unknown"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class RegexMatch(_Model):

@@ -28,6 +28,7 @@ class AlertDetailScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss", "Back"),
         Binding("q", "dismiss", "Back", show=False),
+        Binding("t", "triage", "Triage (runbook)"),
     ]
 
     def __init__(self, alert: AlertRecord | None, model: str) -> None:
@@ -65,6 +66,16 @@ class AlertDetailScreen(ModalScreen[None]):
                 Text(f"No alerts for {self.model}.", style="green")
             )
         self.query_one("#slis", Static).update(self._sli_table(snapshot))
+
+    def action_triage(self) -> None:
+        from screens.runbook import open_runbook_for
+
+        if self.alert is None:
+            self.notify("No alert to triage for this model")
+            return
+        alert = self.alert
+        self.dismiss()
+        open_runbook_for(self.mlapp, alert)
 
     @staticmethod
     def _alert_table(alert: AlertRecord, now: float) -> Table:

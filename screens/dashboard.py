@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from adapters.base import AlertRecord
 from console.snapshot import Health, SliStatus, Snapshot
 from screens.render import (
     SEVERITY_STYLE,
@@ -49,6 +50,7 @@ class DashboardScreen(Screen[None]):
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("enter", "open", "Open", show=True, priority=False),
+        Binding("t", "triage", "Triage"),
         Binding("ctrl+p", "command_palette", "Palette", show=True),
     ]
 
@@ -249,6 +251,27 @@ class DashboardScreen(Screen[None]):
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self._open_focused()
+
+    def action_triage(self) -> None:
+        """Open the runbook of the selected alert (or the selected model's first alert)."""
+        from screens.runbook import open_runbook_for
+
+        alert = self._focused_alert()
+        if alert is None:
+            self.notify("Select an alert (or a model with a firing alert) to triage")
+            return
+        open_runbook_for(self.mlapp, alert)
+
+    def _focused_alert(self) -> AlertRecord | None:
+        snapshot = self.mlapp.snapshot
+        focused = self.focused
+        if isinstance(focused, DataTable) and focused.id == "alerts":
+            key = self._selected_key(focused, self._alert_rows)
+            return next((a for a in snapshot.alerts if a.fingerprint == key), None)
+        model = self._selected_key(self.query_one("#models", DataTable), self._model_rows)
+        alerts = snapshot.alerts_for(model) if model else ()
+        firing = [a for a in alerts if a.state == "active"] or list(alerts)
+        return firing[0] if firing else None
 
     def _open_focused(self) -> None:
         from screens.alert_detail import AlertDetailScreen

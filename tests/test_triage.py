@@ -144,7 +144,7 @@ async def test_action_step_records_the_decision(runbook: Runbook, tmp_path: Path
     assert (await walk.advance()).reason == "action"
     walk.decide_action(False)
     assert (await walk.advance()).reason == "concluded"
-    action = [e for e in walk.evidence if e.kind == "action"][0]
+    action = next(e for e in walk.evidence if e.kind == "action")
     assert action.decision == "skipped" and action.inputs["params"] == {"model": "m"}
     assert walk.record.cause == "model"
 

@@ -1,0 +1,95 @@
+"""The ``runbook`` subcommand of the mlconsole command line: validate, schema (and run).
+
+Importing this module is cheap: the models and the validator are imported by the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_TITLE = "mlconsole runbook"
+
+
+def add_runbook_parser(subparsers: Any) -> Any:
+    """Add the ``runbook`` subcommand (validate, schema) to ``subparsers``.
+
+    Returns the ``runbook`` sub-subparsers, so more commands can be added to it.
+    Every leaf parser sets ``func``, which takes the parsed namespace and returns
+    the process exit code.
+    """
+    runbook = subparsers.add_parser(
+        "runbook",
+        help="check runbooks, print their schema",
+        description="Runbooks are YAML triage procedures: a graph of check, ask, action, "
+        "note and link steps, each path ending at a conclude step.",
+    )
+    commands = runbook.add_subparsers(dest="runbook_command", metavar="COMMAND", required=True)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check runbook files and print every error with its location",
+        description="Check runbook files: schema, step graph (branches, unreachable "
+        "steps, loops with no ask step, paths that never conclude), templates and match "
+        "regexes. A directory means every *.yaml and *.yml file under it. Prints "
+        "`PATH: OK (N steps)` per good file, or every error as "
+        "file:line:col: key: message (hint: ...). Exit codes: 0 all good, 2 any error.",
+    )
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="runbook file or directory")
+    validate.set_defaults(func=cmd_validate)
+
+    schema = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of a runbook (for editor completion)",
+        description="Print the JSON Schema of a runbook file, for editors that complete "
+        "and check YAML against a schema.",
+    )
+    schema.set_defaults(func=cmd_schema)
+
+    # --- `runbook run` is added here by the runbook runner (see console.cli). ---
+
+    return commands
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from console.runbook_validate import validate_runbook_files
+
+    results = validate_runbook_files([Path(p) for p in args.paths])
+    errors = 0
+    bad_files = 0
+    for path, runbook, issues in results:
+        if runbook is not None and not issues:
+            _print(f"{path}: OK ({len(runbook.steps)} steps)")
+            continue
+        bad_files += 1
+        errors += len(issues)
+        for issue in sorted(issues, key=lambda i: (i.line, i.col, i.key, i.message)):
+            _print(str(issue))
+    if errors:
+        _print(f"{errors} error(s) in {bad_files} of {len(results)} file(s)")
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from console.runbook import Runbook
+
+    schema = Runbook.model_json_schema()
+    schema.pop("title", None)
+    definitions = schema.pop("$defs", {})
+    document = {"$schema": SCHEMA_DIALECT, "title": SCHEMA_TITLE, **schema, "$defs": definitions}
+    print(json.dumps(document, indent=2))
+    return EXIT_OK
+
+
+def _print(text: str) -> None:
+    """Print text that may hold anything a YAML file holds, on any terminal encoding."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))

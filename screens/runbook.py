@@ -1,0 +1,314 @@
+"""The runbook screen: the path so far, the current step, and each step's evidence."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets.option_list import Option
+
+from adapters.base import AlertRecord
+from console.runbook import ActionStep, AskStep, CheckStep, ConcludeStep, Runbook
+from console.store import Evidence
+from console.triage import Pause, Walk, WalkError
+
+if TYPE_CHECKING:
+    from console.app import MLConsoleApp
+
+CAUSE_STYLE = {
+    "data": "bold yellow",
+    "model": "bold magenta",
+    "infra": "bold cyan",
+    "unknown": "bold",
+}
+DECISION_MARK = {
+    "true": "✓",
+    "false": "✗",
+    "error": "!",
+    "back": "↩",
+    "shown": "·",
+    "confirmed": "▶",
+    "skipped": "⤼",
+}
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S UTC")
+
+
+def evidence_line(item: Evidence) -> Text:
+    mark = DECISION_MARK.get(item.decision.split(":")[0], "→")
+    text = Text.assemble(
+        (f"{mark} ", "bold"), (item.step_id, "bold"), f" {item.kind} ", (item.decision, "cyan")
+    )
+    values = item.outputs.get("values")
+    if isinstance(values, list) and values:
+        text.append("  " + ", ".join(f"{v['value']:.3g}" for v in values[:3]), style="dim")
+    return text
+
+
+class EvidenceScreen(ModalScreen[None]):
+    """One step's evidence: inputs, outputs, the decision, who took it and when."""
+
+    DEFAULT_CSS = """
+    EvidenceScreen { align: center middle; }
+    EvidenceScreen > VerticalScroll {
+        width: 90%; height: auto; max-height: 85%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "dismiss", "Back")]
+
+    def __init__(self, item: Evidence) -> None:
+        super().__init__()
+        self.item = item
+
+    def compose(self) -> ComposeResult:
+        item = self.item
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
+        table.add_row("step", f"{item.step_id} ({item.kind})")
+        table.add_row("decision", item.decision)
+        table.add_row("by", item.actor)
+        table.add_row("at", _when(item.at))
+        with VerticalScroll() as scroll:
+            scroll.border_title = f"Evidence · {item.step_id}"
+            yield Static(table)
+            yield Static(Text("\ninputs", style="bold underline"))
+            yield Static(Syntax(json.dumps(item.inputs, indent=2), "json", word_wrap=True))
+            yield Static(Text("outputs", style="bold underline"))
+            yield Static(Syntax(json.dumps(item.outputs, indent=2), "json", word_wrap=True))
+
+
+class RunbookPicker(ModalScreen[str | None]):
+    """Several runbooks match an alert: pick one."""
+
+    DEFAULT_CSS = """
+    RunbookPicker { align: center middle; }
+    RunbookPicker > OptionList { width: 70; height: auto; max-height: 20; border: round $accent; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, runbooks: list[Runbook]) -> None:
+        super().__init__()
+        self.runbooks = runbooks
+
+    def compose(self) -> ComposeResult:
+        options = OptionList(*(Option(f"{rb.title}  ({rb.id})", id=rb.id) for rb in self.runbooks))
+        options.border_title = "Several runbooks match: pick one"
+        yield options
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class RunbookScreen(Screen[None]):
+    """Walk one runbook for one alert, one key per decision."""
+
+    CSS_PATH = "runbook.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back to dashboard"),
+        Binding("b", "back", "Step back"),
+        Binding("R", "retry", "Re-run checks"),
+        *(Binding(str(n), f"choose({n})", f"Choose {n}", show=False) for n in range(1, 10)),
+    ]
+
+    def __init__(self, walk: Walk) -> None:
+        super().__init__()
+        self.walk = walk
+        self.pause: Pause | None = None
+        self.busy = False
+
+    @property
+    def mlapp(self) -> MLConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="rb-title")
+        with Horizontal():
+            yield OptionList(id="path")
+            with VerticalScroll(id="current-pane"):
+                yield Static(id="current")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        runbook = self.walk.runbook
+        labels = self.walk.record.labels
+        self.query_one("#rb-title", Static).update(
+            Text.assemble(
+                (runbook.title, "bold"),
+                f"  ·  {runbook.id} v{runbook.version}  ·  ",
+                (labels.get("model", ""), "bold"),
+                f"  {labels.get('alertname', '')}",
+            )
+        )
+        self.query_one("#path", OptionList).border_title = "Path so far (enter: evidence)"
+        self.query_one("#current-pane").border_title = "Current step"
+        self.refresh_view()
+        self.run_walk()
+
+    # -- the walk ------------------------------------------------------------
+
+    @work(exclusive=True, group="walk", exit_on_error=False)
+    async def run_walk(self) -> None:
+        """Take every automatic step (checks run here, off the key path)."""
+        self.busy = True
+        self.refresh_view()
+        try:
+            self.pause = await self.walk.advance(actor=self.mlapp_actor())
+        except WalkError as exc:
+            self.notify(str(exc), severity="error")
+        finally:
+            self.busy = False
+            self.refresh_view()
+
+    def mlapp_actor(self) -> str:
+        triage = self.mlapp.triage
+        return triage.actor if triage is not None else self.walk.actor
+
+    def action_choose(self, number: int) -> None:
+        if self.busy:
+            return
+        step = self.walk.current
+        try:
+            if isinstance(step, AskStep):
+                self.walk.answer(number, actor=self.mlapp_actor())
+            elif isinstance(step, ActionStep) and number in (1, 2):
+                # Mitigations run through their own confirmation once they exist;
+                # until then the responder's decision is what gets recorded.
+                self.walk.decide_action(number == 1, actor=self.mlapp_actor())
+            else:
+                return
+        except WalkError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.run_walk()
+
+    def action_back(self) -> None:
+        if self.busy:
+            return
+        if self.walk.back(actor=self.mlapp_actor()):
+            self.pause = None
+            self.refresh_view()
+        else:
+            self.notify("Already at the first step")
+
+    def action_retry(self) -> None:
+        if not self.busy and not self.walk.concluded:
+            self.run_walk()
+
+    @on(OptionList.OptionSelected, "#path")
+    def _open_evidence(self, event: OptionList.OptionSelected) -> None:
+        evidence = self.walk.evidence
+        index = event.option_index
+        if 0 <= index < len(evidence):
+            self.app.push_screen(EvidenceScreen(evidence[index]))
+
+    # -- rendering -----------------------------------------------------------
+
+    def refresh_view(self) -> None:
+        evidence = self.walk.evidence
+        path = self.query_one("#path", OptionList)
+        highlighted = path.highlighted
+        path.clear_options()
+        path.add_options([Option(evidence_line(item)) for item in evidence])
+        if highlighted is not None and highlighted < len(evidence):
+            path.highlighted = highlighted
+        self.query_one("#current", Static).update(self._current(evidence))
+
+    def _current(self, evidence: list[Evidence]) -> RenderableType:
+        step = self.walk.current
+        parts: list[RenderableType] = [Text(step.title or step.id, style="bold")]
+        last_check = next((e for e in reversed(evidence) if e.kind == "check"), None)
+        if self.busy:
+            parts.append(Text("running checks…", style="italic yellow"))
+        if isinstance(step, ConcludeStep) and self.walk.concluded:
+            parts.append(
+                Text.assemble("cause: ", (step.cause.upper(), CAUSE_STYLE.get(step.cause, "bold")))
+            )
+            parts.append(Text(self.walk.record.summary or ""))
+        elif isinstance(step, AskStep):
+            parts.append(Text(step.question))
+            for number, choice in enumerate(step.choices, 1):
+                parts.append(Text.assemble((f"  {number} ", "bold reverse"), f" {choice.label}"))
+        elif isinstance(step, ActionStep):
+            params = ", ".join(f"{k}={v}" for k, v in step.params.items())
+            parts.append(Text(f"Proposed mitigation: {step.action} ({params})"))
+            parts.append(
+                Text.assemble(
+                    ("  1 ", "bold reverse"), " confirm   ", ("  2 ", "bold reverse"), " skip"
+                )
+            )
+        elif isinstance(step, CheckStep) and self.pause and self.pause.reason == "error":
+            parts.append(Text(f"check failed: {self.pause.error}", style="bold red"))
+            parts.append(Text("R re-runs it", style="dim"))
+        if last_check is not None:
+            parts.append(Text(f"\nlast check: {last_check.step_id}", style="bold"))
+            parts.append(
+                Syntax(
+                    str(last_check.inputs.get("query", "")),
+                    "promql",
+                    word_wrap=True,
+                    theme="ansi_dark",
+                )
+            )
+            values = last_check.outputs.get("values") or []
+            shown = ", ".join(f"{v['value']:.4g}" for v in values[:5]) or "no series"
+            parts.append(
+                Text(
+                    f"{last_check.inputs.get('condition', '')} → "
+                    f"{last_check.decision} (values: {shown})",
+                    style="cyan",
+                )
+            )
+        note = next((e for e in reversed(evidence) if e.kind == "note"), None)
+        if note is not None and not self.walk.concluded:
+            parts.append(Markdown(str(note.outputs.get("text", ""))))
+        return Group(*parts)
+
+
+def open_runbook_for(app: MLConsoleApp, alert: AlertRecord) -> None:
+    """Open the alert's runbook walk (resumed if it has one), picking if several match."""
+    triage = app.triage
+    if triage is None:
+        app.notify("Runbooks are not available yet (no store)", severity="warning")
+        return
+    matched = triage.catalog.for_alert(alert.labels, alert.annotations)
+    if not matched:
+        app.notify(
+            f"No runbook matches {alert.name}; see `mlconsole runbook validate`", severity="warning"
+        )
+        return
+
+    def open_walk(runbook_id: str | None) -> None:
+        if runbook_id is None:
+            return
+        try:
+            walk = triage.walk_for(triage.runbooks[runbook_id], alert.labels, alert.fingerprint)
+        except WalkError as exc:
+            app.notify(str(exc), severity="error")
+            return
+        app.push_screen(RunbookScreen(walk))
+
+    if len(matched) == 1:
+        open_walk(matched[0].id)
+    else:
+        app.push_screen(RunbookPicker(matched), open_walk)

@@ -1,0 +1,103 @@
+"""The runbook screen walked by keys, on a real store and a scripted metrics source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import OptionList
+
+from console.app import MLConsoleApp, create_app
+from console.config_loader import load_text
+from console.runbook import Runbook
+from console.runbook_catalog import Catalog
+from console.store import Store
+from console.triage import Triage
+from screens.alert_detail import AlertDetailScreen
+from screens.runbook import EvidenceScreen, RunbookScreen
+from tests.builders import CONFIG, NOW, snapshot
+from tests.test_triage import RUNBOOK, Scripted
+
+SIZE = (160, 40)
+
+
+def app_with_triage(tmp_path: Path, metrics: Scripted) -> MLConsoleApp:
+    runbook = load_text(RUNBOOK, "drift-test.yaml", Runbook)
+    catalog = Catalog(runbooks={runbook.id: runbook})
+    triage = Triage(catalog, Store(tmp_path / "store.db"), metrics, actor="ann@host")
+    app = create_app(CONFIG, poll=False, clock=lambda: NOW, triage=triage)
+    app.snapshot = snapshot()
+    return app
+
+
+async def wait_idle(app: MLConsoleApp, pilot) -> None:  # type: ignore[no-untyped-def]
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_walk_a_runbook_by_keys(tmp_path: Path) -> None:
+    app = app_with_triage(tmp_path, Scripted({"drift_psi": 0.41, "null_ratio": 0.0}))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")  # triage the top model's alert (churn-predictor, drift)
+        await wait_idle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, RunbookScreen)
+        assert screen.walk.current.id == "upstream"  # checks ran up to the question
+        assert screen.query_one("#path", OptionList).option_count == 2
+        await pilot.press("2")  # answer "No": not an upstream change
+        await wait_idle(app, pilot)
+        assert screen.walk.current.id == "retrain"  # an action step
+        await pilot.press("b")  # go back one step
+        assert screen.walk.current.id == "upstream"
+        await pilot.press("1")  # answer "Yes" this time
+        await wait_idle(app, pilot)
+        assert screen.walk.concluded and screen.walk.record.cause == "data"
+        decisions = [e.decision for e in screen.walk.evidence]
+        assert decisions == ["true", "false", "2: No", "back", "1: Yes", "shown", "concluded: data"]
+        assert all(e.actor == "ann@host" for e in screen.walk.evidence[2:])
+        screen.query_one("#path", OptionList).focus()
+        await pilot.press("home", "enter")  # open the first step's evidence
+        assert isinstance(app.screen, EvidenceScreen)
+        assert app.screen.item.inputs["query"].startswith("max(mlc_feature_drift_psi")
+        await pilot.press("escape")  # close the evidence
+        await pilot.press("escape")  # back to the dashboard
+        assert not isinstance(app.screen, RunbookScreen)
+
+
+async def test_reopening_resumes_the_walk(tmp_path: Path) -> None:
+    app = app_with_triage(tmp_path, Scripted({"drift_psi": 0.41, "null_ratio": 0.0}))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")  # open the walk
+        await wait_idle(app, pilot)
+        await pilot.press("escape")  # leave it at the question
+        await pilot.press("enter")  # open the alert detail
+        assert isinstance(app.screen, AlertDetailScreen)
+        await pilot.press("t")  # triage from the detail screen
+        await wait_idle(app, pilot)
+        assert isinstance(app.screen, RunbookScreen)
+        assert app.screen.walk.current.id == "upstream"
+        assert len(app.screen.walk.evidence) == 2  # resumed, not re-run
+
+
+async def test_pretriage_runs_checks_when_a_page_arrives(tmp_path: Path) -> None:
+    metrics = Scripted({"drift_psi": 0.41, "null_ratio": 0.0})
+    app = app_with_triage(tmp_path, metrics)
+    async with app.run_test(size=SIZE) as pilot:
+        app.apply_snapshot(snapshot())  # the page arrives
+        await wait_idle(app, pilot)
+        assert app.triage is not None
+        (run,) = app.triage.store.runs()
+        assert run.runbook_id == "drift-test" and run.path[-1] == "upstream"
+        app.apply_snapshot(snapshot())  # the same page again: not re-run
+        await wait_idle(app, pilot)
+        assert len(app.triage.store.runs()) == 1
+
+
+def test_runbook_screen_snapshot(tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = app_with_triage(tmp_path, Scripted({"drift_psi": 0.41, "null_ratio": 0.0}))
+
+    async def walk(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("t")  # open the drift alert's runbook
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=walk, terminal_size=SIZE)
