@@ -28,6 +28,8 @@ M = TypeVar("M", bound=BaseModel)
 
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 MAX_DEPTH = 64
+MAX_VALUES = 100_000
+"""Most values a file may build; YAML aliases can otherwise expand without end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,9 @@ class Located:
         self.keys: dict[Loc, tuple[int, int]] = {}
         self.issues: list[Issue] = []
         self._constructor = yaml.constructor.SafeConstructor()
+        self._built = 0
+        self._aborted = False
+        self._on_path: set[int] = set()
 
     def issue(self, pos: tuple[int, int], loc: Loc, message: str, hint: str = "") -> None:
         self.issues.append(Issue(self.file, pos[0], pos[1], dotted(loc), message, hint))
@@ -78,9 +83,28 @@ class Located:
     def build(self, node: yaml.Node, loc: Loc = (), depth: int = 0) -> Any:
         pos = (node.start_mark.line + 1, node.start_mark.column + 1)
         self.values[loc] = pos
-        if depth > MAX_DEPTH:
-            self.issue(pos, loc, f"nesting deeper than {MAX_DEPTH} levels", "flatten the file")
+        self._built += 1
+        if self._aborted:
             return None
+        if self._built > MAX_VALUES or depth > MAX_DEPTH or id(node) in self._on_path:
+            # Aliases can make a small file expand without end, or into itself.
+            self._aborted = True
+            self.issue(
+                pos,
+                loc,
+                f"the file expands to more than {MAX_VALUES} values or "
+                f"{MAX_DEPTH} levels (YAML aliases?)",
+                "write repeated values out instead of using *alias references",
+            )
+            return None
+        self._on_path.add(id(node))
+        try:
+            return self._build(node, loc, depth)
+        finally:
+            self._on_path.discard(id(node))
+
+    def _build(self, node: yaml.Node, loc: Loc, depth: int) -> Any:
+        pos = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -91,6 +115,8 @@ class Located:
                     )
                     continue
                 key = self.build(key_node, (*loc, "<key>"), depth + 1)
+                if self._aborted:
+                    break
                 if not isinstance(key, str | int | float | bool) or key is None:
                     self.issue(key_pos, loc, "a key must be a plain scalar")
                     continue

@@ -7,8 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.config import Config
-from console.config_loader import ConfigError, Issue, load_file
+from console.config_loader import Issue
 from console.runbook import Runbook
+
+
+def validate_runbook_file(path: Path) -> tuple[Runbook | None, list[Issue]]:
+    from console.runbook_validate import validate_runbook_file as validate
+
+    return validate(path)
+
 
 SHIPPED = Path(__file__).resolve().parent.parent / "runbooks"
 
@@ -35,10 +42,9 @@ class Catalog:
             if not directory.is_dir():
                 continue
             for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-                try:
-                    runbook = load_file(path, Runbook, what="runbook")
-                except ConfigError as exc:
-                    catalog.issues.extend(exc.issues)
+                runbook, issues = validate_runbook_file(path)
+                if runbook is None:  # graph, template and schema checks all apply
+                    catalog.issues.extend(issues)
                     continue
                 # earlier directories win: a team's runbook replaces a shipped one
                 if runbook.id not in catalog.runbooks:

@@ -53,7 +53,9 @@ def add_runbook_parser(subparsers: Any) -> Any:
     )
     schema.set_defaults(func=cmd_schema)
 
-    # --- `runbook run` is added here by the runbook runner (see console.cli). ---
+    from console.runbook_run import add_run_parser
+
+    add_run_parser(commands)
 
     return commands
 

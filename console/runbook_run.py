@@ -87,19 +87,18 @@ async def _run(
     args: argparse.Namespace, config: Any, labels: dict[str, str], answers: dict[str, str]
 ) -> int:
     from adapters.base import AdapterError, AlertsAdapter, MetricsAdapter
-    from console.config_loader import ConfigError, load_file
     from console.poller import build_adapters
-    from console.runbook import Runbook
     from console.runbook_catalog import Catalog, runbook_dirs
+    from console.runbook_validate import validate_runbook_file
     from console.store import Store, StoreError, default_store_path
     from console.triage import Walk, WalkError
 
     path = Path(args.runbook)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        try:
-            runbook = load_file(path, Runbook, what="runbook")
-        except ConfigError as exc:
-            raise _UsageError("\n".join(str(i) for i in exc.issues)) from None
+        loaded, issues = validate_runbook_file(path)
+        if loaded is None:
+            raise _UsageError("\n".join(str(i) for i in issues))
+        runbook = loaded
     else:
         catalog = Catalog.load(runbook_dirs(config))
         if args.runbook not in catalog.runbooks:

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 
 from console.config_loader import ConfigError, Issue, Loc, Located, parse_yaml, validate
@@ -46,6 +47,8 @@ from console.runbook import (
 )
 
 RUNBOOK_SUFFIXES = (".yaml", ".yml")
+MAX_VALUES = 50_000
+"""Most values a runbook may expand to through YAML aliases."""
 
 _STEP_CLASSES: dict[str, type[BaseModel]] = {
     "check": CheckStep,
@@ -57,6 +60,7 @@ _STEP_CLASSES: dict[str, type[BaseModel]] = {
 }
 _KINDS = ", ".join(_STEP_CLASSES)
 _FIELD_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def validate_runbook_file(path: Path | str) -> tuple[Runbook | None, list[Issue]]:
@@ -83,30 +87,29 @@ def load_runbook(path: Path | str) -> Runbook:
 
 
 def find_runbook_files(path: Path) -> list[Path]:
-    """``*.yaml`` and ``*.yml`` files under a directory (recursively, skipping hidden
-    entries, not following symlinked directories), sorted; a file is itself."""
+    """The ``*.yaml`` and ``*.yml`` files in a directory, sorted, as the runbook catalog
+    reads them (not its subdirectories); a path that is not a directory is itself."""
     if not path.is_dir():
         return [path]
-    found: list[Path] = []
-    for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(
-            Path(root) / name
-            for name in files
-            if name.endswith(RUNBOOK_SUFFIXES) and not name.startswith(".")
-        )
-    return sorted(found)
+    try:
+        entries = list(path.iterdir())
+    except OSError:
+        return [path]  # reading it reports why
+    return sorted(p for p in entries if p.name.endswith(RUNBOOK_SUFFIXES) and p.is_file())
 
 
 def validate_runbook_files(
     paths: Sequence[Path],
 ) -> list[tuple[Path, Runbook | None, list[Issue]]]:
-    """Check files and directories of runbooks, and that runbook ids are unique across them.
+    """Check runbook files and directories; ``(path, runbook, issues)`` per file.
 
+    Two runbooks of one directory may not share an id (the catalog would load only the
+    first); across directories they may, as a team's runbook replaces a shipped one.
     A directory with no runbook files in it is an issue of its own.
     """
     results: list[tuple[Path, Runbook | None, list[Issue]]] = []
-    first_seen: dict[str, tuple[Path, int]] = {}
+    checked: set[str] = set()
+    first_seen: dict[tuple[str, str], tuple[Path, int]] = {}
     for given in paths:
         files = find_runbook_files(given)
         if not files:
@@ -114,22 +117,22 @@ def validate_runbook_files(
             results.append((given, None, [issue]))
             continue
         for file in files:
+            if os.path.abspath(file) in checked:
+                continue
+            checked.add(os.path.abspath(file))
             runbook, issues, id_pos = _check_file(file)
             if runbook is not None and id_pos is not None:
-                seen = first_seen.get(runbook.id)
-                if seen is None:
-                    first_seen[runbook.id] = (file, id_pos[0])
-                else:
-                    issues = [
-                        Issue(
-                            str(file),
-                            *id_pos,
-                            "id",
-                            f"runbook id {runbook.id!r} is also used by {seen[0]}:{seen[1]}",
-                            "give each runbook its own id",
-                        )
-                    ]
-                    runbook = None
+                key = (os.path.abspath(file.parent), runbook.id)
+                seen = first_seen.setdefault(key, (file, id_pos[0]))
+                if seen[0] != file:
+                    issue = Issue(
+                        str(file),
+                        *id_pos,
+                        "id",
+                        f"runbook id {runbook.id!r} is also used by {seen[0]}:{seen[1]}",
+                        "runbooks of one directory need their own ids; only the first loads",
+                    )
+                    runbook, issues = None, [issue]
             results.append((file, runbook, issues))
     return results
 
@@ -151,6 +154,20 @@ def _check_file(path: Path) -> tuple[Runbook | None, list[Issue], tuple[int, int
 
 
 def _check_text(text: str, file: str) -> tuple[Runbook | None, list[Issue], tuple[int, int] | None]:
+    try:
+        root: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        root = None  # the loader reports it, located
+    if root is not None and _alias_bomb(root):
+        issue = Issue(
+            file,
+            1,
+            1,
+            "",
+            f"YAML aliases expand this file to more than {MAX_VALUES} values",
+            "write the values out instead of repeating anchors (&name / *name)",
+        )
+        return None, [issue], None
     data, located = parse_yaml(text, file)
     if not located.issues and not isinstance(data, dict):
         empty = data is None
@@ -162,12 +179,74 @@ def _check_text(text: str, file: str) -> tuple[Runbook | None, list[Issue], tupl
         )
     if not isinstance(data, dict):
         return None, _sorted(located.issues), None
+    if root is not None:
+        _reject_env_references(root, located)
     runbook = validate(Runbook, data, _RunbookLocated(located, data))
     if runbook is not None:
         _Checker(runbook, located).run()
     if located.issues:
         return None, _sorted(located.issues), None
     return runbook, [], located.position(("id",))
+
+
+def _alias_bomb(root: yaml.Node) -> bool:
+    """Whether aliases make the YAML expand past :data:`MAX_VALUES` values, or into
+    itself, which would keep the loader busy for ever."""
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in children)
+            if size[key] > MAX_VALUES:
+                return True
+        elif key in on_path:
+            return True  # an alias to a node that contains it
+        elif key not in size:
+            on_path.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children)
+    return False
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _reject_env_references(root: yaml.Node, located: Located) -> None:
+    """Runbooks are shared, so they must not pull values out of the environment (a
+    query or a link could carry a secret away). The loader expands ``${NAME}``; a
+    runbook that has one is refused, so the expanded text is never used."""
+    located.issues[:] = [
+        i for i in located.issues if not i.message.startswith("environment variable $")
+    ]
+    seen: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.extend(_children(node))
+        if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str):
+            for match in _ENV_REF.finditer(node.value):
+                if match.group(1) is None:
+                    continue  # `$$`, a literal `$`
+                located.issue(
+                    (node.start_mark.line + 1, node.start_mark.column + 1),
+                    (),
+                    f"environment reference ${{{match.group(1)}}} in a runbook",
+                    "runbooks take values only from {{ vars.NAME }} and {{ labels.NAME }}; "
+                    "write $${ for a literal ${",
+                )
 
 
 def _sorted(issues: Iterable[Issue]) -> list[Issue]:
@@ -228,7 +307,10 @@ def _pattern_message(field: str | int) -> tuple[str, str]:
         return "not a condition", "write a comparison such as `> 0.25` or `== 0`, or `absent`"
     if field == "url":
         return "not an http(s) URL", "write a full URL starting with http:// or https://"
-    return "not a valid id", "use lowercase letters, digits, '_' and '-', starting with a letter"
+    return (
+        "not a valid name",
+        "use lowercase letters, digits, '_' and '-', not starting with '_' or '-'",
+    )
 
 
 def _at(data: Any, loc: Loc) -> Any:

@@ -223,3 +223,14 @@ def test_fuzz_structured_config(source: dict[str, object], sli: dict[str, object
     except ConfigError as exc:
         for issue in exc.issues:
             assert issue.line >= 1, issue
+
+
+def test_alias_bombs_stop_with_one_located_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = ["a0: &a0 [x,x,x,x,x,x,x,x,x,x]"]
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    (tmp_path / "self.yaml").write_text("a: &a [*a, *a]\n")
+    for name in ("bomb.yaml", "self.yaml"):
+        assert main(["check-config", str(tmp_path / name)]) == 2
+        out = capsys.readouterr().out
+        assert out.count("expands to more than") == 1 and "1 error(s)" in out
