@@ -174,7 +174,8 @@ def _print(result: dict[str, Any], runbook: Any, pause: Any) -> None:
         line.append(item["decision"], style="bold")
         if "query" in item["inputs"]:
             values = ", ".join(f"{v['value']:.4g}" for v in item["outputs"].get("values", []))
-            line.append(f"  {item['inputs']['query']}  → [{values}]", style="cyan")
+            query = " ".join(str(item["inputs"]["query"]).split())  # one line per step
+            line.append(f"  {query}  → [{values}]", style="cyan")
         if "error" in item["outputs"]:
             line.append(f"  {item['outputs']['error']}", style="red")
         console.print(line)
