@@ -276,18 +276,13 @@ class DashboardScreen(Screen[None]):
     def _open_focused(self) -> None:
         from screens.alert_detail import AlertDetailScreen
 
-        snapshot = self.mlapp.snapshot
+        alert = self._focused_alert()
+        if alert is not None:
+            self.app.push_screen(AlertDetailScreen(alert, alert.model))
+            return
         focused = self.focused
         if isinstance(focused, DataTable) and focused.id == "alerts":
-            key = self._selected_key(focused, self._alert_rows)
-            alert = next((a for a in snapshot.alerts if a.fingerprint == key), None)
-            if alert is not None:
-                self.app.push_screen(AlertDetailScreen(alert, alert.model))
             return
-        table = self.query_one("#models", DataTable)
-        model = self._selected_key(table, self._model_rows)
-        if model is None:
-            return
-        alerts = snapshot.alerts_for(model)
-        firing = [a for a in alerts if a.state == "active"] or list(alerts)
-        self.app.push_screen(AlertDetailScreen(firing[0] if firing else None, model))
+        model = self._selected_key(self.query_one("#models", DataTable), self._model_rows)
+        if model is not None:  # a model with no alerts: its SLIs alone
+            self.app.push_screen(AlertDetailScreen(None, model))
