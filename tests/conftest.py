@@ -19,7 +19,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from lab.configs import Ports
 
     state_dir = Path(os.environ.get("MLCONSOLE_TEST_LAB_DIR") or tmp_path_factory.mktemp("lab"))
-    info = control.up(state_dir, models=3, ports=Ports(*TEST_PORTS), timeout=90)
+    # Six models, so every lab fault can break a model of its own at the same time.
+    info = control.up(state_dir, models=6, ports=Ports(*TEST_PORTS), timeout=90)
     try:
         yield info
     finally:

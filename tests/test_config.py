@@ -225,7 +225,9 @@ def test_fuzz_structured_config(source: dict[str, object], sli: dict[str, object
             assert issue.line >= 1, issue
 
 
-def test_alias_bombs_stop_with_one_located_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_alias_bombs_stop_with_one_located_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lines = ["a0: &a0 [x,x,x,x,x,x,x,x,x,x]"]
     lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
     (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
