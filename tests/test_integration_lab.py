@@ -20,6 +20,7 @@ from console.app import create_app
 from console.config_loader import load_config
 from console.snapshot import Health
 from lab import control, procs, state
+from screens.runbook import RunbookScreen
 
 pytestmark = pytest.mark.integration
 
@@ -117,11 +118,19 @@ async def test_dashboard_shows_the_bad_deploy(bad_deploy: Any) -> None:
         alerts = app.screen.query_one("#alerts", DataTable)
         names = [str(alerts.get_row_at(i)[1]) for i in range(alerts.row_count)]
         assert "ModelErrorBudgetBurn" in names
+        models.move_cursor(row=0)  # the cursor followed its model as rows re-sorted
         await pilot.press("enter")  # open the model's firing alert
         detail = app.screen
         assert detail.alert is not None and detail.alert.model == MODEL  # type: ignore[attr-defined]
         assert detail.alert.annotations.get("runbook")  # type: ignore[attr-defined]
         await pilot.press("escape")  # back to the dashboard
+        await pilot.press("t")  # triage: the model-regression runbook, pre-triaged
+        await wait_until(pilot, lambda: isinstance(app.screen, RunbookScreen), "runbook")
+        screen = app.screen
+        assert isinstance(screen, RunbookScreen) and screen.walk.runbook.id == "model-regression"
+        await app.workers.wait_for_complete()
+        assert screen.walk.evidence[0].step_id == "errors-now"
+        assert screen.walk.evidence[0].decision == "true"
 
 
 def restart(lab: Any, component: str) -> None:
