@@ -170,6 +170,13 @@ class Walk:
     def _render(self, text: str, *, promql: bool = False) -> str:
         return render(text, self.record.labels, self.runbook.vars, promql=promql)
 
+    def text(self, template: str) -> str:
+        """A step's text for display, with the alert's labels and the vars filled in."""
+        try:
+            return self._render(template)
+        except TemplateError:
+            return template
+
     # -- moving --------------------------------------------------------------
 
     async def advance(self, *, actor: str | None = None) -> Pause:

@@ -246,11 +246,15 @@ class RunbookScreen(Screen[None]):
             )
             parts.append(Text(self.walk.record.summary or ""))
         elif isinstance(step, AskStep):
-            parts.append(Text(step.question))
+            parts.append(Text(self.walk.text(step.question)))
             for number, choice in enumerate(step.choices, 1):
-                parts.append(Text.assemble((f"  {number} ", "bold reverse"), f" {choice.label}"))
+                parts.append(
+                    Text.assemble(
+                        (f"  {number} ", "bold reverse"), f" {self.walk.text(choice.label)}"
+                    )
+                )
         elif isinstance(step, ActionStep):
-            params = ", ".join(f"{k}={v}" for k, v in step.params.items())
+            params = ", ".join(f"{k}={self.walk.text(v)}" for k, v in step.params.items())
             parts.append(Text(f"Proposed mitigation: {step.action} ({params})"))
             parts.append(
                 Text.assemble(
