@@ -150,7 +150,7 @@ async def _run(
         if args.json:
             print(json.dumps(result, indent=2, default=str))
         else:
-            _print(result, runbook, pause)
+            _print(result, walk, pause)
         store.close()
     finally:
         for adapter in adapters.values():
@@ -161,13 +161,14 @@ async def _run(
     return {"concluded": EXIT_CONCLUDED, "error": EXIT_CHECK_FAILED}.get(pause.reason, EXIT_WAITING)
 
 
-def _print(result: dict[str, Any], runbook: Any, pause: Any) -> None:
+def _print(result: dict[str, Any], walk: Any, pause: Any) -> None:
     from rich.console import Console
     from rich.text import Text
 
     from console.runbook import AskStep
 
     console = Console()
+    runbook = walk.runbook
     console.print(Text(f"{runbook.title} ({runbook.id}, run {result['run_id']})", style="bold"))
     for item in result["evidence"]:
         line = Text(f"  {item['step']:<22} {item['kind']:<9} ", style="dim")
@@ -183,9 +184,10 @@ def _print(result: dict[str, Any], runbook: Any, pause: Any) -> None:
         c = result["conclusion"]
         console.print(Text(f"cause: {c['cause']} — {c['summary']}", style="bold green"))
     elif isinstance(pause.step, AskStep):
-        console.print(Text(f"waiting at {pause.step.id}: {pause.step.question}", style="yellow"))
+        question = walk.text(pause.step.question)
+        console.print(Text(f"waiting at {pause.step.id}: {question}", style="yellow"))
         for i, choice in enumerate(pause.step.choices, 1):
-            console.print(f"  --answer {pause.step.id}={i}   {choice.label}")
+            console.print(f"  --answer {pause.step.id}={i}   {walk.text(choice.label)}")
     elif pause.reason == "action":
         console.print(
             Text(

@@ -37,7 +37,7 @@ ALERTS = {
     "ModelFeatureDrift": ("ticket", "data", "data-drift"),
     "ModelFeatureNulls": ("page", "data", "schema-change"),
     "ModelFeaturesStale": ("ticket", "data", "stale-features"),
-    "ModelPipelineFailing": ("ticket", "data", "pipeline-failure"),
+    "ModelPipelineFailing": ("ticket", "data", "schema-change"),
 }
 
 
