@@ -34,6 +34,13 @@ CORE = [
     "adapters.prometheus",
     "adapters.alertmanager",
     "adapters.registry",
+    "console.runbook",
+    "console.runbook_validate",
+    "console.runbook_catalog",
+    "console.runbook_cli",
+    "console.runbook_run",
+    "console.triage",
+    "console.store",
 ]
 
 
