@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 
+if TYPE_CHECKING:
+    # The runbook engine loads in the start-up thread, after the first paint.
+    from console.triage import Triage
+
 from adapters.base import Adapter, MetricsAdapter
 from console import __version__
 from console.config import Config
 from console.poller import Poller, build_adapters, initial_snapshot
 from console.snapshot import Snapshot
-from console.store import StoreError
-from console.triage import Triage, open_triage
 
 
 class SnapshotUpdated(Message):
@@ -83,6 +86,9 @@ class MLConsoleApp(App[int]):
         assert self._poller_factory is not None
         poller = self._poller_factory()
         if self.triage is None:
+            from console.store import StoreError
+            from console.triage import open_triage
+
             metrics = next(
                 (a for a in poller.adapters.values() if isinstance(a, MetricsAdapter)), None
             )
