@@ -82,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", help="file to check (default: the config lookup)")
     check.set_defaults(func=cmd_check_config)
 
+    from console.audit_cli import add_audit_parser
     from lab.cli import add_lab_parser
+
+    add_audit_parser(sub)
 
     add_lab_parser(sub)
 

@@ -41,6 +41,8 @@ CORE = [
     "console.runbook_run",
     "console.triage",
     "console.store",
+    "console.audit",
+    "console.audit_cli",
 ]
 
 

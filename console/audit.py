@@ -1,0 +1,248 @@
+"""The audit log: append-only, hash-chained, in SQLite.
+
+Each entry stores ``hash = sha256(previous hash + canonical JSON of the entry)``,
+so editing, deleting, reordering or truncating entries breaks the chain at the
+first entry touched, and :func:`verify` names it. The file is opened with
+``synchronous=FULL``: an intent is on disk before the action it announces runs.
+If an entry cannot be written, :class:`AuditError` is raised and the caller must
+not act (fail closed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GENESIS = "0" * 64
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    body TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"""
+KINDS = ("intent", "result", "refusal", "reconcile")
+
+
+class AuditError(Exception):
+    """The audit log cannot be written or read: nothing may run unaudited."""
+
+
+def canonical(body: Mapping[str, Any]) -> str:
+    """The one JSON text of an entry that its hash covers: sorted keys, no spaces."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def chain_hash(prev_hash: str, body_json: str) -> str:
+    return hashlib.sha256((prev_hash + body_json).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    seq: int
+    body: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+    @property
+    def kind(self) -> str:
+        return str(self.body.get("kind", ""))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, **self.body, "prev_hash": self.prev_hash, "hash": self.hash}
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    entries: int
+    bad_seq: int | None = None
+    reason: str = ""
+
+
+class AuditLog:
+    """Append and read audit entries; one SQLite file, shared by every responder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                path, isolation_level=None, timeout=10, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise AuditError(f"cannot open the audit log {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def append(
+        self,
+        kind: str,
+        *,
+        actor: str,
+        action: str,
+        params: Mapping[str, Any],
+        incident: str | None = None,
+        plan: Mapping[str, Any] | None = None,
+        result: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        intent_seq: int | None = None,
+        at: float | None = None,
+    ) -> AuditEntry:
+        """Write one entry durably and return it. Raises AuditError if it cannot."""
+        if kind not in KINDS:
+            raise ValueError(f"audit entry kind must be one of {KINDS}, not {kind!r}")
+        body: dict[str, Any] = {
+            "kind": kind,
+            "at": time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(at if at is not None else time.time())
+            ),
+            "actor": actor,
+            "incident": incident,
+            "action": action,
+            "params": dict(params),
+            "plan": dict(plan) if plan is not None else None,
+            "result": dict(result) if result is not None else None,
+            "error": error,
+            "intent_seq": intent_seq,
+        }
+        body_json = canonical(body)
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+                digest = chain_hash(prev, body_json)
+                self._db.execute(
+                    "INSERT INTO audit VALUES (?, ?, ?, ?)", (seq, body_json, prev, digest)
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise AuditError(f"cannot write the audit log {self.path}: {exc}") from exc
+        self._write_head(seq, digest)
+        return AuditEntry(seq, json.loads(body_json), prev, digest)
+
+    @property
+    def head_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".head")
+
+    def _write_head(self, seq: int, digest: str) -> None:
+        """The chain alone cannot show that its last entries were cut off; the head
+        file, written after every append, remembers how long the chain was."""
+        tmp = self.head_path.with_name(self.head_path.name + ".tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump({"seq": seq, "hash": digest}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.head_path)
+        except OSError as exc:
+            raise AuditError(f"cannot write the audit head {self.head_path}: {exc}") from exc
+
+    def _read_head(self) -> tuple[int, str] | None:
+        try:
+            data = json.loads(self.head_path.read_text(encoding="utf-8"))
+            return int(data["seq"]), str(data["hash"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return (-1, "")
+
+    def entries(self) -> list[AuditEntry]:
+        try:
+            rows = self._db.execute(
+                "SELECT seq, body, prev_hash, hash FROM audit ORDER BY seq"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise AuditError(f"cannot read the audit log {self.path}: {exc}") from exc
+        out = []
+        for seq, body, prev, digest in rows:
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = {"kind": "?", "unreadable": body}
+            out.append(AuditEntry(seq, parsed, prev, digest))
+        return out
+
+    def in_doubt(self) -> list[AuditEntry]:
+        """Intents with no result, refusal or reconciliation: a crash between the two."""
+        entries = self.entries()
+        closed = {e.body.get("intent_seq") for e in entries if e.kind != "intent"}
+        return [e for e in entries if e.kind == "intent" and e.seq not in closed]
+
+    def verify(self) -> VerifyResult:
+        """Walk the chain; the first entry that does not hold is named."""
+        try:
+            rows = self._db.execute(
+                "SELECT seq, body, prev_hash, hash FROM audit ORDER BY seq"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise AuditError(f"cannot read the audit log {self.path}: {exc}") from exc
+        prev = GENESIS
+        for index, (seq, body, prev_hash, digest) in enumerate(rows, start=1):
+            if seq != index:
+                return VerifyResult(
+                    False,
+                    len(rows),
+                    seq,
+                    f"entry {seq} stands where entry {index} should: "
+                    "entries were deleted or reordered",
+                )
+            if prev_hash != prev:
+                return VerifyResult(
+                    False, len(rows), seq, f"entry {seq} does not follow the entry before it"
+                )
+            if chain_hash(prev_hash, body) != digest:
+                return VerifyResult(
+                    False, len(rows), seq, f"entry {seq} was changed after it was written"
+                )
+            prev = digest
+        head = self._read_head()
+        if head is None:
+            if rows:
+                return VerifyResult(
+                    False, len(rows), None, f"the head file {self.head_path} is missing"
+                )
+            return VerifyResult(True, 0)
+        head_seq, head_hash = head
+        if head_seq < 0:
+            return VerifyResult(False, len(rows), None, f"{self.head_path} is unreadable")
+        if head_seq > len(rows):
+            return VerifyResult(
+                False,
+                len(rows),
+                len(rows) + 1,
+                f"entries {len(rows) + 1} to {head_seq} are missing: the log was truncated",
+            )
+        # The head may lag one append behind (a crash between commit and head write),
+        # but the entry it names must be the one in the chain.
+        if head_seq > 0 and rows[head_seq - 1][3] != head_hash:
+            return VerifyResult(
+                False,
+                len(rows),
+                head_seq,
+                f"entry {head_seq} is not the one the head file recorded",
+            )
+        return VerifyResult(True, len(rows))
+
+    def head(self) -> str:
+        """The last hash: publish it elsewhere and truncation becomes detectable too."""
+        row = self._db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return str(row[0]) if row else GENESIS

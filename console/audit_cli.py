@@ -1,0 +1,99 @@
+"""``mlconsole audit verify|list``: check and read the audit log.
+
+Exit codes: 0 the chain holds, 1 it does not (the first bad entry is named),
+2 usage error or an unreadable log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def default_audit_path(args: argparse.Namespace) -> Path:
+    """Beside the store the config names (``audit.db``), else in the XDG state dir."""
+    from console.config import find_config
+    from console.config_loader import ConfigError, load_config
+    from console.store import default_store_path
+
+    path, _ = find_config(getattr(args, "config", None))
+    store = default_store_path()
+    if path is not None:
+        with contextlib.suppress(ConfigError):
+            store = load_config(path).store.path or store
+    return store.with_name("audit.db")
+
+
+def add_audit_parser(subparsers: Any) -> None:
+    audit = subparsers.add_parser(
+        "audit",
+        help="verify or list the tamper-evident audit log",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
+    verify = commands.add_parser("verify", help="check the hash chain; name the first bad entry")
+    verify.add_argument("--db", metavar="PATH", help="audit log (default: beside the store)")
+    verify.set_defaults(func=cmd_verify)
+    listing = commands.add_parser("list", help="list the entries")
+    listing.add_argument("--db", metavar="PATH", help="audit log (default: beside the store)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(func=cmd_list)
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from console.audit import AuditError, AuditLog
+
+    path = Path(args.db) if args.db else default_audit_path(args)
+    if not path.exists():
+        print(f"mlconsole audit: no audit log at {path}", file=sys.stderr)
+        return None
+    try:
+        return AuditLog(path)
+    except AuditError as exc:
+        print(f"mlconsole audit: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from console.audit import AuditError
+
+    log = _open(args)
+    if log is None:
+        return 2
+    try:
+        result = log.verify()
+    except AuditError as exc:
+        print(f"mlconsole audit: {exc}", file=sys.stderr)
+        return 2
+    if result.ok:
+        print(f"{log.path}: OK ({result.entries} entries, chain intact)")
+        return 0
+    where = f"entry {result.bad_seq}" if result.bad_seq is not None else "the log"
+    print(f"{log.path}: TAMPERED at {where}: {result.reason}")
+    return 1
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    log = _open(args)
+    if log is None:
+        return 2
+    entries = log.entries()
+    doubt = {e.seq for e in log.in_doubt()}
+    if args.json:
+        print(json.dumps([{**e.as_dict(), "in_doubt": e.seq in doubt} for e in entries], indent=2))
+        return 0
+    for entry in entries:
+        body = entry.body
+        flag = "  IN DOUBT" if entry.seq in doubt else ""
+        params = " ".join(f"{k}={v}" for k, v in (body.get("params") or {}).items())
+        print(
+            f"{entry.seq:>5} {body.get('at', '')} {body.get('kind', ''):<9} "
+            f"{body.get('action', '')} {params} by {body.get('actor', '')}"
+            f"{' error: ' + str(body['error']) if body.get('error') else ''}{flag}"
+        )
+    return 0

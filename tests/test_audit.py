@@ -1,0 +1,132 @@
+"""The audit log: hash chain, durability and every kind of tampering."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from console.audit import AuditError, AuditLog, canonical, chain_hash
+
+
+def filled(tmp_path: Path, n: int = 4) -> AuditLog:
+    log = AuditLog(tmp_path / "audit.db")
+    for i in range(n):
+        kind = "intent" if i % 2 == 0 else "result"
+        log.append(
+            kind,
+            actor="ann@host",
+            action="rollback",
+            incident="inc-1",
+            params={"model": "fraud-detector", "to": "6"},
+            plan={"before": "7", "after": "6"},
+            result={"ok": True} if kind == "result" else None,
+            intent_seq=i if kind == "result" else None,
+        )
+    return log
+
+
+def raw(log: AuditLog) -> sqlite3.Connection:
+    return sqlite3.connect(log.path, isolation_level=None)
+
+
+def test_chain_verifies_and_each_hash_covers_the_previous(tmp_path: Path) -> None:
+    log = filled(tmp_path)
+    assert log.verify().ok and log.verify().entries == 4
+    entries = log.entries()
+    assert entries[0].prev_hash == "0" * 64
+    for before, after in itertools.pairwise(entries):
+        assert after.prev_hash == before.hash
+        assert after.hash == chain_hash(before.hash, canonical(after.body))
+    assert entries[0].body["at"].endswith("Z") and entries[0].body["actor"] == "ann@host"
+
+
+def test_editing_an_entry_is_named(tmp_path: Path) -> None:
+    log = filled(tmp_path)
+    body = json.loads(
+        log.entries()[1].body
+        and raw(log).execute("SELECT body FROM audit WHERE seq = 2").fetchone()[0]
+    )
+    body["params"]["to"] = "5"
+    raw(log).execute("UPDATE audit SET body = ? WHERE seq = 2", (canonical(body),))
+    result = log.verify()
+    assert not result.ok and result.bad_seq == 2 and "changed" in result.reason
+
+
+def test_deleting_an_entry_is_named(tmp_path: Path) -> None:
+    log = filled(tmp_path)
+    raw(log).execute("DELETE FROM audit WHERE seq = 2")
+    result = log.verify()
+    assert not result.ok and result.bad_seq == 3
+
+
+def test_reordering_entries_is_named(tmp_path: Path) -> None:
+    log = filled(tmp_path)
+    db = raw(log)
+    db.execute("UPDATE audit SET seq = 100 WHERE seq = 2")
+    db.execute("UPDATE audit SET seq = 2 WHERE seq = 3")
+    db.execute("UPDATE audit SET seq = 3 WHERE seq = 100")
+    result = log.verify()
+    assert not result.ok and result.bad_seq == 2
+
+
+def test_truncating_the_tail_is_named(tmp_path: Path) -> None:
+    log = filled(tmp_path)
+    raw(log).execute("DELETE FROM audit WHERE seq >= 3")
+    result = log.verify()
+    assert not result.ok and result.bad_seq == 3 and "truncated" in result.reason
+
+
+def test_rewriting_the_whole_chain_is_caught_by_the_head(tmp_path: Path) -> None:
+    log = filled(tmp_path, 2)
+    db = raw(log)
+    body = json.loads(db.execute("SELECT body FROM audit WHERE seq = 2").fetchone()[0])
+    body["actor"] = "mallory@host"
+    text = canonical(body)
+    prev = db.execute("SELECT hash FROM audit WHERE seq = 1").fetchone()[0]
+    db.execute("UPDATE audit SET body = ?, hash = ? WHERE seq = 2", (text, chain_hash(prev, text)))
+    result = log.verify()
+    assert not result.ok and result.bad_seq == 2
+
+
+def test_intent_without_result_is_in_doubt(tmp_path: Path) -> None:
+    log = filled(tmp_path, 3)  # intent 1, its result 2, intent 3 with no result
+    doubt = log.in_doubt()
+    assert [e.seq for e in doubt] == [3]
+
+
+def test_unwritable_log_fails_closed(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(AuditError):
+        AuditLog(tmp_path / "dir")  # a directory is not a database
+    log = filled(tmp_path, 1)
+    raw(log).execute("DROP TABLE audit")
+    with pytest.raises(AuditError, match="cannot write"):
+        log.append("intent", actor="a", action="rollback", params={})
+
+
+def test_a_head_one_append_behind_still_verifies(tmp_path: Path) -> None:
+    log = filled(tmp_path, 2)
+    head = log.head_path.read_text()
+    log.append("intent", actor="a", action="rollback", params={})
+    log.head_path.write_text(head)  # as if the process died between commit and head write
+    assert log.verify().ok
+
+
+def test_audit_cli_verify_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli import main
+
+    log = filled(tmp_path, 3)
+    db = str(log.path)
+    assert main(["audit", "verify", "--db", db]) == 0
+    assert "OK (3 entries" in capsys.readouterr().out
+    assert main(["audit", "list", "--db", db, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [e["in_doubt"] for e in listed] == [False, False, True]
+    raw(log).execute("DELETE FROM audit WHERE seq = 2")
+    assert main(["audit", "verify", "--db", db]) == 1
+    assert "TAMPERED at entry 3" in capsys.readouterr().out
+    assert main(["audit", "verify", "--db", str(tmp_path / "none.db")]) == 2
