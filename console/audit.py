@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from console.sqlite_file import open_sqlite, transaction
+
 GENESIS = "0" * 64
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -74,13 +76,7 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                path, isolation_level=None, timeout=10, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
+            self._db = open_sqlite(path, SCHEMA, synchronous="FULL")
         except (OSError, sqlite3.Error) as exc:
             raise AuditError(f"cannot open the audit log {path}: {exc}") from exc
 
@@ -120,20 +116,11 @@ class AuditLog:
         }
         body_json = canonical(body)
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
+            with transaction(self._db) as db:
+                row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
                 digest = chain_hash(prev, body_json)
-                self._db.execute(
-                    "INSERT INTO audit VALUES (?, ?, ?, ?)", (seq, body_json, prev, digest)
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (seq, body_json, prev, digest))
         except sqlite3.Error as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {exc}") from exc
         self._write_head(seq, digest)
@@ -165,13 +152,17 @@ class AuditLog:
         except (OSError, ValueError, KeyError, TypeError):
             return (-1, "")
 
-    def entries(self) -> list[AuditEntry]:
+    def _rows(self) -> list[tuple[int, str, str, str]]:
+        """Every row as stored, in chain order."""
         try:
-            rows = self._db.execute(
+            return self._db.execute(
                 "SELECT seq, body, prev_hash, hash FROM audit ORDER BY seq"
             ).fetchall()
         except sqlite3.Error as exc:
             raise AuditError(f"cannot read the audit log {self.path}: {exc}") from exc
+
+    def entries(self) -> list[AuditEntry]:
+        rows = self._rows()
         out = []
         for seq, body, prev, digest in rows:
             try:
@@ -189,12 +180,7 @@ class AuditLog:
 
     def verify(self) -> VerifyResult:
         """Walk the chain; the first entry that does not hold is named."""
-        try:
-            rows = self._db.execute(
-                "SELECT seq, body, prev_hash, hash FROM audit ORDER BY seq"
-            ).fetchall()
-        except sqlite3.Error as exc:
-            raise AuditError(f"cannot read the audit log {self.path}: {exc}") from exc
+        rows = self._rows()
         prev = GENESIS
         for index, (seq, body, prev_hash, digest) in enumerate(rows, start=1):
             if seq != index:

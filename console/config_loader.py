@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
@@ -19,6 +18,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from adapters import registry
 from console.config import Config
@@ -175,7 +175,7 @@ class Located:
         return self.values.get((), (1, 1))
 
 
-def _hint(error: dict[str, Any], model: type[BaseModel], loc: Loc, data: Any) -> str:
+def _hint(error: ErrorDetails, model: type[BaseModel], loc: Loc, data: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1], data)
@@ -231,10 +231,6 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _walk_errors(exc: ValidationError) -> Iterator[dict[str, Any]]:
-    yield from exc.errors(include_url=False)  # type: ignore[misc]
-
-
 def parse_yaml(text: str, file: str) -> tuple[Any, Located]:
     """YAML text → (data, located). Syntax problems land in ``located.issues``."""
     located = Located(file)
@@ -267,7 +263,7 @@ def validate(model: type[M], data: Any, located: Located) -> M | None:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        for error in _walk_errors(exc):
+        for error in exc.errors(include_url=False):
             loc: Loc = tuple(error["loc"])
             # pydantic adds the type name for tagged/union branches; drop non-data parts
             loc = tuple(p for p in loc if isinstance(p, int) or not str(p).startswith("function-"))

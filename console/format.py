@@ -5,8 +5,18 @@ from __future__ import annotations
 import math
 
 from console.config import format_duration
+from console.snapshot import Health, SliStatus
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+
+# Rich style names for each state, shared by `mlconsole status` and the screens.
+STATUS_STYLE = {SliStatus.OK: "green", SliStatus.BREACH: "bold red", SliStatus.NODATA: "dim"}
+HEALTH_STYLE = {
+    Health.OK: "green",
+    Health.STALE: "yellow",
+    Health.DOWN: "bold red",
+    Health.PENDING: "dim",
+}
 
 
 def format_value(value: float | None, unit: str) -> str:

@@ -9,13 +9,7 @@ from pathlib import Path
 from console.config import Config
 from console.config_loader import Issue
 from console.runbook import Runbook
-
-
-def validate_runbook_file(path: Path) -> tuple[Runbook | None, list[Issue]]:
-    from console.runbook_validate import validate_runbook_file as validate
-
-    return validate(path)
-
+from console.runbook_validate import validate_runbook_file
 
 SHIPPED = Path(__file__).resolve().parent.parent / "runbooks"
 

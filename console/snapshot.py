@@ -176,10 +176,6 @@ class Snapshot:
             _by_model=MappingProxyType({m: tuple(a) for m, a in by_model.items()}),
         )
 
-    @classmethod
-    def empty(cls, slis: tuple[SliConfig, ...] = ()) -> Snapshot:
-        return cls.build(taken_at=0.0, slis=slis, readings={}, alerts=(), sources={})
-
     def reading(self, model: str, sli: str) -> SliReading | None:
         return self.readings.get((model, sli))
 

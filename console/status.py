@@ -8,18 +8,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from console.format import format_age, format_burn, format_objective, format_value, sparkline
-from console.snapshot import Health, SliStatus, Snapshot
-
-EXIT_OK, EXIT_FIRING, EXIT_UNREACHABLE = 0, 1, 3
-
-HEALTH_STYLE = {
-    Health.OK: "green",
-    Health.STALE: "yellow",
-    Health.DOWN: "bold red",
-    Health.PENDING: "dim",
-}
-STATUS_STYLE = {SliStatus.OK: "green", SliStatus.BREACH: "bold red", SliStatus.NODATA: "dim"}
+from console.cli import EXIT_FIRING, EXIT_OK, EXIT_UNREACHABLE
+from console.format import (
+    HEALTH_STYLE,
+    STATUS_STYLE,
+    format_age,
+    format_burn,
+    format_objective,
+    format_value,
+    sparkline,
+)
+from console.snapshot import Health, Snapshot
 
 
 def exit_code(snapshot: Snapshot, now: float) -> int:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from console.sqlite_file import open_sqlite, transaction
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runbook_runs (
     id TEXT PRIMARY KEY,
@@ -107,15 +109,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Opened in a worker thread at start-up, used on the event loop after:
-            # one connection, never used by two threads at once.
-            self._db = sqlite3.connect(
-                path, isolation_level=None, timeout=10, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+            self._db = open_sqlite(path, SCHEMA, synchronous="NORMAL")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store {path}: {exc}") from exc
 
@@ -125,13 +119,8 @@ class Store:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            with transaction(self._db) as db:
+                yield db
         except sqlite3.Error as exc:
             raise StoreError(f"store {self.path}: {exc}") from exc
 

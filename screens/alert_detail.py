@@ -13,9 +13,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from adapters.base import AlertRecord
-from console.format import format_burn, format_objective, format_value
+from console.format import STATUS_STYLE, format_burn, format_objective, format_value
 from console.snapshot import Snapshot
-from screens.render import STATUS_STYLE, alert_age, alert_state, utc
+from screens.render import alert_age, alert_state, utc
 
 if TYPE_CHECKING:
     from console.app import MLConsoleApp

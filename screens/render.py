@@ -8,16 +8,17 @@ from rich.text import Text
 
 from adapters.base import AlertRecord
 from console.config import SliConfig
-from console.format import format_age, format_burn, format_objective, format_value, sparkline
-from console.snapshot import Health, SliReading, SliStatus, SourceHealth
+from console.format import (
+    HEALTH_STYLE,
+    STATUS_STYLE,
+    format_age,
+    format_burn,
+    format_objective,
+    format_value,
+    sparkline,
+)
+from console.snapshot import Health, SliReading, SourceHealth
 
-STATUS_STYLE = {SliStatus.OK: "green", SliStatus.BREACH: "bold red", SliStatus.NODATA: "dim"}
-HEALTH_STYLE = {
-    Health.OK: "green",
-    Health.STALE: "yellow",
-    Health.DOWN: "bold red",
-    Health.PENDING: "dim",
-}
 SEVERITY_STYLE = {
     "page": "bold red",
     "critical": "bold red",
