@@ -204,6 +204,35 @@ class SilenceRecord:
     """``active``, ``pending`` or ``expired``."""
 
 
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """One registered model and where its aliases point (``{"champion": "7"}``)."""
+
+    name: str
+    aliases: Mapping[str, str]
+    tags: Mapping[str, str] = field(default_factory=dict)
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One version of a registered model."""
+
+    model: str
+    version: str
+    created_at: datetime | None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    status: str = ""
+    """The registry's own status, e.g. ``READY``."""
+    source: str = ""
+    run_id: str = ""
+
+    @property
+    def number(self) -> int:
+        """The version as an int for ordering (-1 when it is not a number)."""
+        return int(self.version) if self.version.isdigit() else -1
+
+
 class Adapter(ABC):
     """Base of every adapter.
 
@@ -212,7 +241,7 @@ class Adapter(ABC):
     """
 
     kind: ClassVar[str]
-    """What it provides: ``metrics``, ``alerts``, ``registry``, ``pipeline`` or ``serving``."""
+    """What it provides: ``metrics``, ``alerts``, ``registry`` or ``switch``."""
 
     settings_model: ClassVar[type[SourceSettings]] = SourceSettings
     """The settings class the adapter accepts; adapters with extra options subclass it."""
@@ -258,3 +287,64 @@ class AlertsAdapter(Adapter):
     @abstractmethod
     async def silences(self) -> tuple[SilenceRecord, ...]:
         """Every silence the source holds, expired ones included."""
+
+    @abstractmethod
+    async def create_silence(
+        self,
+        matchers: tuple[Mapping[str, object], ...],
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+    ) -> str:
+        """Create a silence; returns its ID. ``matchers`` use the API v2 shape
+        ``{"name", "value", "isRegex", "isEqual"}``."""
+
+    @abstractmethod
+    async def expire_silence(self, silence_id: str) -> None:
+        """Expire (end now) the silence with this ID."""
+
+
+class RegistryAdapter(Adapter):
+    """A model registry (MLflow): models, versions and the aliases that pick what serves."""
+
+    kind = "registry"
+
+    @abstractmethod
+    async def models(self) -> tuple[RegisteredModel, ...]:
+        """Every registered model with its aliases. Raises :class:`AdapterError`."""
+
+    @abstractmethod
+    async def versions(self, model: str) -> tuple[ModelVersion, ...]:
+        """Every version of ``model``, newest first."""
+
+    @abstractmethod
+    async def version(self, model: str, version: str) -> ModelVersion | None:
+        """One version, or None if the registry has no such version."""
+
+    @abstractmethod
+    async def alias(self, model: str, alias: str) -> str | None:
+        """The version ``alias`` points at now (read fresh, never cached), or None."""
+
+    @abstractmethod
+    async def set_alias(self, model: str, alias: str, version: str) -> None:
+        """Point ``alias`` at ``version``. Registries have no compare-and-set: callers
+        read the alias first and read it back after."""
+
+
+class SwitchAdapter(Adapter):
+    """An on/off control per target: a serving fallback, a pipeline's pause.
+
+    ``target`` is usually a model name; what "on" means is the switch's to say
+    (fallback serving on, pipeline paused).
+    """
+
+    kind = "switch"
+
+    @abstractmethod
+    async def state(self, target: str) -> bool:
+        """Whether the switch is on for ``target`` now, read from the system."""
+
+    @abstractmethod
+    async def set_state(self, target: str, on: bool) -> None:
+        """Turn the switch on or off for ``target``."""

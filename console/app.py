@@ -18,8 +18,11 @@ from textual.message import Message
 from textual.screen import Screen
 
 if TYPE_CHECKING:
-    # The runbook engine loads in the start-up thread, after the first paint.
+    # The runbook engine and the action path load in the start-up thread, after
+    # the first paint.
+    from console.actions import Reconciliation, Report
     from console.triage import Triage
+    from console.workspace import Workspace
 
 from adapters.base import Adapter, MetricsAdapter
 from console import __version__
@@ -57,10 +60,23 @@ class MLConsoleApp(App[int]):
         *,
         clock: Callable[[], float] | None = None,
         triage: Triage | None = None,
+        read_only: bool = False,
+        actor: str | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.triage = triage
+        self.read_only = read_only or config.actions.read_only
+        self.actor = actor
+        #: Sources, audit log and alias history for mitigations (None until opened).
+        self.workspace: Workspace | None = None
+        self.workspace_error: str | None = None
+        #: The incident actions are filed under (none until incidents exist).
+        self.incident_id: str | None = None
+        #: Actions applied in this session, newest last.
+        self.reports: list[Report] = []
+        #: Intents found in doubt at start, and what reconciling them found.
+        self.reconciled: list[Reconciliation] = []
         self._pretriaged: set[str] = set()
         # A factory defers building the adapters (and importing their HTTP
         # clients, ~0.1 s) to a thread after the first paint.
@@ -78,6 +94,13 @@ class MLConsoleApp(App[int]):
         self.push_screen(DashboardScreen())
         if self.poller is not None:
             self._start_poller(self.poller)
+            poller = self.poller
+            self.run_worker(
+                lambda: self._open_workspace(poller),
+                thread=True,
+                group="connect",
+                exit_on_error=False,
+            )
         elif self._poller_factory is not None:
             self.run_worker(self._build_poller, thread=True, group="connect", exit_on_error=False)
 
@@ -98,7 +121,57 @@ class MLConsoleApp(App[int]):
                 self.call_from_thread(
                     self.notify, f"Runbooks unavailable: {exc}", severity="error", timeout=30
                 )
+        self._open_workspace(poller)
         self.call_from_thread(self._start_poller, poller)
+
+    def _open_workspace(self, poller: Poller) -> None:
+        """In a thread: open the audit log and alias history; settle in-doubt actions."""
+        from console.audit import AuditError
+        from console.workspace import open_workspace_sync
+
+        try:
+            space = open_workspace_sync(
+                self.config,
+                actor=self.actor,
+                read_only=self.read_only,
+                adapters=poller.adapters,
+                load_errors=poller.load_errors,
+            )
+        except AuditError as exc:
+            self.workspace_error = f"mitigations disabled: {exc}"
+            if not self.read_only:
+                self.call_from_thread(
+                    self.notify, self.workspace_error, severity="error", timeout=30
+                )
+            return
+        poller.history = space.history
+        for warning in space.warnings:
+            self.call_from_thread(self.notify, warning, severity="warning", timeout=15)
+        self.workspace = space
+        if space.audit.in_doubt():
+            self.call_from_thread(
+                self.run_worker, self._reconcile(), group="reconcile", exit_on_error=False
+            )
+
+    async def _reconcile(self) -> None:
+        from console.actions import reconcile_in_doubt
+
+        assert self.workspace is not None
+        self.notify("Actions in doubt from an earlier session: reconciling…", timeout=5)
+        self.reconciled = await reconcile_in_doubt(self.workspace.ctx, self.workspace.audit)
+        for item in self.reconciled:
+            self.notify(
+                item.line(),
+                title="Action was in doubt",
+                severity="warning" if item.error else "information",
+                timeout=60,
+            )
+
+    def action_finished(self, report: Report) -> None:
+        """An action ran: keep its report and show its effect as soon as possible."""
+        self.reports.append(report)
+        if self.poller is not None:
+            self.poller.refresh_now()
 
     def _start_poller(self, poller: Poller) -> None:
         self.poller = poller
@@ -129,6 +202,9 @@ class MLConsoleApp(App[int]):
     async def on_unmount(self) -> None:
         if self.poller is not None:
             await self.poller.stop()
+        if self.workspace is not None:
+            self.workspace.owns_adapters = False  # the poller closed them
+            await self.workspace.close()
 
     def _publish(self, snapshot: Snapshot) -> None:
         self.post_message(SnapshotUpdated(snapshot))
@@ -177,15 +253,18 @@ def create_app(
     poll: bool = True,
     clock: Callable[[], float] | None = None,
     triage: Triage | None = None,
+    read_only: bool = False,
+    actor: str | None = None,
 ) -> MLConsoleApp:
     """Build the app as the CLI does. ``poll=False`` leaves snapshots to the caller."""
+    options = {"clock": clock, "triage": triage, "read_only": read_only, "actor": actor}
     if not poll:
-        return MLConsoleApp(config, None, clock=clock, triage=triage)
+        return MLConsoleApp(config, None, **options)  # type: ignore[arg-type]
     if adapters is not None:
-        return MLConsoleApp(config, Poller(config, adapters), clock=clock, triage=triage)
+        return MLConsoleApp(config, Poller(config, adapters), **options)  # type: ignore[arg-type]
 
     def connect() -> Poller:
         built, failures = build_adapters(config)
         return Poller(config, built, load_errors=failures)
 
-    return MLConsoleApp(config, connect, clock=clock, triage=triage)
+    return MLConsoleApp(config, connect, **options)  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL
 );
 """
-KINDS = ("intent", "result", "refusal", "reconcile")
+KINDS = ("intent", "result", "refusal", "reconcile", "verify")
 
 
 class AuditError(Exception):

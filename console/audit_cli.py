@@ -19,13 +19,13 @@ def default_audit_path(args: argparse.Namespace) -> Path:
     from console.config import find_config
     from console.config_loader import ConfigError, load_config
     from console.store import default_store_path
+    from console.workspace import audit_path
 
     path, _ = find_config(getattr(args, "config", None))
-    store = default_store_path()
     if path is not None:
         with contextlib.suppress(ConfigError):
-            store = load_config(path).store.path or store
-    return store.with_name("audit.db")
+            return audit_path(load_config(path))
+    return default_store_path().with_name("audit.db")
 
 
 def add_audit_parser(subparsers: Any) -> None:
@@ -43,6 +43,43 @@ def add_audit_parser(subparsers: Any) -> None:
     listing.add_argument("--db", metavar="PATH", help="audit log (default: beside the store)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(func=cmd_list)
+    settle = commands.add_parser(
+        "reconcile",
+        help="settle actions left in doubt (an intent with no result) by reading the real state",
+    )
+    settle.set_defaults(func=cmd_reconcile)
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Read the real state behind every in-doubt intent and audit the verdict."""
+    import asyncio
+
+    from console.actions import reconcile_in_doubt
+    from console.audit import AuditError
+    from console.cli import _resolve_config
+    from console.workspace import open_workspace
+
+    config = _resolve_config(args)
+    if isinstance(config, int):
+        return config
+
+    async def run() -> int:
+        try:
+            space = await open_workspace(config, actor=getattr(args, "actor", None))
+        except AuditError as exc:
+            print(f"mlconsole audit: {exc}", file=sys.stderr)
+            return 2
+        try:
+            settled = await reconcile_in_doubt(space.ctx, space.audit)
+        finally:
+            await space.close()
+        if not settled:
+            print("nothing in doubt")
+        for item in settled:
+            print(item.line())
+        return 1 if any(item.error for item in settled) else 0
+
+    return asyncio.run(run())
 
 
 def _open(args: argparse.Namespace) -> Any:

@@ -2,9 +2,11 @@
 
 Exit codes (every command):
   0  success / healthy
-  1  alerts firing (``status``)
+  1  alerts firing (``status``); applied but not recovered (actions)
   2  usage or config error
-  3  a source is unreachable (``status``)
+  3  a source is unreachable or failed
+  4  an action was refused (the state changed since its plan, or read-only mode)
+  5  the audit log cannot be written (nothing was run)
 """
 
 from __future__ import annotations
@@ -45,11 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "Config lookup: --config, then $MLCONSOLE_CONFIG, then "
             "$XDG_CONFIG_HOME/mlconsole/config.yaml. "
-            "Exit codes: 0 ok, 1 alerts firing, 2 usage or config error, 3 source unreachable."
+            "Exit codes: 0 ok, 1 alerts firing (status) or not recovered (actions), 2 usage or "
+            "config error, 3 source unreachable, 4 action refused, 5 audit log unwritable."
         ),
     )
     parser.add_argument("--version", action="version", version=f"mlconsole {__version__}")
     parser.add_argument("-c", "--config", metavar="PATH", help="config file to use")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="no mutations: mitigation keys are hidden and action commands refuse",
+    )
+    parser.add_argument(
+        "--actor",
+        metavar="NAME",
+        help="who the audit log names (default: actions.actor, $MLCONSOLE_ACTOR, user@host)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     dash = sub.add_parser("dashboard", help="open the dashboard (the default)")
@@ -82,9 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", help="file to check (default: the config lookup)")
     check.set_defaults(func=cmd_check_config)
 
+    from console.action_cli import add_action_parsers
     from console.audit_cli import add_audit_parser
     from lab.cli import add_lab_parser
 
+    add_action_parsers(sub)
     add_audit_parser(sub)
 
     add_lab_parser(sub)
@@ -170,7 +185,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         return config
     from console.app import create_app
 
-    app = create_app(config)
+    app = create_app(config, read_only=args.read_only, actor=args.actor)
     app.run()
     return app.return_code or EXIT_OK
 

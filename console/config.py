@@ -111,6 +111,9 @@ class SourceConfig(SourceSettings):
     (default: three intervals)."""
     enabled: bool = True
     """Set to false to keep an entry in the file without polling it."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Adapter-specific settings (e.g. an ``http-switch``'s requests), checked by the
+    adapter's own settings model when the source is loaded."""
 
     @property
     def stale_seconds(self) -> float:
@@ -191,6 +194,50 @@ class RunbooksConfig(BaseModel):
     """Also use the runbooks that ship with mlconsole."""
 
 
+class VerifyConfig(BaseModel):
+    """How a mitigation is judged after it is applied."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sli: str = "error_ratio"
+    """The SLI to watch. Its SLO's ``error_ratio_query`` (the short burn-rate window)
+    is read when it has one, since it recovers fastest; otherwise its own query."""
+    window: Duration = 300.0
+    """How long to watch before reporting "not recovered"."""
+    every: Duration = 2.0
+    """Seconds between two reads of the SLI while watching."""
+    consecutive: int = Field(default=2, ge=1, le=100)
+    """Good reads in a row that count as recovered."""
+
+
+class ActionsConfig(BaseModel):
+    """Mitigations: which sources they act through, and how they are checked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read_only: bool = False
+    """Remove every mutation: mitigation keys are hidden and the CLI refuses.
+    ``--read-only`` on the command line sets it too."""
+    registry: str | None = None
+    """The ``registry`` source rollbacks go through (default: the only one configured)."""
+    alias: str = "champion"
+    """The registry alias that names the serving version."""
+    fallback: str | None = None
+    """The ``switch`` source that turns a model's rule-based fallback on and off."""
+    pipeline: str | None = None
+    """The ``switch`` source that pauses and resumes a model's retraining pipeline."""
+    silences: str | None = None
+    """The alerts source silences are created in (default: the only one configured)."""
+    silence_duration: Duration = 3600.0
+    """The silence length the console proposes."""
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    """How a mitigation's effect is checked."""
+    audit_path: Path | None = None
+    """The audit log's SQLite file (default: ``audit.db`` beside the store)."""
+    actor: str | None = None
+    """Who the audit log names (default: ``$MLCONSOLE_ACTOR``, else ``user@host``)."""
+
+
 class Config(BaseModel):
     """The whole configuration file."""
 
@@ -210,6 +257,8 @@ class Config(BaseModel):
     """The store for walks and evidence."""
     runbooks: RunbooksConfig = Field(default_factory=RunbooksConfig)
     """Runbook directories."""
+    actions: ActionsConfig = Field(default_factory=ActionsConfig)
+    """Mitigations and their audit log."""
 
     def problems(self) -> list[tuple[tuple[str | int, ...], str, str]]:
         """Cross-field problems as ``(location, message, hint)``; the loader locates them."""
@@ -240,6 +289,16 @@ class Config(BaseModel):
                         ("slis", index),
                         "several metrics sources are configured",
                         "set `source:` on this SLI",
+                    )
+                )
+        for key in ("registry", "fallback", "pipeline", "silences"):
+            ref = getattr(self.actions, key)
+            if ref is not None and ref not in self.sources:
+                found.append(
+                    (
+                        ("actions", key),
+                        f"source {ref!r} is not in `sources`",
+                        f"use one of: {', '.join(self.sources)}",
                     )
                 )
         return found

@@ -23,11 +23,16 @@ from adapters.base import (
     AlertsAdapter,
     MetricsAdapter,
     QueryResult,
+    RegistryAdapter,
+    SwitchAdapter,
 )
+from console.alias_history import AliasHistory, Deployment, HistoryError
 from console.config import Config, SliConfig, SourceConfig
 from console.snapshot import SliReading, Snapshot, SourceHealth, burn_rate, judge
 
 SnapshotCallback = Callable[[Snapshot], None]
+#: Switch states are read one request per model; this many at once per source.
+SWITCH_READS_AT_ONCE = 8
 
 
 def build_adapters(config: Config) -> tuple[dict[str, Adapter], dict[str, str]]:
@@ -44,7 +49,10 @@ def build_adapters(config: Config) -> tuple[dict[str, Adapter], dict[str, str]]:
         try:
             cls = registry.load(source.type)
             settings = cls.settings_model.model_validate(
-                source.model_dump(include=set(cls.settings_model.model_fields))
+                {
+                    **source.model_dump(include=set(cls.settings_model.model_fields)),
+                    **source.options,
+                }
             )
             adapters[name] = cls(name, settings)
         except Exception as exc:  # a broken plug-in is shown as a down source
@@ -111,9 +119,22 @@ class Poller:
         load_errors: dict[str, str] | None = None,
         on_snapshot: SnapshotCallback | None = None,
         clock: Callable[[], float] = time.time,
+        history: AliasHistory | None = None,
     ) -> None:
         self.config = config
         self.adapters = adapters
+        self.history = history
+        self.load_errors = dict(load_errors or {})
+        self._deployments: dict[str, Deployment] = {}
+        self._switches: dict[str, dict[str, bool]] = {}
+        self._roles = {
+            source: role
+            for role, source in (
+                ("fallback", config.actions.fallback),
+                ("pipeline", config.actions.pipeline),
+            )
+            if source is not None
+        }
         self.on_snapshot = on_snapshot
         self.clock = clock
         self._slis = tuple(config.slis)
@@ -190,6 +211,11 @@ class Poller:
                 elif isinstance(adapter, AlertsAdapter):
                     self._alerts = await adapter.alerts()
                     warnings = ()
+                elif isinstance(adapter, RegistryAdapter):
+                    await self._refresh_registry(adapter)
+                    warnings = ()
+                elif isinstance(adapter, SwitchAdapter):
+                    warnings = await self._refresh_switch(name, adapter)
                 else:
                     warnings = ()
             except AdapterError as exc:
@@ -267,6 +293,45 @@ class Poller:
                 )
         return tuple(warnings)
 
+    async def _refresh_registry(self, adapter: RegistryAdapter) -> None:
+        models = await adapter.models()
+        alias = self.config.actions.alias
+        if self.history is None:
+            now = self.clock()
+            self._deployments = {
+                m.name: Deployment(m.name, alias, m.aliases.get(alias), now, None, True)
+                for m in models
+            }
+            return
+        try:
+            self._deployments = await asyncio.to_thread(self.history.observe, models, alias)
+        except HistoryError as exc:
+            raise AdapterError(adapter.name, str(exc)) from exc
+
+    async def _refresh_switch(self, name: str, adapter: SwitchAdapter) -> tuple[str, ...]:
+        """Read the switch of every model shown (a few at a time)."""
+        models = self.snapshot.models
+        if not models:
+            return ()
+        gate = asyncio.Semaphore(SWITCH_READS_AT_ONCE)
+
+        async def read(model: str) -> bool:
+            async with gate:
+                return await adapter.state(model)
+
+        results = await asyncio.gather(*(read(m) for m in models), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors and len(errors) == len(results):
+            first = errors[0]
+            if isinstance(first, AdapterError):
+                raise first
+            raise AdapterError(name, f"{first.__class__.__name__}: {first}")
+        role = self._roles.get(name, name)
+        self._switches[role] = {
+            m: r for m, r in zip(models, results, strict=True) if isinstance(r, bool)
+        }
+        return tuple(f"{m}: {r}" for m, r in zip(models, results, strict=True) if r in errors)
+
     def _mark_sli_error(self, sli: SliConfig, message: str) -> None:
         for key, old in list(self._readings.items()):
             if key[1] == sli.name:
@@ -300,4 +365,6 @@ class Poller:
             alerts=self._alerts,
             sources=self._health,
             model_label=self.config.model_label,
+            deployments=self._deployments,
+            switches=self._switches,
         )

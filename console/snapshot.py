@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from adapters.base import AlertRecord
+from console.alias_history import Deployment
 from console.config import SliConfig
 
 
@@ -148,6 +149,10 @@ class Snapshot:
     alerts: tuple[AlertRecord, ...]
     sources: Mapping[str, SourceHealth]
     model_label: str = "model"
+    deployments: Mapping[str, Deployment] = field(default_factory=dict)
+    """Where each model's serving alias points, from the registry and the alias history."""
+    switches: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
+    """Switch states by role (``fallback``, ``pipeline``), then by model: True is on."""
     _by_model: Mapping[str, tuple[AlertRecord, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -160,6 +165,8 @@ class Snapshot:
         alerts: tuple[AlertRecord, ...],
         sources: Mapping[str, SourceHealth],
         model_label: str = "model",
+        deployments: Mapping[str, Deployment] | None = None,
+        switches: Mapping[str, Mapping[str, bool]] | None = None,
     ) -> Snapshot:
         by_model: dict[str, list[AlertRecord]] = {}
         for alert in sorted(alerts, key=lambda a: (a.labels.get(model_label, ""), a.name)):
@@ -173,6 +180,8 @@ class Snapshot:
             alerts=alerts,
             sources=MappingProxyType(dict(sources)),
             model_label=model_label,
+            deployments=MappingProxyType(dict(deployments or {})),
+            switches=MappingProxyType({k: dict(v) for k, v in (switches or {}).items()}),
             _by_model=MappingProxyType({m: tuple(a) for m, a in by_model.items()}),
         )
 
@@ -216,6 +225,12 @@ class Snapshot:
                         if (r := self.readings.get((model, s.name))) is not None
                     },
                     "alerts": [alert_dict(a) for a in self.alerts_for(model)],
+                    "serving": (d.as_dict() if (d := self.deployments.get(model)) else None),
+                    "switches": {
+                        role: states[model]
+                        for role, states in self.switches.items()
+                        if model in states
+                    },
                 }
                 for model in self.models
             },
@@ -289,6 +304,21 @@ def snapshot_from_dict(data: Mapping[str, Any], slis: tuple[SliConfig, ...]) -> 
         )
         for a in data["alerts"]
     )
+    deployments = {
+        model: Deployment(model=model, **entry["serving"])
+        for model, entry in data["models"].items()
+        if entry.get("serving")
+    }
+    switches: dict[str, dict[str, bool]] = {}
+    for model, entry in data["models"].items():
+        for role, on in (entry.get("switches") or {}).items():
+            switches.setdefault(role, {})[model] = bool(on)
     return Snapshot.build(
-        taken_at=data["taken_at"], slis=slis, readings=readings, alerts=alerts, sources=sources
+        taken_at=data["taken_at"],
+        slis=slis,
+        readings=readings,
+        alerts=alerts,
+        sources=sources,
+        deployments=deployments,
+        switches=switches,
     )

@@ -18,6 +18,7 @@ from screens.render import (
     SEVERITY_STYLE,
     alert_age,
     alert_state,
+    serving_cell,
     sli_cell,
     sli_header,
     source_badge,
@@ -51,8 +52,14 @@ class DashboardScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("enter", "open", "Open", show=True, priority=False),
         Binding("t", "triage", "Triage"),
+        Binding("r", "rollback", "Roll back"),
+        Binding("f", "fallback", "Fallback"),
+        Binding("s", "silence", "Silence"),
+        Binding("p", "pipeline", "Pipeline"),
         Binding("ctrl+p", "command_palette", "Palette", show=True),
     ]
+    #: Mutations: hidden and refused in read-only mode.
+    MUTATIONS: ClassVar[frozenset[str]] = frozenset({"rollback", "fallback", "silence", "pipeline"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -81,6 +88,7 @@ class DashboardScreen(Screen[None]):
         models.header_height = 2
         models.add_column("model", key="model", width=20)
         models.add_column(Text("alerts", style="bold"), key="alerts", width=6)
+        models.add_column(Text("serving", style="bold"), key="serving", width=12)
         for sli in self.mlapp.config.slis:
             models.add_column(sli_header(sli), key=sli.name)
         alerts = self.query_one("#alerts", DataTable)
@@ -152,6 +160,7 @@ class DashboardScreen(Screen[None]):
             row = [
                 Text(model, style="bold red" if firing else ""),
                 Text(str(firing) if firing else "·", style="bold red" if firing else "dim"),
+                serving_cell(snapshot, model, now),
             ]
             for sli in snapshot.slis:
                 source = config.metrics_source_for(sli)
@@ -166,7 +175,7 @@ class DashboardScreen(Screen[None]):
             self._model_rows = rows
             self._restore_cursor(table, rows, selected)
         else:
-            keys = ["model", "alerts", *(s.name for s in snapshot.slis)]
+            keys = ["model", "alerts", "serving", *(s.name for s in snapshot.slis)]
             for model in rows:
                 for key, cell in zip(keys, cells[model], strict=True):
                     table.update_cell(model, key, cell)
@@ -261,6 +270,79 @@ class DashboardScreen(Screen[None]):
             self.notify("Select an alert (or a model with a firing alert) to triage")
             return
         open_runbook_for(self.mlapp, alert)
+
+    # -- mitigations ---------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Read-only: hidden from the footer, and the key does nothing.
+        return not (action in self.MUTATIONS and self.mlapp.read_only)
+
+    def _focused_model(self) -> str | None:
+        focused = self.focused
+        if isinstance(focused, DataTable) and focused.id == "alerts":
+            alert = self._focused_alert()
+            return alert.model if alert is not None and alert.model else None
+        return self._selected_key(self.query_one("#models", DataTable), self._model_rows)
+
+    def _act(self, name: str, params: dict[str, object]) -> None:
+        from screens.action import start_action
+
+        self.run_worker(start_action(self.mlapp, name, params), exit_on_error=False)
+
+    def action_rollback(self) -> None:
+        """Roll the selected model back to the version its alias held before."""
+        model = self._focused_model()
+        if model is None:
+            self.notify("Select a model to roll back")
+            return
+        self._act("rollback", {"model": model})
+
+    def _toggle(self, name: str, role: str, key: str) -> None:
+        model = self._focused_model()
+        if model is None:
+            self.notify(f"Select a model first ({name})")
+            return
+        on = self.mlapp.snapshot.switches.get(role, {}).get(model)
+        self._act(name, {"model": model, key: not on})
+
+    def action_fallback(self) -> None:
+        """Turn the selected model's rule-based fallback on, or off when it is on."""
+        self._toggle("fallback", "fallback", "on")
+
+    def action_pipeline(self) -> None:
+        """Pause the selected model's retraining pipeline, or resume it when paused."""
+        self._toggle("pipeline", "pipeline", "paused")
+
+    def action_silence(self) -> None:
+        """Silence the selected alert, or every alert of the selected model."""
+        from screens.action import SilenceScreen
+
+        label = self.mlapp.config.model_label
+        focused = self.focused
+        alert = self._focused_alert()
+        if isinstance(focused, DataTable) and focused.id == "alerts" and alert is not None:
+            matchers: list[dict[str, object]] = [
+                {"name": "alertname", "value": alert.name, "isRegex": False, "isEqual": True}
+            ]
+            if alert.model:
+                matchers.append(
+                    {"name": label, "value": alert.model, "isRegex": False, "isEqual": True}
+                )
+            self.app.push_screen(
+                SilenceScreen(matchers, alert.model, f"{alert.name} on {alert.model or '?'}")
+            )
+            return
+        model = self._focused_model()
+        if model is None:
+            self.notify("Select a model or an alert to silence")
+            return
+        self.app.push_screen(
+            SilenceScreen(
+                [{"name": label, "value": model, "isRegex": False, "isEqual": True}],
+                model,
+                f"every alert of {model}",
+            )
+        )
 
     def _focused_alert(self) -> AlertRecord | None:
         snapshot = self.mlapp.snapshot

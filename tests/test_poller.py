@@ -81,6 +81,12 @@ class ScriptedAlerts(AlertsAdapter):
     async def silences(self) -> tuple[SilenceRecord, ...]:
         return ()
 
+    async def create_silence(self, *args: object) -> str:
+        raise AssertionError("the poller only reads")
+
+    async def expire_silence(self, silence_id: str) -> None:
+        raise AssertionError("the poller only reads")
+
 
 VALUES = {
     "fraud-detector": {"e": 0.3, "l": 0.2, "d": 0.01},

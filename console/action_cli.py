@@ -1,0 +1,319 @@
+"""``mlconsole rollback|fallback|silence|pipeline``: mitigations from the command line.
+
+They take the same path as the dashboard's keys: the plan is printed (before →
+after), ``--dry-run`` stops there, confirmation is asked (or ``--yes``), the
+intent is audited before anything changes, the world is checked against the
+plan, and the result is audited and read back. Rollback and fallback then
+watch the SLI and say whether the model recovered.
+
+Exit codes:
+  0  applied (and recovered, when the SLI is watched), or a dry run
+  1  applied, but the SLI did not recover within the window (the undo is printed)
+  2  usage or config error, or nothing to do
+  3  a source failed: the action could not be planned or applied
+  4  refused: the world changed since the plan, or read-only mode
+  5  the audit log cannot be written: nothing was run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+EXIT_OK = 0
+EXIT_NOT_RECOVERED = 1
+EXIT_USAGE = 2
+EXIT_SOURCE = 3
+EXIT_REFUSED = 4
+EXIT_AUDIT = 5
+
+COMMON_EPILOG = (
+    "Exit codes: 0 applied (and recovered) or dry run, 1 applied but not recovered, "
+    "2 usage error or nothing to do, 3 a source failed, 4 refused (the state changed "
+    "since the plan, or read-only), 5 the audit log cannot be written (nothing ran)."
+)
+
+
+def _common(parser: argparse.ArgumentParser, *, watches: bool) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    parser.add_argument("-y", "--yes", action="store_true", help="apply without asking")
+    parser.add_argument("--incident", metavar="ID", help="incident to file the action under")
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    if watches:
+        parser.add_argument(
+            "--no-verify", action="store_true", help="do not watch the SLI after applying"
+        )
+
+
+def add_action_parsers(sub: Any) -> None:
+    rollback = sub.add_parser(
+        "rollback",
+        help="point the model's serving alias back at its previous version",
+        description="Roll MODEL back: the alias (actions.alias, default champion) moves to "
+        "the version it held before, as the console observed it, or else to the next "
+        "lower version. " + COMMON_EPILOG,
+    )
+    rollback.add_argument("model", help="the model to roll back")
+    rollback.add_argument("--to", metavar="VERSION", help="roll back to this version instead")
+    _common(rollback, watches=True)
+    rollback.set_defaults(func=cmd_rollback)
+
+    fallback = sub.add_parser(
+        "fallback",
+        help="serve the model's rule-based fallback (on) or the model again (off)",
+        description="Switch MODEL's serving to its rule-based fallback, or back. " + COMMON_EPILOG,
+    )
+    fallback.add_argument("model")
+    fallback.add_argument("state", choices=("on", "off"))
+    _common(fallback, watches=True)
+    fallback.set_defaults(func=cmd_fallback)
+
+    silence = sub.add_parser(
+        "silence",
+        help="silence alerts in Alertmanager, or expire a silence",
+        description="Silence the alerts of MODEL (and/or those matching --alert/--match) for "
+        "--duration, with a comment; createdBy is the actor. --expire ID ends a silence. "
+        + COMMON_EPILOG,
+    )
+    silence.add_argument("model", nargs="?", help="silence this model's alerts")
+    silence.add_argument("--alert", metavar="NAME", help="only this alertname")
+    silence.add_argument(
+        "--match",
+        metavar="LABEL=VALUE",
+        action="append",
+        default=[],
+        help="extra matcher; also LABEL!=VALUE, LABEL=~REGEX, LABEL!~REGEX (repeatable)",
+    )
+    silence.add_argument("--duration", metavar="DURATION", help="e.g. 30m, 2h (default: 1h)")
+    silence.add_argument("-m", "--comment", help="why (required)")
+    silence.add_argument("--expire", metavar="ID", help="expire this silence instead")
+    _common(silence, watches=False)
+    silence.set_defaults(func=cmd_silence)
+
+    pipeline = sub.add_parser(
+        "pipeline",
+        help="pause or resume a model's retraining pipeline",
+        description="Pause or resume MODEL's retraining pipeline. " + COMMON_EPILOG,
+    )
+    pipeline.add_argument("operation", choices=("pause", "resume"))
+    pipeline.add_argument("model")
+    _common(pipeline, watches=False)
+    pipeline.set_defaults(func=cmd_pipeline)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"model": args.model}
+    if args.to:
+        params["to"] = args.to
+    return run_action(args, "rollback", params)
+
+
+def cmd_fallback(args: argparse.Namespace) -> int:
+    return run_action(args, "fallback", {"model": args.model, "on": args.state == "on"})
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    return run_action(args, "pipeline", {"model": args.model, "paused": args.operation == "pause"})
+
+
+def parse_matcher(raw: str) -> dict[str, object]:
+    """``label=value``, ``label!=value``, ``label=~regex`` or ``label!~regex``."""
+    kinds = {"!~": (True, False), "=~": (True, True), "!=": (False, False), "=": (False, True)}
+    op = next((op for op in kinds if op in raw), None)
+    if op is None:
+        raise ValueError(f"matcher {raw!r} is not LABEL=VALUE")
+    name, value = raw.split(op, 1)
+    if not name.strip():
+        raise ValueError(f"matcher {raw!r} has no label name")
+    regex, equal = kinds[op]
+    return {"name": name.strip(), "value": value, "isRegex": regex, "isEqual": equal}
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    if args.expire:
+        return run_action(args, "silence-expire", {"silence_id": args.expire})
+    from console.config import parse_duration
+
+    matchers: list[dict[str, object]] = []
+    if args.model:
+        matchers.append({"name": "model", "value": args.model, "isRegex": False, "isEqual": True})
+    if args.alert:
+        matchers.append(
+            {"name": "alertname", "value": args.alert, "isRegex": False, "isEqual": True}
+        )
+    try:
+        matchers.extend(parse_matcher(m) for m in args.match)
+        duration = parse_duration(args.duration) if args.duration else None
+    except ValueError as exc:
+        print(f"mlconsole silence: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not matchers:
+        print("mlconsole silence: say what to silence: MODEL, --alert or --match", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.comment:
+        print("mlconsole silence: --comment is required: say why", file=sys.stderr)
+        return EXIT_USAGE
+    params: dict[str, Any] = {"matchers": matchers, "comment": args.comment}
+    if duration is not None:
+        params["duration"] = duration
+    if args.model:
+        params["model"] = args.model
+    return run_action(args, "silence", params, label_key="model")
+
+
+def run_action(
+    args: argparse.Namespace, name: str, params: Mapping[str, Any], *, label_key: str = ""
+) -> int:
+    from console.cli import _resolve_config
+
+    config = _resolve_config(args)
+    if isinstance(config, int):
+        return config
+    if label_key and config.model_label != "model":
+        for m in params.get("matchers", ()):
+            if m["name"] == "model":
+                m["name"] = config.model_label
+    if getattr(args, "read_only", False) or config.actions.read_only:
+        print(
+            f"mlconsole {args.command}: refused: read-only mode (--read-only or "
+            "actions.read_only); nothing was changed",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    return asyncio.run(_run(args, config, name, params))
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    """Human progress goes to stderr when stdout carries JSON."""
+    print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+
+async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping[str, Any]) -> int:
+    from adapters.base import AdapterError
+    from console.actions import (
+        ActionError,
+        Executor,
+        Outcome,
+        ReadOnlyError,
+        build_action,
+        reconcile_in_doubt,
+        watch_recovery,
+    )
+    from console.audit import AuditError
+    from console.workspace import open_workspace
+
+    try:
+        space = await open_workspace(config, actor=getattr(args, "actor", None))
+    except AuditError as exc:
+        print(f"mlconsole {args.command}: nothing was run: {exc}", file=sys.stderr)
+        return EXIT_AUDIT
+    ctx, audit = space.ctx, space.audit
+    try:
+        for settled in await reconcile_in_doubt(ctx, audit):
+            print(f"mlconsole: an earlier action was in doubt: {settled.line()}", file=sys.stderr)
+        try:
+            action = build_action(ctx, name, params)
+            if name == "rollback":
+                await space.observe_registry()
+            plan = await action.plan()
+        except ReadOnlyError as exc:
+            print(f"mlconsole {args.command}: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        except ActionError as exc:
+            print(f"mlconsole {args.command}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except AdapterError as exc:
+            print(f"mlconsole {args.command}: cannot plan: {ctx.redact(str(exc))}", file=sys.stderr)
+            return EXIT_SOURCE
+        _say(args, f"Plan ({action.title}, as {ctx.actor}):")
+        for line in plan.lines():
+            _say(args, f"  {line}")
+        executor = Executor(ctx, audit, incident=args.incident)
+        if args.dry_run:
+            report = await executor.run(action, plan, dry_run=True)
+            _finish(args, report.as_dict(), report.message)
+            return EXIT_OK
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print(
+                    f"mlconsole {args.command}: not confirmed: pass --yes to apply without a "
+                    "terminal (or --dry-run to only see the plan)",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            answer = input("Apply this plan? [y/N] ").strip().lower()
+            if answer not in ("y", "yes"):
+                print("Not applied.")
+                return EXIT_OK
+        try:
+            report = await executor.run(action, plan)
+        except AuditError as exc:
+            print(f"mlconsole {args.command}: nothing was run: {exc}", file=sys.stderr)
+            return EXIT_AUDIT
+        out = report.as_dict()
+        if report.audit_warning:
+            print(f"mlconsole {args.command}: WARNING: {report.audit_warning}", file=sys.stderr)
+        if report.outcome is Outcome.REFUSED:
+            _finish(args, out, report.message, stream=sys.stderr)
+            return EXIT_REFUSED
+        if report.outcome is Outcome.FAILED:
+            _finish(args, out, report.message, stream=sys.stderr)
+            return EXIT_SOURCE
+        _say(args, report.message)
+        if not (plan.watch_sli and not getattr(args, "no_verify", False)):
+            _finish(args, out, None)
+            return EXIT_OK
+        window = config.actions.verify.window
+        _say(args, f"Watching {config.actions.verify.sli} of {plan.model} for up to {window:g}s…")
+
+        def progress(value: float | None, elapsed: float, total: float) -> None:
+            shown = "no data" if value is None else f"{value:.4g}"
+            _say(args, f"  {elapsed:5.0f}s / {total:g}s  {shown}")
+
+        recovery = await watch_recovery(ctx, plan.model, on_read=progress)
+        out["recovery"] = recovery.as_dict()
+        with contextlib.suppress(AuditError):
+            executor.record_verification(action, report, recovery)
+        if recovery.recovered:
+            _finish(args, out, recovery.line())
+            return EXIT_OK
+        undo = action.undo(plan, report.result)
+        lines = [recovery.line()]
+        if undo is not None:
+            with contextlib.suppress(AdapterError, ActionError):
+                undo_plan = await undo.plan()
+                out["undo_plan"] = undo_plan.as_dict()
+                lines.append(f"Undo plan: {undo_plan.summary()}")
+                lines.append(f"  run: {undo_command(undo_plan)}")
+        _finish(args, out, "\n".join(lines))
+        return EXIT_NOT_RECOVERED
+    finally:
+        await space.close()
+
+
+def undo_command(plan: Any) -> str:
+    """The CLI line that applies an undo plan."""
+    p = plan.params
+    if plan.action == "rollback":
+        return f"mlconsole rollback {p['model']} --to {p['to']}"
+    if plan.action == "fallback":
+        return f"mlconsole fallback {p['model']} {'on' if p['on'] else 'off'}"
+    if plan.action == "pipeline":
+        return f"mlconsole pipeline {'pause' if p['paused'] else 'resume'} {p['model']}"
+    if plan.action == "silence-expire":
+        return f"mlconsole silence --expire {p['silence_id']}"
+    return f"mlconsole {plan.action}"
+
+
+def _finish(
+    args: argparse.Namespace, out: Mapping[str, Any], text: str | None, stream: Any = None
+) -> None:
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+    elif text:
+        print(text, file=stream or sys.stdout)

@@ -1,0 +1,996 @@
+"""Mitigations: one path for every change the console makes to the world.
+
+Every mitigation (roll back, fallback switch, pipeline pause, silence) is an
+:class:`Action` and goes the same way, whether a key, the CLI or a runbook step
+started it::
+
+    plan()  ->  (a dry run stops here)  ->  confirmation shows the plan
+            ->  intent, written durably to the audit log (or nothing runs)
+            ->  check: the world still matches the plan (else refused, audited)
+            ->  apply  ->  read the new state back  ->  result, audited
+            ->  watch the SLI: recovered or not, audited; if not, the undo plan
+
+Nothing here knows Textual; the screens and the CLI drive :class:`Executor`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from adapters.base import (
+    Adapter,
+    AdapterError,
+    AlertRecord,
+    AlertsAdapter,
+    MetricsAdapter,
+    ModelVersion,
+    RegistryAdapter,
+    SwitchAdapter,
+)
+from console.alias_history import AliasHistory, HistoryError
+from console.audit import AuditError, AuditLog
+from console.config import Config, SliConfig
+
+
+class ActionError(Exception):
+    """An action cannot be planned or run; the message says why, in one line."""
+
+
+class ReadOnlyError(ActionError):
+    """The console runs read-only: no mutation is allowed."""
+
+
+class ConflictError(ActionError):
+    """The world no longer matches the plan: someone else changed it."""
+
+
+def _utc(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "unknown time"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One line of a plan: what changes, from what, to what."""
+
+    target: str
+    before: str
+    after: str
+    details: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        return f"{self.target}: {self.before} → {self.after}"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Exactly what an action will change, computed from the state read just now."""
+
+    action: str
+    model: str
+    params: Mapping[str, Any]
+    """The inputs, JSON-ready and free of secrets: enough to rebuild the action."""
+    changes: tuple[Change, ...]
+    before: Mapping[str, Any]
+    """The state the world must still be in when the action applies."""
+    after: Mapping[str, Any]
+    """The state the world should be in once it has."""
+    notes: tuple[str, ...] = ()
+    watch_sli: bool = False
+    """Whether the model's SLI should recover after it (serving changes do)."""
+
+    def summary(self) -> str:
+        return "; ".join(change.line() for change in self.changes)
+
+    def lines(self) -> list[str]:
+        """The plan as a responder reads it: changes, their details, then notes."""
+        out: list[str] = []
+        for change in self.changes:
+            out.append(change.line())
+            out.extend(f"  {detail}" for detail in change.details)
+        out.extend(self.notes)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "model": self.model,
+            "summary": self.summary(),
+            "changes": [
+                {"target": c.target, "before": c.before, "after": c.after, "details": c.details}
+                for c in self.changes
+            ],
+            "before": dict(self.before),
+            "after": dict(self.after),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class ActionContext:
+    """What actions act through: the sources, the alias history, who is acting."""
+
+    config: Config
+    adapters: Mapping[str, Adapter]
+    history: AliasHistory | None = None
+    actor: str = "unknown"
+    read_only: bool = False
+    load_errors: Mapping[str, str] = field(default_factory=dict)
+
+    def _source(self, role: str, name: str | None, kind: type[Adapter]) -> Any:
+        if name is None:
+            found = [n for n, a in self.adapters.items() if isinstance(a, kind)]
+            if len(found) == 1:
+                return self.adapters[found[0]]
+            if not found:
+                failed = [f for f in self.load_errors.values()]
+                why = f" ({'; '.join(failed)})" if failed else ""
+                raise ActionError(f"no {role} source is configured{why}")
+            raise ActionError(f"several {role} sources are configured; set `actions.{role}`")
+        adapter = self.adapters.get(name)
+        if adapter is None:
+            why = self.load_errors.get(name, f"source {name!r} is not configured or is disabled")
+            raise ActionError(f"the {role} source cannot be used: {why}")
+        if not isinstance(adapter, kind):
+            raise ActionError(f"source {name!r} is a {adapter.kind} source, not a {role} source")
+        return adapter
+
+    def registry(self) -> RegistryAdapter:
+        adapter: RegistryAdapter = self._source(
+            "registry", self.config.actions.registry, RegistryAdapter
+        )
+        return adapter
+
+    def switch(self, role: str) -> SwitchAdapter:
+        name = getattr(self.config.actions, role)
+        if name is None:
+            raise ActionError(f"no {role} switch is configured; set `actions.{role}`")
+        adapter: SwitchAdapter = self._source(role, name, SwitchAdapter)
+        return adapter
+
+    def alerts(self) -> AlertsAdapter:
+        adapter: AlertsAdapter = self._source(
+            "silences", self.config.actions.silences, AlertsAdapter
+        )
+        return adapter
+
+    def redact(self, text: str) -> str:
+        """Remove every secret the config holds from a message meant for people."""
+        for secret in self._secrets():
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _secrets(self) -> list[str]:
+        out: list[str] = []
+        for source in self.config.sources.values():
+            out.extend(v.get_secret_value() for v in source.headers.values())
+            if source.bearer_token is not None:
+                out.append(source.bearer_token.get_secret_value())
+            if source.basic_auth is not None:
+                out.append(source.basic_auth.password.get_secret_value())
+        return sorted(out, key=len, reverse=True)
+
+
+class Action(ABC):
+    """One mitigation. Subclasses plan it, check it, apply it and read it back."""
+
+    name: ClassVar[str]
+    #: Shown in confirmations: "Roll back", "Silence"...
+    title: ClassVar[str]
+
+    def __init__(self, ctx: ActionContext, params: Mapping[str, Any]) -> None:
+        self.ctx = ctx
+        self.params = dict(params)
+
+    @abstractmethod
+    async def plan(self) -> Plan:
+        """Read the current state and say exactly what would change."""
+
+    @abstractmethod
+    async def state(self, plan: Plan) -> dict[str, Any]:
+        """Read the real state, in the shape of ``plan.before`` and ``plan.after``."""
+
+    @abstractmethod
+    async def apply(self, plan: Plan, intent_seq: int) -> dict[str, Any]:
+        """Make the change; returns what the result entry should record."""
+
+    async def check(self, plan: Plan) -> None:
+        """Refuse (ConflictError) if the world no longer matches the plan."""
+        now = await self.state(plan)
+        if now != dict(plan.before):
+            raise ConflictError(self.conflict_message(plan, now))
+
+    def conflict_message(self, plan: Plan, now: Mapping[str, Any]) -> str:
+        return (
+            f"{plan.summary()}: the state changed since the plan was made "
+            f"(planned from {dict(plan.before)}, now {dict(now)}); nothing was changed, "
+            "plan again"
+        )
+
+    async def read_back(self, plan: Plan, result: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """Read the state after apply: (it is what the plan said, what was read)."""
+        now = await self.state(plan)
+        return now == dict(plan.after), now
+
+    async def reconcile(self, plan: Mapping[str, Any], intent_seq: int) -> tuple[str, Any]:
+        """For an intent with no result: was it applied? (verdict, what was read)."""
+        rebuilt = plan_from_dict(plan)
+        now = await self.state(rebuilt)
+        if now == dict(rebuilt.after):
+            return "applied", now
+        if now == dict(rebuilt.before):
+            return "not applied", now
+        return "unknown", now
+
+    def undo(self, plan: Plan, result: Mapping[str, Any]) -> Action | None:
+        """The action that puts things back as they were, if there is one."""
+        return None
+
+
+def plan_from_dict(data: Mapping[str, Any]) -> Plan:
+    """A plan as the audit log stored it (for reconciliation)."""
+    return Plan(
+        action=str(data.get("action", "")),
+        model=str(data.get("model", "")),
+        params={},
+        changes=tuple(
+            Change(str(c["target"]), str(c["before"]), str(c["after"]), tuple(c["details"]))
+            for c in data.get("changes", ())
+        ),
+        before=dict(data.get("before") or {}),
+        after=dict(data.get("after") or {}),
+        notes=tuple(data.get("notes") or ()),
+    )
+
+
+# -- roll back -------------------------------------------------------------------
+
+
+def _describe_version(version: ModelVersion | None, number: str) -> str:
+    if version is None:
+        return f"v{number}: not in the registry"
+    tags = ", ".join(f"{k}={v}" for k, v in sorted(version.tags.items()))
+    return f"v{number}: created {_utc(version.created_at)}" + (f"; {tags}" if tags else "")
+
+
+class Rollback(Action):
+    """Point the serving alias back at the version it held before."""
+
+    name = "rollback"
+    title = "Roll back"
+
+    @property
+    def model(self) -> str:
+        return str(self.params["model"])
+
+    @property
+    def alias(self) -> str:
+        return str(self.params.get("alias") or self.ctx.config.actions.alias)
+
+    async def plan(self) -> Plan:
+        registry = self.ctx.registry()
+        model, alias = self.model, self.alias
+        current = await registry.alias(model, alias)
+        if current is None:
+            raise ActionError(
+                f"{model} has no alias {alias!r} in the registry: nothing to roll back"
+            )
+        notes: list[str] = []
+        target = self.params.get("to")
+        if target is not None:
+            target = str(target).removeprefix("v")
+            notes.append(f"target v{target} was chosen by hand")
+        else:
+            target, why = await self._previous(registry, model, alias, current)
+            notes.append(why)
+        if target == current:
+            raise ActionError(f"{model}@{alias} already points at v{current}")
+        before_v, after_v = await asyncio.gather(
+            registry.version(model, current), registry.version(model, target)
+        )
+        if after_v is None:
+            raise ActionError(f"{model} has no version {target} in the registry")
+        return Plan(
+            action=self.name,
+            model=model,
+            params={"model": model, "alias": alias, "to": target},
+            changes=(
+                Change(
+                    f"{model}@{alias}",
+                    f"v{current}",
+                    f"v{target}",
+                    (_describe_version(before_v, current), _describe_version(after_v, target)),
+                ),
+            ),
+            before={"version": current},
+            after={"version": target},
+            notes=tuple(notes),
+            watch_sli=True,
+        )
+
+    async def _previous(
+        self, registry: RegistryAdapter, model: str, alias: str, current: str
+    ) -> tuple[str, str]:
+        history = self.ctx.history
+        if history is not None:
+            try:
+                seen = history.deployment(model, alias)
+            except HistoryError:
+                seen = None
+            if seen is not None and seen.version == current and seen.previous is not None:
+                since = datetime.fromtimestamp(seen.since, UTC)
+                return seen.previous, (
+                    f"v{seen.previous} is the version {alias} held before it moved to "
+                    f"v{current} at {_utc(since)} (alias history)"
+                )
+        versions = await registry.versions(model)
+        lower = [v for v in versions if v.number >= 0 and v.number < int(current or 0)]
+        if not current.isdigit() or not lower:
+            raise ActionError(
+                f"no earlier version of {model} to roll back to (no alias history, and "
+                f"nothing below v{current}); use --to VERSION"
+            )
+        best = max(lower, key=lambda v: v.number)
+        return best.version, (
+            f"no alias change of {model} was observed; v{best.version} is the next lower version"
+        )
+
+    async def state(self, plan: Plan) -> dict[str, Any]:
+        return {"version": await self.ctx.registry().alias(self.model, self.alias)}
+
+    async def apply(self, plan: Plan, intent_seq: int) -> dict[str, Any]:
+        await self.ctx.registry().set_alias(self.model, self.alias, str(plan.after["version"]))
+        return {}
+
+    async def read_back(self, plan: Plan, result: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
+        ok, now = await super().read_back(plan, result)
+        if ok and self.ctx.history is not None:
+            with contextlib.suppress(HistoryError):  # the next poll records it anyway
+                self.ctx.history.record(
+                    self.model,
+                    self.alias,
+                    str(now["version"]),
+                    source=f"mlconsole:{self.ctx.actor}",
+                )
+        return ok, now
+
+    def conflict_message(self, plan: Plan, now: Mapping[str, Any]) -> str:
+        return (
+            f"refused: {self.model}@{self.alias} now points at v{now.get('version')}, not "
+            f"v{plan.before['version']} as the plan showed; someone else moved it. "
+            "Nothing was changed: look again, then plan again"
+        )
+
+    def undo(self, plan: Plan, result: Mapping[str, Any]) -> Action | None:
+        return Rollback(self.ctx, {**plan.params, "to": plan.before["version"]})
+
+
+# -- switches: fallback and pipeline ---------------------------------------------------
+
+
+class _Toggle(Action):
+    role: ClassVar[str]
+    on_word: ClassVar[str]
+    off_word: ClassVar[str]
+    key: ClassVar[str]
+
+    @property
+    def model(self) -> str:
+        return str(self.params["model"])
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.params[self.key])
+
+    def _word(self, on: bool) -> str:
+        return self.on_word if on else self.off_word
+
+    async def plan(self) -> Plan:
+        current = await self.ctx.switch(self.role).state(self.model)
+        if current == self.wanted:
+            raise ActionError(f"{self.model}: {self.what} is already {self._word(current)}")
+        return Plan(
+            action=self.name,
+            model=self.model,
+            params={"model": self.model, self.key: self.wanted},
+            changes=(
+                Change(f"{self.model} {self.what}", self._word(current), self._word(self.wanted)),
+            ),
+            before={"on": current},
+            after={"on": self.wanted},
+            notes=self.notes(),
+            watch_sli=self.watches(),
+        )
+
+    @property
+    def what(self) -> str:
+        return self.role
+
+    def notes(self) -> tuple[str, ...]:
+        return ()
+
+    def watches(self) -> bool:
+        return False
+
+    async def state(self, plan: Plan) -> dict[str, Any]:
+        return {"on": await self.ctx.switch(self.role).state(self.model)}
+
+    async def apply(self, plan: Plan, intent_seq: int) -> dict[str, Any]:
+        await self.ctx.switch(self.role).set_state(self.model, bool(plan.after["on"]))
+        return {}
+
+    def conflict_message(self, plan: Plan, now: Mapping[str, Any]) -> str:
+        return (
+            f"refused: {self.model}'s {self.what} is now {self._word(bool(now.get('on')))}, "
+            f"not {self._word(bool(plan.before['on']))} as the plan showed; someone else "
+            "changed it. Nothing was changed"
+        )
+
+    def undo(self, plan: Plan, result: Mapping[str, Any]) -> Action | None:
+        return type(self)(self.ctx, {"model": self.model, self.key: not self.wanted})
+
+
+class Fallback(_Toggle):
+    """Serve the model's rule-based fallback instead of the model, or stop."""
+
+    name = "fallback"
+    title = "Fallback"
+    role = "fallback"
+    on_word = "rule-based fallback"
+    off_word = "the model"
+    key = "on"
+
+    @property
+    def what(self) -> str:
+        return "serving"
+
+    def notes(self) -> tuple[str, ...]:
+        if self.wanted:
+            return ("predictions come from the rule-based fallback until it is switched off",)
+        return ("the model serves again",)
+
+    def watches(self) -> bool:
+        return True
+
+
+class Pipeline(_Toggle):
+    """Pause or resume a model's retraining pipeline."""
+
+    name = "pipeline"
+    title = "Pipeline"
+    role = "pipeline"
+    on_word = "paused"
+    off_word = "running"
+    key = "paused"
+
+    @property
+    def what(self) -> str:
+        return "retraining pipeline"
+
+    def notes(self) -> tuple[str, ...]:
+        if self.wanted:
+            return ("no new versions are trained until it is resumed; data freshness will age",)
+        return ()
+
+
+# -- silences ----------------------------------------------------------------------
+
+
+def audit_marker(intent_seq: int) -> str:
+    """Put in a silence's comment, so a crash can be reconciled by finding it."""
+    return f"[mlconsole audit #{intent_seq}]"
+
+
+def _matches(alert: AlertRecord, matchers: Sequence[Mapping[str, Any]]) -> bool:
+    for m in matchers:
+        value = alert.labels.get(str(m["name"]), "")
+        if m.get("isRegex"):
+            hit = re.fullmatch(str(m["value"]), value) is not None
+        else:
+            hit = value == str(m["value"])
+        if hit != bool(m.get("isEqual", True)):
+            return False
+    return True
+
+
+def matchers_text(matchers: Sequence[Mapping[str, Any]]) -> str:
+    ops = {(False, True): "=", (False, False): "!=", (True, True): "=~", (True, False): "!~"}
+    parts = [
+        f'{m["name"]}{ops[(bool(m.get("isRegex")), bool(m.get("isEqual", True)))]}"{m["value"]}"'
+        for m in matchers
+    ]
+    return "{" + ", ".join(parts) + "}"
+
+
+class Silence(Action):
+    """Silence matching alerts in Alertmanager for a while, with a comment."""
+
+    name = "silence"
+    title = "Silence"
+
+    async def plan(self) -> Plan:
+        matchers = [dict(m) for m in self.params.get("matchers") or ()]
+        if not matchers:
+            raise ActionError("a silence needs at least one matcher")
+        duration = float(self.params.get("duration") or self.ctx.config.actions.silence_duration)
+        comment = str(self.params.get("comment") or "").strip()
+        if not comment:
+            raise ActionError("a silence needs a comment: say why, for whoever looks next")
+        if duration <= 0 or not math.isfinite(duration):
+            raise ActionError("a silence needs a positive duration")
+        alerts = await self.ctx.alerts().alerts()
+        hit = [a for a in alerts if _matches(a, matchers)]
+        firing = [a for a in hit if a.state == "active"]
+        until = datetime.now(UTC) + timedelta(seconds=duration)
+        names = sorted({f"{a.name} ({a.model or 'no model'})" for a in hit})
+        return Plan(
+            action=self.name,
+            model=str(self.params.get("model") or ""),
+            params={
+                "matchers": matchers,
+                "duration": duration,
+                "comment": comment,
+                "model": self.params.get("model") or "",
+            },
+            changes=(
+                Change(
+                    f"alerts {matchers_text(matchers)}",
+                    f"{len(firing)} firing, {len(hit)} matching",
+                    f"silenced until {_utc(until)} ({_duration(duration)})",
+                    (*names, f'comment: "{comment}", created by {self.ctx.actor}'),
+                ),
+            ),
+            before={},
+            after={"silenced": True},
+        )
+
+    async def state(self, plan: Plan) -> dict[str, Any]:
+        return {}
+
+    async def apply(self, plan: Plan, intent_seq: int) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        ends = now + timedelta(seconds=float(plan.params["duration"]))
+        silence_id = await self.ctx.alerts().create_silence(
+            tuple(plan.params["matchers"]),
+            now,
+            ends,
+            self.ctx.actor,
+            f"{plan.params['comment']} {audit_marker(intent_seq)}",
+        )
+        return {"silence_id": silence_id, "ends_at": ends.isoformat()}
+
+    async def read_back(self, plan: Plan, result: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
+        wanted = result.get("silence_id")
+        for silence in await self.ctx.alerts().silences():
+            if silence.id == wanted:
+                return silence.state in ("active", "pending"), {
+                    "silence_id": silence.id,
+                    "state": silence.state,
+                }
+        return False, {"silence_id": wanted, "state": "missing"}
+
+    async def reconcile(self, plan: Mapping[str, Any], intent_seq: int) -> tuple[str, Any]:
+        marker = audit_marker(intent_seq)
+        for silence in await self.ctx.alerts().silences():
+            if marker in silence.comment:
+                return "applied", {"silence_id": silence.id, "state": silence.state}
+        return "not applied", {"silence": None}
+
+    def undo(self, plan: Plan, result: Mapping[str, Any]) -> Action | None:
+        silence_id = result.get("silence_id")
+        if not silence_id:
+            return None
+        return ExpireSilence(self.ctx, {"silence_id": silence_id, "model": plan.model})
+
+
+class ExpireSilence(Action):
+    """End a silence now."""
+
+    name = "silence-expire"
+    title = "Expire silence"
+
+    async def plan(self) -> Plan:
+        wanted = str(self.params["silence_id"])
+        for silence in await self.ctx.alerts().silences():
+            if silence.id == wanted:
+                if silence.state == "expired":
+                    raise ActionError(f"silence {wanted} has already expired")
+                return Plan(
+                    action=self.name,
+                    model=str(self.params.get("model") or ""),
+                    params={"silence_id": wanted, "model": self.params.get("model") or ""},
+                    changes=(
+                        Change(
+                            f"silence {wanted}",
+                            f"{silence.state} until {_utc(silence.ends_at)}",
+                            "expired",
+                            (f'"{silence.comment}" by {silence.created_by}',),
+                        ),
+                    ),
+                    before={"state": "live"},
+                    after={"state": "expired"},
+                )
+        raise ActionError(f"no silence {wanted} in Alertmanager")
+
+    async def state(self, plan: Plan) -> dict[str, Any]:
+        wanted = str(plan.params.get("silence_id") or self.params["silence_id"])
+        for silence in await self.ctx.alerts().silences():
+            if silence.id == wanted:
+                return {"state": "expired" if silence.state == "expired" else "live"}
+        return {"state": "missing"}
+
+    async def apply(self, plan: Plan, intent_seq: int) -> dict[str, Any]:
+        await self.ctx.alerts().expire_silence(str(self.params["silence_id"]))
+        return {}
+
+
+def _duration(seconds: float) -> str:
+    if seconds % 86400 == 0:
+        return f"{seconds / 86400:g}d"
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"
+
+
+ACTIONS: dict[str, type[Action]] = {
+    cls.name: cls for cls in (Rollback, Fallback, Pipeline, Silence, ExpireSilence)
+}
+#: Runbook ``action`` steps name mitigations in their own words.
+RUNBOOK_ACTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "rollback": ("rollback", {}),
+    "fallback": ("fallback", {"on": True}),
+    "pipeline-pause": ("pipeline", {"paused": True}),
+    "pipeline-resume": ("pipeline", {"paused": False}),
+    "silence": ("silence", {}),
+}
+
+
+def build_action(ctx: ActionContext, name: str, params: Mapping[str, Any]) -> Action:
+    """The action called ``name``; refuses in read-only mode."""
+    if ctx.read_only:
+        raise ReadOnlyError(
+            f"read-only mode: {name} is a mutation and is disabled (drop --read-only "
+            "and `actions.read_only` to act)"
+        )
+    cls = ACTIONS.get(name)
+    if cls is None:
+        raise ActionError(f"unknown action {name!r} (known: {', '.join(ACTIONS)})")
+    return cls(ctx, params)
+
+
+# -- running an action -------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    DRY_RUN = "dry-run"
+    APPLIED = "applied"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What happened to one action, for the screen, the CLI and the timeline."""
+
+    outcome: Outcome
+    plan: Plan
+    message: str
+    intent_seq: int | None = None
+    result_seq: int | None = None
+    result: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    confirmed: bool | None = None
+    """Whether the state read back after apply is the planned one."""
+    audit_warning: str | None = None
+    """Set when the result could not be written: the action will show as in doubt."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": str(self.outcome),
+            "message": self.message,
+            "plan": self.plan.as_dict(),
+            "intent_seq": self.intent_seq,
+            "result_seq": self.result_seq,
+            "result": dict(self.result),
+            "error": self.error,
+            "confirmed": self.confirmed,
+            "audit_warning": self.audit_warning,
+        }
+
+
+class Executor:
+    """Runs actions the one audited way."""
+
+    def __init__(
+        self, ctx: ActionContext, audit: AuditLog | None, *, incident: str | None = None
+    ) -> None:
+        self.ctx = ctx
+        self.audit = audit
+        self.incident = incident
+
+    def _append(self, kind: str, action: Action, plan: Plan, **fields: Any) -> int:
+        if self.audit is None:
+            raise AuditError("no audit log is open")
+        entry = self.audit.append(
+            kind,
+            actor=self.ctx.actor,
+            action=action.name,
+            params=plan.params,
+            incident=self.incident,
+            plan=plan.as_dict(),
+            **fields,
+        )
+        return entry.seq
+
+    async def run(self, action: Action, plan: Plan, *, dry_run: bool = False) -> Report:
+        """Run a planned action. Raises ReadOnlyError, and AuditError when the intent
+        cannot be written (then nothing ran)."""
+        if self.ctx.read_only:
+            raise ReadOnlyError(f"read-only mode: {plan.summary()} was not applied")
+        if dry_run:
+            return Report(Outcome.DRY_RUN, plan, f"dry run: {plan.summary()} (nothing changed)")
+        intent = self._append("intent", action, plan)  # AuditError: nothing runs
+        try:
+            await action.check(plan)
+        except ConflictError as exc:
+            message = self.ctx.redact(str(exc))
+            seq = self._closing("refusal", action, plan, intent, error=message)
+            return Report(Outcome.REFUSED, plan, message, intent, seq, error=message)
+        except (AdapterError, ActionError) as exc:
+            message = self.ctx.redact(f"not applied: cannot check the current state: {exc}")
+            seq = self._closing(
+                "result", action, plan, intent, result={"applied": False}, error=message
+            )
+            return Report(Outcome.FAILED, plan, message, intent, seq, error=message)
+        try:
+            result = await action.apply(plan, intent)
+        except (AdapterError, ActionError) as exc:
+            return await self._failed_apply(action, plan, intent, exc)
+        try:
+            confirmed, observed = await action.read_back(plan, result)
+        except (AdapterError, ActionError) as exc:
+            confirmed, observed = False, {"error": self.ctx.redact(str(exc))}
+        record = {**result, "applied": True, "read_back": observed, "confirmed": confirmed}
+        message = f"applied: {plan.summary()}" + (
+            "" if confirmed else f" (but the state read back is {observed})"
+        )
+        warning = None
+        seq = None
+        try:
+            seq = self._append("result", action, plan, result=record, intent_seq=intent)
+        except AuditError as exc:
+            warning = (
+                f"the result could not be written to the audit log ({exc}); "
+                "it will show as in doubt and be reconciled at the next start"
+            )
+        return Report(
+            Outcome.APPLIED,
+            plan,
+            message,
+            intent,
+            seq,
+            result=record,
+            confirmed=confirmed,
+            audit_warning=warning,
+        )
+
+    async def _failed_apply(
+        self, action: Action, plan: Plan, intent: int, exc: Exception
+    ) -> Report:
+        """Apply raised: find out whether the change happened anyway, and record it."""
+        error = self.ctx.redact(str(exc))
+        try:
+            verdict, observed = await action.reconcile(plan.as_dict(), intent)
+        except (AdapterError, ActionError) as read_exc:
+            verdict, observed = "unknown", {"error": self.ctx.redact(str(read_exc))}
+        record = {"applied": verdict == "applied", "state": verdict, "read_back": observed}
+        message = f"failed: {error}; afterwards the change is {verdict}"
+        warning = None
+        seq = None
+        try:
+            seq = self._append(
+                "result", action, plan, result=record, error=error, intent_seq=intent
+            )
+        except AuditError as audit_exc:
+            warning = f"the failure could not be written to the audit log ({audit_exc})"
+        return Report(
+            Outcome.FAILED,
+            plan,
+            message,
+            intent,
+            seq,
+            result=record,
+            error=error,
+            audit_warning=warning,
+        )
+
+    def _closing(
+        self, kind: str, action: Action, plan: Plan, intent: int, **fields: Any
+    ) -> int | None:
+        try:
+            return self._append(kind, action, plan, intent_seq=intent, **fields)
+        except AuditError:
+            return None
+
+    def record_verification(self, action: Action, report: Report, recovery: Recovery) -> None:
+        """Audit what the SLI did after the action (raises AuditError)."""
+        self._append(
+            "verify",
+            action,
+            report.plan,
+            result=recovery.as_dict(),
+            intent_seq=report.intent_seq,
+        )
+
+
+# -- did it help? -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What the SLI did while it was watched after an action."""
+
+    model: str
+    sli: str
+    query: str
+    threshold: str
+    recovered: bool
+    value: float | None
+    elapsed: float
+    reads: int
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "sli": self.sli,
+            "query": self.query,
+            "threshold": self.threshold,
+            "recovered": self.recovered,
+            "value": self.value,
+            "elapsed": round(self.elapsed, 1),
+            "reads": self.reads,
+            "error": self.error,
+        }
+
+    def line(self) -> str:
+        value = "no data" if self.value is None else f"{self.value:.4g}"
+        verdict = "RECOVERED" if self.recovered else "NOT RECOVERED"
+        return (
+            f"{verdict}: {self.model} {self.sli} = {value} ({self.threshold}) after "
+            f"{self.elapsed:.0f}s, {self.reads} reads"
+        )
+
+
+ProgressCallback = Callable[[float | None, float, float], None]
+"""Called after every read with (value, seconds elapsed, window)."""
+
+
+def watch_target(config: Config) -> tuple[SliConfig, str, Callable[[float], bool], str]:
+    """The SLI, query, good-test and its text that verification watches."""
+    name = config.actions.verify.sli
+    sli = next((s for s in config.slis if s.name == name), None)
+    if sli is None:
+        raise ActionError(f"actions.verify.sli names {name!r}, which is not among `slis`")
+    if sli.slo is not None and sli.slo.error_ratio_query:
+        budget = 1.0 - sli.slo.target
+        return (
+            sli,
+            sli.slo.error_ratio_query,
+            lambda v: v < budget,
+            f"good below {budget:g}, the error budget rate",
+        )
+    return sli, sli.query, sli.objective.met, f"good when {sli.objective}"
+
+
+async def watch_recovery(
+    ctx: ActionContext,
+    model: str,
+    *,
+    on_read: ProgressCallback | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Recovery:
+    """Read the SLI every ``verify.every`` seconds for up to ``verify.window``; recovered
+    once ``verify.consecutive`` reads in a row are good."""
+    cfg = ctx.config.actions.verify
+    sli, query, good, threshold = watch_target(ctx.config)
+    source = ctx.config.metrics_source_for(sli)
+    adapter = ctx.adapters.get(source or "")
+    if not isinstance(adapter, MetricsAdapter):
+        raise ActionError(f"cannot watch {sli.name}: its metrics source {source!r} is not loaded")
+    label = ctx.config.model_label
+    start = clock()
+    streak = reads = 0
+    value: float | None = None
+    error: str | None = None
+    while True:
+        elapsed = clock() - start
+        try:
+            result = await adapter.query(query)
+            error = None
+            value = next((s.value for s in result.samples if s.labels.get(label) == model), None)
+        except AdapterError as exc:
+            value, error = None, ctx.redact(str(exc))
+        reads += 1
+        ok = value is not None and not math.isnan(value) and good(value)
+        streak = streak + 1 if ok else 0
+        if on_read is not None:
+            on_read(value, elapsed, cfg.window)
+        if streak >= cfg.consecutive:
+            return Recovery(model, sli.name, query, threshold, True, value, elapsed, reads)
+        if elapsed >= cfg.window:
+            return Recovery(model, sli.name, query, threshold, False, value, elapsed, reads, error)
+        await sleep(min(cfg.every, max(0.0, cfg.window - elapsed)) or cfg.every)
+
+
+# -- in doubt -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    intent_seq: int
+    action: str
+    summary: str
+    verdict: str
+    observed: Any = None
+    error: str | None = None
+
+    def line(self) -> str:
+        if self.error:
+            return f"#{self.intent_seq} {self.summary}: still in doubt ({self.error})"
+        return f"#{self.intent_seq} {self.summary}: {self.verdict} (read: {self.observed})"
+
+
+async def reconcile_in_doubt(ctx: ActionContext, audit: AuditLog) -> list[Reconciliation]:
+    """Settle every intent that has no result by reading the real state, and audit it.
+
+    Reconciling only reads; it is allowed in read-only mode.
+    """
+    out: list[Reconciliation] = []
+    for entry in audit.in_doubt():
+        body = entry.body
+        plan = body.get("plan") or {}
+        summary = str(plan.get("summary") or body.get("action"))
+        cls = ACTIONS.get(str(body.get("action")))
+        if cls is None:
+            out.append(
+                Reconciliation(
+                    entry.seq, str(body.get("action")), summary, "unknown", error="unknown action"
+                )
+            )
+            continue
+        action = cls(ctx, body.get("params") or {})
+        try:
+            verdict, observed = await action.reconcile(plan, entry.seq)
+        except (AdapterError, ActionError, KeyError) as exc:
+            out.append(
+                Reconciliation(
+                    entry.seq, action.name, summary, "in doubt", error=ctx.redact(str(exc))
+                )
+            )
+            continue
+        audit.append(
+            "reconcile",
+            actor=ctx.actor,
+            action=action.name,
+            params=body.get("params") or {},
+            incident=body.get("incident"),
+            plan=plan,
+            result={"verdict": verdict, "observed": observed},
+            intent_seq=entry.seq,
+        )
+        out.append(Reconciliation(entry.seq, action.name, summary, verdict, observed))
+    return out

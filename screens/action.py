@@ -1,0 +1,320 @@
+"""Mitigation screens: the plan to confirm, the outcome, the SLI watch, the undo.
+
+One modal carries an action from its plan to its verdict. The work itself runs
+in :class:`console.actions.Executor` (the same path as the CLI); this screen
+only shows it and asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from adapters.base import AdapterError
+from console.actions import (
+    Action,
+    ActionError,
+    Executor,
+    Outcome,
+    Plan,
+    ReadOnlyError,
+    Report,
+    build_action,
+    watch_recovery,
+)
+from console.audit import AuditError
+
+if TYPE_CHECKING:
+    from console.app import MLConsoleApp
+
+CSS = """
+ActionScreen, SilenceScreen { align: center middle; }
+ActionScreen > Vertical, SilenceScreen > Vertical {
+    width: 96; height: auto; max-height: 90%;
+    border: thick $warning; background: $surface; padding: 0 1;
+}
+ActionScreen #plan { height: auto; max-height: 20; }
+ActionScreen #status { height: auto; margin-top: 1; }
+ActionScreen #keys, SilenceScreen #keys { height: 1; margin-top: 1; color: $text-muted; }
+SilenceScreen Input { margin-bottom: 1; }
+"""
+
+
+async def start_action(app: MLConsoleApp, name: str, params: Mapping[str, Any]) -> None:
+    """Plan ``name`` and, if it can be planned, show the plan for confirmation."""
+    space = app.workspace
+    if app.read_only:
+        app.notify("Read-only mode: mitigations are disabled", severity="warning")
+        return
+    if space is None:
+        why = app.workspace_error or "the audit log is not open yet"
+        app.notify(f"Cannot act: {why}", severity="error", timeout=10)
+        return
+    try:
+        action = build_action(space.ctx, name, params)
+        app.notify(f"Planning {action.title.lower()}…", timeout=2)
+        plan = await action.plan()
+    except ReadOnlyError as exc:
+        app.notify(str(exc), severity="warning")
+        return
+    except ActionError as exc:
+        app.notify(str(exc), title="Cannot plan", severity="warning", timeout=10)
+        return
+    except AdapterError as exc:
+        app.notify(space.ctx.redact(str(exc)), title="Cannot plan", severity="error", timeout=15)
+        return
+    app.push_screen(ActionScreen(action, plan))
+
+
+class ActionScreen(ModalScreen[None]):
+    """Plan (before → after) → confirm → outcome → SLI watch → verdict / undo."""
+
+    DEFAULT_CSS = CSS
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "apply", "Apply"),
+        Binding("d", "dry_run", "Dry run"),
+        Binding("u", "undo", "Undo", show=False),
+        Binding("escape,n", "close", "Cancel"),
+    ]
+
+    def __init__(self, action: Action, plan: Plan) -> None:
+        super().__init__()
+        self.action_ = action
+        self.plan = plan
+        self.stage = "confirm"  # confirm → applying → watching → done
+        self.report: Report | None = None
+        self.undo_action: Action | None = None
+        self.undo_plan: Plan | None = None
+
+    @property
+    def mlapp(self) -> MLConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(f"{self.action_.title}: {self.plan.summary()}", style="bold"))
+            with VerticalScroll(id="plan"):
+                yield Static(self._plan_text(), id="plan-text")
+            yield Static("", id="status")
+            yield Static("y apply · d dry run (nothing changes) · esc cancel", id="keys")
+
+    def _plan_text(self) -> Text:
+        text = Text()
+        for change in self.plan.changes:
+            text.append(f"{change.target}: ", style="bold")
+            text.append(change.before, style="red")
+            text.append(" → ")
+            text.append(change.after, style="bold green")
+            text.append("\n")
+            for detail in change.details:
+                text.append(f"  {detail}\n", style="dim")
+        for note in self.plan.notes:
+            text.append(f"{note}\n", style="italic")
+        ctx = self.mlapp.workspace.ctx if self.mlapp.workspace else None
+        if ctx is not None:
+            text.append(f"as {ctx.actor}; written to the audit log before and after", "dim")
+        return text
+
+    def _status(self, text: Text | str) -> None:
+        if self.is_attached:  # the watch outlives a closed screen
+            self.query_one("#status", Static).update(text)
+
+    def _keys(self, text: str) -> None:
+        if self.is_attached:
+            self.query_one("#keys", Static).update(text)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("apply", "dry_run"):
+            return self.stage == "confirm"
+        if action == "undo":
+            return self.stage == "done" and self.undo_action is not None
+        return True
+
+    def action_close(self) -> None:
+        if self.stage == "applying":
+            self.notify("Wait: the action is being applied and audited")
+            return
+        self.dismiss(None)
+
+    def action_dry_run(self) -> None:
+        self.notify(f"Dry run: {self.plan.summary()}; nothing changed", timeout=6)
+        self.dismiss(None)
+
+    def action_apply(self) -> None:
+        self.stage = "applying"
+        self.refresh_bindings()
+        self._status(Text("Applying… (intent audited first)", style="bold yellow"))
+        self._keys("applying…")
+        # The app owns the work, so closing this screen never cuts an audit short.
+        self.app.run_worker(self._apply(), group="action", exit_on_error=False)
+
+    async def _apply(self) -> None:
+        space = self.mlapp.workspace
+        assert space is not None
+        executor = Executor(space.ctx, space.audit, incident=self.mlapp.incident_id)
+        try:
+            report = await executor.run(self.action_, self.plan)
+        except AuditError as exc:
+            self.stage = "done"
+            self._status(Text(f"NOT RUN: {exc}", style="bold red"))
+            self._keys("esc close")
+            self.refresh_bindings()
+            return
+        except ReadOnlyError as exc:
+            self.stage = "done"
+            self._status(Text(str(exc), style="bold red"))
+            self._keys("esc close")
+            self.refresh_bindings()
+            return
+        self.report = report
+        self.mlapp.action_finished(report)
+        style = {
+            Outcome.APPLIED: "bold green",
+            Outcome.REFUSED: "bold red",
+            Outcome.FAILED: "bold red",
+        }.get(report.outcome, "")
+        lines = Text(report.message, style=style)
+        if report.audit_warning:
+            lines.append(f"\nWARNING: {report.audit_warning}", style="bold red")
+        if report.outcome is not Outcome.APPLIED or not self.plan.watch_sli:
+            self.stage = "done"
+            await self._offer_undo(report)
+            self._status(lines)
+            self._done_keys()
+            return
+        self.stage = "watching"
+        self.refresh_bindings()
+        self._keys("watching the SLI… esc hides this (the watch goes on)")
+        sli = space.ctx.config.actions.verify.sli
+
+        def progress(value: float | None, elapsed: float, total: float) -> None:
+            shown = "no data" if value is None else f"{value:.4g}"
+            status = lines.copy()
+            status.append(f"\nWatching {sli}: {shown}  ({elapsed:.0f}s of {total:g}s)")
+            self._status(status)
+
+        try:
+            recovery = await watch_recovery(space.ctx, self.plan.model, on_read=progress)
+        except ActionError as exc:
+            lines.append(f"\nCannot watch the SLI: {exc}", style="yellow")
+            self.stage = "done"
+            self._status(lines)
+            self._done_keys()
+            return
+        try:
+            executor.record_verification(self.action_, report, recovery)
+        except AuditError as exc:
+            lines.append(f"\nthe verdict could not be audited: {exc}", style="red")
+        lines.append(
+            "\n" + recovery.line(), style="bold green" if recovery.recovered else "bold red"
+        )
+        self.mlapp.notify(
+            recovery.line(),
+            severity="information" if recovery.recovered else "error",
+            timeout=15,
+        )
+        self.stage = "done"
+        if not recovery.recovered:
+            await self._offer_undo(report)
+        if self.undo_plan is not None:
+            lines.append(f"\nUndo plan: {self.undo_plan.summary()}", style="bold")
+        self._status(lines)
+        self._done_keys()
+
+    async def _offer_undo(self, report: Report) -> None:
+        if report.outcome is not Outcome.APPLIED:
+            return
+        undo = self.action_.undo(self.plan, report.result)
+        if undo is None:
+            return
+        try:
+            self.undo_plan = await undo.plan()
+            self.undo_action = undo
+        except (ActionError, AdapterError):
+            self.undo_action = None
+
+    def _done_keys(self) -> None:
+        self._keys("u undo · esc close" if self.undo_action is not None else "esc close")
+        if self.is_attached:
+            self.refresh_bindings()
+
+    def action_undo(self) -> None:
+        if self.undo_action is None or self.undo_plan is None:
+            return
+        self.dismiss(None)
+        self.mlapp.push_screen(ActionScreen(self.undo_action, self.undo_plan))
+
+
+class SilenceScreen(ModalScreen[None]):
+    """Ask for a silence's duration and comment, then show its plan."""
+
+    DEFAULT_CSS = CSS
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "Cancel")]
+
+    def __init__(self, matchers: list[dict[str, object]], model: str, what: str) -> None:
+        super().__init__()
+        self.matchers = matchers
+        self.model = model
+        self.what = what
+
+    @property
+    def mlapp(self) -> MLConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        from console.actions import matchers_text
+
+        default = self.mlapp.config.actions.silence_duration
+        with Vertical():
+            yield Label(Text(f"Silence {self.what}", style="bold"))
+            yield Static(Text(matchers_text(self.matchers), style="dim"))
+            yield Label("Duration (e.g. 30m, 2h)")
+            yield Input(value=_short(default), id="duration")
+            yield Label("Comment (required: why, for whoever looks next)")
+            yield Input(placeholder="investigating bad deploy", id="comment")
+            yield Static("enter continue to the plan · esc cancel", id="keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#comment", Input).focus()
+
+    @on(Input.Submitted)
+    async def _submitted(self) -> None:
+        from console.config import parse_duration
+
+        try:
+            duration = parse_duration(self.query_one("#duration", Input).value.strip())
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            self.query_one("#duration", Input).focus()
+            return
+        comment = self.query_one("#comment", Input).value.strip()
+        if not comment:
+            self.notify("A comment is required: say why", severity="warning")
+            self.query_one("#comment", Input).focus()
+            return
+        self.dismiss(None)
+        await start_action(
+            self.mlapp,
+            "silence",
+            {
+                "matchers": self.matchers,
+                "duration": duration,
+                "comment": comment,
+                "model": self.model,
+            },
+        )
+
+
+def _short(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
