@@ -1,0 +1,454 @@
+"""The action path with in-memory sources: ordering, refusals, failures, reconciliation.
+
+The real registry, switches and Alertmanager are exercised in
+tests/test_integration_actions.py; here the sources are scripted so each branch
+of the path (and the order of audit writes around it) can be pinned exactly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from adapters.base import (
+    AdapterError,
+    AlertRecord,
+    AlertsAdapter,
+    MetricsAdapter,
+    ModelVersion,
+    QueryResult,
+    RangeResult,
+    RegisteredModel,
+    RegistryAdapter,
+    Sample,
+    SilenceRecord,
+    SourceSettings,
+    SwitchAdapter,
+)
+from console.actions import (
+    ActionContext,
+    ActionError,
+    Executor,
+    Outcome,
+    ReadOnlyError,
+    build_action,
+    reconcile_in_doubt,
+    watch_recovery,
+)
+from console.alias_history import AliasHistory
+from console.audit import AuditError, AuditLog
+from console.config import Config
+from tests.builders import CONFIG
+
+SETTINGS = SourceSettings(url="http://127.0.0.1:1")
+T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+
+
+class Registry(RegistryAdapter):
+    """A registry in memory; ``on_set`` runs inside set_alias (to look at the audit)."""
+
+    def __init__(self) -> None:
+        super().__init__("registry", SETTINGS)
+        self.aliases = {"fraud-detector": {"champion": "4"}}
+        self.tags = {
+            "1": {"auc": "0.90"},
+            "2": {"auc": "0.91"},
+            "3": {"auc": "0.93"},
+            "4": {"auc": "0.71"},
+        }
+        self.on_set: Any = None
+        self.fail_set: Exception | None = None
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise AdapterError("registry", "cannot connect (ConnectError)", hint="is MLflow up?")
+
+    async def models(self) -> tuple[RegisteredModel, ...]:
+        self._check()
+        return tuple(RegisteredModel(m, dict(a)) for m, a in self.aliases.items())
+
+    async def versions(self, model: str) -> tuple[ModelVersion, ...]:
+        self._check()
+        return tuple(
+            ModelVersion(model, v, T0, tags) for v, tags in sorted(self.tags.items(), reverse=True)
+        )
+
+    async def version(self, model: str, version: str) -> ModelVersion | None:
+        self._check()
+        tags = self.tags.get(version)
+        return None if tags is None else ModelVersion(model, version, T0, tags)
+
+    async def alias(self, model: str, alias: str) -> str | None:
+        self._check()
+        return self.aliases.get(model, {}).get(alias)
+
+    async def set_alias(self, model: str, alias: str, version: str) -> None:
+        self._check()
+        if self.on_set is not None:
+            self.on_set()
+        if self.fail_set is not None:
+            raise self.fail_set
+        self.aliases.setdefault(model, {})[alias] = version
+
+
+class Switch(SwitchAdapter):
+    def __init__(self, name: str) -> None:
+        super().__init__(name, SETTINGS)
+        self.on: dict[str, bool] = {}
+
+    async def state(self, target: str) -> bool:
+        return self.on.get(target, False)
+
+    async def set_state(self, target: str, on: bool) -> None:
+        self.on[target] = on
+
+
+class Alerts(AlertsAdapter):
+    def __init__(self) -> None:
+        super().__init__("alertmanager", SETTINGS)
+        self.created: list[dict[str, Any]] = []
+
+    async def alerts(self) -> tuple[AlertRecord, ...]:
+        return (
+            AlertRecord(
+                "fp1",
+                {"alertname": "ModelErrorBudgetBurn", "model": "fraud-detector"},
+                {},
+                T0,
+                None,
+                None,
+                "active",
+            ),
+        )
+
+    async def groups(self):  # type: ignore[no-untyped-def]
+        return ()
+
+    async def silences(self) -> tuple[SilenceRecord, ...]:
+        return tuple(
+            SilenceRecord(s["id"], tuple(s["matchers"]), T0, T0, s["by"], s["comment"], "active")
+            for s in self.created
+        )
+
+    async def create_silence(
+        self,
+        matchers: tuple[Mapping[str, object], ...],
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+    ) -> str:
+        self.created.append(
+            {
+                "id": f"s{len(self.created) + 1}",
+                "matchers": matchers,
+                "by": created_by,
+                "comment": comment,
+            }
+        )
+        return str(self.created[-1]["id"])
+
+    async def expire_silence(self, silence_id: str) -> None:
+        raise AssertionError("not used")
+
+
+class Metrics(MetricsAdapter):
+    """Answers every query with the next value of a script, for fraud-detector."""
+
+    def __init__(self, values: list[float | None]) -> None:
+        super().__init__("prometheus", SETTINGS)
+        self.values = list(values)
+
+    async def query(self, promql: str, at: float | None = None) -> QueryResult:
+        value = self.values.pop(0) if len(self.values) > 1 else self.values[0]
+        samples = () if value is None else (Sample({"model": "fraud-detector"}, value, 0.0),)
+        return QueryResult(promql, samples)
+
+    async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeResult:
+        return RangeResult(promql, ())
+
+
+def config(**actions: Any) -> Config:
+    from console.config import ActionsConfig, SourceConfig
+
+    sources = dict(CONFIG.sources)
+    sources["serving"] = SourceConfig(type="http-switch", url="http://127.0.0.1:3")
+    sources["pipelines"] = SourceConfig(type="http-switch", url="http://127.0.0.1:3")
+    sources["prometheus"] = sources["prometheus"].model_copy(
+        update={"bearer_token": SecretStr("s3cret-token")}
+    )
+    return CONFIG.model_copy(
+        update={
+            "sources": sources,
+            "actions": ActionsConfig.model_validate(
+                {
+                    "fallback": "serving",
+                    "pipeline": "pipelines",
+                    "verify": {"window": 10, "every": 1, "consecutive": 2},
+                    **actions,
+                }
+            ),
+        }
+    )
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> dict[str, Any]:
+    adapters = {
+        "registry": Registry(),
+        "serving": Switch("serving"),
+        "pipelines": Switch("pipelines"),
+        "alertmanager": Alerts(),
+        "prometheus": Metrics([0.5]),
+    }
+    history = AliasHistory(tmp_path / "store.db")
+    ctx = ActionContext(config(), adapters, history, actor="ana@ops")
+    audit = AuditLog(tmp_path / "audit.db")
+    return {"ctx": ctx, "audit": audit, "history": history, **adapters}
+
+
+def kinds(audit: AuditLog) -> list[str]:
+    return [e.kind for e in audit.entries()]
+
+
+async def test_rollback_plan_shows_before_and_after_with_versions(world: dict[str, Any]) -> None:
+    plan = await build_action(world["ctx"], "rollback", {"model": "fraud-detector"}).plan()
+    assert plan.summary() == "fraud-detector@champion: v4 → v3"
+    details = plan.changes[0].details
+    assert details[0].startswith("v4: created 2026-11-23 03:00 UTC") and "auc=0.71" in details[0]
+    assert "auc=0.93" in details[1]
+    assert any("next lower version" in note for note in plan.notes)
+
+
+async def test_rollback_target_comes_from_the_observed_alias_history(
+    world: dict[str, Any],
+) -> None:
+    registry, history = world["registry"], world["history"]
+    registry.aliases["fraud-detector"]["champion"] = "2"
+    history.observe(await registry.models(), "champion", at=100.0)
+    registry.aliases["fraud-detector"]["champion"] = "4"  # a deploy tool skipped v3
+    history.observe(await registry.models(), "champion", at=200.0)
+    plan = await build_action(world["ctx"], "rollback", {"model": "fraud-detector"}).plan()
+    assert plan.summary() == "fraud-detector@champion: v4 → v2"
+    assert "alias history" in plan.notes[0]
+
+
+async def test_dry_run_changes_and_audits_nothing(world: dict[str, Any]) -> None:
+    action = build_action(world["ctx"], "rollback", {"model": "fraud-detector"})
+    plan = await action.plan()
+    report = await Executor(world["ctx"], world["audit"]).run(action, plan, dry_run=True)
+    assert report.outcome is Outcome.DRY_RUN
+    assert world["registry"].aliases["fraud-detector"]["champion"] == "4"
+    assert kinds(world["audit"]) == []
+
+
+async def test_intent_is_durable_before_apply_and_result_after(world: dict[str, Any]) -> None:
+    audit: AuditLog = world["audit"]
+    seen_at_apply: list[list[str]] = []
+    # Read the file through a second connection: the intent must be committed, not pending.
+    world["registry"].on_set = lambda: seen_at_apply.append(
+        [r[0] for r in sqlite3.connect(audit.path).execute("SELECT body FROM audit")]
+    )
+    action = build_action(world["ctx"], "rollback", {"model": "fraud-detector"})
+    plan = await action.plan()
+    report = await Executor(world["ctx"], audit, incident="INC-1").run(action, plan)
+    assert report.outcome is Outcome.APPLIED and report.confirmed
+    assert len(seen_at_apply[0]) == 1 and '"kind":"intent"' in seen_at_apply[0][0]
+    assert kinds(audit) == ["intent", "result"]
+    intent, result = audit.entries()
+    assert intent.body["actor"] == "ana@ops" and intent.body["incident"] == "INC-1"
+    assert intent.body["plan"]["before"] == {"version": "4"}
+    assert result.body["intent_seq"] == intent.seq
+    assert result.body["result"]["read_back"] == {"version": "3"}
+    assert audit.verify().ok
+    # The console's own move is in the alias history, with who made it.
+    assert world["history"].changes("fraud-detector", "champion")[-1][1:4:2] == (
+        "3",
+        "mlconsole:ana@ops",
+    )
+
+
+async def test_a_moved_alias_is_refused_and_the_refusal_audited(world: dict[str, Any]) -> None:
+    action = build_action(world["ctx"], "rollback", {"model": "fraud-detector"})
+    plan = await action.plan()
+    world["registry"].aliases["fraud-detector"]["champion"] = "5"  # someone else deployed
+    report = await Executor(world["ctx"], world["audit"]).run(action, plan)
+    assert report.outcome is Outcome.REFUSED
+    assert "now points at v5, not v4" in report.message
+    assert world["registry"].aliases["fraud-detector"]["champion"] == "5"
+    assert kinds(world["audit"]) == ["intent", "refusal"]
+    assert world["audit"].in_doubt() == []
+
+
+async def test_an_unwritable_audit_log_means_nothing_runs(world: dict[str, Any]) -> None:
+    action = build_action(world["ctx"], "rollback", {"model": "fraud-detector"})
+    plan = await action.plan()
+    audit: AuditLog = world["audit"]
+    audit.close()  # any write now fails
+    with pytest.raises(AuditError):
+        await Executor(world["ctx"], audit).run(action, plan)
+    assert world["registry"].aliases["fraud-detector"]["champion"] == "4"
+    with pytest.raises(AuditError):
+        await Executor(world["ctx"], None).run(action, plan)
+
+
+async def test_a_failed_apply_is_recorded_with_what_the_world_says(world: dict[str, Any]) -> None:
+    action = build_action(world["ctx"], "rollback", {"model": "fraud-detector"})
+    plan = await action.plan()
+    world["registry"].fail_set = AdapterError("registry", "HTTP 503: 'overloaded'")
+    report = await Executor(world["ctx"], world["audit"]).run(action, plan)
+    assert report.outcome is Outcome.FAILED
+    assert "HTTP 503" in report.message and "not applied" in report.message
+    result = world["audit"].entries()[-1].body
+    assert result["kind"] == "result" and result["result"]["state"] == "not applied"
+    assert "HTTP 503" in result["error"]
+
+
+async def test_registry_down_at_plan_time_writes_nothing(world: dict[str, Any]) -> None:
+    world["registry"].down = True
+    with pytest.raises(AdapterError, match="cannot connect"):
+        await build_action(world["ctx"], "rollback", {"model": "fraud-detector"}).plan()
+    assert kinds(world["audit"]) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("rollback", {"model": "fraud-detector"}),
+        ("fallback", {"model": "fraud-detector", "on": True}),
+        ("pipeline", {"model": "fraud-detector", "paused": True}),
+        ("silence", {"matchers": [{"name": "model", "value": "x"}], "comment": "c"}),
+        ("silence-expire", {"silence_id": "s1"}),
+    ],
+)
+async def test_read_only_refuses_every_action(
+    world: dict[str, Any], name: str, params: dict[str, Any]
+) -> None:
+    ctx: ActionContext = world["ctx"]
+    writable = build_action(ctx, name, params)
+    ctx.read_only = True
+    with pytest.raises(ReadOnlyError):
+        build_action(ctx, name, params)
+    # Even an action built before the switch cannot run through the executor.
+    from console.actions import Plan
+
+    plan = Plan(name, "fraud-detector", params, (), {}, {})
+    with pytest.raises(ReadOnlyError):
+        await Executor(ctx, world["audit"]).run(writable, plan)
+    assert kinds(world["audit"]) == []
+
+
+async def test_fallback_and_pipeline_toggle_and_undo(world: dict[str, Any]) -> None:
+    ctx, audit = world["ctx"], world["audit"]
+    for name, key, switch in (("fallback", "on", "serving"), ("pipeline", "paused", "pipelines")):
+        action = build_action(ctx, name, {"model": "fraud-detector", key: True})
+        plan = await action.plan()
+        report = await Executor(ctx, audit).run(action, plan)
+        assert report.outcome is Outcome.APPLIED and world[switch].on["fraud-detector"]
+        undo = action.undo(plan, report.result)
+        assert undo is not None
+        undo_plan = await undo.plan()
+        assert undo_plan.after == {"on": False}
+        with pytest.raises(ActionError, match="already"):
+            await build_action(ctx, name, {"model": "fraud-detector", key: True}).plan()
+    assert fallback_summary(ctx) == "fraud-detector serving: the model → rule-based fallback"
+
+
+def fallback_summary(ctx: ActionContext) -> str:
+    from console.actions import Change
+
+    return Change("fraud-detector serving", "the model", "rule-based fallback").line()
+
+
+async def test_silence_names_the_actor_and_marks_the_audit_entry(world: dict[str, Any]) -> None:
+    ctx, audit = world["ctx"], world["audit"]
+    action = build_action(
+        ctx,
+        "silence",
+        {
+            "matchers": [{"name": "model", "value": "fraud-detector", "isEqual": True}],
+            "duration": 1800,
+            "comment": "rolling back",
+        },
+    )
+    plan = await action.plan()
+    assert "1 firing, 1 matching" in plan.summary() and "(30m)" in plan.summary()
+    report = await Executor(ctx, audit).run(action, plan)
+    assert report.outcome is Outcome.APPLIED and report.confirmed
+    created = world["alertmanager"].created[0]
+    assert created["by"] == "ana@ops"
+    assert created["comment"] == "rolling back [mlconsole audit #1]"
+    assert report.result["silence_id"] == "s1"
+
+
+async def test_a_silence_needs_a_comment(world: dict[str, Any]) -> None:
+    action = build_action(world["ctx"], "silence", {"matchers": [{"name": "a", "value": "b"}]})
+    with pytest.raises(ActionError, match="comment"):
+        await action.plan()
+
+
+async def test_in_doubt_intents_are_reconciled_from_the_real_state(world: dict[str, Any]) -> None:
+    ctx, audit = world["ctx"], world["audit"]
+    action = build_action(ctx, "rollback", {"model": "fraud-detector"})
+    plan = await action.plan()
+    # A crash after the intent, before and after the registry moved:
+    audit.append("intent", actor="x", action="rollback", params=plan.params, plan=plan.as_dict())
+    settled = await reconcile_in_doubt(ctx, audit)
+    assert [s.verdict for s in settled] == ["not applied"]
+    audit.append("intent", actor="x", action="rollback", params=plan.params, plan=plan.as_dict())
+    world["registry"].aliases["fraud-detector"]["champion"] = "3"
+    settled = await reconcile_in_doubt(ctx, audit)
+    assert [s.verdict for s in settled] == ["applied"]
+    assert audit.in_doubt() == [] and audit.verify().ok
+    # A source that is down leaves it in doubt, said so, and writes nothing.
+    audit.append("intent", actor="x", action="rollback", params=plan.params, plan=plan.as_dict())
+    world["registry"].down = True
+    settled = await reconcile_in_doubt(ctx, audit)
+    assert settled[0].error and "cannot connect" in settled[0].error
+    assert len(audit.in_doubt()) == 1
+
+
+async def test_watch_reports_recovered_after_consecutive_good_reads(
+    world: dict[str, Any],
+) -> None:
+    ctx: ActionContext = world["ctx"]
+    ctx.adapters["prometheus"].values = [0.5, 0.2, 0.004, 0.003]  # type: ignore[attr-defined]
+    clock = iter(range(100))
+    seen: list[float | None] = []
+    recovery = await watch_recovery(
+        ctx,
+        "fraud-detector",
+        on_read=lambda v, e, w: seen.append(v),
+        sleep=_no_sleep,
+        clock=lambda: float(next(clock)),
+    )
+    assert recovery.recovered and recovery.reads == 4 and seen == [0.5, 0.2, 0.004, 0.003]
+    assert recovery.threshold == "good when < 0.01"  # no error_ratio_query: the objective
+
+
+async def test_watch_reports_not_recovered_at_the_end_of_the_window(
+    world: dict[str, Any],
+) -> None:
+    ctx: ActionContext = world["ctx"]
+    ctx.adapters["prometheus"].values = [0.5]  # type: ignore[attr-defined]
+    clock = iter(range(0, 100, 2))
+    recovery = await watch_recovery(
+        ctx, "fraud-detector", sleep=_no_sleep, clock=lambda: float(next(clock))
+    )
+    assert not recovery.recovered and recovery.value == 0.5 and recovery.elapsed >= 10
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
+def test_secrets_are_redacted_from_messages(world: dict[str, Any]) -> None:
+    ctx: ActionContext = world["ctx"]
+    assert ctx.redact("401 for Bearer s3cret-token at x") == "401 for Bearer *** at x"
