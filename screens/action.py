@@ -7,7 +7,7 @@ only shows it and asks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -48,8 +48,20 @@ SilenceScreen Input { margin-bottom: 1; }
 """
 
 
-async def start_action(app: MLConsoleApp, name: str, params: Mapping[str, Any]) -> None:
-    """Plan ``name`` and, if it can be planned, show the plan for confirmation."""
+ReportCallback = Callable[[Report], None]
+
+
+async def start_action(
+    app: MLConsoleApp,
+    name: str,
+    params: Mapping[str, Any],
+    on_report: ReportCallback | None = None,
+) -> None:
+    """Plan ``name`` and, if it can be planned, show the plan for confirmation.
+
+    ``on_report`` hears the outcome once the action has run (a runbook step
+    records it as its evidence); it is not called when the responder cancels.
+    """
     space = app.workspace
     if app.read_only:
         app.notify("Read-only mode: mitigations are disabled", severity="warning")
@@ -71,7 +83,7 @@ async def start_action(app: MLConsoleApp, name: str, params: Mapping[str, Any]) 
     except AdapterError as exc:
         app.notify(space.ctx.redact(str(exc)), title="Cannot plan", severity="error", timeout=15)
         return
-    app.push_screen(ActionScreen(action, plan))
+    app.push_screen(ActionScreen(action, plan, on_report))
 
 
 class ActionScreen(ModalScreen[None]):
@@ -85,10 +97,11 @@ class ActionScreen(ModalScreen[None]):
         Binding("escape,n", "close", "Cancel"),
     ]
 
-    def __init__(self, action: Action, plan: Plan) -> None:
+    def __init__(self, action: Action, plan: Plan, on_report: ReportCallback | None = None) -> None:
         super().__init__()
         self.action_ = action
         self.plan = plan
+        self.on_report = on_report
         self.stage = "confirm"  # confirm → applying → watching → done
         self.report: Report | None = None
         self.undo_action: Action | None = None
@@ -176,6 +189,8 @@ class ActionScreen(ModalScreen[None]):
             return
         self.report = report
         self.mlapp.action_finished(report)
+        if self.on_report is not None:
+            self.on_report(report)
         style = {
             Outcome.APPLIED: "bold green",
             Outcome.REFUSED: "bold red",

@@ -18,13 +18,21 @@ KEYS = (
     ("enter", "open the selected alert (or the selected model's first alert)"),
     ("tab", "move between the models and alerts tables"),
     ("t", "triage the selected alert with its runbook (resumes a walk in progress)"),
-    ("1-9", "runbook: answer a question / 1 confirm, 2 skip an action"),
+    ("r", "roll the selected model back to the version its alias held before"),
+    ("f", "switch the selected model's serving to its rule-based fallback (or back)"),
+    ("s", "silence the selected alert, or every alert of the selected model"),
+    ("p", "pause the selected model's retraining pipeline (or resume it)"),
+    ("1-9", "runbook: answer a question / 1 plan and run the mitigation, 2 skip it"),
     ("b", "runbook: go back one step"),
     ("R", "refresh every source now"),
     ("ctrl+p", "command palette"),
+    ("y / d / u", "on a plan: apply / dry run (nothing changes) / undo once applied"),
     ("esc", "back"),
     ("q", "quit"),
 )
+
+#: Keys that change production; disabled in read-only mode.
+MUTATION_KEYS = frozenset({"r", "f", "s", "p", "y / d / u"})
 
 LEGEND = (
     ("green", "within objective / source ok"),
@@ -53,8 +61,12 @@ class HelpScreen(ModalScreen[None]):
         keys = Table.grid(padding=(0, 2))
         keys.add_column(style="bold cyan", no_wrap=True)
         keys.add_column()
+        read_only = bool(getattr(self.app, "read_only", False))
         for key, what in KEYS:
-            keys.add_row(key, what)
+            if read_only and key in MUTATION_KEYS:
+                keys.add_row(Text(key, style="dim strike"), Text(f"{what} (read-only)", "dim"))
+            else:
+                keys.add_row(key, what)
         legend = Table.grid(padding=(0, 2))
         legend.add_column(no_wrap=True)
         legend.add_column()

@@ -25,6 +25,7 @@ from console.store import Evidence
 from console.triage import Pause, Walk, WalkError
 
 if TYPE_CHECKING:
+    from console.actions import Report
     from console.app import MLConsoleApp
 
 CAUSE_STYLE = {
@@ -191,16 +192,51 @@ class RunbookScreen(Screen[None]):
         try:
             if isinstance(step, AskStep):
                 self.walk.answer(number, actor=self.mlapp_actor())
-            elif isinstance(step, ActionStep) and number in (1, 2):
-                # Mitigations run through their own confirmation once they exist;
-                # until then the responder's decision is what gets recorded.
-                self.walk.decide_action(number == 1, actor=self.mlapp_actor())
+            elif isinstance(step, ActionStep) and number == 1:
+                self._run_mitigation(step)
+                return
+            elif isinstance(step, ActionStep) and number == 2:
+                self.walk.decide_action(False, actor=self.mlapp_actor())
             else:
                 return
         except WalkError as exc:
             self.notify(str(exc), severity="warning")
             return
         self.run_walk()
+
+    def _run_mitigation(self, step: ActionStep) -> None:
+        """Confirm goes through the one action path: plan, confirm, audit, verify.
+
+        The step moves on once the action has run, with its outcome as evidence;
+        cancelling the plan leaves the walk where it is.
+        """
+        from console.actions import RUNBOOK_ACTIONS
+        from screens.action import start_action
+
+        if self.mlapp.read_only:
+            self.notify("Read-only mode: mitigations are disabled; 2 skips", severity="warning")
+            return
+        name, extra = RUNBOOK_ACTIONS.get(step.action, (step.action, {}))
+        params = {k: self.walk.text(v) for k, v in step.params.items()}
+
+        def ran(report: Report) -> None:
+            outcome = {
+                "outcome": str(report.outcome),
+                "summary": report.plan.summary(),
+                "message": report.message,
+                "audit_intent": report.intent_seq,
+            }
+            try:
+                self.walk.decide_action(True, actor=self.mlapp_actor(), outcome=outcome)
+            except WalkError as exc:
+                self.notify(str(exc), severity="warning")
+                return
+            self.run_walk()
+
+        self.run_worker(
+            start_action(self.mlapp, name, {**params, **extra}, on_report=ran),
+            exit_on_error=False,
+        )
 
     def action_back(self) -> None:
         if self.busy:

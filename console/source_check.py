@@ -1,0 +1,118 @@
+"""Check each source's settings against its adapter's own settings model.
+
+A source's adapter-specific keys live under ``options:`` (an ``http-switch``'s
+requests, an MLflow source's ``page_size``). The config model cannot know them,
+so they are checked here, by the adapter's ``settings_model``, exactly as
+:func:`console.poller.build_adapters` will build the settings: the source's
+base fields with ``options`` merged over them.
+
+Problems come back as ``(location, message, hint)``, the shape of
+:meth:`console.config.Config.problems`, with locations into the YAML
+(``("sources", "fallback", "options", "read", "field")``) for the loader to
+turn into file:line:col.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from adapters import registry
+from adapters.base import SourceSettings
+from console.config import Config, SourceConfig
+
+Loc = tuple[str | int, ...]
+Problem = tuple[Loc, str, str]
+
+
+def source_option_problems(config: Config) -> list[Problem]:
+    """Every problem of every enabled source's adapter settings, and unknown adapter types."""
+    problems: list[Problem] = []
+    installed = registry.available()
+    for name, source in config.sources.items():
+        if not source.enabled:
+            continue
+        if source.type not in installed:
+            problems.append(
+                (
+                    ("sources", name, "type"),
+                    f"unknown adapter type {source.type!r}",
+                    f"installed types: {', '.join(installed) or 'none'}",
+                )
+            )
+            continue
+        try:
+            cls = registry.load(source.type)
+        except registry.AdapterLoadError as exc:
+            problems.append(
+                (("sources", name, "type"), str(exc), "reinstall the package that provides it")
+            )
+            continue
+        problems.extend(_settings_problems(name, source, cls.settings_model))
+    return problems
+
+
+def _settings_problems(
+    name: str, source: SourceConfig, model: type[SourceSettings]
+) -> list[Problem]:
+    data = {
+        **source.model_dump(include=set(model.model_fields)),
+        **source.options,
+    }
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        return [_problem(name, source, model, error) for error in exc.errors(include_url=False)]
+    return []
+
+
+def _problem(name: str, source: SourceConfig, model: type[SourceSettings], error: Any) -> Problem:
+    loc: Loc = tuple(
+        p for p in error["loc"] if isinstance(p, int) or not str(p).startswith("function-")
+    )
+    # A key written at the source's top level is reported there; everything the
+    # adapter adds (and anything given under `options:`) is under `options`.
+    top_level = bool(loc) and loc[0] in SourceConfig.model_fields and loc[0] not in source.options
+    where: Loc = ("sources", name, *loc) if top_level else ("sources", name, "options", *loc)
+    kind = error["type"]
+    message = str(error["msg"])
+    hint = ""
+    if kind == "extra_forbidden":
+        message = "unknown key"
+        allowed = _allowed_keys(model, loc[:-1])
+        if len(loc) == 1:  # directly under `options:`: the adapter's own keys belong there
+            allowed = [k for k in allowed if k not in SourceConfig.model_fields]
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1) if loc else []
+        if close:
+            hint = f"did you mean `{close[0]}`?"
+        elif allowed:
+            hint = f"allowed keys here: {', '.join(sorted(allowed))}"
+        elif len(loc) == 1:
+            hint = f"the {source.type} adapter takes no `options:`"
+    elif kind == "missing" and loc:
+        under = " under `options:`" if len(loc) == 1 and not top_level else ""
+        hint = f"add `{loc[-1]}:`{under}"
+    elif kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    elif kind == "literal_error":
+        hint = "use one of the values listed"
+    elif kind.startswith(("float", "int")):
+        hint = "write a number"
+    return where, message, hint
+
+
+def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
+    """Field names of the pydantic model found at ``loc`` inside ``model``."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = field.annotation
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
