@@ -26,6 +26,7 @@ from console.actions import (
     Outcome,
     Plan,
     ReadOnlyError,
+    Recovery,
     Report,
     build_action,
     watch_recovery,
@@ -106,6 +107,7 @@ class ActionScreen(ModalScreen[None]):
         self.report: Report | None = None
         self.undo_action: Action | None = None
         self.undo_plan: Plan | None = None
+        self.recovery: Recovery | None = None
 
     @property
     def mlapp(self) -> MLConsoleApp:
@@ -200,8 +202,8 @@ class ActionScreen(ModalScreen[None]):
         if report.audit_warning:
             lines.append(f"\nWARNING: {report.audit_warning}", style="bold red")
         if report.outcome is not Outcome.APPLIED or not self.plan.watch_sli:
-            self.stage = "done"
             await self._offer_undo(report)
+            self.stage = "done"
             self._status(lines)
             self._done_keys()
             return
@@ -224,6 +226,7 @@ class ActionScreen(ModalScreen[None]):
             self._status(lines)
             self._done_keys()
             return
+        self.recovery = recovery
         try:
             executor.record_verification(self.action_, report, recovery)
         except AuditError as exc:
@@ -236,9 +239,9 @@ class ActionScreen(ModalScreen[None]):
             severity="information" if recovery.recovered else "error",
             timeout=15,
         )
-        self.stage = "done"
         if not recovery.recovered:
             await self._offer_undo(report)
+        self.stage = "done"
         if self.undo_plan is not None:
             lines.append(f"\nUndo plan: {self.undo_plan.summary()}", style="bold")
         self._status(lines)

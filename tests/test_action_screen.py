@@ -1,0 +1,165 @@
+"""The mitigation screens driven by keys, with in-memory sources (see test_actions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Input
+
+from console.app import MLConsoleApp, create_app
+from console.audit import AuditLog
+from console.config import StoreConfig
+from console.workspace import open_workspace_sync
+from screens.action import ActionScreen, SilenceScreen
+from tests.builders import NOW, snapshot
+from tests.test_actions import Alerts, Metrics, Registry, Switch, config
+
+SIZE = (160, 40)
+
+
+def app_with_fakes(
+    tmp_path: Path, *, read_only: bool = False
+) -> tuple[MLConsoleApp, dict[str, Any]]:
+    cfg = config().model_copy(update={"store": StoreConfig(path=tmp_path / "store.db")})
+    fakes: dict[str, Any] = {
+        "registry": Registry(),
+        "serving": Switch("serving"),
+        "pipelines": Switch("pipelines"),
+        "alertmanager": Alerts(),
+        "prometheus": Metrics([0.5, 0.2, 0.004, 0.003]),
+    }
+    app = create_app(cfg, poll=False, clock=lambda: NOW, read_only=read_only)
+    app.snapshot = snapshot()
+    app.workspace = open_workspace_sync(cfg, adapters=fakes, actor="ana@ops", read_only=read_only)
+    return app, fakes
+
+
+async def until(pilot: Any, probe: Any, what: str, tries: int = 200) -> Any:
+    for _ in range(tries):
+        if value := probe():
+            return value
+        await pilot.pause(0.05)
+    pytest.fail(f"{what} did not happen")
+
+
+async def test_r_shows_the_plan_and_y_applies_audits_and_watches(tmp_path: Path) -> None:
+    app, fakes = app_with_fakes(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "r")  # fraud-detector is the second row
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen, "the plan"
+        )
+        assert screen.plan.summary() == "fraud-detector@champion: v4 → v3"
+        assert fakes["registry"].aliases["fraud-detector"]["champion"] == "4"
+        await pilot.press("y")
+        await until(pilot, lambda: screen.stage == "done", "the verdict")
+        assert screen.recovery is not None and screen.recovery.recovered
+        assert fakes["registry"].aliases["fraud-detector"]["champion"] == "3"
+        status = str(screen.query_one("#status").render())
+        assert "applied: fraud-detector@champion: v4 → v3" in status
+        assert "RECOVERED" in status
+    log = AuditLog(tmp_path / "audit.db")
+    assert [e.kind for e in log.entries()] == ["intent", "result", "verify"]
+
+
+async def test_d_is_a_dry_run_and_escape_cancels(tmp_path: Path) -> None:
+    app, fakes = app_with_fakes(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down")
+        for key in ("d", "escape"):
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, ActionScreen), "the plan")
+            await pilot.press(key)
+            await until(pilot, lambda: not isinstance(app.screen, ActionScreen), "closed")
+    assert fakes["registry"].aliases["fraud-detector"]["champion"] == "4"
+    assert AuditLog(tmp_path / "audit.db").entries() == []
+
+
+async def test_not_recovered_offers_the_undo_plan(tmp_path: Path) -> None:
+    app, fakes = app_with_fakes(tmp_path)
+    fakes["prometheus"].values = [0.5]  # never gets better
+    app.config.actions.verify.window = 1.0
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "r")
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen, "the plan"
+        )
+        await pilot.press("y")
+        await until(pilot, lambda: screen.stage == "done", "the verdict")
+        assert screen.recovery is not None and not screen.recovery.recovered
+        assert screen.undo_plan is not None
+        assert screen.undo_plan.summary() == "fraud-detector@champion: v3 → v4"
+        await pilot.press("u")
+        undo = await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ActionScreen) and app.screen is not screen and app.screen
+            ),
+            "the undo plan",
+        )
+        assert undo.plan.summary() == "fraud-detector@champion: v3 → v4"
+
+
+async def test_s_asks_for_duration_and_comment(tmp_path: Path) -> None:
+    app, fakes = app_with_fakes(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "s")
+        form = await until(
+            pilot, lambda: isinstance(app.screen, SilenceScreen) and app.screen, "the silence form"
+        )
+        form.query_one("#duration", Input).value = "45m"
+        await pilot.press("enter")  # no comment yet: refused, the form stays
+        assert isinstance(app.screen, SilenceScreen)
+        await pilot.press(*"rollback in progress", "enter")
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen, "the plan"
+        )
+        assert "(45m)" in screen.plan.summary()
+        await pilot.press("y")
+        await until(pilot, lambda: screen.stage == "done", "the outcome")
+    created = fakes["alertmanager"].created[0]
+    assert created["by"] == "ana@ops"
+    assert created["comment"].startswith("rollback in progress [mlconsole audit #")
+
+
+async def test_f_and_p_toggle_the_switches(tmp_path: Path) -> None:
+    app, fakes = app_with_fakes(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down")
+        for key, switch in (("p", "pipelines"), ("f", "serving")):
+            await pilot.press(key)
+            screen = await until(
+                pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen, "the plan"
+            )
+            await pilot.press("y")
+            await until(pilot, lambda s=screen: s.stage == "done", "applied", tries=400)
+            assert fakes[switch].on == {"fraud-detector": True}
+            await pilot.press("escape")
+
+
+async def test_read_only_hides_the_keys_and_does_nothing(tmp_path: Path) -> None:
+    app, fakes = app_with_fakes(tmp_path, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        shown = {b.binding.action for b in app.screen.active_bindings.values() if b.binding.show}
+        assert shown.isdisjoint({"rollback", "fallback", "silence", "pipeline"})
+        await pilot.press("down")
+        for key in ("r", "f", "s", "p"):
+            await pilot.press(key)
+            await pilot.pause(0.1)
+            assert type(app.screen).__name__ == "DashboardScreen"
+    assert fakes["registry"].aliases["fraud-detector"]["champion"] == "4"
+    assert AuditLog(tmp_path / "audit.db").entries() == []
+
+
+def test_plan_screen_snapshot(tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, _ = app_with_fakes(tmp_path)
+
+    async def plan(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("down", "r")
+        await until(pilot, lambda: isinstance(app.screen, ActionScreen), "the plan")
+        app.clear_notifications()  # the "Planning…" toast would make it timing-dependent
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=plan, terminal_size=SIZE)
