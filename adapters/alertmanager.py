@@ -1,27 +1,29 @@
-"""Alertmanager API v2: alerts, alert groups and silences (read-only here).
+"""Alertmanager API v2: alerts, alert groups and silences.
 
-The API returns bare JSON (no envelope). Requests go through one shared
-``httpx.AsyncClient`` with the source's timeout, headers, auth and TLS, and are
-retried with exponential backoff on connection errors, timeouts, 429 and 5xx.
+The API returns bare JSON (no envelope). Requests go through one
+:class:`adapters.http.HttpClient` with the source's timeout, headers, auth and
+TLS. Reads (and expiring a silence, a DELETE) are retried with exponential
+backoff on connection errors, timeouts, 429 and 5xx; creating a silence (a
+POST) is retried only when it certainly never reached Alertmanager.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from adapters.base import (
+    AdapterError,
     AlertRecord,
     AlertsAdapter,
     SilenceRecord,
     SourceSettings,
 )
-
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+from adapters.http import HttpClient
 
 
 def parse_time(raw: Any) -> datetime | None:
@@ -81,27 +83,34 @@ def parse_silence(raw: Any) -> SilenceRecord:
     )
 
 
+def describe_error(response: httpx.Response, payload: Any) -> tuple[str, str] | None:
+    """Alertmanager's error answers: a bare JSON string, or ``{"code", "message"}``."""
+    if isinstance(payload, str) and payload:
+        return payload, ""
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        return payload["message"], ""
+    return None
+
+
+def rfc3339(moment: datetime) -> str:
+    """An aware datetime as RFC 3339 UTC with milliseconds (``2026-11-23T20:00:00.000Z``)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{moment!r} has no time zone; pass an aware datetime")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class AlertmanagerAdapter(AlertsAdapter):
     """Alerts and silences from Alertmanager's API v2."""
 
     def __init__(self, name: str, settings: SourceSettings) -> None:
         super().__init__(name, settings)
-        auth = None
-        if settings.basic_auth is not None:
-            auth = httpx.BasicAuth(
-                settings.basic_auth.username, settings.basic_auth.password.get_secret_value()
-            )
-        self._client = httpx.AsyncClient(
-            base_url=settings.url.rstrip("/"),
-            timeout=settings.timeout,
-            headers=settings.http_headers(),
-            auth=auth,
-            verify=settings.verify(),
-            cert=settings.client_cert(),
-        )
+        self._http = HttpClient(name, settings, system="Alertmanager", describe=describe_error)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
+
+    def error(self, message: str, *, url: str = "", hint: str = "") -> AdapterError:
+        return self._http.error(message, url=url, hint=hint)
 
     async def request_json(
         self,
@@ -111,43 +120,8 @@ class AlertmanagerAdapter(AlertsAdapter):
         params: Mapping[str, Any] | None = None,
         json: Any = None,
     ) -> Any:
-        """One API call with retries and backoff; every failure becomes an AdapterError."""
-        url = f"{self._client.base_url}{path}"
-        attempts = self.settings.retries + 1
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            try:
-                response = await self._client.request(method, path, params=params, json=json)
-            except httpx.TimeoutException:
-                if last:
-                    raise self.error(
-                        f"timed out after {self.settings.timeout:g}s ({attempts} attempts)",
-                        url=url,
-                        hint="Alertmanager is slow or unreachable; raise `timeout`",
-                    ) from None
-            except httpx.TransportError as exc:
-                if last:
-                    raise self.error(
-                        f"cannot connect ({exc.__class__.__name__})",
-                        url=url,
-                        hint="is Alertmanager running and reachable?",
-                    ) from None
-            else:
-                if response.status_code in RETRY_STATUSES and not last:
-                    pass
-                elif response.status_code >= 400:
-                    raise self.error(
-                        f"HTTP {response.status_code}: {response.text[:200]!r}", url=url
-                    )
-                else:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        raise self.error(
-                            f"malformed response (not JSON): {response.text[:200]!r}", url=url
-                        ) from None
-            await asyncio.sleep(self.settings.backoff * (2**attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+        """One API call (see :class:`adapters.http.HttpClient` for retries and errors)."""
+        return await self._http.request_json(method, path, params=params, json=json)
 
     async def alerts(self) -> tuple[AlertRecord, ...]:
         body = await self.request_json("GET", "/api/v2/alerts")
@@ -158,7 +132,7 @@ class AlertmanagerAdapter(AlertsAdapter):
         if not isinstance(body, list):
             raise self.error(
                 "malformed response: expected a list of groups",
-                url=f"{self.settings.url}/api/v2/alerts/groups",
+                url=self._http.url_for("/api/v2/alerts/groups"),
             )
         groups = []
         for group in body:
@@ -172,15 +146,51 @@ class AlertmanagerAdapter(AlertsAdapter):
         body = await self.request_json("GET", "/api/v2/silences")
         return self._parse_list(body, parse_silence, "/api/v2/silences")
 
+    async def create_silence(
+        self,
+        matchers: tuple[Mapping[str, object], ...],
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+    ) -> str:
+        """``POST /api/v2/silences``; returns the new silence's ID.
+
+        Not retried once it may have reached Alertmanager: a second POST would
+        create a second silence. On an error with ``in_doubt`` set, list the
+        silences to see whether it exists.
+        """
+        path = "/api/v2/silences"
+        body = {
+            "matchers": [dict(m) for m in matchers],
+            "startsAt": rfc3339(starts_at),
+            "endsAt": rfc3339(ends_at),
+            "createdBy": created_by,
+            "comment": comment,
+        }
+        answer = await self.request_json("POST", path, json=body)
+        silence_id = answer.get("silenceID") if isinstance(answer, dict) else None
+        if not isinstance(silence_id, str) or not silence_id:
+            raise self._http.error(
+                f"malformed response: no `silenceID` in {self._http.excerpt(repr(answer))}",
+                url=self._http.url_for(path),
+                hint="the silence may have been created; list the silences",
+                in_doubt=True,
+            )
+        return silence_id
+
+    async def expire_silence(self, silence_id: str) -> None:
+        """``DELETE /api/v2/silence/{id}``. Expiring an expired silence succeeds."""
+        if not silence_id:
+            raise self.error("cannot expire a silence without an ID")
+        await self.request_json("DELETE", f"/api/v2/silence/{quote(silence_id, safe='')}")
+
     def _parse_list(self, body: Any, parse: Any, path: str) -> tuple[Any, ...]:
         if not isinstance(body, list):
             raise self.error(
-                "malformed response: expected a JSON list",
-                url=f"{self.settings.url.rstrip('/')}{path}",
+                "malformed response: expected a JSON list", url=self._http.url_for(path)
             )
         try:
             return tuple(parse(item) for item in body)
         except (ValueError, TypeError) as exc:
-            raise self.error(
-                f"malformed response: {exc}", url=f"{self.settings.url.rstrip('/')}{path}"
-            ) from None
+            raise self.error(f"malformed response: {exc}", url=self._http.url_for(path)) from None

@@ -20,7 +20,6 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from adapters import registry
 from console.config import Config
 
 Loc = tuple[str | int, ...]
@@ -328,24 +327,13 @@ def _load_text(text: str, file: str, model: type[M], what: str) -> tuple[M, Loca
 def load_config(path: Path) -> Config:
     """Load and check the console config, including that every adapter type is installed."""
     config, located = _load_file(path, Config, "config")
-    installed = set(registry.available())
+    from console.source_check import source_option_problems
+
     issues = []
-    for loc, message, hint in config.problems():
-        line, col = located.position(loc)
+    problems = [*config.problems(), *source_option_problems(config, only_with_options=True)]
+    for loc, message, hint in problems:
+        line, col = located.position(loc, key=message == "unknown key")
         issues.append(Issue(str(path), line, col, dotted(loc), message, hint))
-    for name, source in config.sources.items():
-        if source.type not in installed:
-            line, col = located.position(("sources", name, "type"))
-            issues.append(
-                Issue(
-                    str(path),
-                    line,
-                    col,
-                    f"sources.{name}.type",
-                    f"unknown adapter type {source.type!r}",
-                    f"installed types: {', '.join(sorted(installed)) or 'none'}",
-                )
-            )
     if issues:
         raise ConfigError(issues)
     return config

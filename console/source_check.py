@@ -27,12 +27,19 @@ Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str, str]
 
 
-def source_option_problems(config: Config) -> list[Problem]:
-    """Every problem of every enabled source's adapter settings, and unknown adapter types."""
+def source_option_problems(config: Config, *, only_with_options: bool = False) -> list[Problem]:
+    """Every problem of every enabled source's adapter settings, and unknown adapter types.
+
+    ``only_with_options`` loads adapters only for sources that carry ``options``:
+    the others' settings were already checked by the config model, and importing
+    their adapters (and HTTP clients) is left until after the first paint.
+    """
     problems: list[Problem] = []
     installed = registry.available()
     for name, source in config.sources.items():
         if not source.enabled:
+            continue
+        if only_with_options and not source.options and source.type in installed:
             continue
         if source.type not in installed:
             problems.append(
@@ -96,8 +103,6 @@ def _problem(name: str, source: SourceConfig, model: type[SourceSettings], error
         hint = f"add `{loc[-1]}:`{under}"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
-    elif kind == "literal_error":
-        hint = "use one of the values listed"
     elif kind.startswith(("float", "int")):
         hint = "write a number"
     return where, message, hint

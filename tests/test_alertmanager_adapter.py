@@ -1,6 +1,8 @@
-"""Alertmanager adapter against recorded API v2 answers and injected faults (respx)."""
+"""Alertmanager adapter and the shared HTTP client, against recorded answers and faults (respx)."""
 
 from __future__ import annotations
+
+import base64
 
 import httpx
 import pytest
@@ -8,6 +10,7 @@ import respx
 
 from adapters.alertmanager import AlertmanagerAdapter
 from adapters.base import AdapterError, SourceSettings
+from adapters.http import HttpClient, HttpError, redact, redact_url, settings_secrets
 
 URL = "http://am.test:9093"
 ALERT = {
@@ -122,3 +125,160 @@ async def test_auth_headers_are_sent() -> None:
     request = route.calls.last.request
     assert request.headers["X-Scope-OrgID"] == "team"
     assert request.headers["Authorization"].startswith("Basic ")
+
+
+# -- the shared HTTP client (adapters.http): retry policy and redaction --------------
+
+TOKEN = "s3cr3t-token-do-not-show"
+PASSWORD = "hunter2-password"
+
+
+def client(**overrides: object) -> HttpClient:
+    settings = SourceSettings.model_validate(
+        {"url": URL, "timeout": 0.5, "retries": 2, "backoff": 0, **overrides}
+    )
+    return HttpClient("am", settings, system="Alertmanager")
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+@respx.mock
+async def test_idempotent_requests_are_retried_after_read_timeout_and_5xx(method: str) -> None:
+    route = respx.route(method=method, url=f"{URL}/x").mock(
+        side_effect=[httpx.ReadTimeout("slow"), httpx.Response(503), httpx.Response(200, json=[1])]
+    )
+    assert await client().request_json(method, "/x") == [1]
+    assert route.call_count == 3
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped"), httpx.WriteTimeout("w")],
+    ids=["read-timeout", "dropped", "write-timeout"],
+)
+@respx.mock
+async def test_post_is_never_resent_once_it_may_have_arrived(fault: Exception) -> None:
+    route = respx.post(f"{URL}/x").mock(side_effect=[fault, httpx.Response(200, json={})])
+    with pytest.raises(HttpError, match="may have been applied") as info:
+        await client().request_json("POST", "/x", json={"a": 1})
+    assert route.call_count == 1
+    assert info.value.in_doubt and "read the state back" in info.value.hint
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@respx.mock
+async def test_post_is_not_retried_after_a_5xx(status: int) -> None:
+    route = respx.post(f"{URL}/x").respond(status, text="oops")
+    with pytest.raises(HttpError, match=f"HTTP {status}") as info:
+        await client().request_json("POST", "/x", json={})
+    assert route.call_count == 1
+    assert info.value.in_doubt and info.value.status == status
+
+
+@respx.mock
+async def test_post_is_not_retried_after_a_429_or_4xx_and_is_not_in_doubt() -> None:
+    route = respx.post(f"{URL}/x").respond(429)
+    with pytest.raises(HttpError, match="HTTP 429") as info:
+        await client().request_json("POST", "/x", json={})
+    assert route.call_count == 1 and not info.value.in_doubt
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [httpx.ConnectError("refused"), httpx.ConnectTimeout("syn"), httpx.PoolTimeout("pool")],
+    ids=["connect-error", "connect-timeout", "pool-timeout"],
+)
+@respx.mock
+async def test_post_is_retried_when_it_never_left(fault: Exception) -> None:
+    route = respx.post(f"{URL}/x").mock(side_effect=[fault, httpx.Response(200, json={"ok": 1})])
+    assert await client().request_json("POST", "/x", json={}) == {"ok": 1}
+    assert route.call_count == 2
+
+
+@respx.mock
+async def test_post_that_never_connects_is_not_in_doubt() -> None:
+    route = respx.post(f"{URL}/x").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(HttpError, match=r"cannot connect .*3 attempts") as info:
+        await client().request_json("POST", "/x", json={})
+    assert route.call_count == 3
+    assert not info.value.in_doubt and info.value.hint == "is Alertmanager running and reachable?"
+
+
+@respx.mock
+async def test_empty_answer_is_none_and_redirect_is_an_error() -> None:
+    respx.delete(f"{URL}/x").respond(200)
+    assert await client().request_json("DELETE", "/x") is None
+    respx.get(f"{URL}/y").respond(302, headers={"Location": "https://sso.test/login"})
+    with pytest.raises(HttpError, match=r"redirected to https://sso\.test/login"):
+        await client().request_json("GET", "/y")
+
+
+@respx.mock
+async def test_401_names_the_credentials() -> None:
+    respx.get(f"{URL}/x").respond(401, text="no")
+    with pytest.raises(HttpError, match="HTTP 401") as info:
+        await client().request_json("GET", "/x")
+    assert "Alertmanager refused the credentials" in info.value.hint
+
+
+def test_redact_masks_secrets_and_url_userinfo() -> None:
+    text = f"failed https://bob:{PASSWORD}@am.test/x with Bearer {TOKEN} and ab"
+    out = redact(text, [TOKEN, PASSWORD, "ab"])
+    assert TOKEN not in out and PASSWORD not in out and "bob" not in out
+    assert "https://am.test/x" in out and "and ab" in out  # too short to be worth masking
+    assert redact_url(f"http://bob:{PASSWORD}@am.test:9093/p?q=1") == "http://am.test:9093/p?q=1"
+    assert redact_url("http://am.test/p") == "http://am.test/p"
+
+
+def test_every_credential_form_is_known_as_a_secret() -> None:
+    settings = SourceSettings.model_validate(
+        {
+            "url": f"http://bob:{PASSWORD}@am.test",
+            "bearer_token": TOKEN,
+            "headers": {"X-Api-Key": "key-12345", "Authorization": "Token tok-24680"},
+            "basic_auth": {"username": "u", "password": "pw-67890"},
+        }
+    )
+    secrets = settings_secrets(settings)
+    assert {TOKEN, PASSWORD, "key-12345", "tok-24680", "pw-67890"} <= set(secrets)
+    assert base64.b64encode(b"u:pw-67890").decode() in secrets
+
+
+@respx.mock
+async def test_a_token_never_appears_in_an_error() -> None:
+    # A server (or a proxy) that echoes the request's credentials back in its error.
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, text=f"bad auth: {request.headers['Authorization']}")
+
+    respx.get(f"{URL}/api/v2/alerts").mock(side_effect=echo)
+    with pytest.raises(AdapterError) as info:
+        await adapter(bearer_token=TOKEN, retries=0).alerts()
+    error = info.value
+    assert TOKEN not in str(error) and TOKEN not in error.message and "***" in error.message
+    assert error.url == f"{URL}/api/v2/alerts"
+
+
+@respx.mock
+async def test_url_credentials_never_appear_in_an_error() -> None:
+    respx.get("http://am.test:9093/api/v2/alerts").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(AdapterError) as info:
+        await adapter(url=f"http://bob:{PASSWORD}@am.test:9093", retries=0).alerts()
+    assert PASSWORD not in str(info.value) and "bob" not in str(info.value)
+    assert info.value.url == "http://am.test:9093/api/v2/alerts"
+
+
+@respx.mock
+async def test_an_undecodable_answer_is_an_adapter_error() -> None:
+    garbled = httpx.Response(
+        200, stream=httpx.ByteStream(b"not gzip"), headers={"Content-Encoding": "gzip"}
+    )
+    respx.get(f"{URL}/x").mock(return_value=garbled)
+    with pytest.raises(HttpError, match="request failed \\(DecodingError"):
+        await client().request_json("GET", "/x")
+
+
+@respx.mock
+async def test_a_token_cut_by_the_excerpt_leaves_no_prefix() -> None:
+    respx.get(f"{URL}/api/v2/alerts").respond(500, text="x" * 190 + TOKEN)
+    with pytest.raises(AdapterError) as info:
+        await adapter(bearer_token=TOKEN, retries=0).alerts()
+    assert TOKEN[:6] not in str(info.value)

@@ -1,0 +1,334 @@
+"""One HTTP client for the adapters that speak JSON over HTTP with httpx.
+
+:class:`HttpClient` builds the ``httpx.AsyncClient`` from a source's settings
+(timeout, headers, bearer and basic auth, TLS) and sends requests with retries
+and exponential backoff. Every failure becomes an :class:`HttpError` (an
+:class:`~adapters.base.AdapterError`) with a one-line message, the URL and a
+hint that names the system, and never a secret.
+
+Retries depend on whether a request may be repeated:
+
+* Idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) are retried on any
+  transport error (connect, read, write, timeouts) and on 408, 429 and 5xx.
+* Other methods (POST, PATCH) are retried only when the request certainly never
+  reached the server: ``httpx.ConnectError``, ``ConnectTimeout`` and
+  ``PoolTimeout``. After a read timeout, a dropped connection or any answer,
+  the server may have applied it, so it is not sent again: the error says so
+  (``in_doubt``), and the caller reads the state back before trying again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import httpx
+
+from adapters.base import AdapterError, SourceSettings
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Transport errors after which the server certainly never saw the request."""
+
+MASK = "***"
+MIN_SECRET_LENGTH = 4
+"""Shorter values are not masked in messages: masking every ``1`` or ``on`` would
+garble them, and a credential that short protects nothing anyway."""
+EXCERPT = 200
+"""Characters of an unexpected answer quoted in an error message."""
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+_SPACE = re.compile(r"\s+")
+
+Describe = Callable[[httpx.Response, Any], "tuple[str, str] | None"]
+"""A system's reading of an error answer: ``(response, parsed JSON or None)`` →
+``(message, hint)``, or None for the generic one."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its ``user:password@`` part."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _USERINFO.sub(r"\g<scheme>", url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every secret masked and ``user:password@`` removed from URLs."""
+    for secret in sorted(
+        {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
+    ):
+        text = text.replace(secret, MASK)
+    return _USERINFO.sub(r"\g<scheme>", text)
+
+
+def settings_secrets(settings: SourceSettings) -> tuple[str, ...]:
+    """Every credential a source's settings hold, in the forms it could be echoed in."""
+    found: list[str] = []
+
+    def credential(value: str) -> None:
+        found.append(value)
+        _, _, rest = value.partition(" ")
+        if rest.strip():  # "Bearer abc" → also "abc"
+            found.append(rest.strip())
+
+    for value in settings.headers.values():
+        credential(value.get_secret_value())
+    if settings.bearer_token is not None:
+        credential(settings.bearer_token.get_secret_value())
+    pairs: list[tuple[str, str]] = []
+    if settings.basic_auth is not None:
+        pairs.append(
+            (settings.basic_auth.username, settings.basic_auth.password.get_secret_value())
+        )
+    netloc = urlsplit(settings.url).netloc
+    if "@" in netloc:
+        user, _, password = netloc.rpartition("@")[0].partition(":")
+        found.extend((password, unquote(password)))
+        pairs.append((unquote(user), unquote(password)))
+    for user, password in pairs:
+        found.append(password)
+        found.append(base64.b64encode(f"{user}:{password}".encode()).decode())
+    return tuple(s for s in found if s)
+
+
+def one_line(text: str, limit: int = EXCERPT) -> str:
+    """Whitespace collapsed, cut to ``limit`` characters."""
+    text = _SPACE.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class HttpError(AdapterError):
+    """A request failed. ``status`` and ``payload`` (the parsed JSON error answer, for
+    the adapter to read, never to display: it is not redacted) are set when the server
+    answered; ``in_doubt`` when a non-idempotent request may have been applied."""
+
+    def __init__(
+        self,
+        source: str,
+        message: str,
+        *,
+        url: str = "",
+        hint: str = "",
+        status: int | None = None,
+        payload: Any = None,
+        in_doubt: bool = False,
+    ) -> None:
+        super().__init__(source, message, url=url, hint=hint)
+        self.status = status
+        self.payload = payload
+        self.in_doubt = in_doubt
+
+
+class HttpClient:
+    """An ``httpx.AsyncClient`` for one source, with retries and safe error messages.
+
+    ``system`` names what is on the other end in hints ("is MLflow running and
+    reachable?"); ``base_path`` is put before every request path; ``describe``
+    turns a system's error answers into readable messages.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        settings: SourceSettings,
+        *,
+        system: str,
+        base_path: str = "",
+        describe: Describe | None = None,
+        extra_secrets: Iterable[str] = (),
+    ) -> None:
+        self.source = source
+        self.settings = settings
+        self.system = system
+        self.describe = describe
+        self.secrets = (*settings_secrets(settings), *extra_secrets)
+        auth = None
+        if settings.basic_auth is not None:
+            auth = httpx.BasicAuth(
+                settings.basic_auth.username, settings.basic_auth.password.get_secret_value()
+            )
+        self.base_url = settings.url.rstrip("/") + base_path.rstrip("/")
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=settings.timeout,
+            headers=settings.http_headers(),
+            auth=auth,
+            verify=settings.verify(),
+            cert=settings.client_cert(),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def excerpt(self, text: str, limit: int = EXCERPT) -> str:
+        """A piece of an answer to quote in a message: secrets masked before it is cut."""
+        return one_line(redact(text, self.secrets), limit)
+
+    def url_for(self, path: str) -> str:
+        """Where ``path`` goes, fit for display (no credentials)."""
+        return redact_url(f"{self.base_url}{path}")
+
+    def error(
+        self,
+        message: str,
+        *,
+        url: str = "",
+        hint: str = "",
+        status: int | None = None,
+        payload: Any = None,
+        in_doubt: bool = False,
+    ) -> HttpError:
+        """An error for this source, secrets masked in every part."""
+        return HttpError(
+            self.source,
+            one_line(redact(message, self.secrets), 1000),
+            url=redact(url, self.secrets),
+            hint=redact(hint, self.secrets),
+            status=status,
+            payload=payload,
+            in_doubt=in_doubt,
+        )
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send a request and return its JSON answer (None for an empty one)."""
+        response = await self.send(method, path, params=params, json=json, headers=headers)
+        if not response.content.strip():
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise self.error(
+                f"malformed response (not JSON): {self.excerpt(response.text)!r}",
+                url=self.url_for(path),
+                hint=f"is `url` the {self.system} base URL, not a proxy or login page?",
+                status=response.status_code,
+            ) from None
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send a request with retries; return a 2xx answer or raise :class:`HttpError`."""
+        method = method.upper()
+        idempotent = method in IDEMPOTENT_METHODS
+        url = self.url_for(path)
+        attempts = self.settings.retries + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            tried = f"{attempt + 1} attempt{'s' if attempt else ''}"
+            try:
+                response = await self._client.request(
+                    method, path, params=params, json=json, headers=headers
+                )
+            except NEVER_SENT as exc:
+                if last:
+                    raise self._transport_error(exc, url, tried, in_doubt=False) from None
+            except httpx.TransportError as exc:
+                if last or not idempotent:
+                    raise self._transport_error(exc, url, tried, in_doubt=not idempotent) from None
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # decoding, bad URL: not transient
+                in_doubt = not idempotent and not isinstance(exc, httpx.InvalidURL)
+                doubt = "; it may have been applied" if in_doubt else ""
+                reason = f"{exc.__class__.__name__}: {self.excerpt(str(exc), 120)}"
+                raise self.error(
+                    f"request failed ({reason}){doubt}",
+                    url=url,
+                    hint=f"is `url` the {self.system} base URL?",
+                    in_doubt=in_doubt,
+                ) from None
+            else:
+                status = response.status_code
+                if status < 300:
+                    return response
+                if not (status in RETRY_STATUSES and idempotent and not last):
+                    raise self._status_error(response, url, tried, idempotent=idempotent)
+            await asyncio.sleep(self.settings.backoff * (2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transport_error(
+        self, exc: httpx.TransportError, url: str, tried: str, *, in_doubt: bool
+    ) -> HttpError:
+        doubt = "; it may have been applied" if in_doubt else ""
+        doubt_hint = "read the state back before trying again; " if in_doubt else ""
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, NEVER_SENT):
+            what = "timed out" if not in_doubt else "timed out waiting for the answer"
+            return self.error(
+                f"{what} after {self.settings.timeout:g}s ({tried}){doubt}",
+                url=url,
+                hint=f"{doubt_hint}{self.system} is slow or unreachable; raise `timeout`",
+                in_doubt=in_doubt,
+            )
+        detail = self.excerpt(str(exc), 120)
+        reason = f"{exc.__class__.__name__}: {detail}" if detail else exc.__class__.__name__
+        if isinstance(exc, NEVER_SENT):
+            tls = "SSL" in detail or "CERTIFICATE" in detail
+            return self.error(
+                f"cannot connect ({reason}; {tried})",
+                url=url,
+                hint="check `tls:` in the config"
+                if tls
+                else f"is {self.system} running and reachable?",
+            )
+        return self.error(
+            f"connection failed ({reason}; {tried}){doubt}",
+            url=url,
+            hint=f"{doubt_hint}is {self.system} running and reachable?",
+            in_doubt=in_doubt,
+        )
+
+    def _status_error(
+        self, response: httpx.Response, url: str, tried: str, *, idempotent: bool
+    ) -> HttpError:
+        status = response.status_code
+        try:
+            payload = response.json() if response.content.strip() else None
+        except ValueError:
+            payload = None
+        described = self.describe(response, payload) if self.describe else None
+        if described is not None:
+            message, hint = described
+            message = f"HTTP {status}: {self.excerpt(message, 300)}"
+        else:
+            message, hint = f"HTTP {status}: {self.excerpt(response.text)!r}", ""
+        if 300 <= status < 400:
+            location = response.headers.get("location", "")
+            message = f"HTTP {status}: redirected to {location or 'somewhere else'}"
+            hint = "set `url` to where the server redirects"
+        elif status in (401, 403) and not hint:
+            hint = (
+                f"{self.system} refused the credentials; "
+                "check `headers`, `bearer_token` or `basic_auth`"
+            )
+        elif status == 404 and not hint:
+            hint = f"is `url` the {self.system} base URL?"
+        in_doubt = not idempotent and status >= 500
+        if status in RETRY_STATUSES and idempotent:
+            message = f"{message} ({tried})"
+        if in_doubt:
+            message = f"{message}; it may have been applied"
+            hint = "read the state back before trying again" + (f"; {hint}" if hint else "")
+        return self.error(
+            message, url=url, hint=hint, status=status, payload=payload, in_doubt=in_doubt
+        )

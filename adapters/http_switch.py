@@ -1,0 +1,219 @@
+"""An on/off switch behind any small HTTP API: a serving fallback, a pipeline's pause.
+
+The requests are described in the source's ``options:``::
+
+    fallback:
+      type: http-switch
+      url: http://127.0.0.1:8080
+      options:
+        read: {method: GET, path: "/admin/fallback?model={target}", field: enabled}
+        enable: {method: POST, path: /admin/fallback, body: {model: "{target}", enabled: true}}
+        disable: {method: POST, path: /admin/fallback, body: {model: "{target}", enabled: false}}
+
+(``enable``/``disable``, because YAML reads ``on``/``off`` as booleans.)
+
+``{target}`` (usually a model name) is substituted in ``path``, URL-encoded,
+and in every string of ``body``, as it is. ``read.field`` is a dotted path into
+the JSON answer (``data.models.0.enabled``; empty for the whole answer), and
+``read.on_value`` the value there that means "on". A value of another kind
+than ``on_value`` (``"true"`` where ``true`` is expected, a ``null``) is an
+error, never taken for "off".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    field_validator,
+)
+
+from adapters.base import AdapterError, SourceSettings, SwitchAdapter
+from adapters.http import HttpClient
+
+PLACEHOLDER = "{target}"
+_BRACES = re.compile(r"\{[^{}]*\}")
+
+
+def _upper(raw: Any) -> Any:
+    return raw.upper() if isinstance(raw, str) else raw
+
+
+Method = Annotated[Literal["GET", "POST", "PUT", "PATCH", "DELETE"], BeforeValidator(_upper)]
+
+
+class SwitchRequest(BaseModel):
+    """One HTTP request of a switch; ``{target}`` is substituted in ``path`` and ``body``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Method = "POST"
+    """HTTP method (POST is never retried once it may have reached the server)."""
+    path: str = Field(min_length=1)
+    """Path after the source's ``url``, query allowed: ``/admin/fallback?model={target}``."""
+    body: JsonValue = None
+    """Optional JSON body; ``{target}`` is substituted in every string in it."""
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    """Extra headers for this request only. Never logged."""
+
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError("the path must start with '/'")
+        unknown = sorted({p for p in _BRACES.findall(path) if p != PLACEHOLDER})
+        if unknown:
+            raise ValueError(f"only {PLACEHOLDER} is substituted, not {', '.join(unknown)}")
+        return path
+
+
+class ReadRequest(SwitchRequest):
+    """The request that reads the switch, and where in its answer the state is."""
+
+    method: Method = "GET"
+    field: str = Field(default="", pattern=r"^([^.]+(\.[^.]+)*)?$")
+    """Dotted path to the state in the JSON answer (``data.enabled``, ``items.0.on``);
+    empty for the whole answer."""
+    on_value: JsonValue = True
+    """The value at ``field`` that means "on"."""
+
+
+class HttpSwitchSettings(SourceSettings):
+    """An ``http-switch`` source: the base settings plus its three requests."""
+
+    read: ReadRequest
+    """Reads the state for a target."""
+    enable: SwitchRequest
+    """Turns the switch on for a target."""
+    disable: SwitchRequest
+    """Turns the switch off for a target."""
+
+
+def substitute(value: Any, target: str) -> Any:
+    """``value`` with ``{target}`` replaced in every string, recursively."""
+    if isinstance(value, str):
+        return value.replace(PLACEHOLDER, target)
+    if isinstance(value, list):
+        return [substitute(item, target) for item in value]
+    if isinstance(value, dict):
+        return {key: substitute(item, target) for key, item in value.items()}
+    return value
+
+
+def render_path(path: str, target: str) -> str:
+    return path.replace(PLACEHOLDER, quote(target, safe=""))
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "list" if isinstance(value, list) else "object"
+
+
+MISSING = object()
+
+
+def lookup(answer: Any, field: str) -> Any:
+    """The value at dotted ``field`` in ``answer``; ``MISSING`` when there is none."""
+    value = answer
+    for part in field.split(".") if field else ():
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return MISSING
+    return value
+
+
+class HttpSwitchAdapter(SwitchAdapter):
+    """A switch read and flipped through configurable HTTP requests."""
+
+    settings_model = HttpSwitchSettings
+
+    def __init__(self, name: str, settings: SourceSettings) -> None:
+        super().__init__(name, settings)
+        if not isinstance(settings, HttpSwitchSettings):
+            raise TypeError("http-switch needs HttpSwitchSettings (its `options:`)")
+        self.switch = settings
+        request_secrets = [
+            value.get_secret_value()
+            for request in (settings.read, settings.enable, settings.disable)
+            for value in request.headers.values()
+        ]
+        self._http = HttpClient(
+            name, settings, system="the switch's service", extra_secrets=request_secrets
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def error(self, message: str, *, url: str = "", hint: str = "") -> AdapterError:
+        return self._http.error(message, url=url, hint=hint)
+
+    async def state(self, target: str) -> bool:
+        """Send ``read`` and compare the value at ``read.field`` with ``read.on_value``."""
+        read = self.switch.read
+        path = render_path(read.path, self._target(target))
+        answer = await self._send(read, target, json_answer=True)
+        value = lookup(answer, read.field)
+        where = f"`{read.field}`" if read.field else "the answer"
+        if value is MISSING:
+            keys = ", ".join(map(str, value_keys(answer, read.field))) or "none"
+            raise self.error(
+                f"the answer has no {where} (keys at its parent: {keys})",
+                url=self._http.url_for(path),
+                hint="set `read.field` to the dotted path of the state in the answer",
+            )
+        if _kind(value) != _kind(read.on_value):
+            raise self.error(
+                f"{where} is {self._http.excerpt(repr(value), 60)}, "
+                f"not a {_kind(read.on_value)} like `on_value` "
+                f"{self._http.excerpt(repr(read.on_value), 60)}",
+                url=self._http.url_for(path),
+                hint="set `read.on_value` to the value that means on",
+            )
+        return bool(value == read.on_value)
+
+    async def set_state(self, target: str, on: bool) -> None:
+        """Send ``enable`` or ``disable``; the answer is not read (read the state back)."""
+        await self._send(self.switch.enable if on else self.switch.disable, target)
+
+    async def _send(self, request: SwitchRequest, target: str, *, json_answer: bool = False) -> Any:
+        target = self._target(target)
+        path = render_path(request.path, target)
+        headers = {k: v.get_secret_value() for k, v in request.headers.items()} or None
+        body = substitute(request.body, target)
+        if json_answer:
+            return await self._http.request_json(request.method, path, json=body, headers=headers)
+        await self._http.send(request.method, path, json=body, headers=headers)
+        return None
+
+    def _target(self, target: str) -> str:
+        if not target:
+            raise self.error("the switch needs a target (a model name)")
+        return target
+
+
+def value_keys(answer: Any, field: str) -> list[Any]:
+    """The keys (or indexes) next to where ``field`` was looked for, for the error."""
+    parent = lookup(answer, field.rpartition(".")[0]) if "." in field else answer
+    if isinstance(parent, dict):
+        return sorted(parent, key=str)[:20]
+    if isinstance(parent, list):
+        return list(range(min(len(parent), 20)))
+    return []
