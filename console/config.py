@@ -103,7 +103,7 @@ class SourceConfig(SourceSettings):
 
     type: str = Field(pattern=NAME_PATTERN)
     """Adapter type, as registered in the ``mlconsole.adapters`` entry-point group
-    (built in: ``prometheus``, ``alertmanager``)."""
+    (built in: ``prometheus``, ``alertmanager``, ``mlflow``, ``http-switch``)."""
     interval: Duration = 5.0
     """Seconds between two refreshes of this source. Refreshes of one source never overlap."""
     stale_after: Duration | None = None
