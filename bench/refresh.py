@@ -95,7 +95,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mlconsole-bench-") as tmp:
         ports = Ports(args.base_port, args.base_port + 3, args.base_port + 10)
         print(f"starting a lab with {args.models} models ...", file=sys.stderr)
-        info = control.up(Path(tmp), models=args.models, ports=ports, timeout=120)
+        # No MLflow: registering a thousand models would measure the registry, not this.
+        info = control.up(Path(tmp), models=args.models, ports=ports, timeout=120, registry=False)
         try:
             asyncio.run(measure(info.config_path, args.models, args.runs))
         finally:

@@ -1,6 +1,9 @@
 """The mlconsole lab: a local, self-contained production world to practise incidents on.
 
 It runs a simulated model service that exports Prometheus metrics, a Prometheus that
-scrapes it and evaluates SLI/SLO rules, and an Alertmanager that receives the alerts.
-Faults can be injected into the service to rehearse incidents end to end.
+scrapes it and evaluates SLI/SLO rules, an Alertmanager that receives the alerts, and
+an MLflow model registry whose ``champion`` aliases decide which version each model
+serves. Faults can be injected to rehearse incidents end to end, and the mitigations
+are real: moving an alias back, switching a model to its rule-based fallback, or
+pausing its retraining pipeline changes what Prometheus sees within seconds.
 """

@@ -24,20 +24,31 @@ PIPELINE = "retrain"
 GOOD_VERSION = "3"
 BAD_VERSION = "4"
 
+#: Versions every model is registered with in the lab's model registry.
+REGISTERED_VERSIONS: tuple[str, ...] = ("1", "2", "3", "4")
+
+#: The registry alias that names the version the model service serves.
+CHAMPION_ALIAS = "champion"
+
+#: The version label while a model's rule-based fallback answers instead of the model.
+FALLBACK_VERSION = "fallback"
+
 #: Injectable faults and what each one does to a model.
 FAULTS: dict[str, str] = {
     "drift": "the distribution of one input feature shifts hard",
     "schema-break": "an upstream schema change nulls one feature and breaks the pipeline",
-    "bad-deploy": "version 4 is rolled out: most requests fail and scores collapse",
+    "bad-deploy": "version 4 is rolled out (with a registry, its champion alias moves to 4): "
+    "most requests fail and scores collapse",
     "latency": "most requests take 0.5-2 s",
     "pipeline-fail": "every retraining pipeline run fails",
     "stale-features": "the feature store stops refreshing",
 }
 
-#: Default loopback ports of the lab's three components.
+#: Default loopback ports of the lab's components.
 DEFAULT_PROMETHEUS_PORT = 19090
 DEFAULT_ALERTMANAGER_PORT = 19093
 DEFAULT_SERVICE_PORT = 19100
+DEFAULT_MLFLOW_PORT = 19500
 
 #: Default number of simulated models.
 DEFAULT_MODELS = 3

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from lab.catalog import (
     DEFAULT_ALERTMANAGER_PORT,
+    DEFAULT_MLFLOW_PORT,
     DEFAULT_MODELS,
     DEFAULT_PROMETHEUS_PORT,
     DEFAULT_SERVICE_PORT,
     FAULTS,
+    GOOD_VERSION,
 )
 
 if TYPE_CHECKING:
@@ -53,16 +55,17 @@ def _add_state_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def add_lab_parser(subparsers: Any) -> None:
-    """Add the ``lab`` subcommand (with up, down, status, inject, reset) to ``subparsers``.
+    """Add the ``lab`` subcommand (up, down, status, inject, reset, config-path) to ``subparsers``.
 
     Every leaf parser sets ``func``, which takes the parsed namespace and returns the
     process exit code.
     """
     lab = subparsers.add_parser(
         "lab",
-        help="run the local demo lab (model service, Prometheus, Alertmanager)",
+        help="run the local demo lab (model service, Prometheus, Alertmanager, MLflow)",
         description="A local production world to rehearse incidents on: a simulated "
-        "model service, Prometheus with SLO rules, and Alertmanager.",
+        "model service, Prometheus with SLO rules, Alertmanager, and an MLflow model "
+        "registry whose champion aliases decide what the service serves.",
     )
     commands = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
 
@@ -95,6 +98,20 @@ def add_lab_parser(subparsers: Any) -> None:
         default=DEFAULT_SERVICE_PORT,
         metavar="PORT",
         help=f"default {DEFAULT_SERVICE_PORT}",
+    )
+    up.add_argument(
+        "--mlflow-port",
+        type=_port,
+        default=DEFAULT_MLFLOW_PORT,
+        metavar="PORT",
+        help=f"default {DEFAULT_MLFLOW_PORT}",
+    )
+    up.add_argument(
+        "--registry",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run MLflow as the model registry the service deploys from (default: run it; "
+        "--no-registry for big labs, where versions change only by fault)",
     )
     up.add_argument(
         "--wait",
@@ -143,7 +160,8 @@ def add_lab_parser(subparsers: Any) -> None:
     reset = commands.add_parser(
         "reset",
         help="clear every injected fault",
-        description="Clear every fault and roll back bad deploys.",
+        description="Clear every fault, roll back bad deploys (in MLflow too), turn "
+        "fallbacks off and resume pipelines.",
     )
     _add_state_dir(reset)
     reset.set_defaults(func=_cmd_reset)
@@ -201,7 +219,7 @@ def _print_up(info: LabInfo) -> None:
 def _cmd_up(args: argparse.Namespace) -> int:
     from lab.control import LabError, Ports, up
 
-    ports = Ports(args.prometheus_port, args.alertmanager_port, args.service_port)
+    ports = Ports(args.prometheus_port, args.alertmanager_port, args.service_port, args.mlflow_port)
     progress = _ProgressLine()
     try:
         info = up(
@@ -211,6 +229,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
             wait=args.wait,
             timeout=args.timeout,
             progress=progress,
+            registry=args.registry,
         )
     except LabError as exc:
         if progress.tty:
@@ -245,6 +264,20 @@ def _describe_models(models: list[str]) -> str:
     return shown if len(models) <= 3 else f"{len(models)} ({shown}, ...)"
 
 
+def _describe_serving(serving: dict[str, dict[str, Any]]) -> str:
+    """Models that serve anything but the good version as usual, or that all do."""
+    notes = []
+    for model, s in serving.items():
+        switches = (("fallback", s["fallback"]), ("pipeline paused", s["paused"]))
+        extra = [name for name, on in switches if on]
+        if s["version"] != GOOD_VERSION or extra:
+            notes.append(f"{model} v{s['version']}" + "".join(f" ({x})" for x in extra))
+    if not notes:
+        return f"all on version {GOOD_VERSION}"
+    shown = ", ".join(notes[:5])
+    return shown if len(notes) <= 5 else f"{shown}, and {len(notes) - 5} more"
+
+
 def _print_status(st: LabStatus) -> None:
     if not st.recorded:
         print(f"lab is not running (state dir {st.state_dir})")
@@ -256,6 +289,15 @@ def _print_status(st: LabStatus) -> None:
         alive, ready = ("yes" if c.alive else "no"), ("yes" if c.ready else "no")
         print(f"  {c.name:<13} {pid:>7}  {alive:<5}  {ready:<5}  {c.url}")
     print(f"  models: {_describe_models(st.models)}")
+    if st.mlflow_url is not None:
+        note = "the champion alias names the version served"
+        if st.registry_error:
+            note = f"the service cannot reach it, so keeps its versions: {st.registry_error}"
+        print(f"  registry: {st.mlflow_url} ({note})")
+    else:
+        print("  registry: none (started with --no-registry)")
+    if st.serving is not None:
+        print(f"  serving: {_describe_serving(st.serving)}")
     if st.faults is not None:
         faults = ", ".join(f"{f['fault']} on {f['model']}" for f in st.faults) or "none"
         print(f"  faults: {faults}")
@@ -285,7 +327,12 @@ def _cmd_inject(args: argparse.Namespace) -> int:
         _err(str(exc))
         return 1
     model = args.model or answer["models"][0]
-    print(f"injected {args.fault} into {model}")
+    registry = answer.get("registry")
+    if args.fault == "bad-deploy" and registry:
+        version = answer["versions"][model]
+        print(f"injected {args.fault} into {model}: {registry['alias']} -> version {version}")
+    else:
+        print(f"injected {args.fault} into {model}")
     return 0
 
 
@@ -297,7 +344,7 @@ def _cmd_reset(args: argparse.Namespace) -> int:
     except LabError as exc:
         _err(str(exc))
         return 1
-    print("all faults cleared")
+    print("all faults cleared, bad deploys rolled back, fallbacks off, pipelines resumed")
     return 0
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from lab.catalog import HOST
+from lab.catalog import DEFAULT_MLFLOW_PORT, HOST
 
 #: The package directory; its rules/ and templates/ ship as package data.
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -23,9 +24,10 @@ class Ports:
     prometheus: int
     alertmanager: int
     service: int
+    mlflow: int = DEFAULT_MLFLOW_PORT
 
     def url(self, component: str) -> str:
-        """Base URL of ``component`` (``prometheus``, ``alertmanager`` or ``service``)."""
+        """Base URL of ``component`` (``prometheus``, ``alertmanager``, ``service``, ``mlflow``)."""
         return f"http://{HOST}:{getattr(self, component)}"
 
 
@@ -91,12 +93,35 @@ def install_rules(dest: Path) -> list[Path]:
     return paths
 
 
-def mlconsole_config(ports: Ports, state_dir: Path) -> str:
-    """The console's configuration for this lab, from ``lab/templates/mlconsole.yaml``."""
+#: ``#[name`` ... ``#]name`` lines around a block of the template that is optional.
+_BLOCK = re.compile(r"^#\[(\w+)\n(.*?)^#\](\w+)\n", re.MULTILINE | re.DOTALL)
+#: Notes on the template itself, not meant for the config.
+_NOTE = re.compile(r"^#%.*\n", re.MULTILINE)
+
+
+def _blocks(text: str, keep: dict[str, bool]) -> str:
+    """``text`` with each optional block kept (without its markers) or dropped."""
+
+    def choose(match: re.Match[str]) -> str:
+        name, body, end = match.groups()
+        if name != end or name not in keep:
+            raise ValueError(f"template block {name!r} is not closed or not known")
+        return body if keep[name] else ""
+
+    return _BLOCK.sub(choose, text)
+
+
+def mlconsole_config(ports: Ports, state_dir: Path, *, registry: bool = True) -> str:
+    """The console's configuration for this lab, from ``lab/templates/mlconsole.yaml``.
+
+    Without a registry, the ``registry`` source and the actions through it are left out.
+    """
     template = (PACKAGE_DIR / "templates" / "mlconsole.yaml").read_text(encoding="utf-8")
+    template = _blocks(_NOTE.sub("", template), {"registry": registry})
     return Template(template).substitute(
         prometheus_url=ports.url("prometheus"),
         alertmanager_url=ports.url("alertmanager"),
         service_url=ports.url("service"),
+        mlflow_url=ports.url("mlflow"),
         state_dir=str(state_dir),
     )

@@ -1,13 +1,16 @@
 """Start, stop, inspect and perturb the lab: the Python API behind ``mlconsole lab``.
 
->>> info = up(tmp_dir, models=3, ports=Ports(29090, 29093, 29100))   # doctest: +SKIP
->>> inject(tmp_dir, "bad-deploy")                                      # doctest: +SKIP
->>> down(tmp_dir)                                                      # doctest: +SKIP
+>>> info = up(tmp_dir, models=3, ports=Ports(29090, 29093, 29100, 29500))  # doctest: +SKIP
+>>> inject(tmp_dir, "bad-deploy")                                            # doctest: +SKIP
+>>> down(tmp_dir)                                                            # doctest: +SKIP
+
+With a registry (the default), the lab also runs MLflow: every model is registered
+with versions 1-4 and a ``champion`` alias on 3, the model service serves whatever the
+alias names, and ``bad-deploy`` is a real deploy: the alias moves to version 4.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
@@ -17,12 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import configs, procs, state, web
+from lab import configs, procs, registry, state, web
 from lab.catalog import (
+    BAD_VERSION,
+    CHAMPION_ALIAS,
     DEFAULT_ALERTMANAGER_PORT,
+    DEFAULT_MLFLOW_PORT,
     DEFAULT_MODELS,
     DEFAULT_PROMETHEUS_PORT,
     DEFAULT_SERVICE_PORT,
+    GOOD_VERSION,
     HOST,
     model_names,
 )
@@ -56,6 +63,11 @@ _BINARIES: dict[str, tuple[str, ...]] = {
     "alertmanager": ("prometheus-alertmanager", "alertmanager"),
 }
 _LOG_TAIL_LINES = 20
+#: Overrides where the MLflow executable is; by default the repository's .venv-mlflow.
+MLFLOW_ENV = "MLCONSOLE_MLFLOW"
+DEFAULT_MLFLOW = configs.PACKAGE_DIR.parent / ".venv-mlflow" / "bin" / "mlflow"
+#: How long inject and reset wait for the service to serve what the registry now says.
+_DEPLOY_WAIT_SECONDS = 20.0
 
 
 class LabError(Exception):
@@ -64,7 +76,12 @@ class LabError(Exception):
 
 def default_ports() -> Ports:
     """The lab's default ports."""
-    return Ports(DEFAULT_PROMETHEUS_PORT, DEFAULT_ALERTMANAGER_PORT, DEFAULT_SERVICE_PORT)
+    return Ports(
+        prometheus=DEFAULT_PROMETHEUS_PORT,
+        alertmanager=DEFAULT_ALERTMANAGER_PORT,
+        service=DEFAULT_SERVICE_PORT,
+        mlflow=DEFAULT_MLFLOW_PORT,
+    )
 
 
 def resolve_state_dir(state_dir: Path | str | None) -> Path:
@@ -89,13 +106,19 @@ def up(
     wait: bool = True,
     timeout: float = 60.0,
     progress: Progress | None = None,
+    registry: bool = True,
 ) -> LabInfo:
     """Start the lab and, with ``wait``, return once every component is ready.
 
-    Readiness means each component answers ``/-/ready`` and Prometheus has scraped the
-    model service. If the lab is already running, nothing is started and the returned
-    info has ``already_running`` set. On any failure, whatever was started is stopped
-    again and :class:`LabError` says why (with the failing component's log tail).
+    Readiness means each component answers ``/-/ready`` (MLflow: ``/health``),
+    Prometheus has scraped the model service, and, with ``registry``, MLflow is seeded
+    with the models and the service serves their champions. Without ``wait``, a
+    background process seeds MLflow once it is up. ``registry=False`` runs no MLflow
+    (the service then keeps its built-in versions), for labs of a thousand models.
+
+    If the lab is already running, nothing is started and the returned info has
+    ``already_running`` set. On any failure, whatever was started is stopped again and
+    :class:`LabError` says why (with the failing component's log tail).
     """
     if models < 1:
         raise LabError("--models must be at least 1")
@@ -105,23 +128,27 @@ def up(
         existing = state.load(root)
         if existing is not None:
             alive = [procs.is_alive(r) for r in existing.processes.values()]
-            if set(existing.processes) == set(COMPONENTS) and all(alive):
+            if set(existing.processes) == set(existing.components) and all(alive):
                 existing.already_running = True
                 return existing
             # Leftovers of a crashed or interrupted lab: clear them, then start afresh.
             procs.stop(existing.processes.values())
             state.remove(root)
 
-        binaries = _find_binaries()
-        _check_ports(ports)
+        binaries = _find_binaries(registry)
         info = LabInfo(
-            state_dir=root, models=model_names(models), ports=ports, started_at=time.time()
+            state_dir=root,
+            models=model_names(models),
+            ports=ports,
+            started_at=time.time(),
+            registry=registry,
         )
+        _check_ports(ports, info.components)
         commands = _prepare(info, binaries)
         # Rendered before anything starts, so a broken template fails fast and cheaply.
-        console_config = configs.mlconsole_config(ports, root)
+        console_config = configs.mlconsole_config(ports, root, registry=registry)
         try:
-            for name in COMPONENTS:
+            for name in info.components:
                 argv, env = commands[name]
                 info.processes[name] = procs.spawn(
                     argv, root / "logs" / f"{name}.log", env=env, cwd=root
@@ -131,6 +158,8 @@ def up(
             if wait:
                 _wait_ready(info, timeout, progress)
                 info.ready = True
+            elif registry:
+                _seed_in_background(info, timeout)
             info.config_path.write_text(console_config, encoding="utf-8")
             state.save(info)
         except BaseException:
@@ -140,19 +169,35 @@ def up(
     return info
 
 
-def _find_binaries() -> dict[str, str]:
+def _find_binaries(registry: bool = True) -> dict[str, str]:
     found: dict[str, str] = {}
     for component, names in _BINARIES.items():
         path = next((p for p in map(shutil.which, names) if p), None)
         if path is None:
             raise LabError(f"{' or '.join(names)} not found on PATH ({_DEBIAN_HINT})")
         found[component] = path
+    if registry:
+        found["mlflow"] = mlflow_binary()
     return found
 
 
-def _check_ports(ports: Ports) -> None:
+def mlflow_binary() -> str:
+    """The MLflow executable: ``$MLCONSOLE_MLFLOW``, else the repository's .venv-mlflow."""
+    configured = os.environ.get(MLFLOW_ENV)
+    candidate = configured or str(DEFAULT_MLFLOW)
+    path = shutil.which(candidate)
+    if path is None:
+        where = f"${MLFLOW_ENV}={configured}" if configured else str(DEFAULT_MLFLOW)
+        raise LabError(
+            f"MLflow not found ({where} is not an executable); run `bash scripts/setup.sh` "
+            f"to install it, or start the lab without it: mlconsole lab up --no-registry"
+        )
+    return path
+
+
+def _check_ports(ports: Ports, components: Sequence[str]) -> None:
     by_port: dict[int, str] = {}
-    for component in COMPONENTS:
+    for component in components:
         port = getattr(ports, component)
         if port in by_port:
             raise LabError(f"{component} and {by_port[port]} cannot both use port {port}")
@@ -173,7 +218,7 @@ def _prepare(
     data = root / "data"
     # Old series and alert states from a previous run would confuse the new one; they
     # were kept after `down` for inspection and are dropped now.
-    for sub in ("prometheus", "alertmanager"):
+    for sub in ("prometheus", "alertmanager", "mlflow"):
         shutil.rmtree(data / sub, ignore_errors=True)
         (data / sub).mkdir(parents=True)
     rules = configs.install_rules(root / "rules")
@@ -192,6 +237,8 @@ def _prepare(
         "--models", str(len(info.models)),
         "--state-dir", str(root),
     ]  # fmt: skip
+    if info.registry:
+        service += ["--registry", ports.url("mlflow")]
     alertmanager = [
         binaries["alertmanager"],
         f"--config.file={root / 'alertmanager.yml'}",
@@ -209,11 +256,49 @@ def _prepare(
         f"--web.external-url={ports.url('prometheus')}/",
         "--storage.tsdb.retention.time=1h",
     ]
-    return {
+    commands: dict[str, tuple[list[str], dict[str, str] | None]] = {
         "service": (service, env),
         "alertmanager": (alertmanager, None),
         "prometheus": (prometheus, None),
     }
+    if info.registry:
+        commands["mlflow"] = _mlflow_command(info, binaries["mlflow"], data / "mlflow")
+    return commands
+
+
+def _mlflow_command(
+    info: LabInfo, binary: str, data: Path
+) -> tuple[list[str], dict[str, str] | None]:
+    """MLflow in its lean form: one worker, SQLite, no job runner, no telemetry."""
+    argv = [
+        binary, "server",
+        "--host", HOST,
+        "--port", str(info.ports.mlflow),
+        "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
+        "--default-artifact-root", str(data / "artifacts"),
+        # The service polls every second; a log line per request would bury the rest.
+        "--uvicorn-opts", "--no-access-log",
+    ]  # fmt: skip
+    # MLflow runs from its own venv: nothing of ours may leak into its imports.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    return argv, env
+
+
+def _seed_in_background(info: LabInfo, timeout: float) -> None:
+    """Without waiting, MLflow is seeded by a process of its own once it is healthy."""
+    package_parent = str(configs.PACKAGE_DIR.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    argv = [
+        sys.executable, "-m", "lab.registry",
+        "--url", info.ports.url("mlflow"),
+        "--models", str(len(info.models)),
+        "--wait", str(max(timeout, 120.0)),
+    ]  # fmt: skip
+    procs.spawn(argv, info.state_dir / "logs" / "registry-seed.log", env=env, cwd=info.state_dir)
 
 
 def _service_scraped(prometheus_url: str) -> bool:
@@ -227,17 +312,50 @@ def _service_scraped(prometheus_url: str) -> bool:
     )
 
 
+def _ready_url(info: LabInfo, component: str) -> str:
+    path = "/health" if component == "mlflow" else "/-/ready"
+    return f"{info.ports.url(component)}{path}"
+
+
+def _service_state(info: LabInfo) -> dict[str, Any] | None:
+    try:
+        answer: dict[str, Any] = web.get_json(f"{info.service_url}/admin/state")
+    except web.HTTPCallError:
+        return None
+    return answer
+
+
+def _follows_registry(info: LabInfo) -> bool:
+    """Whether the service has resolved every model's champion in the registry."""
+    answer = _service_state(info)
+    champions = ((answer or {}).get("registry") or {}).get("champions", {})
+    return set(champions) >= set(info.models)
+
+
 def _is_ready(info: LabInfo, component: str) -> bool:
-    url = info.ports.url(component)
-    if not web.is_ok(f"{url}/-/ready"):
+    if not web.is_ok(_ready_url(info, component)):
         return False
-    # Prometheus being up is not enough: the console needs data, so wait for a scrape.
-    return component != "prometheus" or _service_scraped(url)
+    if component == "prometheus":
+        # Prometheus being up is not enough: the console needs data, so wait for a scrape.
+        return _service_scraped(info.prometheus_url)
+    if component == "service" and info.registry:
+        return _follows_registry(info)
+    return True
+
+
+def _seed(info: LabInfo) -> None:
+    assert info.mlflow_url is not None
+    try:
+        registry.seed(info.mlflow_url, info.models)
+    except (web.HTTPCallError, registry.RegistryError, KeyError, TypeError) as exc:
+        tail = _log_tail(info.processes["mlflow"])
+        raise LabError(f"registering the models in MLflow failed: {exc}\n{tail}") from None
 
 
 def _wait_ready(info: LabInfo, timeout: float, progress: Progress | None) -> None:
     start = time.monotonic()
-    pending = list(COMPONENTS)
+    pending = list(info.components)
+    seeded = not info.registry
     while True:
         for name in list(pending):
             record = info.processes[name]
@@ -245,7 +363,12 @@ def _wait_ready(info: LabInfo, timeout: float, progress: Progress | None) -> Non
                 code = procs.exit_code(record)
                 how = "exited" if code is None else f"exited with code {code}"
                 raise LabError(f"{name} {how} while starting\n{_log_tail(record)}")
+            if name == "service" and not seeded:
+                continue  # it serves the registry's champions, which are not there yet
             if _is_ready(info, name):
+                if name == "mlflow":
+                    _seed(info)
+                    seeded = True
                 pending.remove(name)
         elapsed = time.monotonic() - start
         if progress is not None:
@@ -287,7 +410,8 @@ def down(state_dir: Path | str | None = None, *, timeout: float = 10.0) -> list[
         if info is None:
             return []
         names = {rec.pid: name for name, rec in info.processes.items()}
-        # Prometheus first, so it sends no new alerts to a stopping Alertmanager.
+        # Prometheus first, so it sends no new alerts to a stopping Alertmanager; MLflow
+        # last, so the service never sees it go.
         ordered = [info.processes[n] for n in reversed(COMPONENTS) if n in info.processes]
         stopped = procs.stop(ordered, timeout=timeout)
         state.remove(root)
@@ -321,6 +445,13 @@ class LabStatus:
     #: Active faults as the service reports them (None if it cannot be asked).
     faults: list[dict[str, Any]] | None = None
     config_path: Path | None = None
+    #: MLflow's URL, or None if the lab runs without a registry.
+    mlflow_url: str | None = None
+    #: Per model, what the service serves: version, label, fallback, paused (None if
+    #: the service cannot be asked).
+    serving: dict[str, dict[str, Any]] | None = None
+    #: Why the service last failed to read the registry (None: it did not fail).
+    registry_error: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -334,8 +465,11 @@ class LabStatus:
             "up": self.recorded,
             "healthy": self.healthy,
             "config": None if self.config_path is None else str(self.config_path),
+            "mlflow_url": self.mlflow_url,
             "models": self.models,
             "faults": self.faults,
+            "serving": self.serving,
+            "registry_error": self.registry_error,
             "components": {
                 c.name: {
                     "pid": c.pid,
@@ -356,7 +490,7 @@ def status(state_dir: Path | str | None = None) -> LabStatus:
     if info is None:
         return LabStatus(state_dir=root, recorded=False)
     components = []
-    for name in COMPONENTS:
+    for name in info.components:
         record = info.processes.get(name)
         alive = record is not None and procs.is_alive(record)
         components.append(
@@ -364,16 +498,24 @@ def status(state_dir: Path | str | None = None) -> LabStatus:
                 name=name,
                 pid=None if record is None else record.pid,
                 alive=alive,
-                ready=alive and web.is_ok(f"{info.ports.url(name)}/-/ready"),
+                ready=alive and web.is_ok(_ready_url(info, name)),
                 url=info.ports.url(name),
                 log=None if record is None else record.log,
             )
         )
-    faults = None
-    with contextlib.suppress(web.HTTPCallError):
-        faults = web.get_json(f"{info.service_url}/admin/state").get("faults")
+    answer = _service_state(info) or {}
     config = info.config_path if info.config_path.exists() else None
-    return LabStatus(root, True, components, info.models, faults, config)
+    return LabStatus(
+        root,
+        True,
+        components,
+        info.models,
+        answer.get("faults"),
+        config,
+        mlflow_url=info.mlflow_url,
+        serving=answer.get("serving"),
+        registry_error=(answer.get("registry") or {}).get("error"),
+    )
 
 
 # -- faults -----------------------------------------------------------------------
@@ -399,12 +541,72 @@ def _admin(info: LabInfo, path: str, payload: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+def _registry_call(info: LabInfo, call: Callable[[str], None]) -> None:
+    """``call(mlflow_url)``, with MLflow's failures told as a :class:`LabError`."""
+    assert info.mlflow_url is not None
+    try:
+        call(info.mlflow_url)
+    except web.HTTPCallError as exc:
+        if exc.status is not None:
+            raise LabError(f"MLflow refused: {exc}") from None
+        raise LabError(
+            f"the lab's MLflow does not answer ({exc}); check: mlconsole lab status"
+        ) from None
+
+
+def _await_versions(info: LabInfo, expected: dict[str, str]) -> dict[str, Any]:
+    """Wait until the service serves ``expected`` (model -> version); return its state."""
+    deadline = time.monotonic() + _DEPLOY_WAIT_SECONDS
+    while True:
+        answer = _service_state(info)
+        versions = (answer or {}).get("versions", {})
+        behind = {m: versions.get(m) for m, v in expected.items() if versions.get(m) != v}
+        if answer is not None and not behind:
+            return answer
+        if time.monotonic() > deadline:
+            shown = ", ".join(f"{m} {v}" for m, v in sorted(behind.items())[:5])
+            raise LabError(
+                f"MLflow's {CHAMPION_ALIAS} aliases moved, but after {_DEPLOY_WAIT_SECONDS:.0f}s "
+                f"the service still serves: {shown}\n"
+                f"{_log_tail(info.processes['service'])}"
+            )
+        time.sleep(0.1)
+
+
 def inject(state_dir: Path | str | None, fault: str, model: str | None = None) -> dict[str, Any]:
-    """Inject ``fault`` into ``model`` (default: the first model); return the service state."""
+    """Inject ``fault`` into ``model`` (default: the first model); return the service state.
+
+    With a registry, ``bad-deploy`` deploys as a deploy tool would: it points the
+    model's ``champion`` alias at the bad version in MLflow, records the fault with
+    the service, and returns once the service serves that version.
+    """
     info = _running_lab(state_dir)
-    return _admin(info, "/admin/fault", {"fault": fault, "model": model or info.models[0]})
+    target = model or info.models[0]
+    if fault != "bad-deploy" or not info.registry:
+        return _admin(info, "/admin/fault", {"fault": fault, "model": target})
+    if target not in info.models:
+        raise LabError(f"unknown model {target!r}")
+    _registry_call(info, lambda url: registry.set_alias(url, target, BAD_VERSION))
+    _admin(info, "/admin/fault", {"fault": fault, "model": target})
+    return _await_versions(info, {target: BAD_VERSION})
 
 
 def reset(state_dir: Path | str | None = None) -> dict[str, Any]:
-    """Clear every fault; return the service state."""
-    return _admin(_running_lab(state_dir), "/admin/reset", {})
+    """Clear every fault, turn fallbacks off, resume pipelines; return the service state.
+
+    With a registry, every ``champion`` alias goes back to the good version too, and
+    this returns once the service serves it everywhere.
+    """
+    info = _running_lab(state_dir)
+    answer = _admin(info, "/admin/reset", {})
+    if not info.registry:
+        return answer
+
+    def roll_back(url: str) -> None:
+        current = registry.search_aliases(url)
+        for m in info.models:
+            if current.get(m, {}).get(CHAMPION_ALIAS) != GOOD_VERSION:
+                registry.set_alias(url, m, GOOD_VERSION)
+
+    _registry_call(info, roll_back)
+    return _await_versions(info, dict.fromkeys(info.models, GOOD_VERSION))

@@ -16,7 +16,10 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 #: Metric families in exposition order: name -> (type, help).
 FAMILIES: dict[str, tuple[str, str]] = {
-    "mlc_model_info": ("gauge", "The model version currently served (always 1)."),
+    "mlc_model_info": (
+        "gauge",
+        'The model version currently served, or "fallback" (always 1).',
+    ),
     "mlc_requests_total": ("counter", "Prediction requests by served version and HTTP status."),
     "mlc_request_duration_seconds": ("histogram", "Prediction request latency in seconds."),
     "mlc_prediction_score": ("histogram", "Scores returned by the model."),
@@ -138,7 +141,7 @@ class Exposition:
 
         header("mlc_model_info")
         for m, s in pairs:
-            add(self._info_prefix(s.model, m.version) + "1")
+            add(self._info_prefix(s.model, m.label) + "1")
 
         header("mlc_requests_total")
         for m, s in pairs:

@@ -1,14 +1,29 @@
 """The lab's model service: simulated traffic exported as Prometheus metrics.
 
-Run it as ``python -m lab.service --host 127.0.0.1 --port P --models N --state-dir DIR``.
+Run it as ``python -m lab.service --host 127.0.0.1 --port P --models N --state-dir DIR
+[--registry MLFLOW_URL]``.
 
-Endpoints:
+With ``--registry``, each model serves the version its ``champion`` alias names in
+MLflow (polled every second), behaving as that version's ``lab.*`` tags say; while
+MLflow cannot be reached, the last known versions keep serving. Without it, versions
+change only through the ``bad-deploy`` fault.
+
+Endpoints (JSON unless noted; errors are ``{"error": MESSAGE}``):
 
 * ``GET /metrics``: Prometheus text exposition of the simulation.
-* ``GET /-/ready``: 200 once the first tick has run.
-* ``GET /admin/state``: models, their served versions and the active faults (JSON).
-* ``POST /admin/fault`` ``{"fault": NAME, "model": MODEL}``: inject a fault.
-* ``POST /admin/reset`` ``{}``: clear every fault.
+* ``GET /-/ready``: 200 once the first tick has run (text).
+* ``GET /admin/state``: models, what each serves (version, fallback, paused), the
+  active faults and the registry's state.
+* ``POST /admin/fault`` ``{"fault": NAME, "model": MODEL}``: inject a fault. With a
+  registry, ``bad-deploy`` is only recorded here: the deploy is the alias move.
+* ``POST /admin/reset`` ``{}``: clear every fault, turn fallbacks off, resume pipelines.
+* ``GET /admin/fallback?model=M``, ``POST /admin/fallback`` ``{"model": M, "enabled":
+  BOOL}``: read or set M's rule-based fallback; answers ``{"model": M, "enabled": BOOL}``.
+* ``GET /admin/pipeline?model=M``, ``POST /admin/pipeline`` ``{"model": M, "paused":
+  BOOL}``: read or set whether M's retraining pipeline is held; answers ``{"model": M,
+  "paused": BOOL}``.
+
+An unknown model is a 404, a malformed request a 400.
 """
 
 from __future__ import annotations
@@ -20,13 +35,23 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from lab.catalog import DEFAULT_MODELS, DEFAULT_SERVICE_PORT, FAULTS, HOST, model_names
+from lab import web
+from lab.catalog import (
+    CHAMPION_ALIAS,
+    DEFAULT_MODELS,
+    DEFAULT_SERVICE_PORT,
+    FAULTS,
+    HOST,
+    model_names,
+)
 from lab.exposition import CONTENT_TYPE, Exposition
+from lab.registry import Follower
 from lab.simulation import Simulation, UnknownFaultError, UnknownModelError
 
 log = logging.getLogger("lab.service")
@@ -34,13 +59,25 @@ log = logging.getLogger("lab.service")
 #: Admin requests are tiny; anything bigger is a mistake or abuse.
 MAX_BODY_BYTES = 64 * 1024
 TICK_SECONDS = 1.0
+REGISTRY_POLL_SECONDS = 1.0
+#: The admin switches: endpoint -> the boolean field it reads and sets.
+SWITCHES: dict[str, str] = {"/admin/fallback": "enabled", "/admin/pipeline": "paused"}
 
 
 class LabService:
     """The simulation, its background ticker and its cached exposition."""
 
-    def __init__(self, models: list[str], state_dir: Path | None, seed: int | None = None) -> None:
-        self.sim = Simulation(models, start=time.time(), seed=seed)
+    def __init__(
+        self,
+        models: list[str],
+        state_dir: Path | None,
+        seed: int | None = None,
+        registry: str | None = None,
+        registry_interval: float = REGISTRY_POLL_SECONDS,
+    ) -> None:
+        self.sim = Simulation(
+            models, start=time.time(), seed=seed, external_deploys=registry is not None
+        )
         self.exposition = Exposition(self.sim)
         self.state_dir = state_dir
         self.lock = threading.Lock()
@@ -48,15 +85,23 @@ class LabService:
         self._ready = threading.Event()
         self._cache: tuple[int, bytes] = (-1, b"")
         self._thread = threading.Thread(target=self._run, name="ticker", daemon=True)
+        self.follower = None if registry is None else Follower(registry, models)
+        self.registry_interval = registry_interval
+        #: Unix time of the last successful registry poll, and the last poll's error.
+        self.registry_synced_at: float | None = None
+        self.registry_error: str | None = None
+        self._follow_thread = threading.Thread(target=self._follow, name="registry", daemon=True)
 
     def start(self) -> None:
-        """Run the first tick, then keep ticking in the background."""
+        """Run the first tick, then keep ticking (and following the registry) in the background."""
         self.tick()
         self._ready.set()
         self._thread.start()
+        if self.follower is not None:
+            self._follow_thread.start()
 
     def stop(self) -> None:
-        """Stop ticking."""
+        """Stop ticking and following the registry."""
         self._stop.set()
 
     @property
@@ -83,6 +128,51 @@ class LabService:
             if next_at < now:
                 next_at = now + TICK_SECONDS
 
+    # -- the registry ---------------------------------------------------------------
+
+    def follow_once(self) -> None:
+        """Poll the registry once and deploy every champion that moved.
+
+        If the registry cannot be reached, nothing changes: the served versions stay.
+        """
+        assert self.follower is not None
+        try:
+            moves = self.follower.poll()
+        except web.HTTPCallError as exc:
+            if self.registry_synced_at is None and self.registry_error is None:
+                log.info("waiting for the registry at %s", self.follower.url)
+            elif self.registry_error is None:
+                log.warning("registry unreachable (%s); keeping the served versions", exc)
+            self.registry_error = str(exc)
+            return
+        if self.registry_error is not None:
+            again = "again" if self.registry_synced_at is not None else "now"
+            log.info("registry reachable %s", again)
+        self.registry_error = None
+        self.registry_synced_at = time.time()
+        for model, version, behaviour in moves:
+            with self.lock:
+                self.sim.deploy(model, version, behaviour)
+            log.info(
+                "%s: %s -> version %s (error ratio %s, scores %s)",
+                model,
+                CHAMPION_ALIAS,
+                version,
+                behaviour.error_ratio,
+                behaviour.scores,
+            )
+            self._journal({"event": "deploy", "model": model, "version": version})
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.follow_once()
+            except Exception:  # a surprising answer must not stop the following
+                log.exception("registry poll failed")
+            self._stop.wait(self.registry_interval)
+
+    # -- metrics and state --------------------------------------------------------------
+
     def metrics(self) -> bytes:
         """The exposition of the latest tick, rendered at most once per tick."""
         with self.lock:
@@ -92,15 +182,55 @@ class LabService:
             return self._cache[1]
 
     def state(self) -> dict[str, Any]:
-        """Models, served versions and active faults."""
+        """Models, what each serves, active faults, and the registry's state."""
         with self.lock:
+            registry = None
+            if self.follower is not None:
+                registry = {
+                    "url": self.follower.url,
+                    "alias": self.follower.alias,
+                    "champions": dict(self.follower.champions),
+                    "synced_at": self.registry_synced_at,
+                    "error": self.registry_error,
+                }
             return {
                 "models": self.sim.model_names,
                 "versions": {m.name: m.version for m in self.sim.models},
+                "serving": {
+                    m.name: {
+                        "version": m.version,
+                        "label": m.label,
+                        "fallback": m.fallback,
+                        "paused": m.paused,
+                        "error_ratio": m.serving.error_ratio,
+                        "scores": m.serving.scores,
+                    }
+                    for m in self.sim.models
+                },
                 "faults": self.sim.active_faults(),
                 "available_faults": dict(FAULTS),
+                "registry": registry,
                 "ticks": self.sim.ticks,
             }
+
+    # -- admin ------------------------------------------------------------------------
+
+    def switch(self, endpoint: str, model: str) -> bool:
+        """The state of switch ``endpoint`` (a key of :data:`SWITCHES`) for ``model``."""
+        with self.lock:
+            m = self.sim.model(model)
+            return m.fallback if endpoint == "/admin/fallback" else m.paused
+
+    def set_switch(self, endpoint: str, model: str, on: bool) -> None:
+        """Flip switch ``endpoint`` for ``model``; UnknownModelError for unknown models."""
+        with self.lock:
+            if endpoint == "/admin/fallback":
+                self.sim.set_fallback(model, on)
+            else:
+                self.sim.set_paused(model, on)
+        field = SWITCHES[endpoint]
+        log.info("%s: %s %s", model, endpoint.rsplit("/", 1)[1], f"{field}={on}")
+        self._journal({"event": endpoint.rsplit("/", 1)[1], "model": model, field: on})
 
     def inject(self, fault: str, model: str) -> None:
         """Inject ``fault`` into ``model``; raises ValueError for unknown names."""
@@ -110,10 +240,10 @@ class LabService:
         self._journal({"event": "inject", "fault": fault, "model": model})
 
     def reset(self) -> None:
-        """Clear every fault."""
+        """Clear every fault, turn fallbacks off and resume pipelines."""
         with self.lock:
             self.sim.reset()
-        log.info("all faults cleared")
+        log.info("all faults cleared, fallbacks off, pipelines resumed")
         self._journal({"event": "reset"})
 
     def _journal(self, record: dict[str, Any]) -> None:
@@ -156,8 +286,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, {"error": message})
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/metrics":
+        path, _, query = self.path.partition("?")
+        if path in SWITCHES:
+            models = urllib.parse.parse_qs(query).get("model", [])
+            if len(models) != 1:
+                self._error(HTTPStatus.BAD_REQUEST, f"expected {path}?model=MODEL")
+                return
+            try:
+                on = self.service.switch(path, models[0])
+            except UnknownModelError as exc:
+                self._error(HTTPStatus.NOT_FOUND, str(exc))
+                return
+            self._json(HTTPStatus.OK, {"model": models[0], SWITCHES[path]: on})
+        elif path == "/metrics":
             self._send(HTTPStatus.OK, self.service.metrics(), CONTENT_TYPE)
         elif path in ("/-/ready", "/-/healthy"):
             if self.service.ready:
@@ -175,11 +316,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
-        if path not in ("/admin/fault", "/admin/reset"):
+        if path not in ("/admin/fault", "/admin/reset", *SWITCHES):
             self._error(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
             return
         body = self._read_json()
         if body is None:
+            return
+        if path in SWITCHES:
+            self._post_switch(path, body)
             return
         if path == "/admin/reset":
             self.service.reset()
@@ -195,6 +339,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
             return
         self._json(HTTPStatus.OK, self.service.state())
+
+    def _post_switch(self, path: str, body: dict[str, Any]) -> None:
+        field = SWITCHES[path]
+        model, on = body.get("model"), body.get(field)
+        if not isinstance(model, str) or not isinstance(on, bool):
+            expected = f'expected {{"model": MODEL, "{field}": true|false}}'
+            self._error(HTTPStatus.BAD_REQUEST, expected)
+            return
+        try:
+            self.service.set_switch(path, model, on)
+        except UnknownModelError as exc:
+            self._error(HTTPStatus.NOT_FOUND, str(exc))
+            return
+        self._json(HTTPStatus.OK, {"model": model, field: on})
 
     def _read_json(self) -> dict[str, Any] | None:
         """The request's JSON object body, or None after answering with an error."""
@@ -244,9 +402,15 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--state-dir",
         type=Path,
         default=None,
-        help="where to append the fault journal (faults.jsonl)",
+        help="where to append the journal of faults, deploys and switches (faults.jsonl)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for reproducible traffic")
+    parser.add_argument(
+        "--registry",
+        metavar="URL",
+        default=None,
+        help=f"MLflow to follow: each model serves the version its {CHAMPION_ALIAS!r} alias names",
+    )
     args = parser.parse_args(argv)
     if args.models < 1:
         parser.error("--models must be at least 1")
@@ -261,7 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.state_dir is not None:
         args.state_dir.mkdir(parents=True, exist_ok=True)
-    service = LabService(model_names(args.models), args.state_dir, seed=args.seed)
+    service = LabService(
+        model_names(args.models), args.state_dir, seed=args.seed, registry=args.registry
+    )
     try:
         server = make_server(service, args.host, args.port)
     except OSError as exc:
@@ -278,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _shutdown)
     service.start()
     log.info("serving %d models on http://%s:%d/metrics", args.models, args.host, args.port)
+    if args.registry:
+        log.info("following the %r alias in %s", CHAMPION_ALIAS, args.registry)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

@@ -2,6 +2,11 @@
 
 The simulation is deterministic given its seed and the ``now`` values passed to
 :meth:`Simulation.step`, so tests drive it directly without sleeping.
+
+What a model serves is set by methods, never by I/O: :meth:`Simulation.deploy` puts a
+version with its :class:`Behaviour` in service (the model service calls it when the
+registry's champion alias moves), :meth:`Simulation.set_fallback` swaps the model for
+a rule-based fallback, and :meth:`Simulation.set_paused` holds its retraining pipeline.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from lab.catalog import (
     BAD_VERSION,
     DRIFT_FEATURE,
+    FALLBACK_VERSION,
     FAULTS,
     FEATURES,
     GOOD_VERSION,
@@ -34,15 +40,56 @@ BAD_DEPLOY_ERROR_RATIO = 0.6
 NORMAL_LATENCY = (math.log(0.03), 0.4)
 #: Under the latency fault: median 1 s, about 95% of requests within 0.5-2 s.
 SLOW_LATENCY = (math.log(1.0), 0.35)
+#: The rule-based fallback does a few lookups, no inference: median 8 ms.
+FALLBACK_LATENCY = (math.log(0.008), 0.3)
 #: Scores are logit-normal: (mean, stdev) of the logit. Normal: median score ~0.27.
 NORMAL_SCORES = (-1.0, 1.0)
 #: A bad model's scores collapse towards zero.
 COLLAPSED_SCORES = (-4.5, 0.6)
+#: The fallback's rules spread scores almost evenly over [0, 1].
+FLAT_SCORES = (0.0, 1.7)
+#: Score distributions by name, as a version's ``lab.scores`` registry tag names them.
+SCORE_PROFILES: dict[str, tuple[float, float]] = {
+    "normal": NORMAL_SCORES,
+    "collapsed": COLLAPSED_SCORES,
+    "flat": FLAT_SCORES,
+}
 SCHEMA_BREAK_NULL_RATIO = 0.99
 FEATURE_REFRESH_SECONDS = 3.0
 PIPELINE_PERIOD_SECONDS = 5.0
 #: Even a healthy pipeline fails now and then.
 PIPELINE_FLAKE_RATIO = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """How a served version behaves: its error ratio, score distribution and latency."""
+
+    error_ratio: float = NORMAL_ERROR_RATIO
+    #: A key of :data:`SCORE_PROFILES`.
+    scores: str = "normal"
+    #: (mean, stdev) of ln(seconds).
+    latency: tuple[float, float] = NORMAL_LATENCY
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.error_ratio <= 1.0:
+            raise ValueError(f"error ratio {self.error_ratio!r} is not within [0, 1]")
+        if self.scores not in SCORE_PROFILES:
+            known = ", ".join(SCORE_PROFILES)
+            raise ValueError(f"unknown score distribution {self.scores!r} (known: {known})")
+
+
+#: A healthy model version.
+HEALTHY = Behaviour()
+#: The bad version: most requests fail and scores collapse.
+BROKEN = Behaviour(error_ratio=BAD_DEPLOY_ERROR_RATIO, scores="collapsed")
+#: The rule-based fallback: reliable and fast, but with a flat score distribution.
+FALLBACK = Behaviour(scores="flat", latency=FALLBACK_LATENCY)
+
+
+def builtin_behaviour(version: str) -> Behaviour:
+    """How ``version`` behaves when no registry says otherwise: only the bad one is broken."""
+    return BROKEN if version == BAD_VERSION else HEALTHY
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +143,11 @@ class ModelSim:
     pipeline_last_success: float
     next_pipeline_run: float
     version: str = GOOD_VERSION
+    behaviour: Behaviour = HEALTHY
+    #: Whether the rule-based fallback answers instead of the model.
+    fallback: bool = False
+    #: Whether the retraining pipeline is held (no runs at all while it is).
+    paused: bool = False
     #: Active faults and when each was injected.
     faults: dict[str, float] = field(default_factory=dict)
     #: Request counts by (version, status); zero-initialised so rate() sees the first errors.
@@ -109,10 +161,20 @@ class ModelSim:
     score_count: int = 0
     pipeline_runs: dict[str, int] = field(default_factory=lambda: {"success": 0, "failed": 0})
 
+    @property
+    def label(self) -> str:
+        """The version label of what answers requests: the version, or ``fallback``."""
+        return FALLBACK_VERSION if self.fallback else self.version
+
+    @property
+    def serving(self) -> Behaviour:
+        """The behaviour of what answers requests."""
+        return FALLBACK if self.fallback else self.behaviour
+
     def ensure_version_series(self) -> None:
-        """Start the current version's request counters at zero."""
+        """Start the request counters of what answers requests at zero."""
         for status in ("200", "500"):
-            self.requests.setdefault((self.version, status), 0)
+            self.requests.setdefault((self.label, status), 0)
 
 
 class Simulation:
@@ -125,11 +187,16 @@ class Simulation:
         start: float,
         seed: int | None = None,
         tuning: Tuning | None = None,
+        external_deploys: bool = False,
     ) -> None:
+        """``external_deploys``: versions change only through :meth:`deploy` (the model
+        service follows a registry), so the ``bad-deploy`` fault is only recorded and
+        :meth:`reset` leaves versions alone."""
         if not models:
             raise ValueError("the simulation needs at least one model")
         if len(set(models)) != len(models):
             raise ValueError("model names must be unique")
+        self.external_deploys = external_deploys
         self.rng = random.Random(seed)
         self.tuning = tuning or tuning_for(len(models))
         self.now = start
@@ -167,6 +234,30 @@ class Simulation:
         except KeyError:
             raise UnknownModelError(f"unknown model {name!r}") from None
 
+    # -- deploys and switches ----------------------------------------------------
+
+    def deploy(self, model: str, version: str, behaviour: Behaviour | None = None) -> None:
+        """Serve ``version`` of ``model``, behaving as ``behaviour`` (default: built in).
+
+        Moving off the bad version rolls a bad deploy back, which clears that fault.
+        """
+        target = self.model(model)
+        if target.version == BAD_VERSION and version != BAD_VERSION:
+            target.faults.pop("bad-deploy", None)
+        target.version = version
+        target.behaviour = builtin_behaviour(version) if behaviour is None else behaviour
+        target.ensure_version_series()
+
+    def set_fallback(self, model: str, enabled: bool) -> None:
+        """Let the rule-based fallback answer for ``model`` (or the model again)."""
+        target = self.model(model)
+        target.fallback = enabled
+        target.ensure_version_series()
+
+    def set_paused(self, model: str, paused: bool) -> None:
+        """Hold (or resume) ``model``'s retraining pipeline."""
+        self.model(model).paused = paused
+
     # -- faults ---------------------------------------------------------------
 
     def inject(self, fault: str, model: str, now: float | None = None) -> None:
@@ -175,16 +266,21 @@ class Simulation:
             known = ", ".join(FAULTS)
             raise UnknownFaultError(f"unknown fault {fault!r} (known: {known})")
         target = self.model(model)
+        if fault == "bad-deploy" and not self.external_deploys:
+            self.deploy(model, BAD_VERSION)
         target.faults.setdefault(fault, self.now if now is None else now)
-        if fault == "bad-deploy":
-            target.version = BAD_VERSION
-            target.ensure_version_series()
 
     def reset(self) -> None:
-        """Clear every fault; a bad deploy is rolled back to the good version."""
+        """Clear every fault, turn fallbacks off and resume pipelines.
+
+        Bad deploys are rolled back to the good version, unless deploys are external.
+        """
         for m in self.models:
             m.faults.clear()
-            m.version = GOOD_VERSION
+            m.fallback = False
+            m.paused = False
+            if not self.external_deploys:
+                self.deploy(m.name, GOOD_VERSION)
             m.ensure_version_series()
 
     def active_faults(self) -> list[dict[str, object]]:
@@ -215,13 +311,16 @@ class Simulation:
         base = self.tuning.requests_per_tick
         jitter = base // 5
         n = base + rng.randint(-jitter, jitter)
-        bad = "bad-deploy" in m.faults
+        behaviour = m.serving
+        label = m.label
 
-        errors = binomial(n, BAD_DEPLOY_ERROR_RATIO if bad else NORMAL_ERROR_RATIO, rng)
-        m.requests[(m.version, "500")] += errors
-        m.requests[(m.version, "200")] += n - errors
+        errors = binomial(n, behaviour.error_ratio, rng)
+        m.requests[(label, "500")] += errors
+        m.requests[(label, "200")] += n - errors
 
-        mu, sigma = SLOW_LATENCY if "latency" in m.faults else NORMAL_LATENCY
+        # The latency fault slows the model down; the fallback does not call the model.
+        slow = "latency" in m.faults and not m.fallback
+        mu, sigma = SLOW_LATENCY if slow else behaviour.latency
         latencies = [exp(gauss(mu, sigma)) for _ in range(n)]
         counts = m.duration_counts
         for x in latencies:
@@ -230,7 +329,7 @@ class Simulation:
         m.duration_sum += sum(latencies)
         m.duration_count += n
 
-        mu, sigma = COLLAPSED_SCORES if bad else NORMAL_SCORES
+        mu, sigma = SCORE_PROFILES[behaviour.scores]
         scores = [1.0 / (1.0 + exp(-gauss(mu, sigma))) for _ in range(n)]
         counts = m.score_counts
         for s in scores:
@@ -268,6 +367,8 @@ class Simulation:
         if now < m.next_pipeline_run:
             return
         m.next_pipeline_run = now + self.rng.uniform(0.9, 1.1) * PIPELINE_PERIOD_SECONDS
+        if m.paused:
+            return  # held: the run is skipped, neither a success nor a failure
         failed = (
             "pipeline-fail" in m.faults
             or "schema-break" in m.faults

@@ -16,9 +16,17 @@ from lab.procs import ProcessRecord
 
 RECORD_NAME = "lab.json"
 CONFIG_NAME = "mlconsole.yaml"
-#: Components in start order: the service first so Prometheus' first scrape finds it.
-COMPONENTS: tuple[str, ...] = ("service", "alertmanager", "prometheus")
+#: Components in start order: MLflow first since it takes longest to get ready, then
+#: the service, so Prometheus' first scrape finds it.
+COMPONENTS: tuple[str, ...] = ("mlflow", "service", "alertmanager", "prometheus")
+#: The component a lab started with ``registry=False`` goes without.
+REGISTRY_COMPONENT = "mlflow"
 _FORMAT = 1
+
+
+def components(registry: bool) -> tuple[str, ...]:
+    """The components of a lab with or without the model registry, in start order."""
+    return COMPONENTS if registry else tuple(c for c in COMPONENTS if c != REGISTRY_COMPONENT)
 
 
 @dataclass(slots=True)
@@ -34,6 +42,13 @@ class LabInfo:
     ready: bool = False
     #: True when ``up`` found the lab already running and started nothing.
     already_running: bool = False
+    #: Whether the lab runs MLflow, whose champion aliases say what the service serves.
+    registry: bool = False
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The lab's components, in start order."""
+        return components(self.registry)
 
     @property
     def config_path(self) -> Path:
@@ -56,9 +71,14 @@ class LabInfo:
         return self.ports.url("service")
 
     @property
+    def mlflow_url(self) -> str | None:
+        """MLflow base URL, or None if the lab runs without a registry."""
+        return self.ports.url("mlflow") if self.registry else None
+
+    @property
     def urls(self) -> dict[str, str]:
         """Base URL of every component."""
-        return {c: self.ports.url(c) for c in COMPONENTS}
+        return {c: self.ports.url(c) for c in self.components}
 
     @property
     def pids(self) -> dict[str, int]:
@@ -72,8 +92,9 @@ class LabInfo:
             "state_dir": str(self.state_dir),
             "started_at": self.started_at,
             "ready": self.ready,
+            "registry": self.registry,
             "models": self.models,
-            "ports": {c: getattr(self.ports, c) for c in COMPONENTS},
+            "ports": {c: getattr(self.ports, c) for c in self.components},
             "urls": self.urls,
             "config": str(self.config_path),
             "processes": {name: rec.to_json() for name, rec in self.processes.items()},
@@ -83,6 +104,8 @@ class LabInfo:
     def from_json(cls, data: dict[str, Any]) -> LabInfo:
         """Parse a ``lab.json`` document."""
         ports = data["ports"]
+        processes = data.get("processes", {})
+        registry = data.get("registry")
         return cls(
             state_dir=Path(data["state_dir"]),
             models=[str(m) for m in data["models"]],
@@ -90,13 +113,12 @@ class LabInfo:
                 prometheus=int(ports["prometheus"]),
                 alertmanager=int(ports["alertmanager"]),
                 service=int(ports["service"]),
+                **({"mlflow": int(ports["mlflow"])} if "mlflow" in ports else {}),
             ),
             started_at=float(data["started_at"]),
-            processes={
-                name: ProcessRecord.from_json(rec)
-                for name, rec in data.get("processes", {}).items()
-            },
+            processes={name: ProcessRecord.from_json(rec) for name, rec in processes.items()},
             ready=bool(data.get("ready", False)),
+            registry=REGISTRY_COMPONENT in processes if registry is None else bool(registry),
         )
 
 

@@ -27,7 +27,9 @@ def _open(request: urllib.request.Request, timeout: float) -> bytes:
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace").strip()
         with contextlib.suppress(ValueError, AttributeError):
-            detail = json.loads(detail).get("error", detail)
+            # Our service says {"error": ...}; MLflow says {"error_code": ..., "message": ...}.
+            parsed = json.loads(detail)
+            detail = str(parsed.get("error") or parsed.get("message") or detail)
         raise HTTPCallError(detail or f"HTTP {exc.code}", status=exc.code) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 # Tests use their own ports, so a demo lab on the default ones can stay up.
-TEST_PORTS = (28090, 28093, 28100)
+TEST_PORTS = (28090, 28093, 28100, 28500)
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A running lab (model service, Prometheus, Alertmanager) on test ports."""
+    """A running lab (model service, Prometheus, Alertmanager, MLflow) on test ports."""
     from lab import control
     from lab.configs import Ports
 

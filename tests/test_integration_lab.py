@@ -43,7 +43,9 @@ def bad_deploy_seen(status: dict[str, Any]) -> bool:
     model = status["models"].get(MODEL)
     if model is None:
         return False
-    breaching = model["slis"].get("error_ratio", {}).get("status") == "breach"
+    reading = model["slis"].get("error_ratio", {})
+    # The short burn window too: an earlier incident may still hold the 1m ratio up.
+    breaching = reading.get("status") == "breach" and (reading.get("burn_rate") or 0) > 14.4
     burning = any(a["name"] == "ModelErrorBudgetBurn" and a["firing"] for a in model["alerts"])
     return breaching and burning
 

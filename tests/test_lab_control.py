@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lab import control, procs, state
 from lab.cli import add_lab_parser
-from lab.configs import Ports
+from lab.configs import Ports, mlconsole_config
 from lab.paths import default_state_dir
 from lab.state import LabInfo
 
@@ -75,11 +76,12 @@ def test_state_dir_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 
 def test_parser_defaults_and_choices() -> None:
     args = parse("up")
-    assert (args.models, args.prometheus_port, args.alertmanager_port, args.service_port) == (
-        3, 19090, 19093, 19100,
-    )  # fmt: skip
+    ports = (args.prometheus_port, args.alertmanager_port, args.service_port, args.mlflow_port)
+    assert (args.models, *ports) == (3, 19090, 19093, 19100, 19500)
     assert args.wait is True and args.state_dir is None and callable(args.func)
+    assert args.registry is True
     assert parse("up", "--no-wait", "--models", "1000").wait is False
+    assert parse("up", "--no-registry", "--mlflow-port", "29500").registry is False
     args = parse("inject", "drift", "--model", "recommender", "--state-dir", "/x")
     assert (args.fault, args.model, args.state_dir) == ("drift", "recommender", "/x")
     assert parse("inject", "latency").model is None
@@ -115,9 +117,88 @@ def test_lab_record_round_trips(tmp_path: Path) -> None:
     assert loaded is not None
     assert loaded.to_json() == info.to_json()
     assert loaded.prometheus_url == "http://127.0.0.1:1"
+    assert loaded.mlflow_url is None and "mlflow" not in loaded.urls
     assert json.loads((tmp_path / "lab.json").read_text())["urls"]["service"].endswith(":3")
     (tmp_path / "lab.json").write_text("{torn")
     assert state.load(tmp_path) is None
+
+
+def test_lab_record_with_a_registry_round_trips(tmp_path: Path) -> None:
+    record = procs.ProcessRecord(pid=123, started="456", argv=["mlflow"], log="/l")
+    info = LabInfo(tmp_path, ["a"], Ports(1, 2, 3, 4), 10.0, {"mlflow": record}, registry=True)
+    state.save(info)
+    loaded = state.load(tmp_path)
+    assert loaded is not None and loaded.registry
+    assert loaded.to_json() == info.to_json()
+    assert loaded.mlflow_url == "http://127.0.0.1:4"
+    assert loaded.components == ("mlflow", "service", "alertmanager", "prometheus")
+    # A record without the flag (an older lab.json) says it by its processes.
+    raw = json.loads((tmp_path / "lab.json").read_text())
+    del raw["registry"]
+    assert LabInfo.from_json(raw).registry
+
+
+def test_lab_config_has_the_sources_and_actions_the_console_acts_through() -> None:
+    ports = Ports(1, 2, 3, 4)
+    with_registry = yaml.safe_load(mlconsole_config(ports, Path("/s")))
+    sources = with_registry["sources"]
+    assert list(sources) == ["prometheus", "alertmanager", "registry", "serving", "pipelines"]
+    assert sources["registry"] == {"type": "mlflow", "url": "http://127.0.0.1:4", "interval": "2s"}
+    serving = sources["serving"]
+    assert (serving["type"], serving["url"], serving["interval"]) == (
+        "http-switch", "http://127.0.0.1:3", "5s",
+    )  # fmt: skip
+    assert serving["options"] == {
+        "read": {"method": "GET", "path": "/admin/fallback?model={target}", "field": "enabled"},
+        "enable": {
+            "method": "POST",
+            "path": "/admin/fallback",
+            "body": {"model": "{target}", "enabled": True},
+        },
+        "disable": {
+            "method": "POST",
+            "path": "/admin/fallback",
+            "body": {"model": "{target}", "enabled": False},
+        },
+    }
+    assert sources["pipelines"]["options"] == {
+        "read": {"method": "GET", "path": "/admin/pipeline?model={target}", "field": "paused"},
+        "enable": {
+            "method": "POST",
+            "path": "/admin/pipeline",
+            "body": {"model": "{target}", "paused": True},
+        },
+        "disable": {
+            "method": "POST",
+            "path": "/admin/pipeline",
+            "body": {"model": "{target}", "paused": False},
+        },
+    }
+    assert with_registry["actions"] == {
+        "registry": "registry",
+        "alias": "champion",
+        "fallback": "serving",
+        "pipeline": "pipelines",
+        "silences": "alertmanager",
+        "verify": {"sli": "error_ratio", "window": "30s", "every": "2s"},
+    }
+    without = yaml.safe_load(mlconsole_config(ports, Path("/s"), registry=False))
+    assert "registry" not in without["sources"] and "registry" not in without["actions"]
+    assert {k: v for k, v in with_registry["actions"].items() if k != "registry"} == without[
+        "actions"
+    ]
+
+
+def test_the_console_loads_the_lab_config_with_and_without_a_registry(tmp_path: Path) -> None:
+    from console.config_loader import load_config
+
+    for registry in (True, False):
+        path = tmp_path / f"registry-{registry}.yaml"
+        path.write_text(mlconsole_config(Ports(1, 2, 3, 4), tmp_path, registry=registry))
+        config = load_config(path)
+        assert config.actions.fallback == "serving" and config.actions.pipeline == "pipelines"
+        assert config.actions.registry == ("registry" if registry else None)
+        assert config.actions.verify.window == 30
 
 
 # -- down never kills what it did not start ---------------------------------------------
@@ -160,17 +241,39 @@ def test_up_names_the_packages_when_binaries_are_missing(
 
 
 def test_up_refuses_busy_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(control, "_find_binaries", lambda: {"prometheus": "p", "alertmanager": "a"})
+    binaries = {"prometheus": "p", "alertmanager": "a", "mlflow": "m"}
+    monkeypatch.setattr(control, "_find_binaries", lambda registry=True: binaries)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        prom, am = free_ports(2)
+        prom, am, svc = free_ports(3)
         with pytest.raises(control.LabError, match=f"port {port} .*--service-port"):
-            control.up(tmp_path, ports=Ports(prom, am, port))
+            control.up(tmp_path, ports=Ports(prom, am, port), registry=False)
+        with pytest.raises(control.LabError, match=f"port {port} .*--mlflow-port"):
+            control.up(tmp_path, ports=Ports(prom, am, svc, port))
     with pytest.raises(control.LabError, match="cannot both use port"):
-        control.up(tmp_path, ports=Ports(prom, prom, am))
+        control.up(tmp_path, ports=Ports(prom, prom, am), registry=False)
+    with pytest.raises(control.LabError, match="service and mlflow cannot both use port"):
+        control.up(tmp_path, ports=Ports(prom, am, svc, svc))
     assert not (tmp_path / "lab.json").exists()
+
+
+def test_up_says_how_to_get_mlflow_when_it_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(control, "_BINARIES", {})  # Prometheus and Alertmanager: not needed
+    monkeypatch.setenv("MLCONSOLE_MLFLOW", str(tmp_path / "no-such-mlflow"))
+    with pytest.raises(control.LabError) as failure:
+        control.up(tmp_path / "state", ports=Ports(*free_ports(4)))
+    message = str(failure.value)
+    assert "\n" not in message
+    assert "MLCONSOLE_MLFLOW" in message and "bash scripts/setup.sh" in message
+    assert "--no-registry" in message
+    monkeypatch.delenv("MLCONSOLE_MLFLOW")
+    monkeypatch.setattr(control, "DEFAULT_MLFLOW", tmp_path / ".venv-mlflow" / "bin" / "mlflow")
+    with pytest.raises(control.LabError, match=r"\.venv-mlflow/bin/mlflow .*bash scripts/setup.sh"):
+        control.up(tmp_path / "state", ports=Ports(*free_ports(4)))
 
 
 def fake_binary(directory: Path, name: str, script: str) -> None:
@@ -189,7 +292,7 @@ def test_up_reports_a_crashing_component_and_stops_the_rest(
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     root = tmp_path / "state"
     with pytest.raises(control.LabError) as failure:
-        control.up(root, ports=Ports(*free_ports(3)), timeout=30)
+        control.up(root, ports=Ports(*free_ports(3)), timeout=30, registry=False)
     message = str(failure.value)
     assert "prometheus exited with code 3" in message
     assert "opening storage failed" in message  # the log tail
@@ -198,6 +301,32 @@ def test_up_reports_a_crashing_component_and_stops_the_rest(
     # process with the state dir on its command line).
     am_pid = int((tmp_path / "am.pid").read_text())
     assert not procs.group_members(am_pid)
+    leftovers = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True)
+    assert leftovers.stdout.split() == []
+
+
+def test_up_reports_a_crashing_mlflow_and_stops_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_binary(bin_dir, "prometheus-alertmanager", "exec sleep 60\n")
+    fake_binary(bin_dir, "prometheus", "exec sleep 60\n")
+    fake_binary(
+        bin_dir, "mlflow", "echo \"MLflow: $*\"\necho 'alembic: database is locked'\nexit 1\n"
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("MLCONSOLE_MLFLOW", "mlflow")  # found on PATH
+    root = tmp_path / "state"
+    with pytest.raises(control.LabError) as failure:
+        control.up(root, ports=Ports(*free_ports(4)), timeout=30)
+    message = str(failure.value)
+    assert "mlflow exited with code 1" in message
+    assert "database is locked" in message
+    # The lean form: one worker, SQLite in the state dir, loopback only.
+    assert "--workers 1" in message and f"sqlite:///{root}/data/mlflow/mlflow.db" in message
+    assert "--host 127.0.0.1" in message
+    assert not (root / "lab.json").exists()
     leftovers = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True)
     assert leftovers.stdout.split() == []
 

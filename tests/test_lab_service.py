@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -101,3 +102,96 @@ def test_metrics_are_rendered_once_per_tick(service: tuple[str, LabService]) -> 
     assert svc.metrics() is first  # cached between ticks
     svc.tick()
     assert svc.metrics() is not first
+
+
+# -- fallback and pipeline switches ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("endpoint", "field"), [("fallback", "enabled"), ("pipeline", "paused")])
+def test_switches_read_and_set_per_model(
+    service: tuple[str, LabService], endpoint: str, field: str
+) -> None:
+    url, svc = service
+    path = f"{url}/admin/{endpoint}"
+    assert call(f"{path}?model=recommender")[:2] == (200, {"model": "recommender", field: False})
+    status, body, kind = call(path, {"model": "recommender", field: True})
+    assert (status, body, kind) == (200, {"model": "recommender", field: True}, "application/json")
+    assert call(f"{path}?model=recommender")[1] == {"model": "recommender", field: True}
+    assert call(f"{path}?model=churn-predictor")[1] == {"model": "churn-predictor", field: False}
+    serving = call(f"{url}/admin/state")[1]["serving"]
+    key = "fallback" if endpoint == "fallback" else "paused"
+    assert serving["recommender"][key] is True and serving["churn-predictor"][key] is False
+    assert call(path, {"model": "recommender", field: False})[1] == {
+        "model": "recommender",
+        field: False,
+    }
+    assert svc.state_dir is not None
+    journal = [
+        json.loads(line) for line in (svc.state_dir / "faults.jsonl").read_text().splitlines()
+    ]
+    assert [(e["event"], e["model"], e[field]) for e in journal] == [
+        (endpoint, "recommender", True),
+        (endpoint, "recommender", False),
+    ]
+
+
+@pytest.mark.parametrize(("endpoint", "field"), [("fallback", "enabled"), ("pipeline", "paused")])
+def test_switch_errors(service: tuple[str, LabService], endpoint: str, field: str) -> None:
+    url, _ = service
+    path = f"{url}/admin/{endpoint}"
+    status, body, kind = call(f"{path}?model=nope")
+    assert (status, kind) == (404, "application/json") and "unknown model 'nope'" in body["error"]
+    assert call(path, {"model": "nope", field: True})[0] == 404
+    assert call(path)[0] == 400  # no ?model=
+    assert call(f"{path}?model=a&model=b")[0] == 400
+    for bad in (
+        {"model": "recommender"},
+        {"model": "recommender", field: 1},
+        {field: True},
+        {"model": 3, field: True},
+    ):
+        status, body, _ = call(path, bad)
+        assert status == 400 and field in body["error"], bad
+    request = urllib.request.Request(path, data=b"{not json", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=5)
+    assert answer.value.code == 400
+
+
+def test_fallback_shows_in_the_metrics_and_state(service: tuple[str, LabService]) -> None:
+    url, svc = service
+    call(f"{url}/admin/fault", {"fault": "bad-deploy", "model": "recommender"})
+    call(f"{url}/admin/fallback", {"model": "recommender", "enabled": True})
+    svc.tick()
+    metrics = call(f"{url}/metrics")[1]
+    assert 'mlc_model_info{model="recommender",version="fallback"} 1' in metrics
+    assert 'mlc_requests_total{model="recommender",version="fallback",status="200"}' in metrics
+    served = call(f"{url}/admin/state")[1]["serving"]["recommender"]
+    assert served == {
+        "version": "4",
+        "label": "fallback",
+        "fallback": True,
+        "paused": False,
+        "error_ratio": 0.002,
+        "scores": "flat",
+    }
+    state = call(f"{url}/admin/reset", {})[1]
+    assert state["serving"]["recommender"]["label"] == "3"
+    assert state["registry"] is None
+
+
+def test_an_unreachable_registry_keeps_the_served_versions(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens once closed
+    svc = LabService(model_names(2), tmp_path, seed=1, registry=dead)
+    svc.sim.deploy("churn-predictor", "2")
+    svc.follow_once()
+    state = svc.state()
+    assert state["versions"] == {"fraud-detector": "3", "churn-predictor": "2"}
+    assert state["registry"]["url"] == dead
+    assert "cannot reach" in state["registry"]["error"]
+    assert state["registry"]["synced_at"] is None and state["registry"]["champions"] == {}
+    # With a registry, a bad-deploy fault is only recorded: the deploy is the alias move.
+    svc.inject("bad-deploy", "fraud-detector")
+    assert svc.state()["versions"]["fraud-detector"] == "3"

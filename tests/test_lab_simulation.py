@@ -7,6 +7,7 @@ import pytest
 from lab.catalog import (
     BAD_VERSION,
     DRIFT_FEATURE,
+    FALLBACK_VERSION,
     FAULTS,
     FEATURES,
     GOOD_VERSION,
@@ -14,7 +15,11 @@ from lab.catalog import (
     model_names,
 )
 from lab.simulation import (
+    BROKEN,
     DURATION_BOUNDS,
+    FALLBACK,
+    HEALTHY,
+    Behaviour,
     FeatureStream,
     ModelSim,
     Simulation,
@@ -201,3 +206,111 @@ def test_same_seed_same_world() -> None:
     run(b, 5)
     assert a.model(MODEL).requests == b.model(MODEL).requests
     assert [f.psi for f in a.model(MODEL).features] == [f.psi for f in b.model(MODEL).features]
+
+
+# -- deploys, fallback and pipeline pause ---------------------------------------------
+
+
+def new_requests(m: ModelSim, before: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    return {k: v - before.get(k, 0) for k, v in m.requests.items() if v - before.get(k, 0)}
+
+
+def low_score_share(m: ModelSim, before: list[int]) -> float:
+    counts = [c - b for c, b in zip(m.score_counts, before, strict=True)]
+    return counts[0] / sum(counts)
+
+
+def test_deploy_serves_a_version_with_the_behaviour_it_is_given() -> None:
+    sim = make_sim()
+    run(sim, 5)
+    target = sim.model(MODEL)
+    scores_before = list(target.score_counts)
+    sim.deploy(MODEL, "7", Behaviour(error_ratio=0.3, scores="collapsed"))
+    assert (target.version, target.label) == ("7", "7")
+    run(sim, 40)
+    assert error_ratio(target, "7") == pytest.approx(0.3, abs=0.05)
+    assert low_score_share(target, scores_before) > 0.9
+    assert sim.model("churn-predictor").version == GOOD_VERSION
+    # Without a behaviour, a version behaves as built in: only the bad one is broken.
+    sim.deploy(MODEL, BAD_VERSION)
+    assert target.behaviour == BROKEN
+    sim.deploy(MODEL, "2")
+    assert target.behaviour == HEALTHY
+
+
+def test_with_external_deploys_bad_deploy_is_recorded_and_a_rollback_clears_it() -> None:
+    sim = Simulation(model_names(3), start=START, seed=3, external_deploys=True)
+    sim.inject("bad-deploy", MODEL)
+    target = sim.model(MODEL)
+    assert target.version == GOOD_VERSION  # the registry decides, not the fault
+    assert [f["fault"] for f in sim.active_faults()] == ["bad-deploy"]
+    sim.deploy(MODEL, BAD_VERSION, BROKEN)  # the service saw the alias move
+    assert sim.active_faults()
+    sim.deploy(MODEL, GOOD_VERSION, HEALTHY)  # rolled back in the registry
+    assert sim.active_faults() == []
+    sim.deploy(MODEL, BAD_VERSION, BROKEN)
+    sim.reset()
+    assert target.version == BAD_VERSION  # reset leaves deploys to the registry
+
+
+def test_fallback_serves_reliably_fast_and_flat_under_its_own_label() -> None:
+    sim = make_sim()
+    sim.inject("bad-deploy", MODEL)
+    sim.inject("latency", MODEL)
+    run(sim, 5)
+    target = sim.model(MODEL)
+    before = dict(target.requests)
+    durations_before, scores_before = list(target.duration_counts), list(target.score_counts)
+    sim.set_fallback(MODEL, True)
+    assert target.label == FALLBACK_VERSION and target.version == BAD_VERSION
+    run(sim, 40)
+    new = new_requests(target, before)
+    assert {v for v, _ in new} == {FALLBACK_VERSION}
+    assert new.get((FALLBACK_VERSION, "500"), 0) / sum(new.values()) < 0.02
+    fast = DURATION_BOUNDS.index(0.025)
+    durations = [c - b for c, b in zip(target.duration_counts, durations_before, strict=True)]
+    assert sum(durations[: fast + 1]) / sum(durations) > 0.95  # the latency fault is bypassed
+    # Flat: no score bucket holds a big share, unlike the model's peaked distribution.
+    scores = [c - b for c, b in zip(target.score_counts, scores_before, strict=True)]
+    assert max(scores) / sum(scores) < 0.15
+    healthy = sim.model("churn-predictor").score_counts
+    assert max(healthy) / sum(healthy) > 0.2
+    sim.set_fallback(MODEL, False)
+    assert target.label == BAD_VERSION
+
+
+def test_a_paused_pipeline_does_not_run_at_all() -> None:
+    sim = make_sim()
+    sim.inject("pipeline-fail", MODEL)
+    run(sim, 10)
+    target = sim.model(MODEL)
+    sim.set_paused(MODEL, True)
+    runs, last = dict(target.pipeline_runs), target.pipeline_last_success
+    run(sim, 40)
+    assert target.pipeline_runs == runs  # neither failures nor successes
+    assert target.pipeline_last_success == last
+    assert sim.model("recommender").pipeline_runs["success"] > 6
+    sim.set_paused(MODEL, False)
+    run(sim, 12)
+    assert target.pipeline_runs["failed"] > runs["failed"]
+
+
+def test_reset_turns_fallbacks_off_and_resumes_pipelines() -> None:
+    sim = make_sim()
+    sim.set_fallback(MODEL, True)
+    sim.set_paused("recommender", True)
+    sim.reset()
+    assert not any(m.fallback or m.paused for m in sim.models)
+    assert sim.model(MODEL).label == GOOD_VERSION
+    with pytest.raises(UnknownModelError):
+        sim.set_fallback("no-such-model", True)
+    with pytest.raises(UnknownModelError):
+        sim.set_paused("no-such-model", True)
+
+
+def test_behaviours_are_checked() -> None:
+    assert FALLBACK.scores == "flat" and FALLBACK.error_ratio == HEALTHY.error_ratio
+    with pytest.raises(ValueError, match="within"):
+        Behaviour(error_ratio=1.5)
+    with pytest.raises(ValueError, match="unknown score distribution"):
+        Behaviour(scores="bimodal")
