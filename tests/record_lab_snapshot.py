@@ -24,6 +24,8 @@ async def record(out: Path) -> None:
     config = load_config(path)
     adapters, failures = build_adapters(config)
     poller = Poller(config, adapters, load_errors=failures)
+    await poller.refresh_once()
+    # Twice: switches are read for the models the first refresh found.
     snapshot = await poller.refresh_once()
     await poller.stop()
     out.write_text(json.dumps(snapshot.as_dict(snapshot.taken_at), indent=1) + "\n")

@@ -164,9 +164,11 @@ def replayed_lab_app() -> MLConsoleApp:
 async def test_replayed_lab_snapshot_shows_the_bad_deploy() -> None:
     app = replayed_lab_app()
     async with app.run_test(size=SIZE):
-        assert rows(app, "#models")[0] == "fraud-detector"
+        # Both paged models (bad deploy, drift) above the healthy one.
+        assert rows(app, "#models")[2] == "recommender"
         table = app.screen.query_one("#models", DataTable)
         assert "red" in str(table.get_cell("fraud-detector", "error_ratio").style)
+        assert str(table.get_cell("fraud-detector", "serving")) == "v4"  # the bad version
         assert "ModelErrorBudgetBurn" in [
             str(r[1])
             for r in (
