@@ -37,7 +37,6 @@ from pydantic import (
 )
 
 from adapters.base import AdapterError, SourceSettings, SwitchAdapter
-from adapters.http import HttpClient
 
 PLACEHOLDER = "{target}"
 _BRACES = re.compile(r"\{[^{}]*\}")
@@ -155,6 +154,10 @@ class HttpSwitchAdapter(SwitchAdapter):
             for request in (settings.read, settings.enable, settings.disable)
             for value in request.headers.values()
         ]
+        # httpx loads with the first switch built, not with its settings: the config
+        # check imports this module for HttpSwitchSettings before the first paint.
+        from adapters.http import HttpClient
+
         self._http = HttpClient(
             name, settings, system="the switch's service", extra_secrets=request_secrets
         )

@@ -60,6 +60,17 @@ CONFIG = """
 sources:
   prometheus: {type: prometheus, url: "http://127.0.0.1:9", interval: 60, retries: 0}
   alertmanager: {type: alertmanager, url: "http://127.0.0.1:9", interval: 60, retries: 0}
+  registry: {type: mlflow, url: "http://127.0.0.1:9", interval: 60, retries: 0}
+  serving:
+    type: http-switch
+    url: "http://127.0.0.1:9"
+    interval: 60
+    retries: 0
+    options:
+      read: {path: "/admin/fallback?model={target}", field: enabled}
+      enable: {path: /admin/fallback, body: {model: "{target}", enabled: true}}
+      disable: {path: /admin/fallback, body: {model: "{target}", enabled: false}}
+actions: {fallback: serving}
 slis:
   - {name: error_ratio, query: "mlc:error_ratio:rate1m", objective: "< 0.01", slo: {target: 0.99}}
   - {name: latency_p99, query: "mlc:latency_p99_seconds:rate1m", objective: "< 0.5", unit: seconds}
