@@ -115,6 +115,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def entry_line(entry: Any, *, in_doubt: bool = False) -> str:
+    """One entry as a line: when, what kind, the plan's summary, the outcome, who."""
+    body = entry.body
+    plan = body.get("plan") or {}
+    what = plan.get("summary") or " ".join(
+        f"{k}={v}" for k, v in (body.get("params") or {}).items()
+    )
+    result = body.get("result") or {}
+    outcome = ""
+    if body.get("kind") == "result":
+        outcome = " — applied" if result.get("applied") else " — NOT applied"
+    elif body.get("kind") == "verify":
+        outcome = " — recovered" if result.get("recovered") else " — NOT recovered"
+    elif body.get("kind") == "reconcile":
+        outcome = f" — {result.get('verdict', '?')}"
+    error = f" error: {body['error']}" if body.get("error") else ""
+    flag = "  IN DOUBT" if in_doubt else ""
+    return (
+        f"{entry.seq:>5} {body.get('at', '')} {body.get('kind', ''):<9} "
+        f"{body.get('action', '')}: {what}{outcome} (by {body.get('actor', '')})"
+        f"{' #' + str(body['intent_seq']) if body.get('intent_seq') else ''}{error}{flag}"
+    )
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     log = _open(args)
     if log is None:
@@ -125,12 +149,5 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps([{**e.as_dict(), "in_doubt": e.seq in doubt} for e in entries], indent=2))
         return 0
     for entry in entries:
-        body = entry.body
-        flag = "  IN DOUBT" if entry.seq in doubt else ""
-        params = " ".join(f"{k}={v}" for k, v in (body.get("params") or {}).items())
-        print(
-            f"{entry.seq:>5} {body.get('at', '')} {body.get('kind', ''):<9} "
-            f"{body.get('action', '')} {params} by {body.get('actor', '')}"
-            f"{' error: ' + str(body['error']) if body.get('error') else ''}{flag}"
-        )
+        print(entry_line(entry, in_doubt=entry.seq in doubt))
     return 0

@@ -115,7 +115,8 @@ class ActionScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(Text(f"{self.action_.title}: {self.plan.summary()}", style="bold"))
+            title = self.action_.title + (f" {self.plan.model}" if self.plan.model else "")
+            yield Label(Text(title, style="bold"))
             with VerticalScroll(id="plan"):
                 yield Static(self._plan_text(), id="plan-text")
             yield Static("", id="status")

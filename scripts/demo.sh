@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo: set up, start the lab (model service, Prometheus, Alertmanager),
+# The demo: set up, start the lab (model service, MLflow, Prometheus, Alertmanager),
 # break a model with a bad deploy, and open the console on the live incident.
 # Quitting the console stops the lab (KEEP_LAB=1 keeps it running).
 set -euo pipefail
@@ -13,5 +13,5 @@ if [ "${KEEP_LAB:-0}" != 1 ]; then
   trap 'mlconsole lab down' EXIT
 fi
 mlconsole lab inject bad-deploy --model fraud-detector
-echo "demo: fraud-detector got a bad deploy; its burn-rate alert fires within a minute." >&2
+echo "demo: fraud-detector got a bad deploy (champion -> v4); its burn-rate alert fires within a minute. Select it and press r to roll back." >&2
 mlconsole
