@@ -7,7 +7,9 @@ Requests pass through to the real server unless a rule says otherwise:
   hangs as if the network died before the response came back);
 - ``stall``: never pass through and never answer;
 - ``503``: answer 503 without passing through;
-- ``drop``: close the connection without passing through or answering.
+- ``drop``: close the connection without passing through or answering;
+- ``echo``: answer 503 with the request's headers in the body, as a badly behaved
+  server might (to prove secrets never travel on from an error).
 
 So a test can kill a process mid-request, or fail one request of a real flow,
 while everything else talks to the real server.
@@ -16,6 +18,7 @@ while everything else talks to the real server.
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +55,15 @@ class FaultProxy:
                 if verdict == "stall":
                     proxy.release.wait()
                     self.close_connection = True
+                    return
+                if verdict == "echo":
+                    payload = json.dumps({"message": "injected", "headers": dict(self.headers)})
+                    data = payload.encode()
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
                     return
                 if verdict == "503":
                     payload = b'{"error_code":"TEMPORARILY_UNAVAILABLE","message":"injected"}'

@@ -87,10 +87,15 @@ def bad_deploy(lab: Any) -> None:
     wait_for("the bad version's errors in Prometheus", lambda: (error_ratio(lab) or 0) > 0.1)
 
 
-def lab_config(lab: Any, tmp_path: Path, **changes: Any) -> Path:
+def lab_config(
+    lab: Any, tmp_path: Path, *, tokens: dict[str, str] | None = None, **changes: Any
+) -> Path:
     """The lab's config with its own store and audit log, and optional source changes."""
     data = yaml.safe_load(Path(lab.config_path).read_text())
     data["store"] = {"path": str(tmp_path / "store.db")}
+    for source, token in (tokens or {}).items():
+        data["sources"][source]["bearer_token"] = token
+        data["sources"][source]["headers"] = {"X-Api-Key": f"{token}-key"}
     for source, url in changes.items():
         data["sources"][source]["url"] = url
         # Through a proxy that holds requests, the client must outwait the test.
@@ -341,6 +346,27 @@ def test_alertmanager_dropping_the_silence_is_recorded(lab_clean: Any, tmp_path:
     assert log.entries()[1].body["result"]["state"] == "not applied"
     silences = httpx.get(f"{lab.alertmanager_url}/api/v2/silences", timeout=10).json()
     assert not any("outage test" in s["comment"] for s in silences)
+
+
+def test_secrets_never_reach_the_audit_log_or_the_output(lab_clean: Any, tmp_path: Path) -> None:
+    """A registry that echoes the request headers in its errors: the token stops here."""
+    lab = lab_clean
+    token = "tok-9f8e7d6c5b4a"
+
+    def rule(method: str, path: str) -> str:
+        return "echo" if method == "POST" else "forward"
+
+    with FaultProxy(lab.mlflow_url, rule) as proxy:
+        config = lab_config(lab, tmp_path, tokens={"registry": token}, registry=proxy.url)
+        run = mlconsole(config, "rollback", MODEL, "--to", "2", "--yes", "--json")
+        status = mlconsole(config, "status", "--json")
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "HTTP 503" in run.stdout + run.stderr
+    for text in (run.stdout, run.stderr, status.stdout, status.stderr):
+        assert token not in text
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("audit"))
+    assert token.encode() not in raw and b"-key" not in raw
+    assert kinds(audit_of(tmp_path)) == ["intent", "result"]
 
 
 # -- the other mitigations, through the CLI ------------------------------------------------
