@@ -18,6 +18,7 @@ from console.format import (
     format_value,
     sparkline,
 )
+from console.serving import serving_cell
 from console.snapshot import Health, Snapshot
 
 
@@ -53,8 +54,13 @@ def render_status(snapshot: Snapshot, now: float, console: Console | None = None
         slis.add_column(
             f"{sli.label}\n{format_objective(sli.objective.op, sli.objective.threshold, sli.unit)}"
         )
+    serving = bool(snapshot.deployments or snapshot.switches)
+    if serving:
+        slis.add_column("serving", no_wrap=True)
     for model in snapshot.models:
         cells: list[Text | str] = [model]
+        if serving:
+            cells.append(serving_cell(snapshot, model, now))
         for sli in snapshot.slis:
             reading = snapshot.reading(model, sli.name)
             if reading is None:
