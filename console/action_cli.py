@@ -10,8 +10,9 @@ Exit codes:
   0  applied (and recovered, when the SLI is watched), or a dry run
   1  applied, but the SLI did not recover within the window (the undo is printed)
   2  usage or config error, or nothing to do
-  3  a source failed: the action could not be planned or applied
-  4  refused: the world changed since the plan, or read-only mode
+  3  a source failed: the action could not be planned or applied, or its state
+     read back is not the planned one
+  4  refused: the world changed since the plan, read-only mode, or not confirmed
   5  the audit log cannot be written: nothing was run
 """
 
@@ -249,7 +250,7 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
             answer = input("Apply this plan? [y/N] ").strip().lower()
             if answer not in ("y", "yes"):
                 print("Not applied.")
-                return EXIT_OK
+                return EXIT_REFUSED
         try:
             report = await executor.run(action, plan)
         except AuditError as exc:
@@ -265,6 +266,14 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
             _finish(args, out, report.message, stream=sys.stderr)
             return EXIT_SOURCE
         _say(args, report.message)
+        if not report.confirmed:
+            _finish(
+                args,
+                out,
+                "the state read back is not the planned one: look before acting again",
+                stream=sys.stderr,
+            )
+            return EXIT_SOURCE
         if not (plan.watch_sli and not getattr(args, "no_verify", False)):
             _finish(args, out, None)
             return EXIT_OK
@@ -275,7 +284,11 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
             shown = "no data" if value is None else f"{value:.4g}"
             _say(args, f"  {elapsed:5.0f}s / {total:g}s  {shown}")
 
-        recovery = await watch_recovery(ctx, plan.model, on_read=progress)
+        try:
+            recovery = await watch_recovery(ctx, plan.model, on_read=progress)
+        except ActionError as exc:
+            _finish(args, out, f"applied, but the SLI cannot be watched: {exc}", sys.stderr)
+            return EXIT_OK
         out["recovery"] = recovery.as_dict()
         with contextlib.suppress(AuditError):
             executor.record_verification(action, report, recovery)

@@ -18,7 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import re
+import socket
+import sqlite3
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -38,8 +41,11 @@ from adapters.base import (
     SwitchAdapter,
 )
 from console.alias_history import AliasHistory, HistoryError
-from console.audit import AuditError, AuditLog
+from console.audit import AuditEntry, AuditError, AuditLog
 from console.config import Config, SliConfig
+
+#: How the alias history marks the moves the console made itself.
+CONSOLE_SOURCE = "mlconsole:"
 
 
 class ActionError(Exception):
@@ -165,20 +171,33 @@ class ActionContext:
 
     def redact(self, text: str) -> str:
         """Remove every secret the config holds from a message meant for people."""
-        for secret in self._secrets():
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        from adapters.http import redact
+
+        return redact(text, self._secrets())
 
     def _secrets(self) -> list[str]:
+        from adapters.http import settings_secrets
+
         out: list[str] = []
         for source in self.config.sources.values():
-            out.extend(v.get_secret_value() for v in source.headers.values())
-            if source.bearer_token is not None:
-                out.append(source.bearer_token.get_secret_value())
-            if source.basic_auth is not None:
-                out.append(source.basic_auth.password.get_secret_value())
-        return sorted(out, key=len, reverse=True)
+            out.extend(settings_secrets(source))
+            out.extend(_option_header_values(source.options))
+        return out
+
+
+def _option_header_values(options: Any) -> list[str]:
+    """Header values nested anywhere in a source's ``options`` (an http-switch's requests)."""
+    found: list[str] = []
+    if isinstance(options, Mapping):
+        for key, value in options.items():
+            if key == "headers" and isinstance(value, Mapping):
+                found.extend(str(v) for v in value.values())
+            else:
+                found.extend(_option_header_values(value))
+    elif isinstance(options, list):
+        for item in options:
+            found.extend(_option_header_values(item))
+    return found
 
 
 class Action(ABC):
@@ -201,7 +220,7 @@ class Action(ABC):
         """Read the real state, in the shape of ``plan.before`` and ``plan.after``."""
 
     @abstractmethod
-    async def apply(self, plan: Plan, intent_seq: int) -> dict[str, Any]:
+    async def apply(self, plan: Plan, intent: AuditEntry) -> dict[str, Any]:
         """Make the change; returns what the result entry should record."""
 
     async def check(self, plan: Plan) -> None:
@@ -222,7 +241,7 @@ class Action(ABC):
         now = await self.state(plan)
         return now == dict(plan.after), now
 
-    async def reconcile(self, plan: Mapping[str, Any], intent_seq: int) -> tuple[str, Any]:
+    async def reconcile(self, plan: Mapping[str, Any], intent: AuditEntry) -> tuple[str, Any]:
         """For an intent with no result: was it applied? (verdict, what was read)."""
         rebuilt = plan_from_dict(plan)
         now = await self.state(rebuilt)
@@ -321,34 +340,65 @@ class Rollback(Action):
     async def _previous(
         self, registry: RegistryAdapter, model: str, alias: str, current: str
     ) -> tuple[str, str]:
-        history = self.ctx.history
-        if history is not None:
-            try:
-                seen = history.deployment(model, alias)
-            except HistoryError:
-                seen = None
-            if seen is not None and seen.version == current and seen.previous is not None:
-                since = datetime.fromtimestamp(seen.since, UTC)
-                return seen.previous, (
-                    f"v{seen.previous} is the version {alias} held before it moved to "
-                    f"v{current} at {_utc(since)} (alias history)"
-                )
+        """The version to go back to: the one the alias held before, from the alias
+        history, never one the console already rolled back from; else the next lower."""
+        changes = self._changes(model, alias)
+        skip = self._rolled_back_from(model, alias)
+        timeline = [(version, at) for _, version, at, _ in changes]
+        if not timeline or timeline[-1][0] != current:
+            timeline.append((current, time.time()))  # moved since the last poll
+        for index in range(len(timeline) - 2, -1, -1):
+            version, _ = timeline[index]
+            if version is None or version == current or version in skip:
+                continue
+            until = datetime.fromtimestamp(timeline[index + 1][1], UTC)
+            note = (
+                f"v{version} is the version {alias} held before, until {_utc(until)} "
+                "(alias history)"
+            )
+            if skip:
+                note += f"; skipping v{', v'.join(sorted(skip))}, already rolled back from"
+            return version, note
         versions = await registry.versions(model)
-        lower = [v for v in versions if v.number >= 0 and v.number < int(current or 0)]
-        if not current.isdigit() or not lower:
+        skip = self._rolled_back_from(model, alias)
+        lower = [
+            v
+            for v in versions
+            if current.isdigit() and 0 <= v.number < int(current) and v.version not in skip
+        ]
+        if not lower:
             raise ActionError(
                 f"no earlier version of {model} to roll back to (no alias history, and "
                 f"nothing below v{current}); use --to VERSION"
             )
         best = max(lower, key=lambda v: v.number)
-        return best.version, (
-            f"no alias change of {model} was observed; v{best.version} is the next lower version"
+        why = (
+            f"no earlier version of {model} in the alias history"
+            if changes
+            else f"no alias change of {model} was observed"
         )
+        return best.version, f"{why}; v{best.version} is the next lower version"
+
+    def _changes(self, model: str, alias: str) -> list[tuple[str | None, str | None, float, str]]:
+        if self.ctx.history is None:
+            return []
+        try:
+            return self.ctx.history.changes(model, alias)
+        except (HistoryError, sqlite3.Error):
+            return []
+
+    def _rolled_back_from(self, model: str, alias: str) -> set[str]:
+        """Versions the console itself moved the alias away from: never targets again."""
+        return {
+            previous
+            for previous, _, _, source in self._changes(model, alias)
+            if previous is not None and source.startswith(CONSOLE_SOURCE)
+        }
 
     async def state(self, plan: Plan) -> dict[str, Any]:
         return {"version": await self.ctx.registry().alias(self.model, self.alias)}
 
-    async def apply(self, plan: Plan, intent_seq: int) -> dict[str, Any]:
+    async def apply(self, plan: Plan, intent: AuditEntry) -> dict[str, Any]:
         await self.ctx.registry().set_alias(self.model, self.alias, str(plan.after["version"]))
         return {}
 
@@ -360,7 +410,7 @@ class Rollback(Action):
                     self.model,
                     self.alias,
                     str(now["version"]),
-                    source=f"mlconsole:{self.ctx.actor}",
+                    source=f"{CONSOLE_SOURCE}{self.ctx.actor}",
                 )
         return ok, now
 
@@ -392,10 +442,16 @@ class _Toggle(Action):
     def wanted(self) -> bool:
         return bool(self.params[self.key])
 
+    async def _resolve_toggle(self) -> None:
+        """``None`` for the wanted state means "the opposite of what it is now"."""
+        if self.params.get(self.key) is None:
+            self.params[self.key] = not await self.ctx.switch(self.role).state(self.model)
+
     def _word(self, on: bool) -> str:
         return self.on_word if on else self.off_word
 
     async def plan(self) -> Plan:
+        await self._resolve_toggle()
         current = await self.ctx.switch(self.role).state(self.model)
         if current == self.wanted:
             raise ActionError(f"{self.model}: {self.what} is already {self._word(current)}")
@@ -425,7 +481,7 @@ class _Toggle(Action):
     async def state(self, plan: Plan) -> dict[str, Any]:
         return {"on": await self.ctx.switch(self.role).state(self.model)}
 
-    async def apply(self, plan: Plan, intent_seq: int) -> dict[str, Any]:
+    async def apply(self, plan: Plan, intent: AuditEntry) -> dict[str, Any]:
         await self.ctx.switch(self.role).set_state(self.model, bool(plan.after["on"]))
         return {}
 
@@ -486,9 +542,10 @@ class Pipeline(_Toggle):
 # -- silences ----------------------------------------------------------------------
 
 
-def audit_marker(intent_seq: int) -> str:
-    """Put in a silence's comment, so a crash can be reconciled by finding it."""
-    return f"[mlconsole audit #{intent_seq}]"
+def audit_marker(intent: AuditEntry) -> str:
+    """Put in a silence's comment, so a crash can be reconciled by finding it. The
+    hash makes it unique across audit logs (two responders both have an entry #3)."""
+    return f"[mlconsole audit #{intent.seq} {intent.hash[:12]}]"
 
 
 def _matches(alert: AlertRecord, matchers: Sequence[Mapping[str, Any]]) -> bool:
@@ -522,6 +579,14 @@ class Silence(Action):
         matchers = [dict(m) for m in self.params.get("matchers") or ()]
         if not matchers:
             raise ActionError("a silence needs at least one matcher")
+        for m in matchers:
+            if not m.get("name") or "value" not in m:
+                raise ActionError(f"a silence matcher needs a name and a value: {m}")
+            if m.get("isRegex"):
+                try:
+                    re.compile(str(m["value"]))
+                except re.error as exc:
+                    raise ActionError(f"matcher {m['name']}=~{m['value']!r}: {exc}") from None
         duration = float(self.params.get("duration") or self.ctx.config.actions.silence_duration)
         comment = str(self.params.get("comment") or "").strip()
         if not comment:
@@ -557,7 +622,7 @@ class Silence(Action):
     async def state(self, plan: Plan) -> dict[str, Any]:
         return {}
 
-    async def apply(self, plan: Plan, intent_seq: int) -> dict[str, Any]:
+    async def apply(self, plan: Plan, intent: AuditEntry) -> dict[str, Any]:
         now = datetime.now(UTC)
         ends = now + timedelta(seconds=float(plan.params["duration"]))
         silence_id = await self.ctx.alerts().create_silence(
@@ -565,7 +630,7 @@ class Silence(Action):
             now,
             ends,
             self.ctx.actor,
-            f"{plan.params['comment']} {audit_marker(intent_seq)}",
+            f"{plan.params['comment']} {audit_marker(intent)}",
         )
         return {"silence_id": silence_id, "ends_at": ends.isoformat()}
 
@@ -579,8 +644,8 @@ class Silence(Action):
                 }
         return False, {"silence_id": wanted, "state": "missing"}
 
-    async def reconcile(self, plan: Mapping[str, Any], intent_seq: int) -> tuple[str, Any]:
-        marker = audit_marker(intent_seq)
+    async def reconcile(self, plan: Mapping[str, Any], intent: AuditEntry) -> tuple[str, Any]:
+        marker = audit_marker(intent)
         for silence in await self.ctx.alerts().silences():
             if marker in silence.comment:
                 return "applied", {"silence_id": silence.id, "state": silence.state}
@@ -629,7 +694,7 @@ class ExpireSilence(Action):
                 return {"state": "expired" if silence.state == "expired" else "live"}
         return {"state": "missing"}
 
-    async def apply(self, plan: Plan, intent_seq: int) -> dict[str, Any]:
+    async def apply(self, plan: Plan, intent: AuditEntry) -> dict[str, Any]:
         await self.ctx.alerts().expire_silence(str(self.params["silence_id"]))
         return {}
 
@@ -655,6 +720,39 @@ RUNBOOK_ACTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "pipeline-resume": ("pipeline", {"paused": False}),
     "silence": ("silence", {}),
 }
+#: Runbook params of a ``silence`` step that are not label matchers.
+SILENCE_OPTIONS = frozenset({"duration", "comment", "reason"})
+
+
+def from_runbook(
+    step_action: str, params: Mapping[str, str], *, runbook: str = ""
+) -> tuple[str, dict[str, Any]]:
+    """A runbook step's action and rendered params, as an action name and its params.
+
+    A ``silence`` step's params are labels to match (``alertname``, ``model``...) plus
+    ``duration`` and ``comment``; the others pass through.
+    """
+    from console.config import parse_duration
+
+    name, extra = RUNBOOK_ACTIONS.get(step_action, (step_action, {}))
+    if name != "silence":
+        return name, {**params, **extra}
+    matchers = [
+        {"name": key, "value": value, "isRegex": False, "isEqual": True}
+        for key, value in params.items()
+        if key not in SILENCE_OPTIONS
+    ]
+    out: dict[str, Any] = {
+        "matchers": matchers,
+        "comment": params.get("comment") or params.get("reason") or f"runbook {runbook}".strip(),
+        "model": params.get("model", ""),
+    }
+    if params.get("duration"):
+        try:
+            out["duration"] = parse_duration(params["duration"])
+        except ValueError as exc:
+            raise ActionError(f"silence duration {params['duration']!r}: {exc}") from None
+    return name, out
 
 
 def build_action(ctx: ActionContext, name: str, params: Mapping[str, Any]) -> Action:
@@ -720,10 +818,10 @@ class Executor:
         self.audit = audit
         self.incident = incident
 
-    def _append(self, kind: str, action: Action, plan: Plan, **fields: Any) -> int:
+    def _append(self, kind: str, action: Action, plan: Plan, **fields: Any) -> AuditEntry:
         if self.audit is None:
             raise AuditError("no audit log is open")
-        entry = self.audit.append(
+        return self.audit.append(
             kind,
             actor=self.ctx.actor,
             action=action.name,
@@ -732,7 +830,6 @@ class Executor:
             plan=plan.as_dict(),
             **fields,
         )
-        return entry.seq
 
     async def run(self, action: Action, plan: Plan, *, dry_run: bool = False) -> Report:
         """Run a planned action. Raises ReadOnlyError, and AuditError when the intent
@@ -741,19 +838,21 @@ class Executor:
             raise ReadOnlyError(f"read-only mode: {plan.summary()} was not applied")
         if dry_run:
             return Report(Outcome.DRY_RUN, plan, f"dry run: {plan.summary()} (nothing changed)")
-        intent = self._append("intent", action, plan)  # AuditError: nothing runs
+        # The intent names the process, so a second console never reconciles an action
+        # that is still running (see reconcile_in_doubt).
+        intent = self._append("intent", action, plan, process=this_process())
         try:
             await action.check(plan)
         except ConflictError as exc:
             message = self.ctx.redact(str(exc))
             seq = self._closing("refusal", action, plan, intent, error=message)
-            return Report(Outcome.REFUSED, plan, message, intent, seq, error=message)
+            return Report(Outcome.REFUSED, plan, message, intent.seq, seq, error=message)
         except (AdapterError, ActionError) as exc:
             message = self.ctx.redact(f"not applied: cannot check the current state: {exc}")
             seq = self._closing(
                 "result", action, plan, intent, result={"applied": False}, error=message
             )
-            return Report(Outcome.FAILED, plan, message, intent, seq, error=message)
+            return Report(Outcome.FAILED, plan, message, intent.seq, seq, error=message)
         try:
             result = await action.apply(plan, intent)
         except (AdapterError, ActionError) as exc:
@@ -769,7 +868,7 @@ class Executor:
         warning = None
         seq = None
         try:
-            seq = self._append("result", action, plan, result=record, intent_seq=intent)
+            seq = self._append("result", action, plan, result=record, intent_seq=intent.seq).seq
         except AuditError as exc:
             warning = (
                 f"the result could not be written to the audit log ({exc}); "
@@ -779,7 +878,7 @@ class Executor:
             Outcome.APPLIED,
             plan,
             message,
-            intent,
+            intent.seq,
             seq,
             result=record,
             confirmed=confirmed,
@@ -787,7 +886,7 @@ class Executor:
         )
 
     async def _failed_apply(
-        self, action: Action, plan: Plan, intent: int, exc: Exception
+        self, action: Action, plan: Plan, intent: AuditEntry, exc: Exception
     ) -> Report:
         """Apply raised: find out whether the change happened anyway, and record it."""
         error = self.ctx.redact(str(exc))
@@ -797,19 +896,21 @@ class Executor:
             verdict, observed = "unknown", {"error": self.ctx.redact(str(read_exc))}
         record = {"applied": verdict == "applied", "state": verdict, "read_back": observed}
         message = f"failed: {error}; afterwards the change is {verdict}"
+        if verdict == "applied":
+            message += " (it took effect: watch the model, and undo it if needed)"
         warning = None
         seq = None
         try:
             seq = self._append(
-                "result", action, plan, result=record, error=error, intent_seq=intent
-            )
+                "result", action, plan, result=record, error=error, intent_seq=intent.seq
+            ).seq
         except AuditError as audit_exc:
             warning = f"the failure could not be written to the audit log ({audit_exc})"
         return Report(
             Outcome.FAILED,
             plan,
             message,
-            intent,
+            intent.seq,
             seq,
             result=record,
             error=error,
@@ -817,10 +918,10 @@ class Executor:
         )
 
     def _closing(
-        self, kind: str, action: Action, plan: Plan, intent: int, **fields: Any
+        self, kind: str, action: Action, plan: Plan, intent: AuditEntry, **fields: Any
     ) -> int | None:
         try:
-            return self._append(kind, action, plan, intent_seq=intent, **fields)
+            return self._append(kind, action, plan, intent_seq=intent.seq, **fields).seq
         except AuditError:
             return None
 
@@ -833,6 +934,29 @@ class Executor:
             result=recovery.as_dict(),
             intent_seq=report.intent_seq,
         )
+
+
+def this_process() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _alive(process: Mapping[str, Any] | None) -> bool | None:
+    """Whether the process that wrote an intent still runs: None when it cannot be
+    told (another host, or an intent that does not say)."""
+    if not process or process.get("host") != socket.gethostname():
+        return None
+    pid = process.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # -- did it help? -------------------------------------------------------------------
@@ -954,43 +1078,92 @@ class Reconciliation:
         return f"#{self.intent_seq} {self.summary}: {self.verdict} (read: {self.observed})"
 
 
-async def reconcile_in_doubt(ctx: ActionContext, audit: AuditLog) -> list[Reconciliation]:
+def action_lease(config: Config) -> float:
+    """How long an intent may stay open while its action still runs: three requests
+    (check, apply, read back) at the slowest source's full retry budget, plus margin."""
+    budget = max(
+        (s.timeout * (s.retries + 1) + s.backoff * 2**s.retries for s in config.sources.values()),
+        default=5.0,
+    )
+    return 3 * budget + 10.0
+
+
+def _age(entry: AuditEntry, now: float) -> float:
+    try:
+        at = datetime.strptime(str(entry.body.get("at")), "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return math.inf
+    return now - at.replace(tzinfo=UTC).timestamp()
+
+
+async def reconcile_in_doubt(
+    ctx: ActionContext, audit: AuditLog, *, now: float | None = None
+) -> list[Reconciliation]:
     """Settle every intent that has no result by reading the real state, and audit it.
 
-    Reconciling only reads; it is allowed in read-only mode.
+    An intent whose process still runs on this host, or (when that cannot be told)
+    that is younger than the action lease (:func:`action_lease`), belongs to an action
+    in progress and is left alone. Reconciling only reads; it is allowed in read-only
+    mode. A reconcile entry that cannot be written leaves its intent in doubt, said so.
     """
+    now = time.time() if now is None else now
+    lease = action_lease(ctx.config)
     out: list[Reconciliation] = []
-    for entry in audit.in_doubt():
+    try:
+        doubtful = audit.in_doubt()
+    except AuditError as exc:
+        return [Reconciliation(0, "?", "the audit log", "in doubt", error=str(exc))]
+    for entry in doubtful:
         body = entry.body
+        alive = _alive(body.get("process"))
+        if alive or (alive is None and _age(entry, now) < lease):
+            continue  # may still be running: its own process writes the result
         plan = body.get("plan") or {}
         summary = str(plan.get("summary") or body.get("action"))
         cls = ACTIONS.get(str(body.get("action")))
         if cls is None:
             out.append(
                 Reconciliation(
-                    entry.seq, str(body.get("action")), summary, "unknown", error="unknown action"
+                    entry.seq,
+                    str(body.get("action")),
+                    summary,
+                    "in doubt",
+                    error="unknown action",
                 )
             )
             continue
         action = cls(ctx, body.get("params") or {})
         try:
-            verdict, observed = await action.reconcile(plan, entry.seq)
-        except (AdapterError, ActionError, KeyError) as exc:
+            verdict, observed = await action.reconcile(plan, entry)
+        except (AdapterError, ActionError, KeyError, ValueError, TypeError) as exc:
             out.append(
                 Reconciliation(
                     entry.seq, action.name, summary, "in doubt", error=ctx.redact(str(exc))
                 )
             )
             continue
-        audit.append(
-            "reconcile",
-            actor=ctx.actor,
-            action=action.name,
-            params=body.get("params") or {},
-            incident=body.get("incident"),
-            plan=plan,
-            result={"verdict": verdict, "observed": observed},
-            intent_seq=entry.seq,
-        )
+        try:
+            audit.append(
+                "reconcile",
+                actor=ctx.actor,
+                action=action.name,
+                params=body.get("params") or {},
+                incident=body.get("incident"),
+                plan=plan,
+                result={"verdict": verdict, "observed": observed},
+                intent_seq=entry.seq,
+            )
+        except AuditError as exc:
+            out.append(
+                Reconciliation(
+                    entry.seq,
+                    action.name,
+                    summary,
+                    verdict,
+                    observed,
+                    error=f"read {verdict}, but the verdict could not be written: {exc}",
+                )
+            )
+            continue
         out.append(Reconciliation(entry.seq, action.name, summary, verdict, observed))
     return out

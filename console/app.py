@@ -77,6 +77,9 @@ class MLConsoleApp(App[int]):
         self.reports: list[Report] = []
         #: Intents found in doubt at start, and what reconciling them found.
         self.reconciled: list[Reconciliation] = []
+        #: Actions being applied or verified right now; quitting then asks twice.
+        self.applying = 0
+        self._quit_asked_at = -1e9
         self._pretriaged: set[str] = set()
         # A factory defers building the adapters (and importing their HTTP
         # clients, ~0.1 s) to a thread after the first paint.
@@ -121,8 +124,10 @@ class MLConsoleApp(App[int]):
                 self.call_from_thread(
                     self.notify, f"Runbooks unavailable: {exc}", severity="error", timeout=30
                 )
-        self._open_workspace(poller)
-        self.call_from_thread(self._start_poller, poller)
+        try:
+            self._open_workspace(poller)
+        finally:  # the dashboard must come alive whatever the audit log did
+            self.call_from_thread(self._start_poller, poller)
 
     def _open_workspace(self, poller: Poller) -> None:
         """In a thread: open the audit log and alias history; settle in-doubt actions."""
@@ -148,7 +153,12 @@ class MLConsoleApp(App[int]):
         for warning in space.warnings:
             self.call_from_thread(self.notify, warning, severity="warning", timeout=15)
         self.workspace = space
-        if space.audit.in_doubt():
+        try:
+            doubtful = space.audit.in_doubt()
+        except AuditError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=30)
+            return
+        if doubtful:
             self.call_from_thread(
                 self.run_worker, self._reconcile(), group="reconcile", exit_on_error=False
             )
@@ -163,9 +173,24 @@ class MLConsoleApp(App[int]):
             self.notify(
                 item.line(),
                 title="Action was in doubt",
-                severity="warning" if item.error else "information",
+                severity="warning" if item.error or item.verdict == "unknown" else "information",
                 timeout=60,
             )
+
+    async def action_quit(self) -> None:
+        """Quit; while an action is applied or verified, only when asked twice."""
+        now = time.monotonic()
+        if self.applying and now - self._quit_asked_at > 5:
+            self._quit_asked_at = now
+            self.notify(
+                "An action is being applied or verified. Press q again to quit anyway: "
+                "an unfinished action stays in the audit log and is reconciled at the next "
+                "start.",
+                severity="warning",
+                timeout=5,
+            )
+            return
+        self.exit()
 
     def action_finished(self, report: Report) -> None:
         """An action ran: keep its report and show its effect as soon as possible."""

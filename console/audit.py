@@ -95,6 +95,7 @@ class AuditLog:
         result: Mapping[str, Any] | None = None,
         error: str | None = None,
         intent_seq: int | None = None,
+        process: Mapping[str, Any] | None = None,
         at: float | None = None,
     ) -> AuditEntry:
         """Write one entry durably and return it. Raises AuditError if it cannot."""
@@ -114,6 +115,8 @@ class AuditLog:
             "error": error,
             "intent_seq": intent_seq,
         }
+        if process is not None:  # who runs it: an intent in progress is not in doubt
+            body["process"] = dict(process)
         body_json = canonical(body)
         try:
             with transaction(self._db) as db:
@@ -121,9 +124,11 @@ class AuditLog:
                 seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
                 digest = chain_hash(prev, body_json)
                 db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (seq, body_json, prev, digest))
+                # Under the write lock, so two consoles never interleave their heads;
+                # if it fails the entry is rolled back: nothing is half-written.
+                self._write_head(seq, digest)
         except sqlite3.Error as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {exc}") from exc
-        self._write_head(seq, digest)
         return AuditEntry(seq, json.loads(body_json), prev, digest)
 
     @property
@@ -133,7 +138,7 @@ class AuditLog:
     def _write_head(self, seq: int, digest: str) -> None:
         """The chain alone cannot show that its last entries were cut off; the head
         file, written after every append, remembers how long the chain was."""
-        tmp = self.head_path.with_name(self.head_path.name + ".tmp")
+        tmp = self.head_path.with_name(f"{self.head_path.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "w", encoding="utf-8") as handle:
                 json.dump({"seq": seq, "hash": digest}, handle)
@@ -217,7 +222,8 @@ class AuditLog:
                 len(rows) + 1,
                 f"entries {len(rows) + 1} to {head_seq} are missing: the log was truncated",
             )
-        # The head may lag one append behind (a crash between commit and head write),
+        # The head is written inside the transaction; an older log's head may lag one
+        # append behind (a crash between its commit and its head write),
         # but the entry it names must be the one in the chain.
         if head_seq > 0 and rows[head_seq - 1][3] != head_hash:
             return VerifyResult(

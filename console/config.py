@@ -291,6 +291,16 @@ class Config(BaseModel):
                         "set `source:` on this SLI",
                     )
                 )
+        names = [sli.name for sli in self.slis]
+        acting = self.actions.registry or self.actions.fallback
+        if acting and names and self.actions.verify.sli not in names:
+            found.append(
+                (
+                    ("actions", "verify", "sli"),
+                    f"SLI {self.actions.verify.sli!r} is not among `slis`",
+                    f"use one of: {', '.join(names)}",
+                )
+            )
         for key in ("registry", "fallback", "pipeline", "silences"):
             ref = getattr(self.actions, key)
             if ref is not None and ref not in self.sources:

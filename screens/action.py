@@ -84,6 +84,14 @@ async def start_action(
     except AdapterError as exc:
         app.notify(space.ctx.redact(str(exc)), title="Cannot plan", severity="error", timeout=15)
         return
+    except Exception as exc:  # a plug-in's bug must not kill the worker silently
+        app.notify(
+            space.ctx.redact(f"{exc.__class__.__name__}: {exc}"),
+            title="Cannot plan",
+            severity="error",
+            timeout=15,
+        )
+        return
     app.push_screen(ActionScreen(action, plan, on_report))
 
 
@@ -166,6 +174,7 @@ class ActionScreen(ModalScreen[None]):
 
     def action_apply(self) -> None:
         self.stage = "applying"
+        self.mlapp.applying += 1
         self.refresh_bindings()
         self._status(Text("Applying… (intent audited first)", style="bold yellow"))
         self._keys("applying…")
@@ -173,6 +182,12 @@ class ActionScreen(ModalScreen[None]):
         self.app.run_worker(self._apply(), group="action", exit_on_error=False)
 
     async def _apply(self) -> None:
+        try:
+            await self._apply_and_watch()
+        finally:
+            self.mlapp.applying -= 1
+
+    async def _apply_and_watch(self) -> None:
         space = self.mlapp.workspace
         assert space is not None
         executor = Executor(space.ctx, space.audit, incident=self.mlapp.incident_id)
@@ -243,6 +258,9 @@ class ActionScreen(ModalScreen[None]):
         if not recovery.recovered:
             await self._offer_undo(report)
         self.stage = "done"
+        if not self.is_attached and self.undo_action is not None and self.undo_plan is not None:
+            # The responder closed this screen while it watched: bring the undo back.
+            self.mlapp.push_screen(ActionScreen(self.undo_action, self.undo_plan))
         if self.undo_plan is not None:
             lines.append(f"\nUndo plan: {self.undo_plan.summary()}", style="bold")
         self._status(lines)

@@ -303,7 +303,8 @@ class DashboardScreen(Screen[None]):
             self.notify(f"Select a model first ({name})")
             return
         on = self.mlapp.snapshot.switches.get(role, {}).get(model)
-        self._act(name, {"model": model, key: not on})
+        # Unknown (not read yet): the action reads the switch and flips it.
+        self._act(name, {"model": model, key: None if on is None else not on})
 
     def action_fallback(self) -> None:
         """Turn the selected model's rule-based fallback on, or off when it is on."""

@@ -210,16 +210,24 @@ class RunbookScreen(Screen[None]):
         The step moves on once the action has run, with its outcome as evidence;
         cancelling the plan leaves the walk where it is.
         """
-        from console.actions import RUNBOOK_ACTIONS
+        from console.actions import ActionError, Outcome, from_runbook
         from screens.action import start_action
 
         if self.mlapp.read_only:
             self.notify("Read-only mode: mitigations are disabled; 2 skips", severity="warning")
             return
-        name, extra = RUNBOOK_ACTIONS.get(step.action, (step.action, {}))
         params = {k: self.walk.text(v) for k, v in step.params.items()}
+        try:
+            name, action_params = from_runbook(step.action, params, runbook=self.walk.runbook.id)
+        except ActionError as exc:
+            self.notify(str(exc), title="Cannot plan", severity="error")
+            return
 
         def ran(report: Report) -> None:
+            if report.outcome is not Outcome.APPLIED:
+                # Refused or failed: the walk stays here, to retry (1) or skip (2).
+                self.notify(f"{report.message}; the runbook waits", severity="warning")
+                return
             outcome = {
                 "outcome": str(report.outcome),
                 "summary": report.plan.summary(),
@@ -234,7 +242,7 @@ class RunbookScreen(Screen[None]):
             self.run_walk()
 
         self.run_worker(
-            start_action(self.mlapp, name, {**params, **extra}, on_report=ran),
+            start_action(self.mlapp, name, action_params, on_report=ran),
             exit_on_error=False,
         )
 

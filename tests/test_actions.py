@@ -47,6 +47,8 @@ from console.config import Config
 from tests.builders import CONFIG
 
 SETTINGS = SourceSettings(url="http://127.0.0.1:1")
+#: Past any action lease: intents written now are old by then.
+LATER = 4_000_000_000.0
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 
 
@@ -384,7 +386,8 @@ async def test_silence_names_the_actor_and_marks_the_audit_entry(world: dict[str
     assert report.outcome is Outcome.APPLIED and report.confirmed
     created = world["alertmanager"].created[0]
     assert created["by"] == "ana@ops"
-    assert created["comment"] == "rolling back [mlconsole audit #1]"
+    intent = audit.entries()[0]
+    assert created["comment"] == f"rolling back [mlconsole audit #1 {intent.hash[:12]}]"
     assert report.result["silence_id"] == "s1"
 
 
@@ -400,17 +403,17 @@ async def test_in_doubt_intents_are_reconciled_from_the_real_state(world: dict[s
     plan = await action.plan()
     # A crash after the intent, before and after the registry moved:
     audit.append("intent", actor="x", action="rollback", params=plan.params, plan=plan.as_dict())
-    settled = await reconcile_in_doubt(ctx, audit)
+    settled = await reconcile_in_doubt(ctx, audit, now=LATER)
     assert [s.verdict for s in settled] == ["not applied"]
     audit.append("intent", actor="x", action="rollback", params=plan.params, plan=plan.as_dict())
     world["registry"].aliases["fraud-detector"]["champion"] = "3"
-    settled = await reconcile_in_doubt(ctx, audit)
+    settled = await reconcile_in_doubt(ctx, audit, now=LATER)
     assert [s.verdict for s in settled] == ["applied"]
     assert audit.in_doubt() == [] and audit.verify().ok
     # A source that is down leaves it in doubt, said so, and writes nothing.
     audit.append("intent", actor="x", action="rollback", params=plan.params, plan=plan.as_dict())
     world["registry"].down = True
-    settled = await reconcile_in_doubt(ctx, audit)
+    settled = await reconcile_in_doubt(ctx, audit, now=LATER)
     assert settled[0].error and "cannot connect" in settled[0].error
     assert len(audit.in_doubt()) == 1
 
@@ -452,3 +455,93 @@ async def _no_sleep(seconds: float) -> None:
 def test_secrets_are_redacted_from_messages(world: dict[str, Any]) -> None:
     ctx: ActionContext = world["ctx"]
     assert ctx.redact("401 for Bearer s3cret-token at x") == "401 for Bearer *** at x"
+
+
+async def test_a_second_rollback_never_returns_to_the_version_rolled_back_from(
+    world: dict[str, Any],
+) -> None:
+    ctx, audit, registry, history = (
+        world["ctx"],
+        world["audit"],
+        world["registry"],
+        world["history"],
+    )
+    registry.aliases["fraud-detector"]["champion"] = "3"
+    history.observe(await registry.models(), "champion", at=100.0)
+    registry.aliases["fraud-detector"]["champion"] = "4"  # the bad deploy
+    history.observe(await registry.models(), "champion", at=200.0)
+    action = build_action(ctx, "rollback", {"model": "fraud-detector"})
+    plan = await action.plan()
+    assert plan.summary() == "fraud-detector@champion: v4 → v3"
+    await Executor(ctx, audit).run(action, plan)
+    # v3 did not help either: r again goes further back, not forward to v4.
+    again = await build_action(ctx, "rollback", {"model": "fraud-detector"}).plan()
+    assert again.summary() == "fraud-detector@champion: v3 → v2"
+    assert "next lower version" in again.notes[0]
+
+
+async def test_an_intent_still_being_applied_is_not_reconciled(world: dict[str, Any]) -> None:
+    ctx, audit = world["ctx"], world["audit"]
+    plan = await build_action(ctx, "rollback", {"model": "fraud-detector"}).plan()
+    from console.actions import this_process
+
+    # Our own process: alive, so in progress whatever its age.
+    audit.append(
+        "intent",
+        actor="x",
+        action="rollback",
+        params=plan.params,
+        plan=plan.as_dict(),
+        process=this_process(),
+    )
+    assert await reconcile_in_doubt(ctx, audit, now=LATER) == []
+    # Another host's intent, seconds old: within the lease, left alone; later, settled.
+    audit.append(
+        "intent",
+        actor="y",
+        action="rollback",
+        params=plan.params,
+        plan=plan.as_dict(),
+        process={"host": "elsewhere", "pid": 1},
+    )
+    assert await reconcile_in_doubt(ctx, audit) == []
+    assert [r.intent_seq for r in await reconcile_in_doubt(ctx, audit, now=LATER)] == [2]
+    assert len(audit.in_doubt()) == 1
+
+
+async def test_a_bad_regex_matcher_is_a_clear_error(world: dict[str, Any]) -> None:
+    action = build_action(
+        world["ctx"],
+        "silence",
+        {"matchers": [{"name": "model", "value": "[", "isRegex": True}], "comment": "c"},
+    )
+    with pytest.raises(ActionError, match=r"model=~'\['"):
+        await action.plan()
+
+
+def test_runbook_silence_params_become_matchers_duration_and_comment() -> None:
+    from console.actions import from_runbook
+
+    name, params = from_runbook(
+        "silence",
+        {"alertname": "ModelFeatureDrift", "model": "m1", "duration": "24h", "comment": "ok"},
+        runbook="data-drift",
+    )
+    assert name == "silence" and params["duration"] == 86400 and params["comment"] == "ok"
+    assert [(m["name"], m["value"]) for m in params["matchers"]] == [
+        ("alertname", "ModelFeatureDrift"),
+        ("model", "m1"),
+    ]
+    assert from_runbook("pipeline-pause", {"model": "m1", "reason": "r"}) == (
+        "pipeline",
+        {"model": "m1", "reason": "r", "paused": True},
+    )
+    with pytest.raises(ActionError, match="duration"):
+        from_runbook("silence", {"model": "m1", "duration": "soon"})
+
+
+def test_verify_sli_must_be_a_configured_sli() -> None:
+    problems = config(verify={"sli": "errors"}, registry="registry").problems()
+    assert (("actions", "verify", "sli"), "SLI 'errors' is not among `slis`") in [
+        (loc, msg) for loc, msg, _ in problems
+    ]
