@@ -108,8 +108,9 @@ class DashboardScreen(Screen[None]):
     # -- rendering ---------------------------------------------------------
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Render ``snapshot``, or keep it for later while a modal covers the screen."""
-        if not self.is_current:
+        """Render ``snapshot``, or keep it for later while a modal covers the screen
+        (or before the screen's widgets are mounted, or after they are gone)."""
+        if not self.is_current or not self.is_mounted or not self.query(SourceBar):
             self._pending = snapshot
             return
         self._pending = None
@@ -124,7 +125,7 @@ class DashboardScreen(Screen[None]):
 
     def _tick(self) -> None:
         """Ages move even when no data comes in: a stalled source must look stalled."""
-        if self.is_current:
+        if self.is_current and self.query(SourceBar):
             self.query_one(SourceBar).show(self.mlapp.snapshot, self.mlapp.now())
 
     def _matches(self, snapshot: Snapshot, model: str) -> bool:
