@@ -163,3 +163,65 @@ def test_plan_screen_snapshot(tmp_path: Path, snap_compare) -> None:  # type: ig
         await pilot.pause()
 
     assert snap_compare(app, run_before=plan, terminal_size=SIZE)
+
+
+def app_with_runbook(tmp_path: Path, *, read_only: bool = False) -> tuple[MLConsoleApp, Any]:
+    from console.config_loader import load_text
+    from console.runbook import Runbook
+    from console.runbook_catalog import Catalog
+    from console.store import Store
+    from console.triage import Triage
+    from tests.test_triage import RUNBOOK, Scripted
+
+    app, fakes = app_with_fakes(tmp_path, read_only=read_only)
+    runbook = load_text(RUNBOOK, "drift-test.yaml", Runbook)
+    app.triage = Triage(
+        Catalog(runbooks={runbook.id: runbook}),
+        Store(tmp_path / "walks.db"),
+        Scripted({"drift_psi": 0.41, "null_ratio": 0.0}),
+        actor="ann@host",
+    )
+    return app, fakes
+
+
+async def walk_to_the_action_step(app: MLConsoleApp, pilot: Any) -> Any:
+    from screens.runbook import RunbookScreen
+
+    await pilot.press("t")  # churn-predictor's drift alert
+    screen = await until(
+        pilot, lambda: isinstance(app.screen, RunbookScreen) and app.screen, "the runbook"
+    )
+    await until(pilot, lambda: screen.walk.current.id == "upstream", "the first question")
+    await pilot.press("2")  # not an upstream change
+    await until(pilot, lambda: screen.walk.current.id == "retrain", "the action step")
+    return screen
+
+
+async def test_a_runbook_action_step_runs_through_the_action_path(tmp_path: Path) -> None:
+    app, fakes = app_with_runbook(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        runbook = await walk_to_the_action_step(app, pilot)
+        await pilot.press("1")  # confirm: plan the mitigation
+        plan = await until(
+            pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen, "the plan"
+        )
+        assert plan.plan.summary() == "churn-predictor retraining pipeline: running → paused"
+        await pilot.press("y")
+        await until(pilot, lambda: plan.stage == "done", "applied")
+        await until(pilot, lambda: runbook.walk.concluded, "the walk moves on")
+        assert fakes["pipelines"].on == {"churn-predictor": True}
+        step = next(e for e in runbook.walk.evidence if e.step_id == "retrain")
+        assert step.decision == "confirmed" and step.outputs["outcome"] == "applied"
+        assert step.outputs["audit_intent"] == 1
+
+
+async def test_a_runbook_action_step_is_refused_in_read_only_mode(tmp_path: Path) -> None:
+    app, fakes = app_with_runbook(tmp_path, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        runbook = await walk_to_the_action_step(app, pilot)
+        await pilot.press("1")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, ActionScreen)
+        assert runbook.walk.current.id == "retrain"  # it waits; 2 would skip
+    assert fakes["pipelines"].on == {}
+    assert AuditLog(tmp_path / "audit.db").entries() == []
