@@ -36,7 +36,8 @@ EXIT_AUDIT = 5
 COMMON_EPILOG = (
     "Exit codes: 0 applied (and recovered) or dry run, 1 applied but not recovered, "
     "2 usage error or nothing to do, 3 a source failed, 4 refused (the state changed "
-    "since the plan, or read-only), 5 the audit log cannot be written (nothing ran)."
+    "since the plan, read-only, or not confirmed), 5 the audit log cannot be written "
+    "(nothing ran)."
 )
 
 
@@ -45,6 +46,13 @@ def _common(parser: argparse.ArgumentParser, *, watches: bool) -> None:
     parser.add_argument("-y", "--yes", action="store_true", help="apply without asking")
     parser.add_argument("--incident", metavar="ID", help="incident to file the action under")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    # Also accepted after the command (mlconsole rollback M --read-only).
+    parser.add_argument(
+        "--read-only", action="store_true", default=argparse.SUPPRESS, help="refuse (exit 4)"
+    )
+    parser.add_argument(
+        "--actor", metavar="NAME", default=argparse.SUPPRESS, help="who the audit log names"
+    )
     if watches:
         parser.add_argument(
             "--no-verify", action="store_true", help="do not watch the SLI after applying"
@@ -123,11 +131,13 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def parse_matcher(raw: str) -> dict[str, object]:
-    """``label=value``, ``label!=value``, ``label=~regex`` or ``label!~regex``."""
+    """``label=value``, ``label!=value``, ``label=~regex`` or ``label!~regex``: the
+    first operator in the text splits it, so values may hold ``=`` and ``!=``."""
     kinds = {"!~": (True, False), "=~": (True, True), "!=": (False, False), "=": (False, True)}
-    op = next((op for op in kinds if op in raw), None)
-    if op is None:
+    found = [(raw.find(op), -len(op), op) for op in kinds if op in raw]
+    if not found:
         raise ValueError(f"matcher {raw!r} is not LABEL=VALUE")
+    _, _, op = min(found)
     name, value = raw.split(op, 1)
     if not name.strip():
         raise ValueError(f"matcher {raw!r} has no label name")
