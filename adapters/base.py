@@ -73,6 +73,12 @@ class SourceSettings(BaseModel):
     tls: TlsSettings = Field(default_factory=TlsSettings)
     """TLS options."""
 
+    @property
+    def retry_budget(self) -> float:
+        """Seconds one request may take with every attempt and backoff: after this a
+        source that has not answered will not."""
+        return float(self.timeout * (self.retries + 1) + self.backoff * 2**self.retries)
+
     def http_headers(self) -> dict[str, str]:
         """The headers to send, secrets revealed (for the wire only, never for display)."""
         headers = {name: value.get_secret_value() for name, value in self.headers.items()}

@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from console.config_loader import load_config
-from console.poller import Poller, build_adapters
+from console.poller import Poller, build_adapters, sli_queries
 from lab import control
 from lab.configs import Ports
 
@@ -44,12 +44,7 @@ async def wait_for_models(url: str, query: str, models: int, deadline: float) ->
 
 async def measure(config_path: Path, models: int, runs: int) -> None:
     config = load_config(config_path)
-    queries: list[str] = []
-    for sli in config.slis:
-        queries.append(sli.query)
-        if sli.slo and sli.slo.error_ratio_query:
-            queries.append(sli.slo.error_ratio_query)
-    queries = list(dict.fromkeys(queries))
+    queries = sli_queries(config.slis)
     url = config.sources["prometheus"].url
     print(f"waiting for {models} models in every SLI ...", file=sys.stderr)
     deadline = time.monotonic() + 180

@@ -148,15 +148,14 @@ def parse_matcher(raw: str) -> dict[str, object]:
 def cmd_silence(args: argparse.Namespace) -> int:
     if args.expire:
         return run_action(args, "silence-expire", {"silence_id": args.expire})
+    from console.actions import equal_matcher
     from console.config import parse_duration
 
     matchers: list[dict[str, object]] = []
     if args.model:
-        matchers.append({"name": "model", "value": args.model, "isRegex": False, "isEqual": True})
+        matchers.append(equal_matcher("model", args.model))
     if args.alert:
-        matchers.append(
-            {"name": "alertname", "value": args.alert, "isRegex": False, "isEqual": True}
-        )
+        matchers.append(equal_matcher("alertname", args.alert))
     try:
         matchers.extend(parse_matcher(m) for m in args.match)
         duration = parse_duration(args.duration) if args.duration else None
@@ -174,18 +173,16 @@ def cmd_silence(args: argparse.Namespace) -> int:
         params["duration"] = duration
     if args.model:
         params["model"] = args.model
-    return run_action(args, "silence", params, label_key="model")
+    return run_action(args, "silence", params)
 
 
-def run_action(
-    args: argparse.Namespace, name: str, params: Mapping[str, Any], *, label_key: str = ""
-) -> int:
+def run_action(args: argparse.Namespace, name: str, params: Mapping[str, Any]) -> int:
     from console.cli import _resolve_config
 
     config = _resolve_config(args)
     if isinstance(config, int):
         return config
-    if label_key and config.model_label != "model":
+    if name == "silence" and config.model_label != "model":
         for m in params.get("matchers", ()):
             if m["name"] == "model":
                 m["name"] = config.model_label

@@ -41,8 +41,9 @@ from adapters.base import (
     SwitchAdapter,
 )
 from console.alias_history import AliasHistory, HistoryError
+from console.audit import TIME_FORMAT as AUDIT_TIME_FORMAT
 from console.audit import AuditEntry, AuditError, AuditLog
-from console.config import Config, SliConfig
+from console.config import Config, SliConfig, format_duration, parse_duration
 
 #: How the alias history marks the moves the console made itself.
 CONSOLE_SOURCE = "mlconsole:"
@@ -275,6 +276,15 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
 # -- roll back -------------------------------------------------------------------
 
 
+def _rolled_back_from(changes: list[tuple[str | None, str | None, float, str]]) -> set[str]:
+    """Versions the console itself moved the alias away from: never targets again."""
+    return {
+        previous
+        for previous, _, _, source in changes
+        if previous is not None and source.startswith(CONSOLE_SOURCE)
+    }
+
+
 def _describe_version(version: ModelVersion | None, number: str) -> str:
     if version is None:
         return f"v{number}: not in the registry"
@@ -343,7 +353,7 @@ class Rollback(Action):
         """The version to go back to: the one the alias held before, from the alias
         history, never one the console already rolled back from; else the next lower."""
         changes = self._changes(model, alias)
-        skip = self._rolled_back_from(model, alias)
+        skip = _rolled_back_from(changes)
         timeline = [(version, at) for _, version, at, _ in changes]
         if not timeline or timeline[-1][0] != current:
             timeline.append((current, time.time()))  # moved since the last poll
@@ -360,7 +370,6 @@ class Rollback(Action):
                 note += f"; skipping v{', v'.join(sorted(skip))}, already rolled back from"
             return version, note
         versions = await registry.versions(model)
-        skip = self._rolled_back_from(model, alias)
         lower = [
             v
             for v in versions
@@ -386,14 +395,6 @@ class Rollback(Action):
             return self.ctx.history.changes(model, alias)
         except (HistoryError, sqlite3.Error):
             return []
-
-    def _rolled_back_from(self, model: str, alias: str) -> set[str]:
-        """Versions the console itself moved the alias away from: never targets again."""
-        return {
-            previous
-            for previous, _, _, source in self._changes(model, alias)
-            if previous is not None and source.startswith(CONSOLE_SOURCE)
-        }
 
     async def state(self, plan: Plan) -> dict[str, Any]:
         return {"version": await self.ctx.registry().alias(self.model, self.alias)}
@@ -442,17 +443,13 @@ class _Toggle(Action):
     def wanted(self) -> bool:
         return bool(self.params[self.key])
 
-    async def _resolve_toggle(self) -> None:
-        """``None`` for the wanted state means "the opposite of what it is now"."""
-        if self.params.get(self.key) is None:
-            self.params[self.key] = not await self.ctx.switch(self.role).state(self.model)
-
     def _word(self, on: bool) -> str:
         return self.on_word if on else self.off_word
 
     async def plan(self) -> Plan:
-        await self._resolve_toggle()
         current = await self.ctx.switch(self.role).state(self.model)
+        if self.params.get(self.key) is None:  # None: the opposite of what it is now
+            self.params[self.key] = not current
         if current == self.wanted:
             raise ActionError(f"{self.model}: {self.what} is already {self._word(current)}")
         return Plan(
@@ -560,6 +557,11 @@ def _matches(alert: AlertRecord, matchers: Sequence[Mapping[str, Any]]) -> bool:
     return True
 
 
+def equal_matcher(name: str, value: str) -> dict[str, object]:
+    """An Alertmanager matcher for ``name="value"``."""
+    return {"name": name, "value": value, "isRegex": False, "isEqual": True}
+
+
 def matchers_text(matchers: Sequence[Mapping[str, Any]]) -> str:
     ops = {(False, True): "=", (False, False): "!=", (True, True): "=~", (True, False): "!~"}
     parts = [
@@ -611,7 +613,7 @@ class Silence(Action):
                 Change(
                     f"alerts {matchers_text(matchers)}",
                     f"{len(firing)} firing, {len(hit)} matching",
-                    f"silenced until {_utc(until)} ({_duration(duration)})",
+                    f"silenced until {_utc(until)} ({format_duration(duration)})",
                     (*names, f'comment: "{comment}", created by {self.ctx.actor}'),
                 ),
             ),
@@ -699,16 +701,6 @@ class ExpireSilence(Action):
         return {}
 
 
-def _duration(seconds: float) -> str:
-    if seconds % 86400 == 0:
-        return f"{seconds / 86400:g}d"
-    if seconds % 3600 == 0:
-        return f"{seconds / 3600:g}h"
-    if seconds % 60 == 0:
-        return f"{seconds / 60:g}m"
-    return f"{seconds:g}s"
-
-
 ACTIONS: dict[str, type[Action]] = {
     cls.name: cls for cls in (Rollback, Fallback, Pipeline, Silence, ExpireSilence)
 }
@@ -732,16 +724,10 @@ def from_runbook(
     A ``silence`` step's params are labels to match (``alertname``, ``model``...) plus
     ``duration`` and ``comment``; the others pass through.
     """
-    from console.config import parse_duration
-
     name, extra = RUNBOOK_ACTIONS.get(step_action, (step_action, {}))
     if name != "silence":
         return name, {**params, **extra}
-    matchers = [
-        {"name": key, "value": value, "isRegex": False, "isEqual": True}
-        for key, value in params.items()
-        if key not in SILENCE_OPTIONS
-    ]
+    matchers = [equal_matcher(k, v) for k, v in params.items() if k not in SILENCE_OPTIONS]
     out: dict[str, Any] = {
         "matchers": matchers,
         "comment": params.get("comment") or params.get("reason") or f"runbook {runbook}".strip(),
@@ -1081,23 +1067,24 @@ class Reconciliation:
 def action_lease(config: Config) -> float:
     """How long an intent may stay open while its action still runs: three requests
     (check, apply, read back) at the slowest source's full retry budget, plus margin."""
-    budget = max(
-        (s.timeout * (s.retries + 1) + s.backoff * 2**s.retries for s in config.sources.values()),
-        default=5.0,
-    )
+    budget = max((s.retry_budget for s in config.sources.values()), default=5.0)
     return 3 * budget + 10.0
 
 
 def _age(entry: AuditEntry, now: float) -> float:
     try:
-        at = datetime.strptime(str(entry.body.get("at")), "%Y-%m-%dT%H:%M:%SZ")
+        at = datetime.strptime(str(entry.body.get("at")), AUDIT_TIME_FORMAT)
     except ValueError:
         return math.inf
     return now - at.replace(tzinfo=UTC).timestamp()
 
 
 async def reconcile_in_doubt(
-    ctx: ActionContext, audit: AuditLog, *, now: float | None = None
+    ctx: ActionContext,
+    audit: AuditLog,
+    *,
+    now: float | None = None,
+    doubtful: list[AuditEntry] | None = None,
 ) -> list[Reconciliation]:
     """Settle every intent that has no result by reading the real state, and audit it.
 
@@ -1110,7 +1097,7 @@ async def reconcile_in_doubt(
     lease = action_lease(ctx.config)
     out: list[Reconciliation] = []
     try:
-        doubtful = audit.in_doubt()
+        doubtful = audit.in_doubt() if doubtful is None else doubtful
     except AuditError as exc:
         return [Reconciliation(0, "?", "the audit log", "in doubt", error=str(exc))]
     for entry in doubtful:

@@ -90,15 +90,16 @@ class AliasHistory:
                 found: dict[str, Deployment] = {}
                 for model in models:
                     version = model.aliases.get(alias)
-                    last = self._last(db, model.name, alias)
-                    if last is None or last[0] != version:
+                    deployment = self._deployment(db, model.name, alias)
+                    if deployment is None or deployment.version != version:
+                        previous = deployment.version if deployment else None
                         db.execute(
                             "INSERT INTO alias_history"
                             " (model, alias, version, previous, observed_at, source)"
                             " VALUES (?, ?, ?, ?, ?, ?)",
-                            (model.name, alias, version, last[0] if last else None, now, source),
+                            (model.name, alias, version, previous, now, source),
                         )
-                    deployment = self._deployment(db, model.name, alias)
+                        deployment = self._deployment(db, model.name, alias)
                     if deployment is not None:
                         found[model.name] = deployment
                 return found
@@ -125,15 +126,6 @@ class AliasHistory:
                 (model, alias),
             ).fetchall()
         return [(r[0], r[1], r[2], r[3]) for r in rows]
-
-    @staticmethod
-    def _last(db: sqlite3.Connection, model: str, alias: str) -> tuple[str | None] | None:
-        row = db.execute(
-            "SELECT version FROM alias_history WHERE model = ? AND alias = ?"
-            " ORDER BY id DESC LIMIT 1",
-            (model, alias),
-        ).fetchone()
-        return (row[0],) if row else None
 
     @staticmethod
     def _deployment(db: sqlite3.Connection, model: str, alias: str) -> Deployment | None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     # The runbook engine and the action path load in the start-up thread, after
     # the first paint.
     from console.actions import Reconciliation, Report
+    from console.audit import AuditEntry
     from console.triage import Triage
     from console.workspace import Workspace
 
@@ -160,15 +161,17 @@ class MLConsoleApp(App[int]):
             return
         if doubtful:
             self.call_from_thread(
-                self.run_worker, self._reconcile(), group="reconcile", exit_on_error=False
+                self.run_worker, self._reconcile(doubtful), group="reconcile", exit_on_error=False
             )
 
-    async def _reconcile(self) -> None:
+    async def _reconcile(self, doubtful: list[AuditEntry]) -> None:
         from console.actions import reconcile_in_doubt
 
         assert self.workspace is not None
         self.notify("Actions in doubt from an earlier session: reconciling…", timeout=5)
-        self.reconciled = await reconcile_in_doubt(self.workspace.ctx, self.workspace.audit)
+        self.reconciled = await reconcile_in_doubt(
+            self.workspace.ctx, self.workspace.audit, doubtful=doubtful
+        )
         for item in self.reconciled:
             self.notify(
                 item.line(),

@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL
 );
 """
+#: How entries write their UTC time (``at``).
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 KINDS = ("intent", "result", "refusal", "reconcile", "verify")
 
 
@@ -103,9 +105,7 @@ class AuditLog:
             raise ValueError(f"audit entry kind must be one of {KINDS}, not {kind!r}")
         body: dict[str, Any] = {
             "kind": kind,
-            "at": time.strftime(
-                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(at if at is not None else time.time())
-            ),
+            "at": time.strftime(TIME_FORMAT, time.gmtime(at if at is not None else time.time())),
             "actor": actor,
             "incident": incident,
             "action": action,
@@ -177,9 +177,10 @@ class AuditLog:
             out.append(AuditEntry(seq, parsed, prev, digest))
         return out
 
-    def in_doubt(self) -> list[AuditEntry]:
-        """Intents with no result, refusal or reconciliation: a crash between the two."""
-        entries = self.entries()
+    def in_doubt(self, entries: list[AuditEntry] | None = None) -> list[AuditEntry]:
+        """Intents with no result, refusal or reconciliation: a crash between the two.
+        ``entries`` spares a second read when the caller has them already."""
+        entries = self.entries() if entries is None else entries
         closed = {e.body.get("intent_seq") for e in entries if e.kind != "intent"}
         return [e for e in entries if e.kind == "intent" and e.seq not in closed]
 

@@ -144,7 +144,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if log is None:
         return 2
     entries = log.entries()
-    doubt = {e.seq for e in log.in_doubt()}
+    doubt = {e.seq for e in log.in_doubt(entries)}
     if args.json:
         print(json.dumps([{**e.as_dict(), "in_doubt": e.seq in doubt} for e in entries], indent=2))
         return 0

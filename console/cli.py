@@ -158,13 +158,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         poller = Poller(config, adapters, load_errors=failures)
         try:
             # Long enough for every attempt of the slowest source, then give up on it.
-            budget = max(
-                (
-                    s.timeout * (s.retries + 1) + s.backoff * 2**s.retries
-                    for s in config.sources.values()
-                ),
-                default=5.0,
-            )
+            budget = max((s.retry_budget for s in config.sources.values()), default=5.0)
             with contextlib.suppress(TimeoutError):  # what did not answer stays down/pending
                 await asyncio.wait_for(poller.refresh_once(), timeout=args.wait or budget + 2)
             return poller.snapshot, time.time()

@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from adapters import registry
 from adapters.base import (
@@ -106,6 +107,29 @@ class _History:
 
     def seed(self, key: tuple[str, str], points: list[tuple[float, float]]) -> None:
         self.series[key] = deque(points[-self.points :], maxlen=self.points)
+
+
+def sli_queries(slis: Iterable[SliConfig]) -> list[str]:
+    """Every PromQL a refresh asks: each SLI's query and its SLO's error-ratio query,
+    each once."""
+    queries: list[str] = []
+    for sli in slis:
+        queries.append(sli.query)
+        if sli.slo is not None and sli.slo.error_ratio_query:
+            queries.append(sli.slo.error_ratio_query)
+    return list(dict.fromkeys(queries))
+
+
+def _raise_if_all_failed(name: str, results: list[Any]) -> list[BaseException]:
+    """The failures among ``gather(..., return_exceptions=True)`` results; when every
+    one failed, the source is down: raise the first as an AdapterError."""
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors and len(errors) == len(results):
+        first = errors[0]
+        if isinstance(first, AdapterError):
+            raise first
+        raise AdapterError(name, f"{first.__class__.__name__}: {first}")
+    return errors
 
 
 class Poller:
@@ -238,23 +262,11 @@ class Poller:
         if name not in self._seeded:
             await self._seed_history(adapter, slis)
             self._seeded.add(name)
-        queries: list[str] = []
-        for sli in slis:
-            queries.append(sli.query)
-            if sli.slo is not None and sli.slo.error_ratio_query:
-                queries.append(sli.slo.error_ratio_query)
+        queries = sli_queries(slis)
         # One query per SLI across all models, all at once.
-        results = await asyncio.gather(
-            *(adapter.query(q) for q in dict.fromkeys(queries)), return_exceptions=True
-        )
-        by_query = dict(zip(dict.fromkeys(queries), results, strict=True))
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors and len(errors) == len(results):
-            raise (
-                errors[0]
-                if isinstance(errors[0], AdapterError)
-                else AdapterError(name, f"{errors[0].__class__.__name__}: {errors[0]}")
-            )
+        results = await asyncio.gather(*(adapter.query(q) for q in queries), return_exceptions=True)
+        by_query = dict(zip(queries, results, strict=True))
+        _raise_if_all_failed(name, results)
         warnings: list[str] = []
         label = self.config.model_label
         for sli in slis:
@@ -320,12 +332,7 @@ class Poller:
                 return await adapter.state(model)
 
         results = await asyncio.gather(*(read(m) for m in models), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors and len(errors) == len(results):
-            first = errors[0]
-            if isinstance(first, AdapterError):
-                raise first
-            raise AdapterError(name, f"{first.__class__.__name__}: {first}")
+        errors = _raise_if_all_failed(name, results)
         role = self._roles.get(name, name)
         self._switches[role] = {
             m: r for m, r in zip(models, results, strict=True) if isinstance(r, bool)

@@ -90,7 +90,7 @@ async def _run(
     from console.poller import build_adapters
     from console.runbook_catalog import Catalog, runbook_dirs
     from console.runbook_validate import validate_runbook_file
-    from console.store import Store, StoreError, default_store_path
+    from console.store import Store, StoreError, store_path
     from console.triage import Walk, WalkError
 
     path = Path(args.runbook)
@@ -126,9 +126,7 @@ async def _run(
                 raise _UsageError(f"no alert with fingerprint {fingerprint!r}")
             labels = dict(found[0].labels)
         try:
-            store = Store(
-                Path(args.store) if args.store else config.store.path or default_store_path()
-            )
+            store = Store(Path(args.store) if args.store else store_path(config))
         except StoreError as exc:
             raise _UsageError(str(exc)) from None
         try:

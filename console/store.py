@@ -17,9 +17,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.sqlite_file import open_sqlite, transaction
+
+if TYPE_CHECKING:
+    from console.config import Config
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runbook_runs (
@@ -49,6 +52,11 @@ CREATE TABLE IF NOT EXISTS runbook_evidence (
     PRIMARY KEY (run_id, seq)
 );
 """
+
+
+def store_path(config: Config) -> Path:
+    """The store the config names, else the default."""
+    return config.store.path or default_store_path()
 
 
 def default_store_path() -> Path:

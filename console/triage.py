@@ -32,7 +32,7 @@ from console.runbook import (
     render,
 )
 from console.runbook_catalog import Catalog, runbook_dirs
-from console.store import Evidence, RunRecord, Store, default_store_path
+from console.store import Evidence, RunRecord, Store, store_path
 
 
 def default_actor() -> str:
@@ -386,5 +386,5 @@ class Triage:
 def open_triage(config: Config, metrics: MetricsAdapter | None) -> Triage:
     """Load the runbooks and open the store the config names. Raises StoreError."""
     catalog = Catalog.load(runbook_dirs(config))
-    store = Store(config.store.path or default_store_path())
+    store = Store(store_path(config))
     return Triage(catalog, store, metrics)

@@ -17,13 +17,9 @@ from console.actions import ActionContext
 from console.alias_history import AliasHistory, HistoryError
 from console.audit import AuditError, AuditLog
 from console.config import Config
-from console.store import default_store_path
+from console.store import store_path
 
 ENV_ACTOR = "MLCONSOLE_ACTOR"
-
-
-def store_path(config: Config) -> Path:
-    return config.store.path or default_store_path()
 
 
 def audit_path(config: Config) -> Path:

@@ -225,10 +225,7 @@ def _prepare(
     (root / "prometheus.yml").write_text(configs.prometheus_config(ports, rules), encoding="utf-8")
     (root / "alertmanager.yml").write_text(configs.alertmanager_config(), encoding="utf-8")
 
-    # The service must import this very lab package, installed or not.
-    package_parent = str(configs.PACKAGE_DIR.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    env = _lab_env()
     env["PYTHONUNBUFFERED"] = "1"
     service = [
         sys.executable, "-m", "lab.service",
@@ -287,11 +284,18 @@ def _mlflow_command(
     return argv, env
 
 
+def _lab_env() -> dict[str, str]:
+    """The environment of the lab's Python processes: they must import this very lab
+    package, installed or not."""
+    env = dict(os.environ)
+    package_parent = str(configs.PACKAGE_DIR.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    return env
+
+
 def _seed_in_background(info: LabInfo, timeout: float) -> None:
     """Without waiting, MLflow is seeded by a process of its own once it is healthy."""
-    package_parent = str(configs.PACKAGE_DIR.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    env = _lab_env()
     argv = [
         sys.executable, "-m", "lab.registry",
         "--url", info.ports.url("mlflow"),

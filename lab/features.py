@@ -47,7 +47,6 @@ class FeatureSpec:
     drifted: NormalDist
     #: Share of nulls in normal operation.
     null_ratio: float = 0.005
-    edges: list[float] = field(init=False)
     #: Reference share of each of the BINS bins, nulls included.
     reference_props: list[float] = field(init=False)
     reference_bins: Reference = field(init=False)
@@ -61,7 +60,6 @@ class FeatureSpec:
         props = [p * (1.0 - self.null_ratio) for p in values] + [self.null_ratio]
         drifted = bin_probabilities(self.drifted, edges)
         # Frozen dataclass: derived tables are set once, here.
-        object.__setattr__(self, "edges", edges)
         object.__setattr__(self, "reference_props", props)
         object.__setattr__(self, "reference_bins", Reference(props))
         object.__setattr__(self, "reference_cum", cumulative(values))

@@ -228,9 +228,9 @@ class LabService:
                 self.sim.set_fallback(model, on)
             else:
                 self.sim.set_paused(model, on)
-        field = SWITCHES[endpoint]
-        log.info("%s: %s %s", model, endpoint.rsplit("/", 1)[1], f"{field}={on}")
-        self._journal({"event": endpoint.rsplit("/", 1)[1], "model": model, field: on})
+        field, name = SWITCHES[endpoint], endpoint.rsplit("/", 1)[1]
+        log.info("%s: %s %s", model, name, f"{field}={on}")
+        self._journal({"event": name, "model": model, field: on})
 
     def inject(self, fault: str, model: str) -> None:
         """Inject ``fault`` into ``model``; raises ValueError for unknown names."""

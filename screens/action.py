@@ -308,13 +308,14 @@ class SilenceScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         from console.actions import matchers_text
+        from console.config import format_duration
 
         default = self.mlapp.config.actions.silence_duration
         with Vertical():
             yield Label(Text(f"Silence {self.what}", style="bold"))
             yield Static(Text(matchers_text(self.matchers), style="dim"))
             yield Label("Duration (e.g. 30m, 2h)")
-            yield Input(value=_short(default), id="duration")
+            yield Input(value=format_duration(default), id="duration")
             yield Label("Comment (required: why, for whoever looks next)")
             yield Input(placeholder="investigating bad deploy", id="comment")
             yield Static("enter continue to the plan · esc cancel", id="keys")
@@ -348,10 +349,3 @@ class SilenceScreen(ModalScreen[None]):
                 "model": self.model,
             },
         )
-
-
-def _short(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"

@@ -317,19 +317,16 @@ class DashboardScreen(Screen[None]):
 
     def action_silence(self) -> None:
         """Silence the selected alert, or every alert of the selected model."""
+        from console.actions import equal_matcher
         from screens.action import SilenceScreen
 
         label = self.mlapp.config.model_label
         focused = self.focused
         alert = self._focused_alert()
         if isinstance(focused, DataTable) and focused.id == "alerts" and alert is not None:
-            matchers: list[dict[str, object]] = [
-                {"name": "alertname", "value": alert.name, "isRegex": False, "isEqual": True}
-            ]
+            matchers = [equal_matcher("alertname", alert.name)]
             if alert.model:
-                matchers.append(
-                    {"name": label, "value": alert.model, "isRegex": False, "isEqual": True}
-                )
+                matchers.append(equal_matcher(label, alert.model))
             self.app.push_screen(
                 SilenceScreen(matchers, alert.model, f"{alert.name} on {alert.model or '?'}")
             )
@@ -340,7 +337,7 @@ class DashboardScreen(Screen[None]):
             return
         self.app.push_screen(
             SilenceScreen(
-                [{"name": label, "value": model, "isRegex": False, "isEqual": True}],
+                [equal_matcher(label, model)],
                 model,
                 f"every alert of {model}",
             )
