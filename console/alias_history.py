@@ -73,7 +73,10 @@ class AliasHistory:
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._db.close()
+        # A poll's observe may still run in its worker thread (a cancelled to_thread
+        # runs on): closing the connection under its feet would crash the process.
+        with self._lock:
+            self._db.close()
 
     def observe(
         self,

@@ -545,3 +545,18 @@ def test_verify_sli_must_be_a_configured_sli() -> None:
     assert (("actions", "verify", "sli"), "SLI 'errors' is not among `slis`") in [
         (loc, msg) for loc, msg, _ in problems
     ]
+
+
+def test_closing_the_history_waits_for_an_observe_in_another_thread(tmp_path: Path) -> None:
+    import threading
+
+    history = AliasHistory(tmp_path / "store.db")
+    models = [RegisteredModel(f"m{i}", {"champion": "1"}) for i in range(2000)]
+    worker = threading.Thread(target=lambda: history.observe(models, "champion"))
+    worker.start()
+    history.close()  # must not pull the connection from under the running transaction
+    worker.join()
+    from console.alias_history import HistoryError
+
+    with pytest.raises(HistoryError):
+        history.observe(models[:1], "champion")  # closed: a clear error, not a crash
