@@ -44,7 +44,11 @@ COMMON_EPILOG = (
 def _common(parser: argparse.ArgumentParser, *, watches: bool) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     parser.add_argument("-y", "--yes", action="store_true", help="apply without asking")
-    parser.add_argument("--incident", metavar="ID", help="incident to file the action under")
+    parser.add_argument(
+        "--incident",
+        metavar="ID",
+        help="incident to file the action under (default: the open incident of the model)",
+    )
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
     # Also accepted after the command (mlconsole rollback M --read-only).
     parser.add_argument(
@@ -241,7 +245,10 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         _say(args, f"Plan ({action.title}, as {ctx.actor}):")
         for line in plan.lines():
             _say(args, f"  {line}")
-        executor = Executor(ctx, audit, incident=args.incident)
+        incident = space.incident_for(plan.model, args.incident)
+        if incident is not None:
+            _say(args, f"Filed under {incident}.")
+        executor = Executor(ctx, audit, incident=incident)
         if args.dry_run:
             report = await executor.run(action, plan, dry_run=True)
             _finish(args, report.as_dict(), report.message)
@@ -264,6 +271,8 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
             print(f"mlconsole {args.command}: nothing was run: {exc}", file=sys.stderr)
             return EXIT_AUDIT
         out = report.as_dict()
+        out["incident"] = incident
+        await space.action_done(incident, report)
         if report.audit_warning:
             print(f"mlconsole {args.command}: WARNING: {report.audit_warning}", file=sys.stderr)
         if report.outcome is Outcome.REFUSED:
@@ -299,6 +308,7 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         out["recovery"] = recovery.as_dict()
         with contextlib.suppress(AuditError):
             executor.record_verification(action, report, recovery)
+        space.verified(incident, recovery)
         if recovery.recovered:
             _finish(args, out, recovery.line())
             return EXIT_OK

@@ -72,8 +72,6 @@ class MLConsoleApp(App[int]):
         #: Sources, audit log and alias history for mitigations (None until opened).
         self.workspace: Workspace | None = None
         self.workspace_error: str | None = None
-        #: The incident actions are filed under (none until incidents exist).
-        self.incident_id: str | None = None
         #: Actions applied in this session, newest last.
         self.reports: list[Report] = []
         #: Intents found in doubt at start, and what reconciling them found.

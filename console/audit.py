@@ -103,9 +103,11 @@ class AuditLog:
         """Write one entry durably and return it. Raises AuditError if it cannot."""
         if kind not in KINDS:
             raise ValueError(f"audit entry kind must be one of {KINDS}, not {kind!r}")
+        moment = time.time() if at is None else at
         body: dict[str, Any] = {
             "kind": kind,
-            "at": time.strftime(TIME_FORMAT, time.gmtime(at if at is not None else time.time())),
+            "at": time.strftime(TIME_FORMAT, time.gmtime(moment)),
+            "ts": round(moment, 3),
             "actor": actor,
             "incident": incident,
             "action": action,
@@ -157,17 +159,21 @@ class AuditLog:
         except (OSError, ValueError, KeyError, TypeError):
             return (-1, "")
 
-    def _rows(self) -> list[tuple[int, str, str, str]]:
-        """Every row as stored, in chain order."""
+    def _rows(self, incident: str | None = None) -> list[tuple[int, str, str, str]]:
+        """Every row as stored (or those filed under ``incident``), in chain order."""
+        sql = "SELECT seq, body, prev_hash, hash FROM audit"
+        args: tuple[str, ...] = ()
+        if incident is not None:
+            sql += " WHERE json_extract(body, '$.incident') = ?"
+            args = (incident,)
         try:
-            return self._db.execute(
-                "SELECT seq, body, prev_hash, hash FROM audit ORDER BY seq"
-            ).fetchall()
+            return self._db.execute(sql + " ORDER BY seq", args).fetchall()
         except sqlite3.Error as exc:
             raise AuditError(f"cannot read the audit log {self.path}: {exc}") from exc
 
-    def entries(self) -> list[AuditEntry]:
-        rows = self._rows()
+    def entries(self, *, incident: str | None = None) -> list[AuditEntry]:
+        """Every entry, or those filed under ``incident``."""
+        rows = self._rows(incident)
         out = []
         for seq, body, prev, digest in rows:
             try:

@@ -118,6 +118,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def entry_line(entry: Any, *, in_doubt: bool = False) -> str:
     """One entry as a line: when, what kind, the plan's summary, the outcome, who."""
     body = entry.body
+    flag = "  IN DOUBT" if in_doubt else ""
+    return (
+        f"{entry.seq:>5} {body.get('at', '')} {body.get('kind', ''):<9} "
+        f"{entry_summary(entry)}{flag}"
+    )
+
+
+def entry_summary(entry: Any) -> str:
+    """What an entry says, without its seq, time and kind: the timeline's line."""
+    body = entry.body
     plan = body.get("plan") or {}
     what = plan.get("summary") or " ".join(
         f"{k}={v}" for k, v in (body.get("params") or {}).items()
@@ -131,11 +141,9 @@ def entry_line(entry: Any, *, in_doubt: bool = False) -> str:
     elif body.get("kind") == "reconcile":
         outcome = f" — {result.get('verdict', '?')}"
     error = f" error: {body['error']}" if body.get("error") else ""
-    flag = "  IN DOUBT" if in_doubt else ""
     return (
-        f"{entry.seq:>5} {body.get('at', '')} {body.get('kind', ''):<9} "
         f"{body.get('action', '')}: {what}{outcome} (by {body.get('actor', '')})"
-        f"{' #' + str(body['intent_seq']) if body.get('intent_seq') else ''}{error}{flag}"
+        f"{' #' + str(body['intent_seq']) if body.get('intent_seq') else ''}{error}"
     )
 
 

@@ -97,10 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from console.action_cli import add_action_parsers
     from console.audit_cli import add_audit_parser
+    from console.incident_cli import add_incident_parsers
     from lab.cli import add_lab_parser
 
     add_action_parsers(sub)
     add_audit_parser(sub)
+    add_incident_parsers(sub)
 
     add_lab_parser(sub)
 

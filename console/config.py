@@ -238,6 +238,23 @@ class ActionsConfig(BaseModel):
     """Who the audit log names (default: ``$MLCONSOLE_ACTOR``, else ``user@host``)."""
 
 
+class IncidentsConfig(BaseModel):
+    """When incidents open, and where their exports go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto_open: bool = True
+    """Open an incident as soon as an alert group (model + alert name) fires. When
+    false, incidents open only by key (``a`` or ``i``) or ``mlconsole incident open``."""
+    severities: list[str] = Field(default_factory=list)
+    """Only alerts with one of these ``severity`` labels open incidents by themselves
+    (default: every severity)."""
+    breach_lookback: Duration = 3600.0
+    """How far before an alert fired to look in Prometheus for its SLI's first breach."""
+    export_dir: Path | None = None
+    """Where ``e`` writes exports (default: the current directory)."""
+
+
 class Config(BaseModel):
     """The whole configuration file."""
 
@@ -259,6 +276,8 @@ class Config(BaseModel):
     """Runbook directories."""
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
     """Mitigations and their audit log."""
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    """Incidents: when they open, and where exports go."""
 
     def problems(self) -> list[tuple[tuple[str | int, ...], str, str]]:
         """Cross-field problems as ``(location, message, hint)``; the loader locates them."""

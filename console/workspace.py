@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.base import Adapter, AdapterError, RegistryAdapter
-from console.actions import ActionContext
+from console.actions import ActionContext, Recovery, Report
 from console.alias_history import AliasHistory, HistoryError
 from console.audit import AuditError, AuditLog
 from console.config import Config
+from console.incidents import IncidentBook, IncidentError
 from console.store import store_path
 
 ENV_ACTOR = "MLCONSOLE_ACTOR"
@@ -41,6 +43,42 @@ class Workspace:
     history: AliasHistory | None
     owns_adapters: bool = True
     warnings: list[str] = field(default_factory=list)
+    incidents: IncidentBook | None = None
+    """Where actions are filed: the open incident of the model they act on."""
+
+    def incident_for(self, model: str, explicit: str | None = None) -> str | None:
+        """The incident an action on ``model`` is filed under: ``explicit``, else the
+        model's open incident (the most severe, then the newest), else none."""
+        if explicit or self.incidents is None or not model:
+            return explicit or None
+        try:
+            incident = self.incidents.open_for(model)
+        except IncidentError:
+            return None
+        return incident.id if incident is not None else None
+
+    async def action_done(self, incident: str | None, report: Report) -> None:
+        """An action ran under ``incident``: an applied mitigation moves it to
+        mitigated, with the SLI read at that moment."""
+        from console.incident_live import after_action
+
+        if self.incidents is not None:
+            await after_action(
+                self.incidents,
+                incident,
+                report,
+                self.ctx.config,
+                dict(self.ctx.adapters),
+                actor=self.ctx.actor,
+                at=time.time(),
+            )
+
+    def verified(self, incident: str | None, recovery: Recovery) -> None:
+        """Verification ended: a recovery is kept in the incident's timeline."""
+        from console.incident_live import record_recovery
+
+        if self.incidents is not None:
+            record_recovery(self.incidents, incident, recovery, at=time.time())
 
     async def observe_registry(self) -> None:
         """Record the registry's aliases now, so a rollback knows what it sees."""
@@ -59,6 +97,8 @@ class Workspace:
         self.audit.close()
         if self.history is not None:
             self.history.close()
+        if self.incidents is not None:
+            self.incidents.close()
 
 
 def open_workspace_sync(
@@ -82,6 +122,11 @@ def open_workspace_sync(
     except HistoryError as exc:
         history = None
         warnings.append(f"{exc}; rollbacks fall back to the next lower version")
+    try:
+        incidents: IncidentBook | None = IncidentBook(store_path(config))
+    except IncidentError as exc:
+        incidents = None
+        warnings.append(f"{exc}; actions are not filed under incidents")
     ctx = ActionContext(
         config=config,
         adapters=adapters,
@@ -90,7 +135,9 @@ def open_workspace_sync(
         read_only=read_only or config.actions.read_only,
         load_errors=load_errors or {},
     )
-    return Workspace(ctx, audit, history, owns_adapters=owns, warnings=warnings)
+    return Workspace(
+        ctx, audit, history, owns_adapters=owns, warnings=warnings, incidents=incidents
+    )
 
 
 async def open_workspace(config: Config, *, actor: str | None = None) -> Workspace:

@@ -142,9 +142,12 @@ class ActionScreen(ModalScreen[None]):
                 text.append(f"  {detail}\n", style="dim")
         for note in self.plan.notes:
             text.append(f"{note}\n", style="italic")
-        ctx = self.mlapp.workspace.ctx if self.mlapp.workspace else None
-        if ctx is not None:
-            text.append(f"as {ctx.actor}; written to the audit log before and after", "dim")
+        space = self.mlapp.workspace
+        if space is not None:
+            text.append(f"as {space.ctx.actor}; written to the audit log before and after", "dim")
+            incident = space.incident_for(self.plan.model)
+            if incident is not None:
+                text.append(f"; filed under {incident}", "dim")
         return text
 
     def _status(self, text: Text | str) -> None:
@@ -190,7 +193,8 @@ class ActionScreen(ModalScreen[None]):
     async def _apply_and_watch(self) -> None:
         space = self.mlapp.workspace
         assert space is not None
-        executor = Executor(space.ctx, space.audit, incident=self.mlapp.incident_id)
+        incident = space.incident_for(self.plan.model)
+        executor = Executor(space.ctx, space.audit, incident=incident)
         try:
             report = await executor.run(self.action_, self.plan)
         except AuditError as exc:
@@ -206,6 +210,7 @@ class ActionScreen(ModalScreen[None]):
             self.refresh_bindings()
             return
         self.report = report
+        await space.action_done(incident, report)
         self.mlapp.action_finished(report)
         if self.on_report is not None:
             self.on_report(report)
@@ -247,6 +252,7 @@ class ActionScreen(ModalScreen[None]):
             executor.record_verification(self.action_, report, recovery)
         except AuditError as exc:
             lines.append(f"\nthe verdict could not be audited: {exc}", style="red")
+        space.verified(incident, recovery)
         lines.append(
             "\n" + recovery.line(), style="bold green" if recovery.recovered else "bold red"
         )

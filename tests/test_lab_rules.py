@@ -11,6 +11,12 @@ import pytest
 import yaml
 
 RULES = Path(__file__).resolve().parent.parent / "lab" / "rules"
+LAB_SLIS = {
+    sli["name"]
+    for sli in yaml.safe_load(
+        (RULES.parent / "templates" / "mlconsole.yaml").read_text().replace("${", "$")
+    )["slis"]
+}
 RULE_FILES = [RULES / "recording.yml", RULES / "alerts.yml"]
 
 RECORDING_RULES = {
@@ -93,7 +99,9 @@ def test_alerts_carry_labels_and_annotations() -> None:
         labels = rule["labels"]
         annotations = rule["annotations"]
         assert isinstance(labels, dict) and isinstance(annotations, dict)
-        assert labels == {"severity": severity, "cause_hint": cause}
+        assert labels == {"severity": severity, "cause_hint": cause, "sli": labels.get("sli")}
+        # The SLI an alert is about must be a dashboard SLI of the lab config.
+        assert labels["sli"] in LAB_SLIS, rule["alert"]
         assert annotations["runbook"] == runbook
         assert "{{ $labels.model }}" in annotations["summary"]
         assert "$value" in annotations["summary"]

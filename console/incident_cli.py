@@ -1,0 +1,439 @@
+"""``mlconsole incident list|show|open|ack|note|resolve`` and ``mlconsole export``.
+
+Exit codes: 0 ok, 2 usage error (a bad config, an unknown incident), 3 the alerts
+could not be read (``list`` and ``open`` still show what the store holds), 4 the
+incident cannot move that way (acknowledging a resolved incident, resolving twice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from console.config import format_duration
+
+if TYPE_CHECKING:
+    from console.audit import AuditLog
+    from console.config import Config
+    from console.incidents import Incident, IncidentBook
+    from console.store import Store
+    from console.timeline import Event
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_REFUSED = 4
+
+
+def add_incident_parsers(subparsers: Any) -> None:
+    incident = subparsers.add_parser(
+        "incident",
+        help="list, show, acknowledge, annotate and resolve incidents",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = incident.add_subparsers(dest="incident_command", metavar="COMMAND", required=True)
+
+    listing = commands.add_parser(
+        "list",
+        help="open incidents, newest first (reads the alerts first and opens new ones)",
+        description="Read the alerts once (opening incidents for new alert groups and "
+        "recording alerts that stopped firing), then list the incidents.",
+    )
+    listing.add_argument("--all", action="store_true", help="resolved incidents too")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.add_argument(
+        "--no-sync", action="store_true", help="do not read the alerts; show the store as it is"
+    )
+    listing.set_defaults(func=cmd_list)
+
+    show = commands.add_parser("show", help="one incident: its state, metrics and timeline")
+    show.add_argument("incident", metavar="INCIDENT", help="incident id, e.g. INC-7 or 7")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=cmd_show)
+
+    opening = commands.add_parser(
+        "open",
+        help="open an incident for a firing alert group (when auto_open is off)",
+    )
+    opening.add_argument("model", metavar="MODEL")
+    opening.add_argument("alertname", metavar="ALERTNAME")
+    opening.set_defaults(func=cmd_open)
+
+    ack = commands.add_parser(
+        "ack",
+        help="acknowledge: tell every responder you are on it (not a silence)",
+        description="Acknowledge an incident. The acknowledgement is shown to everyone "
+        "who shares the store and ends when every alert of the incident stops firing. "
+        "It does not silence anything.",
+    )
+    ack.add_argument("incident", metavar="INCIDENT")
+    ack.set_defaults(func=cmd_ack)
+
+    note = commands.add_parser("note", help="add a note to the incident's timeline")
+    note.add_argument("incident", metavar="INCIDENT")
+    note.add_argument(
+        "text",
+        nargs="+",
+        metavar="TEXT",
+        help="the note (start it with 'action:' to make it an action item of the export)",
+    )
+    note.set_defaults(func=cmd_note)
+
+    resolve = commands.add_parser("resolve", help="resolve the incident")
+    resolve.add_argument("incident", metavar="INCIDENT")
+    resolve.add_argument("--comment", default="", help="why it is resolved")
+    resolve.set_defaults(func=cmd_resolve)
+
+    export = subparsers.add_parser(
+        "export",
+        help="export an incident's timeline as a postmortem draft (Markdown) or JSON",
+        description="Export an incident: Markdown (a postmortem draft) or JSON following "
+        "a versioned schema. --schema prints that schema.",
+    )
+    export.add_argument("incident", nargs="?", metavar="INCIDENT", help="incident id")
+    export.add_argument(
+        "--format",
+        choices=("md", "json"),
+        default=None,
+        help="md or json (default: from -o's extension, else md)",
+    )
+    export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    export.add_argument("--schema", action="store_true", help="print the JSON schema and exit")
+    export.set_defaults(func=cmd_export)
+
+
+@dataclass
+class Records:
+    """Everything an incident's timeline is built from."""
+
+    config: Config
+    book: IncidentBook
+    store: Store
+    audit: AuditLog | None
+
+    def timeline(self, incident: Incident) -> list[Event]:
+        from console.incidents import timeline
+
+        return timeline(incident, self.book, store=self.store, audit=self.audit)
+
+    def close(self) -> None:
+        self.book.close()
+        self.store.close()
+        if self.audit is not None:
+            self.audit.close()
+
+
+def open_records(config: Config) -> Records:
+    """Open the store's incidents and walks, and the audit log if there is one."""
+    from console.audit import AuditError, AuditLog
+    from console.incidents import IncidentBook
+    from console.store import Store, store_path
+    from console.workspace import audit_path
+
+    book = IncidentBook(store_path(config))
+    store = Store(store_path(config))
+    audit: AuditLog | None = None
+    path = audit_path(config)
+    if path.exists():
+        try:
+            audit = AuditLog(path)
+        except AuditError as exc:
+            print(f"mlconsole: {exc}; actions are left out", file=sys.stderr)
+    return Records(config, book, store, audit)
+
+
+@contextmanager
+def _records(args: argparse.Namespace) -> Iterator[Records | int]:
+    from console.cli import _resolve_config
+    from console.incidents import IncidentError
+    from console.store import StoreError
+
+    config = _resolve_config(args)
+    if isinstance(config, int):
+        yield config
+        return
+    try:
+        records = open_records(config)
+    except (IncidentError, StoreError) as exc:
+        print(f"mlconsole incident: {exc}", file=sys.stderr)
+        yield EXIT_USAGE
+        return
+    try:
+        yield records
+    finally:
+        records.close()
+
+
+def _actor(args: argparse.Namespace, config: Config) -> str:
+    from console.workspace import resolve_actor
+
+    return resolve_actor(config, getattr(args, "actor", None))
+
+
+def _sync(records: Records, actor: str) -> str | None:
+    """Read the alerts once and sync; the error if they could not be read."""
+    from adapters.base import AdapterError
+    from console.incident_live import sync_from_source
+    from console.poller import build_adapters
+
+    async def run() -> str | None:
+        adapters, failures = build_adapters(records.config)
+        try:
+            result = await sync_from_source(records.book, records.config, adapters, actor=actor)
+        except AdapterError as exc:
+            return "; ".join([str(exc), *failures.values()])
+        finally:
+            for adapter in adapters.values():
+                await adapter.aclose()
+        for incident in result.opened:
+            print(
+                f"opened {incident.id}: {incident.alertname} on {incident.model}", file=sys.stderr
+            )
+        return None
+
+    return asyncio.run(run())
+
+
+def _age(since: float, now: float) -> str:
+    return format_duration(max(0.0, now - since))
+
+
+def incident_line(incident: Incident, now: float) -> str:
+    ack = ""
+    if incident.ack_active:
+        ack = f" ack {incident.acked_by}"
+    elif incident.acked_by and incident.firing:
+        ack = " ack ended"
+    firing = "firing" if incident.firing else "quiet"
+    return (
+        f"{incident.id:<8} {incident.state:<12} {incident.severity or '-':<8} "
+        f"{incident.model or '-':<20} {incident.alertname:<26} "
+        f"{_age(incident.alert_started_at, now):>6} {firing}{ack}"
+    )
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _records(args) as records:
+        if isinstance(records, int):
+            return records
+        code = EXIT_OK
+        if not args.no_sync:
+            error = _sync(records, _actor(args, records.config))
+            if error:
+                print(f"mlconsole incident: alerts not read: {error}", file=sys.stderr)
+                code = EXIT_UNREACHABLE
+        incidents = records.book.incidents(open_only=not args.all)
+        now = time.time()
+        if args.json:
+            print(json.dumps([i.as_dict() for i in incidents], indent=2))
+            return code
+        if not incidents:
+            print("no open incidents" if not args.all else "no incidents")
+            return code
+        print(f"{'ID':<8} {'STATE':<12} {'SEVERITY':<8} {'MODEL':<20} {'ALERT':<26} {'AGE':>6}")
+        for incident in incidents:
+            print(incident_line(incident, now))
+        return code
+
+
+def _find(records: Records, text: str) -> Incident | int:
+    from console.incidents import IncidentError
+
+    try:
+        return records.book.find(text)
+    except IncidentError as exc:
+        print(f"mlconsole incident: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from console.timeline import compute_metrics, utc
+
+    with _records(args) as records:
+        if isinstance(records, int):
+            return records
+        incident = _find(records, args.incident)
+        if isinstance(incident, int):
+            return incident
+        events = records.timeline(incident)
+        metrics = compute_metrics(events)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "incident": incident.as_dict(),
+                        "metrics": {k: m.as_dict() for k, m in metrics.items()},
+                        "timeline": [e.as_dict() for e in events],
+                    },
+                    indent=2,
+                    default=str,
+                )
+            )
+            return EXIT_OK
+        print(f"{incident.id}: {incident.title}")
+        print(
+            f"  {incident.state}, severity {incident.severity or '-'}, model "
+            f"{incident.model or '-'}, alert {incident.alertname}, owner {incident.owner or '-'}"
+        )
+        print(
+            "  metrics: "
+            + ", ".join(
+                f"{m.label} {'-' if m.seconds is None else format_duration(m.seconds)}"
+                for m in metrics.values()
+            )
+        )
+        print(f"  timeline ({len(events)} events, UTC):")
+        for event in events:
+            print(f"  {utc(event.at)}  {event.kind:<22} {event.actor:<14} {event.summary}")
+        return EXIT_OK
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    from adapters.base import AdapterError
+    from console.incident_live import alerts_source, record_first_breach
+    from console.incidents import IncidentError, group_key
+    from console.poller import build_adapters
+
+    with _records(args) as records:
+        if isinstance(records, int):
+            return records
+        config = records.config
+        actor = _actor(args, config)
+
+        async def run() -> int:
+            adapters, _ = build_adapters(config)
+            try:
+                source = alerts_source(config, adapters)
+                if source is None:
+                    print("mlconsole incident: no alerts source configured", file=sys.stderr)
+                    return EXIT_USAGE
+                try:
+                    alerts = await source.alerts()
+                except AdapterError as exc:
+                    print(f"mlconsole incident: alerts not read: {exc}", file=sys.stderr)
+                    return EXIT_UNREACHABLE
+                group = [
+                    a
+                    for a in alerts
+                    if group_key(a, config.model_label) == (args.model, args.alertname)
+                ]
+                if not group:
+                    print(
+                        f"mlconsole incident: {args.alertname} is not firing on {args.model}",
+                        file=sys.stderr,
+                    )
+                    return EXIT_REFUSED
+                try:
+                    incident = records.book.open(group, model_label=config.model_label, actor=actor)
+                except IncidentError as exc:
+                    print(f"mlconsole incident: {exc}", file=sys.stderr)
+                    return EXIT_USAGE
+                await record_first_breach(records.book, incident, config, adapters)
+                print(f"{incident.id}: {incident.alertname} on {incident.model} ({incident.state})")
+                return EXIT_OK
+            finally:
+                for adapter in adapters.values():
+                    await adapter.aclose()
+
+        return asyncio.run(run())
+
+
+def _move(args: argparse.Namespace, verb: str) -> int:
+    from console.incidents import IncidentError
+
+    with _records(args) as records:
+        if isinstance(records, int):
+            return records
+        incident = _find(records, args.incident)
+        if isinstance(incident, int):
+            return incident
+        actor = _actor(args, records.config)
+        book = records.book
+        try:
+            if verb == "ack":
+                done = book.acknowledge(incident.number, actor=actor)
+                print(f"{done.id} acknowledged by {actor} (owner {done.owner})")
+            elif verb == "note":
+                book.note(incident.number, " ".join(args.text), actor=actor)
+                print(f"{incident.id}: note added")
+            else:
+                done = book.resolve(incident.number, actor=actor, comment=args.comment)
+                print(f"{done.id} resolved by {actor}")
+        except IncidentError as exc:
+            print(f"mlconsole incident: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        return EXIT_OK
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    return _move(args, "ack")
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    return _move(args, "note")
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    return _move(args, "resolve")
+
+
+def export_links(config: Config) -> dict[str, str | None]:
+    """The Prometheus and registry base URLs exports link to."""
+    prometheus = next((s.url for s in config.sources.values() if s.type == "prometheus"), None)
+    registry_name = config.actions.registry
+    registry = config.sources.get(registry_name) if registry_name else None
+    if registry is None:
+        registry = next((s for s in config.sources.values() if s.type == "mlflow"), None)
+    return {
+        "prometheus_url": str(prometheus) if prometheus else None,
+        "registry_url": str(registry.url) if registry is not None else None,
+    }
+
+
+def export_text(records: Records, incident: Incident, fmt: str, path: Path | None) -> str:
+    """Build the export and write it to ``path`` if given; the text either way."""
+    from console.export import build_document, write_export
+
+    events = records.timeline(incident)
+    doc = build_document(incident, events, **export_links(records.config))
+    return write_export(doc, fmt, path)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if args.schema:
+        from console.export import export_schema
+
+        print(json.dumps(export_schema(), indent=2))
+        return EXIT_OK
+    if not args.incident:
+        print("mlconsole export: name an incident (e.g. INC-7), or --schema", file=sys.stderr)
+        return EXIT_USAGE
+    fmt = args.format
+    output = Path(args.output) if args.output else None
+    if fmt is None:
+        fmt = "json" if output is not None and output.suffix.lower() == ".json" else "md"
+    with _records(args) as records:
+        if isinstance(records, int):
+            return records
+        incident = _find(records, args.incident)
+        if isinstance(incident, int):
+            return incident
+        try:
+            text = export_text(records, incident, fmt, output)
+        except OSError as exc:
+            print(f"mlconsole export: cannot write {output}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if output is None:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        else:
+            print(f"{incident.id} exported to {output} ({fmt})", file=sys.stderr)
+        return EXIT_OK

@@ -1,0 +1,240 @@
+"""Incident work that reads live sources: opening incidents from the alerts firing
+now, and SLI snapshots at the moments that matter (the first breach before the
+alert fired, the first mitigation, the recovery).
+
+Each snapshot is read from Prometheus when it happens and kept in the incident's
+events, so the postmortem holds the value after Prometheus has dropped the samples.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from adapters.base import AdapterError, AlertsAdapter, MetricsAdapter
+from console.config import Config, SliConfig
+from console.incidents import Incident, IncidentBook, IncidentError, SyncResult
+
+if TYPE_CHECKING:
+    from console.actions import Recovery, Report
+
+#: Most points a range query may ask Prometheus for (it refuses more than 11,000).
+MAX_POINTS = 10_000
+
+
+def incident_sli(config: Config, incident: Incident) -> SliConfig | None:
+    """The SLI the alert names (its ``sli`` label), else the one actions verify."""
+    for name in (incident.sli, config.actions.verify.sli):
+        sli = next((s for s in config.slis if s.name == name), None)
+        if sli is not None:
+            return sli
+    return None
+
+
+def _metrics(config: Config, adapters: dict[str, Any], sli: SliConfig) -> MetricsAdapter | None:
+    adapter = adapters.get(config.metrics_source_for(sli) or "")
+    return adapter if isinstance(adapter, MetricsAdapter) else None
+
+
+def _data(
+    config: Config, incident: Incident, sli: SliConfig, value: float | None
+) -> dict[str, Any]:
+    return {
+        "model": incident.model,
+        "sli": sli.name,
+        "query": sli.query,
+        "value": value,
+        "objective": str(sli.objective),
+        "model_label": config.model_label,
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "no data" if value is None else f"{value:.4g}"
+
+
+async def record_first_breach(
+    book: IncidentBook, incident: Incident, config: Config, adapters: dict[str, Any]
+) -> bool:
+    """Find when the SLI last went from good to breached before the alert fired, and
+    keep that moment as ``sli.first_breach``. False when it cannot be found (no SLI,
+    no data, never breached within ``incidents.breach_lookback``, Prometheus failing)."""
+    sli = incident_sli(config, incident)
+    if sli is None:
+        return False
+    metrics = _metrics(config, adapters, sli)
+    if metrics is None:
+        return False
+    end = incident.alert_started_at
+    lookback = config.incidents.breach_lookback
+    step = max(1.0, math.ceil(lookback / MAX_POINTS))
+    try:
+        result = await metrics.query_range(sli.query, end - lookback, end, step)
+    except AdapterError:
+        return False
+    series = next(
+        (s for s in result.series if s.labels.get(config.model_label) == incident.model), None
+    )
+    if series is None:
+        return False
+    breach: tuple[float, float] | None = None
+    for at, value in series.points:
+        if math.isnan(value):
+            continue
+        if sli.objective.met(value):
+            breach = None
+        elif breach is None:
+            breach = (at, value)
+    if breach is None:
+        return False
+    at, value = breach
+    try:
+        return book.record(
+            incident.number,
+            "sli.first_breach",
+            f"{sli.name} of {incident.model} first breached {sli.objective}: {_fmt(value)}",
+            _data(config, incident, sli, value),
+            actor="prometheus",
+            at=at,
+            once=True,
+        )
+    except IncidentError:
+        return False
+
+
+async def record_snapshot(
+    book: IncidentBook,
+    incident: Incident,
+    config: Config,
+    adapters: dict[str, Any],
+    kind: str,
+    *,
+    at: float,
+) -> bool:
+    """Read the SLI now and keep it as ``kind`` (once per incident)."""
+    sli = incident_sli(config, incident)
+    if sli is None:
+        return False
+    metrics = _metrics(config, adapters, sli)
+    value: float | None = None
+    if metrics is not None:
+        try:
+            result = await metrics.query(sli.query)
+        except AdapterError:
+            result = None
+        if result is not None:
+            value = next(
+                (
+                    s.value
+                    for s in result.samples
+                    if s.labels.get(config.model_label) == incident.model
+                    and not math.isnan(s.value)
+                ),
+                None,
+            )
+    what = kind.removeprefix("sli.")
+    try:
+        return book.record(
+            incident.number,
+            kind,
+            f"{sli.name} of {incident.model} at {what}: {_fmt(value)} ({sli.objective})",
+            _data(config, incident, sli, value),
+            actor="prometheus",
+            at=at,
+            once=True,
+        )
+    except IncidentError:
+        return False
+
+
+async def after_action(
+    book: IncidentBook,
+    incident_id: str | None,
+    report: Report,
+    config: Config,
+    adapters: dict[str, Any],
+    *,
+    actor: str,
+    at: float,
+) -> bool:
+    """An action ran under ``incident_id``: when it was an applied mitigation, move the
+    incident to mitigated and keep the SLI at that moment. True when it moved."""
+    from console.actions import Outcome
+    from console.timeline import MITIGATIONS
+
+    if incident_id is None or report.outcome is not Outcome.APPLIED:
+        return False
+    if report.plan.action not in MITIGATIONS:
+        return False
+    try:
+        incident = book.find(incident_id)
+        moved = book.mitigated(
+            incident.number,
+            actor=actor,
+            action=report.plan.action,
+            summary=report.plan.summary(),
+            audit_seq=report.result_seq,
+            now=at,
+        )
+    except IncidentError:
+        return False
+    if moved:
+        await record_snapshot(book, incident, config, adapters, "sli.mitigation", at=at)
+    return moved
+
+
+def record_recovery(
+    book: IncidentBook, incident_id: str | None, recovery: Recovery, *, at: float
+) -> bool:
+    """The SLI recovered after a mitigation: keep the value verification read."""
+    if incident_id is None or not recovery.recovered:
+        return False
+    try:
+        incident = book.find(incident_id)
+        return book.record(
+            incident.number,
+            "sli.recovery",
+            f"{recovery.sli} of {recovery.model} recovered: {_fmt(recovery.value)} "
+            f"({recovery.threshold}) after {recovery.elapsed:.0f}s",
+            {
+                "model": recovery.model,
+                "sli": recovery.sli,
+                "query": recovery.query,
+                "value": recovery.value,
+                "objective": recovery.threshold,
+            },
+            actor="prometheus",
+            at=at,
+            once=True,
+        )
+    except IncidentError:
+        return False
+
+
+def alerts_source(config: Config, adapters: dict[str, Any]) -> AlertsAdapter | None:
+    """The alerts source incidents follow: ``actions.silences``, else the first one."""
+    named = adapters.get(config.actions.silences or "")
+    if isinstance(named, AlertsAdapter):
+        return named
+    return next((a for a in adapters.values() if isinstance(a, AlertsAdapter)), None)
+
+
+async def sync_from_source(
+    book: IncidentBook, config: Config, adapters: dict[str, Any], *, actor: str = "mlconsole"
+) -> SyncResult:
+    """Read the alerts once and bring the incidents in line (raises AdapterError when
+    the alerts cannot be read: then nothing is changed)."""
+    source = alerts_source(config, adapters)
+    if source is None:
+        raise AdapterError("alerts", "no alerts source is configured")
+    alerts = await source.alerts()
+    result = book.sync(
+        alerts,
+        model_label=config.model_label,
+        auto_open=config.incidents.auto_open,
+        severities=config.incidents.severities,
+        actor=actor,
+    )
+    for incident in result.opened:
+        await record_first_breach(book, incident, config, adapters)
+    return result
