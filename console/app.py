@@ -22,14 +22,15 @@ if TYPE_CHECKING:
     # the first paint.
     from console.actions import Reconciliation, Report
     from console.audit import AuditEntry
+    from console.incidents import Incident, IncidentBook
     from console.triage import Triage
     from console.workspace import Workspace
 
-from adapters.base import Adapter, MetricsAdapter
+from adapters.base import Adapter, AlertRecord, AlertsAdapter, MetricsAdapter
 from console import __version__
 from console.config import Config
 from console.poller import Poller, build_adapters, initial_snapshot
-from console.snapshot import Snapshot
+from console.snapshot import Health, Snapshot
 
 
 class SnapshotUpdated(Message):
@@ -76,6 +77,11 @@ class MLConsoleApp(App[int]):
         self.reports: list[Report] = []
         #: Intents found in doubt at start, and what reconciling them found.
         self.reconciled: list[Reconciliation] = []
+        #: Incidents in the shared store (None until opened, or if it cannot be).
+        self.incidents: IncidentBook | None = None
+        #: The open incidents as last read from the store, for every screen to show.
+        self.open_incidents: tuple[Incident, ...] = ()
+        self._syncing = False
         #: Actions being applied or verified right now; quitting then asks twice.
         self.applying = 0
         self._quit_asked_at = -1e9
@@ -105,6 +111,8 @@ class MLConsoleApp(App[int]):
             )
         elif self._poller_factory is not None:
             self.run_worker(self._build_poller, thread=True, group="connect", exit_on_error=False)
+        else:  # snapshots come from the caller; incidents still live in the store
+            self.run_worker(self._open_incidents, thread=True, group="connect", exit_on_error=False)
 
     def _build_poller(self) -> None:
         """In a thread: import and construct the adapters, then start polling."""
@@ -128,11 +136,29 @@ class MLConsoleApp(App[int]):
         finally:  # the dashboard must come alive whatever the audit log did
             self.call_from_thread(self._start_poller, poller)
 
+    def _open_incidents(self) -> None:
+        """In a thread: open the incidents in the store (they work without the audit log)."""
+        from console.incidents import IncidentBook, IncidentError
+        from console.store import store_path
+
+        if self.incidents is not None:
+            return
+        try:
+            book = IncidentBook(store_path(self.config), clock=self.clock)
+            self.open_incidents = tuple(book.incidents(open_only=True))
+        except IncidentError as exc:
+            self.call_from_thread(
+                self.notify, f"Incidents unavailable: {exc}", severity="error", timeout=30
+            )
+            return
+        self.incidents = book
+
     def _open_workspace(self, poller: Poller) -> None:
         """In a thread: open the audit log and alias history; settle in-doubt actions."""
         from console.audit import AuditError
         from console.workspace import open_workspace_sync
 
+        self._open_incidents()
         try:
             space = open_workspace_sync(
                 self.config,
@@ -231,6 +257,89 @@ class MLConsoleApp(App[int]):
         if self.workspace is not None:
             self.workspace.owns_adapters = False  # the poller closed them
             await self.workspace.close()
+        if self.incidents is not None:
+            self.incidents.close()
+
+    # -- incidents -------------------------------------------------------------
+
+    def _alerts_complete(self, snapshot: Snapshot) -> bool:
+        """Whether the snapshot holds every alert: each alerts source answered last time.
+        (An unreachable Alertmanager is not "every alert resolved".)"""
+        if self.poller is not None:
+            names = [n for n, a in self.poller.adapters.items() if isinstance(a, AlertsAdapter)]
+        else:
+            names = [n for n, s in self.config.sources.items() if s.type == "alertmanager"]
+        now = self.now()
+        return bool(names) and all(
+            name in snapshot.sources and snapshot.sources[name].state(now) is Health.OK
+            for name in names
+        )
+
+    def _sync_incidents(self, snapshot: Snapshot) -> None:
+        if self.incidents is None or self._syncing:
+            return
+        if not self._alerts_complete(snapshot):
+            return
+        self._syncing = True
+        self.run_worker(self._sync(snapshot), group="incidents", exit_on_error=False)
+
+    async def _sync(self, snapshot: Snapshot) -> None:
+        import asyncio
+
+        from console.incident_live import record_first_breach
+        from console.incidents import IncidentError
+
+        book = self.incidents
+        assert book is not None
+        try:
+            settings = self.config.incidents
+            result = await asyncio.to_thread(
+                book.sync,
+                snapshot.alerts,
+                model_label=self.config.model_label,
+                auto_open=settings.auto_open,
+                severities=settings.severities,
+                now=self.now(),
+            )
+            self.open_incidents = tuple(await asyncio.to_thread(book.incidents, open_only=True))
+        except IncidentError as exc:
+            self.notify(f"Incidents not updated: {exc}", severity="error", timeout=10)
+            return
+        finally:
+            self._syncing = False
+        for incident in result.opened:
+            self.notify(
+                f"{incident.id} opened: {incident.alertname} on {incident.model}. "
+                "a acknowledges, i shows its timeline",
+                title="Incident",
+                severity="warning",
+                timeout=10,
+            )
+        self.incidents_changed()
+        adapters = dict(self.poller.adapters) if self.poller is not None else {}
+        for incident in result.opened:
+            await record_first_breach(book, incident, self.config, adapters)
+        if result.opened:
+            self.incidents_changed()
+
+    def incidents_changed(self) -> None:
+        """The store's incidents changed: every screen that shows them redraws."""
+        for screen in self.screen_stack:
+            if hasattr(screen, "show_incidents"):
+                screen.show_incidents()
+
+    def reload_incidents(self) -> None:
+        """After a responder changed an incident: read the open ones again, redraw."""
+        if self.incidents is not None:
+            self.open_incidents = tuple(self.incidents.incidents(open_only=True))
+        self.incidents_changed()
+
+    def incident_for_alert(self, alert: AlertRecord) -> Incident | None:
+        model = alert.labels.get(self.config.model_label, "")
+        return next(
+            (i for i in self.open_incidents if i.model == model and i.alertname == alert.name),
+            None,
+        )
 
     def _publish(self, snapshot: Snapshot) -> None:
         self.post_message(SnapshotUpdated(snapshot))
@@ -239,6 +348,7 @@ class MLConsoleApp(App[int]):
         """Show ``snapshot`` now (the poller's path, and the tests')."""
         self.snapshot = snapshot
         self._pretriage(snapshot)
+        self._sync_incidents(snapshot)
         for screen in self.screen_stack:
             if hasattr(screen, "show_snapshot"):
                 screen.show_snapshot(snapshot)

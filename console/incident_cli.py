@@ -405,7 +405,19 @@ def export_text(records: Records, incident: Incident, fmt: str, path: Path | Non
 
     events = records.timeline(incident)
     doc = build_document(incident, events, **export_links(records.config))
-    return write_export(doc, fmt, path)
+    return str(write_export(doc, fmt, path))
+
+
+def export_files(records: Records, incident: Incident, directory: Path) -> list[Path]:
+    """Write ``INC-N.md`` and ``INC-N.json`` into ``directory``; their paths."""
+    from console.export import build_document, write_export
+
+    events = records.timeline(incident)
+    doc = build_document(incident, events, **export_links(records.config))
+    paths = [directory / f"{incident.id}.md", directory / f"{incident.id}.json"]
+    for path in paths:
+        write_export(doc, path.suffix[1:], path)
+    return paths
 
 
 def cmd_export(args: argparse.Namespace) -> int:

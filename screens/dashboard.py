@@ -18,6 +18,7 @@ from screens.render import (
     SEVERITY_STYLE,
     alert_age,
     alert_state,
+    incident_cell,
     serving_cell,
     sli_cell,
     sli_header,
@@ -26,6 +27,7 @@ from screens.render import (
 
 if TYPE_CHECKING:
     from console.app import MLConsoleApp
+    from console.incidents import Incident
 
 
 class SourceBar(Static):
@@ -56,6 +58,10 @@ class DashboardScreen(Screen[None]):
         Binding("f", "fallback", "Fallback"),
         Binding("s", "silence", "Silence"),
         Binding("p", "pipeline", "Pipeline"),
+        Binding("a", "acknowledge", "Ack"),
+        Binding("n", "note", "Note", show=False),
+        Binding("i", "incident", "Incident"),
+        Binding("e", "export", "Export", show=False),
         Binding("ctrl+p", "command_palette", "Palette", show=True),
     ]
     #: Mutations: hidden and refused in read-only mode.
@@ -98,6 +104,7 @@ class DashboardScreen(Screen[None]):
             ("severity", "severity"),
             ("state", "state"),
             ("age", "age"),
+            ("incident", "incident"),
             ("summary", "summary"),
         ):
             alerts.add_column(label, key=key)
@@ -201,6 +208,7 @@ class DashboardScreen(Screen[None]):
                     Text(alert.severity, style=SEVERITY_STYLE.get(alert.severity, "")),
                     alert_state(alert),
                     alert_age(alert, now),
+                    incident_cell(self.mlapp.incident_for_alert(alert)),
                     alert.summary,
                     key=alert.fingerprint,
                 )
@@ -342,6 +350,59 @@ class DashboardScreen(Screen[None]):
                 f"every alert of {model}",
             )
         )
+
+    # -- incidents -------------------------------------------------------------
+
+    def show_incidents(self) -> None:
+        self.show_snapshot(self.mlapp.snapshot)
+
+    def _incident(self, *, open_one: bool) -> Incident | None:
+        """The focused alert's incident; ``open_one`` opens it by key if there is none."""
+        from screens.incident import open_incident_for
+
+        alert = self._focused_alert()
+        if alert is None:
+            model = self._focused_model()
+            found = self.mlapp.incidents.open_for(model) if model and self.mlapp.incidents else None
+            if found is None:
+                self.notify("Select an alert (or a model with a firing alert) first")
+            return found
+        incident = self.mlapp.incident_for_alert(alert)
+        if incident is None and open_one:
+            incident = open_incident_for(self.mlapp, alert)
+        elif incident is None:
+            self.notify(f"{alert.name} has no incident yet: a or i opens one")
+        return incident
+
+    def action_acknowledge(self) -> None:
+        """Acknowledge the selected alert's incident (opening it if need be)."""
+        from screens.incident import acknowledge
+
+        incident = self._incident(open_one=True)
+        if incident is not None:
+            acknowledge(self.mlapp, incident)
+
+    def action_note(self) -> None:
+        from screens.incident import ask_note
+
+        incident = self._incident(open_one=False)
+        if incident is not None:
+            ask_note(self.mlapp, incident)
+
+    def action_incident(self) -> None:
+        """Open the selected alert's incident and its timeline (opening it if need be)."""
+        from screens.incident import IncidentScreen
+
+        incident = self._incident(open_one=True)
+        if incident is not None:
+            self.app.push_screen(IncidentScreen(incident.number))
+
+    def action_export(self) -> None:
+        from screens.incident import export_incident
+
+        incident = self._incident(open_one=False)
+        if incident is not None:
+            export_incident(self.mlapp, incident)
 
     def _focused_alert(self) -> AlertRecord | None:
         snapshot = self.mlapp.snapshot

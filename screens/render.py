@@ -17,6 +17,7 @@ from console.format import (
     format_value,
     sparkline,
 )
+from console.incidents import Incident
 from console.serving import serving_cell as serving_cell
 from console.snapshot import Health, SliReading, SourceHealth
 
@@ -79,3 +80,26 @@ def alert_state(alert: AlertRecord) -> Text:
 
 def utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+#: How each incident state looks wherever incidents are listed.
+INCIDENT_STYLE = {
+    "triggered": "bold red",
+    "acknowledged": "bold yellow",
+    "mitigated": "bold green",
+    "resolved": "dim",
+}
+
+
+def incident_cell(incident: Incident | None) -> Text:
+    """``INC-3 ACK alice``: the incident, its state, and who acknowledged it."""
+    if incident is None:
+        return Text("—", style="dim")
+    text = Text(incident.id + " ", style="bold")
+    if incident.ack_active and incident.acked_by:
+        text.append(f"ack {incident.acked_by}", style=INCIDENT_STYLE["acknowledged"])
+        if incident.state == "mitigated":
+            text.append(" mitigated", style=INCIDENT_STYLE["mitigated"])
+        return text
+    text.append(incident.state, style=INCIDENT_STYLE.get(incident.state, ""))
+    return text

@@ -16,6 +16,8 @@ CONFIG = Config.model_validate(
             "prometheus": {"type": "prometheus", "url": "http://127.0.0.1:1", "interval": 2},
             "alertmanager": {"type": "alertmanager", "url": "http://127.0.0.1:2", "interval": 2},
         },
+        # Screens here render fixed snapshots; tests that want incidents open them.
+        "incidents": {"auto_open": False},
         "slis": [
             {
                 "name": "error_ratio",

@@ -12,6 +12,12 @@ import pytest
 TEST_PORTS = (28090, 28093, 28100, 28500)
 
 
+@pytest.fixture(autouse=True)
+def _own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's default store and audit log live in its own directory."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A running lab (model service, Prometheus, Alertmanager, MLflow) on test ports."""

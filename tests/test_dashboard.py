@@ -154,6 +154,13 @@ def replayed_lab_app() -> MLConsoleApp:
 
     data_dir = Path(__file__).parent / "data"
     config = load_config(data_dir / "lab_config.yaml")
+    # No incidents of its own in the replay, and none in the recorded lab's store.
+    config = config.model_copy(
+        update={
+            "store": config.store.model_copy(update={"path": None}),
+            "incidents": config.incidents.model_copy(update={"auto_open": False}),
+        }
+    )
     recorded = json.loads((data_dir / "lab_bad_deploy.json").read_text())
     snap = snapshot_from_dict(recorded, tuple(config.slis))
     app = create_app(config, poll=False, clock=lambda: snap.taken_at)

@@ -1,0 +1,381 @@
+"""An incident: its state and metrics on top, its timeline below, and the keys that
+move it (acknowledge, note, export, resolve).
+
+The timeline is read in a worker thread, with its own connections to the store and
+the audit log, so a long one never holds up the keyboard; the view renders only the
+lines on screen.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Header, Input, Label, Static
+
+from adapters.base import AlertRecord
+from console.config import format_duration
+from console.incidents import Incident, IncidentError
+from console.timeline import Event, compute_metrics, utc
+from screens.render import INCIDENT_STYLE
+from screens.timeline import TimelineView
+
+if TYPE_CHECKING:
+    from console.app import MLConsoleApp
+
+#: How often an open incident's timeline is read again while it is shown.
+REFRESH_EVERY = 5.0
+
+
+def _actor(app: MLConsoleApp) -> str:
+    from console.workspace import resolve_actor
+
+    return resolve_actor(app.config, app.actor)
+
+
+def _book_or_say(app: MLConsoleApp) -> bool:
+    if app.incidents is None:
+        app.notify("Incidents are not available (the store could not be opened)", severity="error")
+        return False
+    return True
+
+
+def open_incident_for(app: MLConsoleApp, alert: AlertRecord) -> Incident | None:
+    """Open (by key) the incident of ``alert``'s group, with every alert of the group."""
+    if not _book_or_say(app):
+        return None
+    assert app.incidents is not None
+    label = app.config.model_label
+    model = alert.labels.get(label, "")
+    group = [
+        a for a in app.snapshot.alerts if a.name == alert.name and a.labels.get(label, "") == model
+    ] or [alert]
+    try:
+        incident = app.incidents.open(group, model_label=label, actor=_actor(app))
+    except IncidentError as exc:
+        app.notify(str(exc), severity="error")
+        return None
+    app.reload_incidents()
+    app.notify(f"{incident.id} opened for {incident.alertname} on {incident.model}")
+    if app.poller is not None:
+        from console.incident_live import record_first_breach
+
+        adapters = dict(app.poller.adapters)
+        app.run_worker(
+            record_first_breach(app.incidents, incident, app.config, adapters),
+            group="incidents",
+            exit_on_error=False,
+        )
+    return incident
+
+
+def acknowledge(app: MLConsoleApp, incident: Incident) -> None:
+    """Acknowledge: shown to every responder who shares the store. Not a silence."""
+    if not _book_or_say(app):
+        return
+    assert app.incidents is not None
+    try:
+        done = app.incidents.acknowledge(incident.number, actor=_actor(app), now=app.now())
+    except IncidentError as exc:
+        app.notify(str(exc), severity="warning")
+        return
+    app.reload_incidents()
+    app.notify(
+        f"{done.id} acknowledged by {done.acked_by}. Pages still arrive: this is not a silence",
+        timeout=6,
+    )
+
+
+def ask_note(app: MLConsoleApp, incident: Incident) -> None:
+    def save(text: str | None) -> None:
+        if not text or app.incidents is None:
+            return
+        try:
+            app.incidents.note(incident.number, text, actor=_actor(app), now=app.now())
+        except IncidentError as exc:
+            app.notify(str(exc), severity="error")
+            return
+        app.reload_incidents()
+        app.notify(f"Note added to {incident.id}")
+
+    if _book_or_say(app):
+        app.push_screen(
+            TextScreen(
+                f"Note for {incident.id}",
+                "what you saw or did (start with 'action:' for an action item)",
+            ),
+            save,
+        )
+
+
+def ask_resolve(app: MLConsoleApp, incident: Incident) -> None:
+    def resolve(comment: str | None) -> None:
+        if comment is None or app.incidents is None:
+            return
+        try:
+            done = app.incidents.resolve(
+                incident.number, actor=_actor(app), comment=comment, now=app.now()
+            )
+        except IncidentError as exc:
+            app.notify(str(exc), severity="warning")
+            return
+        app.reload_incidents()
+        app.notify(f"{done.id} resolved. e exports the postmortem draft", timeout=8)
+
+    if not _book_or_say(app):
+        return
+    still = " Its alert is still firing." if incident.firing else ""
+    app.push_screen(
+        TextScreen(
+            f"Resolve {incident.id}?{still}",
+            "why it is resolved (optional); enter resolves, esc cancels",
+            allow_empty=True,
+        ),
+        resolve,
+    )
+
+
+def export_incident(app: MLConsoleApp, incident: Incident) -> None:
+    """Write the Markdown and JSON exports (in a thread) and say where."""
+    directory = app.config.incidents.export_dir or Path.cwd()
+
+    def write() -> None:
+        from console.incident_cli import export_files, open_records
+
+        try:
+            records = open_records(app.config)
+            try:
+                paths = export_files(records, records.book.get(incident.number), directory)
+            finally:
+                records.close()
+        except (OSError, IncidentError) as exc:
+            app.call_from_thread(app.notify, f"Export failed: {exc}", severity="error")
+            return
+        app.call_from_thread(
+            app.notify,
+            f"{incident.id} exported: " + ", ".join(str(p) for p in paths),
+            timeout=10,
+        )
+
+    app.notify(f"Exporting {incident.id}…", timeout=2)
+    app.run_worker(write, thread=True, group="export", exit_on_error=False)
+
+
+class TextScreen(ModalScreen[str | None]):
+    """One line of text: enter gives it, esc cancels (None)."""
+
+    DEFAULT_CSS = """
+    TextScreen { align: center middle; }
+    TextScreen > Vertical {
+        width: 80; height: auto; border: round $accent; background: $surface; padding: 0 1;
+    }
+    TextScreen Label { width: 1fr; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, placeholder: str, *, allow_empty: bool = False) -> None:
+        super().__init__()
+        self.title_text = title
+        self.placeholder = placeholder
+        self.allow_empty = allow_empty
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(self.title_text, style="bold"))
+            yield Input(placeholder=self.placeholder, id="text")
+            yield Label(Text("enter save · esc cancel", style="dim"))
+
+    @on(Input.Submitted, "#text")
+    def _submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if text or self.allow_empty:
+            self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else format_duration(value)
+
+
+class IncidentScreen(Screen[None]):
+    """One incident: state, owner and metrics; the timeline; the selected event."""
+
+    DEFAULT_CSS = """
+    IncidentScreen #incident-head { height: auto; padding: 0 1; background: $boost; }
+    IncidentScreen #timeline-filter { display: none; }
+    IncidentScreen #timeline-filter.visible { display: block; }
+    IncidentScreen TimelineView { height: 1fr; }
+    IncidentScreen #event-detail {
+        height: 8; padding: 0 1; border-top: solid $accent; overflow-y: auto;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("a", "acknowledge", "Ack"),
+        Binding("n", "note", "Note"),
+        Binding("e", "export", "Export"),
+        Binding("x", "resolve", "Resolve"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("R", "reload", "Reload", show=False),
+    ]
+
+    def __init__(self, number: int) -> None:
+        super().__init__()
+        self.number = number
+        self.incident: Incident | None = None
+        self.events: list[Event] = []
+        self._loading = False
+
+    @property
+    def mlapp(self) -> MLConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Loading the timeline…", id="incident-head")
+        yield Input(
+            placeholder="filter events by kind, actor or text (esc clears)", id="timeline-filter"
+        )
+        yield TimelineView(id="timeline")
+        yield Static("", id="event-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(TimelineView).focus()
+        self.load()
+        self.set_interval(REFRESH_EVERY, self._tick)
+
+    def _tick(self) -> None:
+        if self.is_current and self.incident is not None and self.incident.is_open:
+            self.load()
+
+    def show_incidents(self) -> None:
+        """The store's incidents changed (an ack, a note, a sync): read ours again."""
+        self.load()
+
+    def load(self) -> None:
+        if not self._loading:
+            self._loading = True
+            self._read()
+
+    @work(thread=True, group="timeline", exit_on_error=False)
+    def _read(self) -> None:
+        from console.incident_cli import open_records
+
+        try:
+            records = open_records(self.mlapp.config)
+            try:
+                incident = records.book.get(self.number)
+                events = records.timeline(incident)
+            finally:
+                records.close()
+        except Exception as exc:  # shown, never a crash: the console stays up
+            self.app.call_from_thread(self._failed, str(exc))
+            return
+        self.app.call_from_thread(self._show, incident, events)
+
+    def _failed(self, error: str) -> None:
+        self._loading = False
+        self.query_one("#incident-head", Static).update(
+            Text(f"Cannot read incident {self.number}: {error}", style="bold red")
+        )
+
+    def _show(self, incident: Incident, events: list[Event]) -> None:
+        self._loading = False
+        self.incident = incident
+        self.events = events
+        self.query_one("#incident-head", Static).update(self._head(incident, events))
+        self.query_one(TimelineView).set_events(events)
+
+    def _head(self, incident: Incident, events: list[Event]) -> Text:
+        text = Text()
+        text.append(f"{incident.id} ", style="bold")
+        text.append(incident.state.upper(), style=INCIDENT_STYLE.get(incident.state, ""))
+        text.append(f"  {incident.title}\n")
+        text.append(
+            f"model {incident.model or '—'} · alert {incident.alertname} · severity "
+            f"{incident.severity or '—'} · owner {incident.owner or '—'} · "
+        )
+        if incident.ack_active:
+            text.append(f"acknowledged by {incident.acked_by}", style="yellow")
+        else:
+            text.append("not acknowledged" if incident.is_open else "closed", style="dim")
+        text.append(" · ")
+        text.append(
+            "FIRING" if incident.firing else "quiet", "bold red" if incident.firing else "green"
+        )
+        text.append(f"\nsince {utc(incident.alert_started_at)} · {len(events)} events · ")
+        metrics = compute_metrics(events)
+        text.append(
+            "  ".join(f"{m.label} {_seconds(m.seconds)}" for m in metrics.values()), style="cyan"
+        )
+        return text
+
+    @on(TimelineView.Selected)
+    def _selected(self, message: TimelineView.Selected) -> None:
+        event = message.event
+        body = Text()
+        body.append(f"{utc(event.at)}  {event.kind}  by {event.actor}  [{event.ref}]\n", "bold")
+        body.append(event.summary + "\n")
+        if event.data:
+            shown = json.dumps(dict(event.data), indent=None, sort_keys=True, default=str)
+            body.append(shown[:2000], style="dim")
+        self.query_one("#event-detail", Static).update(body)
+
+    # -- keys --------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        box = self.query_one("#timeline-filter", Input)
+        if box.has_class("visible"):
+            box.value = ""
+            box.remove_class("visible")
+            self.query_one(TimelineView).set_filter("")
+            self.query_one(TimelineView).focus()
+            return
+        self.dismiss(None)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#timeline-filter", Input)
+        box.add_class("visible")
+        box.focus()
+
+    @on(Input.Changed, "#timeline-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(TimelineView).set_filter(event.value.strip())
+
+    @on(Input.Submitted, "#timeline-filter")
+    def _filter_done(self) -> None:
+        self.query_one(TimelineView).focus()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def _current(self) -> Incident | None:
+        if self.incident is None:
+            self.notify("Still reading the incident…")
+        return self.incident
+
+    def action_acknowledge(self) -> None:
+        if (incident := self._current()) is not None:
+            acknowledge(self.mlapp, incident)
+
+    def action_note(self) -> None:
+        if (incident := self._current()) is not None:
+            ask_note(self.mlapp, incident)
+
+    def action_export(self) -> None:
+        if (incident := self._current()) is not None:
+            export_incident(self.mlapp, incident)
+
+    def action_resolve(self) -> None:
+        if (incident := self._current()) is not None:
+            ask_resolve(self.mlapp, incident)
