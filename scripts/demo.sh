@@ -13,5 +13,6 @@ if [ "${KEEP_LAB:-0}" != 1 ]; then
   trap 'mlconsole lab down' EXIT
 fi
 mlconsole lab inject bad-deploy --model fraud-detector
-echo "demo: fraud-detector got a bad deploy (champion -> v4); its burn-rate alert fires within a minute. Select it and press r to roll back." >&2
+echo "demo: fraud-detector got a bad deploy (champion -> v4); its burn-rate alert fires within a minute and opens an incident." >&2
+echo "demo: select the alert, then a acknowledge · t triage (its action step rolls back) · i timeline · x resolve · e export." >&2
 mlconsole
