@@ -164,7 +164,13 @@ async def after_action(
 
     if incident_id is None or report.outcome is not Outcome.APPLIED:
         return False
+    params = report.plan.params
     if report.plan.action not in MITIGATIONS:
+        return False
+    # Turning the fallback off or resuming the pipeline undoes a mitigation.
+    if (report.plan.action == "fallback" and not params.get("on")) or (
+        report.plan.action == "pipeline" and not params.get("paused")
+    ):
         return False
     try:
         incident = book.find(incident_id)

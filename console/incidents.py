@@ -95,7 +95,7 @@ def parse_incident_id(text: str) -> int:
     raw = text.strip()
     if raw.upper().startswith(ID_PREFIX):
         raw = raw[len(ID_PREFIX) :]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise IncidentError(f"{text!r} is not an incident id (like {ID_PREFIX}7)")
     return int(raw)
 
@@ -507,7 +507,10 @@ class IncidentBook:
                         self._retrigger(db, number, state, now)
                         retriggered.append(number)
                     continue
-                active = [a for a in members if a.state == "active"]
+                # An alert that fired on through a resolved incident opens no new one.
+                active = [
+                    a for a in members if a.state == "active" and not self._closed_before(db, a)
+                ]
                 if not auto_open or not active:
                     continue
                 if wanted and not any(a.severity.lower() in wanted for a in active):
@@ -521,6 +524,17 @@ class IncidentBook:
             tuple(self.get(n) for n in opened),
             tuple(self.get(n) for n in retriggered),
             tuple(self.get(n) for n in quiet),
+        )
+
+    @staticmethod
+    def _closed_before(db: sqlite3.Connection, alert: AlertRecord) -> bool:
+        """Whether this very firing (fingerprint and start) belonged to a resolved incident."""
+        return bool(
+            db.execute(
+                "SELECT 1 FROM incident_alerts JOIN incidents USING (number) "
+                "WHERE state = 'resolved' AND fingerprint = ? AND starts_at = ? LIMIT 1",
+                (alert.fingerprint, alert.starts_at.timestamp()),
+            ).fetchone()
         )
 
     def _retrigger(self, db: sqlite3.Connection, number: int, state: str, now: float) -> None:

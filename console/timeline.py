@@ -184,11 +184,21 @@ def compute_metrics(events: Sequence[Event]) -> dict[str, Metric]:
 
 
 def _still_firing(events: Sequence[Event]) -> bool:
+    """Whether an alert fires at the end. Alert events are taken in the order they were
+    kept (``event:N``), not by time: an alert firing again may carry a start earlier than
+    the moment its previous end was noticed."""
+    transitions = [e for e in events if e.kind in ("alert.firing", "alert.resolved")]
+    transitions.sort(key=_kept_order)
     firing: set[str] = set()
-    for event in events:
+    for event in transitions:
         fingerprint = str(event.data.get("fingerprint", ""))
         if event.kind == "alert.firing":
             firing.add(fingerprint)
-        elif event.kind == "alert.resolved":
+        else:
             firing.discard(fingerprint)
     return bool(firing)
+
+
+def _kept_order(event: Event) -> tuple[int, float]:
+    source, _, number = event.ref.partition(":")
+    return (int(number), event.at) if source == "event" and number.isdigit() else (0, event.at)
