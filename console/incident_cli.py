@@ -386,17 +386,17 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     return _move(args, "resolve")
 
 
-def export_links(config: Config) -> dict[str, str | None]:
+def export_links(config: Config) -> tuple[str | None, str | None]:
     """The Prometheus and registry base URLs exports link to."""
     prometheus = next((s.url for s in config.sources.values() if s.type == "prometheus"), None)
     registry_name = config.actions.registry
     registry = config.sources.get(registry_name) if registry_name else None
     if registry is None:
         registry = next((s for s in config.sources.values() if s.type == "mlflow"), None)
-    return {
-        "prometheus_url": str(prometheus) if prometheus else None,
-        "registry_url": str(registry.url) if registry is not None else None,
-    }
+    return (
+        str(prometheus) if prometheus else None,
+        str(registry.url) if registry is not None else None,
+    )
 
 
 def export_text(records: Records, incident: Incident, fmt: str, path: Path | None) -> str:
@@ -404,7 +404,8 @@ def export_text(records: Records, incident: Incident, fmt: str, path: Path | Non
     from console.export import build_document, write_export
 
     events = records.timeline(incident)
-    doc = build_document(incident, events, **export_links(records.config))
+    prometheus, registry = export_links(records.config)
+    doc = build_document(incident, events, prometheus_url=prometheus, registry_url=registry)
     return str(write_export(doc, fmt, path))
 
 
@@ -413,7 +414,8 @@ def export_files(records: Records, incident: Incident, directory: Path) -> list[
     from console.export import build_document, write_export
 
     events = records.timeline(incident)
-    doc = build_document(incident, events, **export_links(records.config))
+    prometheus, registry = export_links(records.config)
+    doc = build_document(incident, events, prometheus_url=prometheus, registry_url=registry)
     paths = [directory / f"{incident.id}.md", directory / f"{incident.id}.json"]
     for path in paths:
         write_export(doc, path.suffix[1:], path)
