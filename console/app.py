@@ -376,6 +376,10 @@ class MLConsoleApp(App[int]):
             "Refresh now", "Refresh every source immediately (R)", self.action_refresh
         )
         yield SystemCommand("Help", "Show keys and what the colours mean (?)", self.action_help)
+        if hasattr(screen, "action_incidents"):
+            yield SystemCommand(
+                "Incidents", "Every open incident; enter opens one (I)", screen.action_incidents
+            )
         if hasattr(screen, "action_filter"):
             yield SystemCommand(
                 "Filter models", "Filter the dashboard by model or alert (/)", screen.action_filter

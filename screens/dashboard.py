@@ -61,6 +61,7 @@ class DashboardScreen(Screen[None]):
         Binding("a", "acknowledge", "Ack"),
         Binding("n", "note", "Note", show=False),
         Binding("i", "incident", "Incident"),
+        Binding("I", "incidents", "Incidents", show=False),
         Binding("e", "export", "Export", show=False),
         Binding("ctrl+p", "command_palette", "Palette", show=True),
     ]
@@ -396,6 +397,12 @@ class DashboardScreen(Screen[None]):
         incident = self._incident(open_one=True)
         if incident is not None:
             self.app.push_screen(IncidentScreen(incident.number))
+
+    def action_incidents(self) -> None:
+        """Every open incident, whatever is selected."""
+        from screens.incident import IncidentsScreen
+
+        self.app.push_screen(IncidentsScreen())
 
     def action_export(self) -> None:
         from screens.incident import export_incident

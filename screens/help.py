@@ -25,6 +25,7 @@ KEYS = (
     ("a", "acknowledge the selected alert's incident (opens one if none): not a silence"),
     ("n", "add a note to the selected alert's incident"),
     ("i", "open the selected alert's incident and its timeline (opens one if none)"),
+    ("I", "every open incident (A there: resolved ones too); enter opens one"),
     ("e", "export the incident: Markdown postmortem draft and JSON"),
     ("x", "incident: resolve it"),
     ("1-9", "runbook: answer a question / 1 plan and run the mitigation, 2 skip it"),

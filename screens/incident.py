@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from adapters.base import AlertRecord
 from console.config import format_duration
@@ -379,3 +379,93 @@ class IncidentScreen(Screen[None]):
     def action_resolve(self) -> None:
         if (incident := self._current()) is not None:
             ask_resolve(self.mlapp, incident)
+
+
+class IncidentsScreen(Screen[None]):
+    """Every open incident (``A``: resolved ones too); enter opens one."""
+
+    DEFAULT_CSS = """
+    IncidentsScreen DataTable { height: 1fr; }
+    IncidentsScreen #incidents-title { padding: 0 1; background: $boost; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("enter", "open", "Open"),
+        Binding("A", "toggle_all", "Resolved too"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.show_all = False
+        self._numbers: list[int] = []
+
+    @property
+    def mlapp(self) -> MLConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="incidents-title")
+        yield DataTable(id="incidents", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label in ("incident", "state", "severity", "model", "alert", "since", "owner", ""):
+            table.add_column(label)
+        self.show_incidents()
+        table.focus()
+
+    def show_incidents(self) -> None:
+        book = self.mlapp.incidents
+        table = self.query_one(DataTable)
+        if book is None:
+            self.query_one("#incidents-title", Static).update(
+                Text("Incidents are not available (the store could not be opened)", "bold red")
+            )
+            return
+        try:
+            incidents = book.incidents(open_only=not self.show_all)
+        except IncidentError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        now = self.mlapp.now()
+        selected = self._numbers[table.cursor_row] if self._numbers and table.row_count else None
+        table.clear()
+        self._numbers = [i.number for i in incidents]
+        for incident in incidents:
+            table.add_row(
+                Text(incident.id, style="bold"),
+                Text(incident.state, style=INCIDENT_STYLE.get(incident.state, "")),
+                incident.severity or "—",
+                incident.model or "—",
+                incident.alertname,
+                format_duration(max(0.0, now - incident.alert_started_at)) + " ago",
+                incident.owner or "—",
+                Text("FIRING", "bold red") if incident.firing else Text("quiet", "green"),
+            )
+        if selected in self._numbers:
+            table.move_cursor(row=self._numbers.index(selected))
+        what = "incidents" if self.show_all else "open incidents"
+        self.query_one("#incidents-title", Static).update(
+            Text.assemble(
+                (f"{len(incidents)} {what}", "bold"), "  enter opens · A toggles resolved"
+            )
+        )
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_toggle_all(self) -> None:
+        self.show_all = not self.show_all
+        self.show_incidents()
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if self._numbers and table.row_count:
+            self.app.push_screen(IncidentScreen(self._numbers[table.cursor_row]))
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()

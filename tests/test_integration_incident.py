@@ -138,8 +138,11 @@ async def test_the_whole_loop_from_page_to_postmortem(lab_clean: Any, tmp_path: 
         )
 
         # 7. resolve from the incident screen
+        # The alert may have stopped firing by now: the model's row leads to its incident.
         await until("the dashboard", lambda: app.screen is dashboard)
-        alerts.focus()
+        models = dashboard.query_one("#models")
+        models.move_cursor(row=dashboard._model_rows.index(MODEL))  # type: ignore[attr-defined]
+        models.focus()
         await pilot.press("i")
         screen = await until(
             "the incident screen", lambda: isinstance(app.screen, IncidentScreen) and app.screen
