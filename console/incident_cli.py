@@ -1,8 +1,12 @@
-"""``mlconsole incident list|show|open|ack|note|resolve`` and ``mlconsole export``.
+"""Incidents: list, show, open, acknowledge, annotate and resolve them; export one.
+
+An incident is opened for each firing alert group (model + alert name) and moves
+triggered -> acknowledged -> mitigated -> resolved. Incidents live in the store, so
+every console and command pointed at the same store sees the same ones.
 
 Exit codes: 0 ok, 2 usage error (a bad config, an unknown incident), 3 the alerts
-could not be read (``list`` and ``open`` still show what the store holds), 4 the
-incident cannot move that way (acknowledging a resolved incident, resolving twice).
+could not be read (list and open still show what the store holds), 4 the incident
+cannot move that way (acknowledging a resolved incident, resolving twice).
 """
 
 from __future__ import annotations
