@@ -301,6 +301,7 @@ class MLConsoleApp(App[int]):
                 severities=settings.severities,
                 now=self.now(),
             )
+            before = self.open_incidents
             self.open_incidents = tuple(await asyncio.to_thread(book.incidents, open_only=True))
         except IncidentError as exc:
             self.notify(f"Incidents not updated: {exc}", severity="error", timeout=10)
@@ -315,7 +316,8 @@ class MLConsoleApp(App[int]):
                 severity="warning",
                 timeout=10,
             )
-        self.incidents_changed()
+        if result.changed or self.open_incidents != before:  # here, or another console
+            self.incidents_changed()
         adapters = dict(self.poller.adapters) if self.poller is not None else {}
         for incident in result.opened:
             await record_first_breach(book, incident, self.config, adapters)

@@ -1103,7 +1103,7 @@ def _summary(
         sentences.append(f"The SLI was back within its objective at {impact.recovered_at}.")
     if root is not None:
         by = f"Runbook {root.runbook}" if root.runbook else "Triage"
-        tail = f": {root.summary}" if root.summary else ""
+        tail = f": {root.summary.rstrip().rstrip('.')}" if root.summary else ""
         sentences.append(f"{by} classified the cause as {root.cause}{tail}.")
     if incident.resolved_at is not None:
         who = incident.resolved_by or "a responder"

@@ -216,6 +216,8 @@ class DashboardScreen(Screen[None]):
                 keys.append(alert.fingerprint)
         self._alert_rows = keys
         self._restore_cursor(table, keys, selected)
+        if not keys and table.has_focus:  # the last alert stopped: back to the models
+            self.query_one("#models", DataTable).focus()
         firing = len(snapshot.firing)
         self.query_one("#alerts-title", Static).update(
             Text.assemble(
@@ -363,7 +365,8 @@ class DashboardScreen(Screen[None]):
 
         alert = self._focused_alert()
         if alert is None:
-            model = self._focused_model()
+            models = self.query_one("#models", DataTable)
+            model = self._focused_model() or self._selected_key(models, self._model_rows)
             found = self.mlapp.incidents.open_for(model) if model and self.mlapp.incidents else None
             if found is None:
                 self.notify("Select an alert (or a model with a firing alert) first")

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 #: How often an open incident's timeline is read again while it is shown.
 REFRESH_EVERY = 5.0
+#: Longer timelines are read again only when the incident changes (or on ``R``):
+#: rebuilding one costs about a second per 100,000 events.
+REFRESH_LIMIT = 20_000
 
 
 def _actor(app: MLConsoleApp) -> str:
@@ -255,7 +258,12 @@ class IncidentScreen(Screen[None]):
         self.set_interval(REFRESH_EVERY, self._tick)
 
     def _tick(self) -> None:
-        if self.is_current and self.incident is not None and self.incident.is_open:
+        if (
+            self.is_current
+            and self.incident is not None
+            and self.incident.is_open
+            and len(self.events) <= REFRESH_LIMIT
+        ):
             self.load()
 
     def show_incidents(self) -> None:
