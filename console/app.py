@@ -152,6 +152,7 @@ class MLConsoleApp(App[int]):
             )
             return
         self.incidents = book
+        self.call_from_thread(self.incidents_changed)  # the dashboard may have painted already
 
     def _open_workspace(self, poller: Poller) -> None:
         """In a thread: open the audit log and alias history; settle in-doubt actions."""

@@ -237,6 +237,7 @@ class IncidentScreen(Screen[None]):
         self.incident: Incident | None = None
         self.events: list[Event] = []
         self._loading = False
+        self._again = False
 
     @property
     def mlapp(self) -> MLConsoleApp:
@@ -271,9 +272,19 @@ class IncidentScreen(Screen[None]):
         self.load()
 
     def load(self) -> None:
-        if not self._loading:
-            self._loading = True
-            self._read()
+        """Read the incident and its timeline again (once more after a read in progress:
+        it may have missed the change that asked for this one)."""
+        if self._loading:
+            self._again = True
+            return
+        self._loading = True
+        self._again = False
+        self._read()
+
+    def _read_done(self) -> None:
+        self._loading = False
+        if self._again:
+            self.load()
 
     @work(thread=True, group="timeline", exit_on_error=False)
     def _read(self) -> None:
@@ -292,13 +303,13 @@ class IncidentScreen(Screen[None]):
         self.app.call_from_thread(self._show, incident, events)
 
     def _failed(self, error: str) -> None:
-        self._loading = False
+        self._read_done()
         self.query_one("#incident-head", Static).update(
             Text(f"Cannot read incident {self.number}: {error}", style="bold red")
         )
 
     def _show(self, incident: Incident, events: list[Event]) -> None:
-        self._loading = False
+        self._read_done()
         self.incident = incident
         self.events = events
         self.query_one("#incident-head", Static).update(self._head(incident, events))
