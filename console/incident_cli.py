@@ -249,25 +249,31 @@ def cmd_list(args: argparse.Namespace) -> int:
         return code
 
 
-def _find(records: Records, text: str) -> Incident | int:
+@contextmanager
+def _one(args: argparse.Namespace) -> Iterator[tuple[Records, Incident] | int]:
+    """The records and the incident ``args.incident`` names, or the exit code."""
     from console.incidents import IncidentError
 
-    try:
-        return records.book.find(text)
-    except IncidentError as exc:
-        print(f"mlconsole incident: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    with _records(args) as records:
+        if isinstance(records, int):
+            yield records
+            return
+        try:
+            incident = records.book.find(args.incident)
+        except IncidentError as exc:
+            print(f"mlconsole incident: {exc}", file=sys.stderr)
+            yield EXIT_USAGE
+            return
+        yield records, incident
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from console.timeline import compute_metrics, utc
 
-    with _records(args) as records:
-        if isinstance(records, int):
-            return records
-        incident = _find(records, args.incident)
-        if isinstance(incident, int):
-            return incident
+    with _one(args) as found:
+        if isinstance(found, int):
+            return found
+        records, incident = found
         events = records.timeline(incident)
         metrics = compute_metrics(events)
         if args.json:
@@ -354,12 +360,10 @@ def cmd_open(args: argparse.Namespace) -> int:
 def _move(args: argparse.Namespace, verb: str) -> int:
     from console.incidents import IncidentError
 
-    with _records(args) as records:
-        if isinstance(records, int):
-            return records
-        incident = _find(records, args.incident)
-        if isinstance(incident, int):
-            return incident
+    with _one(args) as found:
+        if isinstance(found, int):
+            return found
+        records, incident = found
         actor = _actor(args, records.config)
         book = records.book
         try:
@@ -439,12 +443,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else None
     if fmt is None:
         fmt = "json" if output is not None and output.suffix.lower() == ".json" else "md"
-    with _records(args) as records:
-        if isinstance(records, int):
-            return records
-        incident = _find(records, args.incident)
-        if isinstance(incident, int):
-            return incident
+    with _one(args) as found:
+        if isinstance(found, int):
+            return found
+        records, incident = found
         try:
             text = export_text(records, incident, fmt, output)
         except OSError as exc:

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.base import AdapterError, AlertsAdapter, MetricsAdapter
 from console.config import Config, SliConfig
-from console.incidents import Incident, IncidentBook, IncidentError, SyncResult
+from console.incidents import (
+    Incident,
+    IncidentBook,
+    IncidentError,
+    SyncResult,
+    parse_incident_id,
+)
 
 if TYPE_CHECKING:
     from console.actions import Recovery, Report
@@ -88,16 +94,22 @@ async def record_first_breach(
     if breach is None:
         return False
     at, value = breach
+    return _keep(
+        book,
+        incident.number,
+        "sli.first_breach",
+        f"{sli.name} of {incident.model} first breached {sli.objective}: {_fmt(value)}",
+        _data(config, incident, sli, value),
+        at,
+    )
+
+
+def _keep(
+    book: IncidentBook, number: int, kind: str, summary: str, data: dict[str, Any], at: float
+) -> bool:
+    """Keep an SLI snapshot, once per incident and kind; False if it is not kept."""
     try:
-        return book.record(
-            incident.number,
-            "sli.first_breach",
-            f"{sli.name} of {incident.model} first breached {sli.objective}: {_fmt(value)}",
-            _data(config, incident, sli, value),
-            actor="prometheus",
-            at=at,
-            once=True,
-        )
+        return book.record(number, kind, summary, data, actor="prometheus", at=at, once=True)
     except IncidentError:
         return False
 
@@ -133,18 +145,14 @@ async def record_snapshot(
                 None,
             )
     what = kind.removeprefix("sli.")
-    try:
-        return book.record(
-            incident.number,
-            kind,
-            f"{sli.name} of {incident.model} at {what}: {_fmt(value)} ({sli.objective})",
-            _data(config, incident, sli, value),
-            actor="prometheus",
-            at=at,
-            once=True,
-        )
-    except IncidentError:
-        return False
+    return _keep(
+        book,
+        incident.number,
+        kind,
+        f"{sli.name} of {incident.model} at {what}: {_fmt(value)} ({sli.objective})",
+        _data(config, incident, sli, value),
+        at,
+    )
 
 
 async def after_action(
@@ -196,25 +204,24 @@ def record_recovery(
     if incident_id is None or not recovery.recovered:
         return False
     try:
-        incident = book.find(incident_id)
-        return book.record(
-            incident.number,
-            "sli.recovery",
-            f"{recovery.sli} of {recovery.model} recovered: {_fmt(recovery.value)} "
-            f"({recovery.threshold}) after {recovery.elapsed:.0f}s",
-            {
-                "model": recovery.model,
-                "sli": recovery.sli,
-                "query": recovery.query,
-                "value": recovery.value,
-                "objective": recovery.threshold,
-            },
-            actor="prometheus",
-            at=at,
-            once=True,
-        )
+        number = parse_incident_id(incident_id)
     except IncidentError:
         return False
+    return _keep(
+        book,
+        number,
+        "sli.recovery",
+        f"{recovery.sli} of {recovery.model} recovered: {_fmt(recovery.value)} "
+        f"({recovery.threshold}) after {recovery.elapsed:.0f}s",
+        {
+            "model": recovery.model,
+            "sli": recovery.sli,
+            "query": recovery.query,
+            "value": recovery.value,
+            "objective": recovery.threshold,
+        },
+        at,
+    )
 
 
 def alerts_source(config: Config, adapters: dict[str, Any]) -> AlertsAdapter | None:
