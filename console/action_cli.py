@@ -217,6 +217,7 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         watch_recovery,
     )
     from console.audit import AuditError
+    from console.incidents import IncidentError
     from console.workspace import open_workspace
 
     try:
@@ -245,7 +246,11 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         _say(args, f"Plan ({action.title}, as {ctx.actor}):")
         for line in plan.lines():
             _say(args, f"  {line}")
-        incident = space.incident_for(plan.model, args.incident)
+        try:
+            incident = space.incident_for(plan.model, args.incident)
+        except IncidentError as exc:
+            print(f"mlconsole {args.command}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         if incident is not None:
             _say(args, f"Filed under {incident}.")
         executor = Executor(ctx, audit, incident=incident)

@@ -265,24 +265,44 @@ class MLConsoleApp(App[int]):
 
     def _alerts_complete(self, snapshot: Snapshot) -> bool:
         """Whether the snapshot holds every alert: each alerts source answered last time.
-        (An unreachable Alertmanager is not "every alert resolved".)"""
+        (An unreachable Alertmanager is not "every alert resolved".) A configured
+        ``alertmanager`` source whose adapter could not even be built has no health
+        OK, so it counts as not answering."""
+        names = [n for n, s in self.config.sources.items() if s.type == "alertmanager"]
         if self.poller is not None:
-            names = [n for n, a in self.poller.adapters.items() if isinstance(a, AlertsAdapter)]
-        else:
-            names = [n for n, s in self.config.sources.items() if s.type == "alertmanager"]
+            names += [n for n, a in self.poller.adapters.items() if isinstance(a, AlertsAdapter)]
         now = self.now()
         return bool(names) and all(
             name in snapshot.sources and snapshot.sources[name].state(now) is Health.OK
-            for name in names
+            for name in set(names)
         )
 
     def _sync_incidents(self, snapshot: Snapshot) -> None:
         if self.incidents is None or self._syncing:
             return
-        if not self._alerts_complete(snapshot):
-            return
         self._syncing = True
-        self.run_worker(self._sync(snapshot), group="incidents", exit_on_error=False)
+        if self._alerts_complete(snapshot):
+            self.run_worker(self._sync(snapshot), group="incidents", exit_on_error=False)
+        else:  # no alerts to trust, but other responders' acks and notes still show
+            self.run_worker(self._reread(), group="incidents", exit_on_error=False)
+
+    async def _reread(self) -> None:
+        import asyncio
+
+        from console.incidents import IncidentError
+
+        assert self.incidents is not None
+        before = self.open_incidents
+        try:
+            self.open_incidents = tuple(
+                await asyncio.to_thread(self.incidents.incidents, open_only=True)
+            )
+        except IncidentError:
+            return
+        finally:
+            self._syncing = False
+        if self.open_incidents != before:
+            self.incidents_changed()
 
     async def _sync(self, snapshot: Snapshot) -> None:
         import asyncio
@@ -301,6 +321,7 @@ class MLConsoleApp(App[int]):
                 auto_open=settings.auto_open,
                 severities=settings.severities,
                 now=self.now(),
+                end_grace=settings.end_grace,
             )
             before = self.open_incidents
             self.open_incidents = tuple(await asyncio.to_thread(book.incidents, open_only=True))
@@ -333,8 +354,13 @@ class MLConsoleApp(App[int]):
 
     def reload_incidents(self) -> None:
         """After a responder changed an incident: read the open ones again, redraw."""
+        from console.incidents import IncidentError
+
         if self.incidents is not None:
-            self.open_incidents = tuple(self.incidents.incidents(open_only=True))
+            try:
+                self.open_incidents = tuple(self.incidents.incidents(open_only=True))
+            except IncidentError as exc:
+                self.notify(f"Incidents not read: {exc}", severity="error", timeout=10)
         self.incidents_changed()
 
     def incident_for_alert(self, alert: AlertRecord) -> Incident | None:

@@ -164,7 +164,8 @@ class AuditLog:
         sql = "SELECT seq, body, prev_hash, hash FROM audit"
         args: tuple[str, ...] = ()
         if incident is not None:
-            sql += " WHERE json_extract(body, '$.incident') = ?"
+            # A malformed body (verify reports it) must not hide every other entry.
+            sql += " WHERE json_valid(body) AND json_extract(body, '$.incident') = ?"
             args = (incident,)
         try:
             return self._db.execute(sql + " ORDER BY seq", args).fetchall()

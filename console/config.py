@@ -249,6 +249,10 @@ class IncidentsConfig(BaseModel):
     severities: list[str] = Field(default_factory=list)
     """Only alerts with one of these ``severity`` labels open incidents by themselves
     (default: every severity)."""
+    end_grace: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 30.0
+    """How long an alert must be missing from every alerts source before its end is
+    recorded (at the first miss): a restarting Alertmanager, or a replica that has not
+    heard of the alert yet, is not an alert that stopped."""
     breach_lookback: Duration = 3600.0
     """How far before an alert fired to look in Prometheus for its SLI's first breach."""
     export_dir: Path | None = None

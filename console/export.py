@@ -37,7 +37,7 @@ from typing_extensions import TypedDict
 from console import __version__
 from console.config import format_duration
 from console.incidents import Incident
-from console.timeline import METRIC_DEFINITIONS, Event, compute_metrics, utc
+from console.timeline import METRIC_DEFINITIONS, MITIGATIONS, Event, compute_metrics, utc
 
 #: The schema every JSON export names in its ``schema`` field. A change that could
 #: break a reader (a field removed, renamed or retyped) gets a new version.
@@ -846,6 +846,14 @@ def _new_mitigation(event: Event, data: Mapping[str, Any], at: str) -> Mitigatio
     }
 
 
+def _mitigates(record: MitigationRecord) -> bool:
+    """Whether an action changes what serves traffic for the better: a rollback, the
+    fallback turned on, a pipeline paused (not a silence, not an undo)."""
+    if record["action"] not in MITIGATIONS:
+        return False
+    return record["action"] == "rollback" or record["after"].get("on") is True
+
+
 def _mitigations(got: _Collected) -> list[MitigationRecord]:
     """One record per action: its intent and the entries that name that intent."""
     records: dict[str, MitigationRecord] = {}
@@ -1083,7 +1091,7 @@ def _summary(
     if incident.acked_at is not None:
         who = incident.acked_by or "a responder"
         sentences.append(f"{who} acknowledged it at {utc(incident.acked_at)}.")
-    applied = [m for m in mitigation if m["applied"]]
+    applied = [m for m in mitigation if m["applied"] and _mitigates(m)]
     if applied:
         first = applied[0]
         what = first["summary"] or first["action"]

@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,26 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_REFUSED = 4
+
+
+def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A store or audit log that fails mid-command (locked, corrupt, unreadable) is
+    one line and exit 3, never a traceback."""
+    import functools
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from console.audit import AuditError
+        from console.incidents import IncidentError
+        from console.store import StoreError
+
+        try:
+            return command(args)
+        except (IncidentError, StoreError, AuditError, sqlite3.Error) as exc:
+            print(f"mlconsole {args.command}: {exc}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+
+    return run
 
 
 def add_incident_parsers(subparsers: Any) -> None:
@@ -57,12 +78,12 @@ def add_incident_parsers(subparsers: Any) -> None:
     listing.add_argument(
         "--no-sync", action="store_true", help="do not read the alerts; show the store as it is"
     )
-    listing.set_defaults(func=cmd_list)
+    listing.set_defaults(func=_guarded(cmd_list))
 
     show = commands.add_parser("show", help="one incident: its state, metrics and timeline")
     show.add_argument("incident", metavar="INCIDENT", help="incident id, e.g. INC-7 or 7")
     show.add_argument("--json", action="store_true", help="print JSON")
-    show.set_defaults(func=cmd_show)
+    show.set_defaults(func=_guarded(cmd_show))
 
     opening = commands.add_parser(
         "open",
@@ -70,7 +91,7 @@ def add_incident_parsers(subparsers: Any) -> None:
     )
     opening.add_argument("model", metavar="MODEL")
     opening.add_argument("alertname", metavar="ALERTNAME")
-    opening.set_defaults(func=cmd_open)
+    opening.set_defaults(func=_guarded(cmd_open))
 
     ack = commands.add_parser(
         "ack",
@@ -80,7 +101,7 @@ def add_incident_parsers(subparsers: Any) -> None:
         "It does not silence anything.",
     )
     ack.add_argument("incident", metavar="INCIDENT")
-    ack.set_defaults(func=cmd_ack)
+    ack.set_defaults(func=_guarded(cmd_ack))
 
     note = commands.add_parser("note", help="add a note to the incident's timeline")
     note.add_argument("incident", metavar="INCIDENT")
@@ -90,12 +111,12 @@ def add_incident_parsers(subparsers: Any) -> None:
         metavar="TEXT",
         help="the note (start it with 'action:' to make it an action item of the export)",
     )
-    note.set_defaults(func=cmd_note)
+    note.set_defaults(func=_guarded(cmd_note))
 
     resolve = commands.add_parser("resolve", help="resolve the incident")
     resolve.add_argument("incident", metavar="INCIDENT")
     resolve.add_argument("--comment", default="", help="why it is resolved")
-    resolve.set_defaults(func=cmd_resolve)
+    resolve.set_defaults(func=_guarded(cmd_resolve))
 
     export = subparsers.add_parser(
         "export",
@@ -112,7 +133,7 @@ def add_incident_parsers(subparsers: Any) -> None:
     )
     export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     export.add_argument("--schema", action="store_true", help="print the JSON schema and exit")
-    export.set_defaults(func=cmd_export)
+    export.set_defaults(func=_guarded(cmd_export))
 
 
 @dataclass
@@ -418,13 +439,18 @@ def export_text(records: Records, incident: Incident, fmt: str, path: Path | Non
 
 
 def export_files(records: Records, incident: Incident, directory: Path) -> list[Path]:
-    """Write ``INC-N.md`` and ``INC-N.json`` into ``directory``; their paths."""
+    """Write ``INC-N.md`` and ``INC-N.json`` into ``directory``; their paths. A draft
+    someone may have edited is never overwritten: a later export is named
+    ``INC-N-<UTC time>.md`` (and ``.json``) instead."""
     from console.export import build_document, write_export
 
     events = records.timeline(incident)
     prometheus, registry = export_links(records.config)
     doc = build_document(incident, events, prometheus_url=prometheus, registry_url=registry)
-    paths = [directory / f"{incident.id}.md", directory / f"{incident.id}.json"]
+    stem = incident.id
+    if (directory / f"{stem}.md").exists() or (directory / f"{stem}.json").exists():
+        stem += time.strftime("-%Y%m%dT%H%M%SZ", time.gmtime())
+    paths = [directory / f"{stem}.md", directory / f"{stem}.json"]
     for path in paths:
         write_export(doc, path.suffix[1:], path)
     return paths

@@ -18,7 +18,6 @@ from console.incidents import (
     IncidentBook,
     IncidentError,
     SyncResult,
-    parse_incident_id,
 )
 
 if TYPE_CHECKING:
@@ -93,6 +92,8 @@ async def record_first_breach(
             breach = (at, value)
     if breach is None:
         return False
+    if series.points and breach[0] <= series.points[0][0]:
+        return False  # breached for the whole lookback: when it began is not known
     at, value = breach
     return _keep(
         book,
@@ -198,18 +199,23 @@ async def after_action(
 
 
 def record_recovery(
-    book: IncidentBook, incident_id: str | None, recovery: Recovery, *, at: float
+    book: IncidentBook, incident_id: str | None, recovery: Recovery, config: Config, *, at: float
 ) -> bool:
-    """The SLI recovered after a mitigation: keep the value verification read."""
+    """The SLI recovered after a mitigation: keep the value verification read, when
+    verification watched the incident's own SLI (a latency page is not over because
+    the error ratio is fine)."""
     if incident_id is None or not recovery.recovered:
         return False
     try:
-        number = parse_incident_id(incident_id)
+        incident = book.find(incident_id)
     except IncidentError:
+        return False
+    sli = incident_sli(config, incident)
+    if sli is None or sli.name != recovery.sli:
         return False
     return _keep(
         book,
-        number,
+        incident.number,
         "sli.recovery",
         f"{recovery.sli} of {recovery.model} recovered: {_fmt(recovery.value)} "
         f"({recovery.threshold}) after {recovery.elapsed:.0f}s",
@@ -235,18 +241,28 @@ def alerts_source(config: Config, adapters: dict[str, Any]) -> AlertsAdapter | N
 async def sync_from_source(
     book: IncidentBook, config: Config, adapters: dict[str, Any], *, actor: str = "mlconsole"
 ) -> SyncResult:
-    """Read the alerts once and bring the incidents in line (raises AdapterError when
-    the alerts cannot be read: then nothing is changed)."""
-    source = alerts_source(config, adapters)
-    if source is None:
+    """Read every alerts source once and bring the incidents in line. Raises
+    AdapterError, changing nothing, unless every configured alerts source answered:
+    alerts missing from an unreachable source are not alerts that stopped."""
+    unloaded = [
+        name
+        for name, src in config.sources.items()
+        if src.type == "alertmanager" and name not in adapters
+    ]
+    if unloaded:
+        raise AdapterError(unloaded[0], "could not be loaded, so incidents are not synced")
+    sources = [a for a in adapters.values() if isinstance(a, AlertsAdapter)]
+    if not sources:
         raise AdapterError("alerts", "no alerts source is configured")
-    alerts = await source.alerts()
+    alerts = [alert for source in sources for alert in await source.alerts()]
+    settings = config.incidents
     result = book.sync(
         alerts,
         model_label=config.model_label,
-        auto_open=config.incidents.auto_open,
-        severities=config.incidents.severities,
+        auto_open=settings.auto_open,
+        severities=settings.severities,
         actor=actor,
+        end_grace=settings.end_grace,
     )
     for incident in result.opened:
         await record_first_breach(book, incident, config, adapters)

@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS incident_alerts (
     generator_url TEXT NOT NULL,
     starts_at REAL NOT NULL,
     ended_at REAL,
+    missing_since REAL,
     PRIMARY KEY (number, fingerprint)
 );
 CREATE TABLE IF NOT EXISTS incident_events (
@@ -228,6 +229,9 @@ class IncidentBook:
         self.clock = clock
         try:
             self._db = open_sqlite(path, SCHEMA, synchronous="NORMAL")
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(incident_alerts)")}
+            if "missing_since" not in columns:  # a store from before alerts had a grace
+                self._db.execute("ALTER TABLE incident_alerts ADD COLUMN missing_since REAL")
         except (OSError, sqlite3.Error) as exc:
             raise IncidentError(f"cannot open the incidents in {path}: {exc}") from exc
         self._lock = threading.Lock()
@@ -396,13 +400,15 @@ class IncidentBook:
         now: float,
     ) -> int:
         row = db.execute(
-            "SELECT number FROM incidents WHERE model = ? AND alertname = ? "
+            "SELECT number, firing, state FROM incidents WHERE model = ? AND alertname = ? "
             "AND state != 'resolved'",
             (model, name),
         ).fetchone()
         if row is not None:
-            self._add_alerts(db, int(row[0]), alerts)
-            return int(row[0])
+            number, firing, state = int(row[0]), bool(row[1]), str(row[2])
+            if self._add_alerts(db, number, alerts) and not firing:
+                self._retrigger(db, number, state, now)
+            return number
         severity = min((a.severity for a in alerts), key=severity_rank, default="")
         started = min(a.starts_at.timestamp() for a in alerts)
         sli = next((a.labels["sli"] for a in alerts if a.labels.get("sli")), None)
@@ -429,18 +435,21 @@ class IncidentBook:
     def _add_alerts(
         self, db: sqlite3.Connection, number: int, alerts: Sequence[AlertRecord]
     ) -> list[str]:
-        """Record alerts the incident has not seen; a known one firing again is new too."""
+        """Record the alerts the incident has not seen, and those firing anew (a later
+        ``startsAt`` than the firing that ended). The same firing reported again after
+        it ended is an old read (another console's, or a replica's), not news."""
         added = []
         for alert in alerts:
             known = db.execute(
-                "SELECT ended_at FROM incident_alerts WHERE number = ? AND fingerprint = ?",
+                "SELECT starts_at, ended_at FROM incident_alerts "
+                "WHERE number = ? AND fingerprint = ?",
                 (number, alert.fingerprint),
             ).fetchone()
             starts = alert.starts_at.timestamp()
-            if known is not None and known[0] is None:
+            if known is not None and (known[1] is None or starts <= known[0]):
                 continue
             db.execute(
-                "INSERT OR REPLACE INTO incident_alerts VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                "INSERT OR REPLACE INTO incident_alerts VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
                 (
                     number,
                     alert.fingerprint,
@@ -477,15 +486,19 @@ class IncidentBook:
         severities: Sequence[str] = (),
         actor: str = "mlconsole",
         now: float | None = None,
+        end_grace: float = 0.0,
     ) -> SyncResult:
         """Bring the incidents in line with the alerts firing now.
 
-        ``alerts`` must be everything the alert source reports (call this only after a
-        successful read: an unreachable Alertmanager is not "every alert resolved").
-        Active alert groups with no open incident open one (when ``auto_open``, and
-        their severity is among ``severities`` if given); an open incident's new
-        alerts are recorded at their ``startsAt``; alerts no longer reported end now,
-        and when the last one ends the acknowledgement ends with it.
+        ``alerts`` must be everything the alert sources report (call this only after
+        every source answered: an unreachable Alertmanager is not "every alert
+        resolved"). Active alert groups with no open incident open one (when
+        ``auto_open``, and their severity is among ``severities`` if given); an open
+        incident's new alerts are recorded at their ``startsAt``. Silenced alerts
+        neither open nor start anything, but count as still firing. An alert no
+        longer reported ends once it has been missing for ``end_grace`` seconds, at
+        the moment it was first missed; when the last one ends the acknowledgement
+        ends with it. Alerts of resolved incidents are followed to their end too.
         """
         now = self.clock() if now is None else now
         groups: dict[tuple[str, str], list[AlertRecord]] = {}
@@ -502,26 +515,29 @@ class IncidentBook:
             ).fetchall()
             known = {(m, n): (num, bool(f), s) for num, m, n, f, s in open_rows}
             for key, members in groups.items():
+                loud = [a for a in members if a.state != "suppressed"]
                 if key in known:
                     number, firing, state = known[key]
-                    new = self._add_alerts(db, number, members)
-                    if new and not firing:
+                    if self._add_alerts(db, number, loud) and not firing:
                         self._retrigger(db, number, state, now)
                         retriggered.append(number)
                     continue
                 # An alert that fired on through a resolved incident opens no new one.
-                active = [
-                    a for a in members if a.state == "active" and not self._closed_before(db, a)
-                ]
+                active = [a for a in loud if a.state == "active" and not self._closed_before(db, a)]
                 if not auto_open or not active:
                     continue
                 if wanted and not any(a.severity.lower() in wanted for a in active):
                     continue
-                opened.append(self._open_in(db, key[0], key[1], members, actor, now))
-            for key, (number, firing, _state) in known.items():
-                reported = {a.fingerprint for a in groups.get(key, ())}
-                if self._end_alerts(db, number, reported, now) and firing:
+                opened.append(self._open_in(db, key[0], key[1], active, actor, now))
+            reported = {a.fingerprint for a in alerts}
+            for number, firing, _state in known.values():
+                if self._end_alerts(db, number, reported, now, end_grace) and firing:
                     quiet.append(number)
+            for (number,) in db.execute(
+                "SELECT DISTINCT number FROM incident_alerts JOIN incidents USING (number) "
+                "WHERE state = 'resolved' AND ended_at IS NULL"
+            ).fetchall():
+                self._end_alerts(db, number, reported, now, end_grace)
         return SyncResult(
             tuple(self.get(n) for n in opened),
             tuple(self.get(n) for n in retriggered),
@@ -534,7 +550,7 @@ class IncidentBook:
         return bool(
             db.execute(
                 "SELECT 1 FROM incident_alerts JOIN incidents USING (number) "
-                "WHERE state = 'resolved' AND fingerprint = ? AND starts_at = ? LIMIT 1",
+                "WHERE state = 'resolved' AND fingerprint = ? AND starts_at >= ? LIMIT 1",
                 (alert.fingerprint, alert.starts_at.timestamp()),
             ).fetchone()
         )
@@ -555,28 +571,48 @@ class IncidentBook:
         )
 
     def _end_alerts(
-        self, db: sqlite3.Connection, number: int, reported: set[str], now: float
+        self, db: sqlite3.Connection, number: int, reported: set[str], now: float, grace: float
     ) -> bool:
-        """End the incident's alerts that are no longer reported. True when none fires."""
+        """End the incident's alerts missing for ``grace`` seconds. True when none fires."""
         live = db.execute(
-            "SELECT fingerprint, labels FROM incident_alerts WHERE number = ? AND ended_at IS NULL",
+            "SELECT fingerprint, labels, missing_since FROM incident_alerts "
+            "WHERE number = ? AND ended_at IS NULL",
             (number,),
         ).fetchall()
-        ended = [(fp, json.loads(labels)) for fp, labels in live if fp not in reported]
-        for fingerprint, labels in ended:
+        ended: list[float] = []
+        for fingerprint, labels, missing_since in live:
+            if fingerprint in reported:
+                if missing_since is not None:  # back within the grace: it never ended
+                    db.execute(
+                        "UPDATE incident_alerts SET missing_since = NULL "
+                        "WHERE number = ? AND fingerprint = ?",
+                        (number, fingerprint),
+                    )
+                continue
+            since = now if missing_since is None else float(missing_since)
+            if now - since < grace:
+                if missing_since is None:
+                    db.execute(
+                        "UPDATE incident_alerts SET missing_since = ? "
+                        "WHERE number = ? AND fingerprint = ?",
+                        (now, number, fingerprint),
+                    )
+                continue
             db.execute(
-                "UPDATE incident_alerts SET ended_at = ? WHERE number = ? AND fingerprint = ?",
-                (now, number, fingerprint),
+                "UPDATE incident_alerts SET ended_at = ?, missing_since = NULL "
+                "WHERE number = ? AND fingerprint = ?",
+                (since, number, fingerprint),
             )
             self._event(
                 db,
                 number,
                 "alert.resolved",
                 "alertmanager",
-                f"{labels.get('alertname', '?')} stopped firing",
-                {"fingerprint": fingerprint, "observed": True},
-                now,
+                f"{json.loads(labels).get('alertname', '?')} stopped firing",
+                {"fingerprint": fingerprint, "observed": True, "noticed_at": now},
+                since,
             )
+            ended.append(since)
         if len(ended) < len(live) or not live:
             return False
         _state, _acked, ack_active, firing, _owner = self._state_row(db, number)
@@ -592,7 +628,7 @@ class IncidentBook:
                 "mlconsole",
                 "acknowledgement ended: every alert stopped firing",
                 {},
-                now,
+                max(ended),
             )
         return bool(firing)
 
@@ -656,8 +692,8 @@ class IncidentBook:
             if state not in ("triggered", "acknowledged"):
                 return False
             db.execute(
-                "UPDATE incidents SET state = 'mitigated', mitigated_at = ?, updated_at = ? "
-                "WHERE number = ?",
+                "UPDATE incidents SET state = 'mitigated', "
+                "mitigated_at = COALESCE(mitigated_at, ?), updated_at = ? WHERE number = ?",
                 (now, now, number),
             )
             self._event(

@@ -163,7 +163,8 @@ class Poller:
         self.clock = clock
         self._slis = tuple(config.slis)
         self._readings: dict[tuple[str, str], SliReading] = {}
-        self._alerts: tuple[AlertRecord, ...] = ()
+        #: By alerts source: each refresh replaces its own source's alerts only.
+        self._alerts: dict[str, tuple[AlertRecord, ...]] = {}
         self._history = _History(
             config.ui.history_points, config.ui.history / config.ui.history_points
         )
@@ -233,7 +234,7 @@ class Poller:
                 if isinstance(adapter, MetricsAdapter):
                     warnings = await self._refresh_metrics(name, adapter)
                 elif isinstance(adapter, AlertsAdapter):
-                    self._alerts = await adapter.alerts()
+                    self._alerts[name] = await adapter.alerts()
                     warnings = ()
                 elif isinstance(adapter, RegistryAdapter):
                     await self._refresh_registry(adapter)
@@ -369,7 +370,7 @@ class Poller:
             taken_at=self.clock(),
             slis=self._slis,
             readings=self._readings,
-            alerts=self._alerts,
+            alerts=tuple(a for alerts in self._alerts.values() for a in alerts),
             sources=self._health,
             model_label=self.config.model_label,
             deployments=self._deployments,

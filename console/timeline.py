@@ -115,7 +115,7 @@ class Metric:
         }
 
 
-#: The metrics and how each is defined (docs/incidents.md repeats these words).
+#: The metrics and how each is defined (README.md and docs/export.md repeat them).
 METRIC_DEFINITIONS: Mapping[str, tuple[str, str]] = {
     "mttd": (
         "MTTD",

@@ -47,10 +47,15 @@ class Workspace:
     """Where actions are filed: the open incident of the model they act on."""
 
     def incident_for(self, model: str, explicit: str | None = None) -> str | None:
-        """The incident an action on ``model`` is filed under: ``explicit``, else the
-        model's open incident (the most severe, then the newest), else none."""
-        if explicit or self.incidents is None or not model:
-            return explicit or None
+        """The incident an action on ``model`` is filed under: ``explicit`` (``7`` or
+        ``INC-7``; IncidentError if there is no such incident), else the model's open
+        incident (the most severe, then the newest), else none."""
+        if explicit:
+            if self.incidents is None:
+                raise IncidentError(f"cannot file under {explicit}: the store is not open")
+            return self.incidents.find(explicit).id
+        if self.incidents is None or not model:
+            return None
         try:
             incident = self.incidents.open_for(model)
         except IncidentError:
@@ -78,7 +83,7 @@ class Workspace:
         from console.incident_live import record_recovery
 
         if self.incidents is not None:
-            record_recovery(self.incidents, incident, recovery, at=time.time())
+            record_recovery(self.incidents, incident, recovery, self.ctx.config, at=time.time())
 
     async def observe_registry(self) -> None:
         """Record the registry's aliases now, so a rollback knows what it sees."""

@@ -158,7 +158,7 @@ def export_incident(app: MLConsoleApp, incident: Incident) -> None:
                 paths = export_files(records, records.book.get(incident.number), directory)
             finally:
                 records.close()
-        except (OSError, IncidentError) as exc:
+        except Exception as exc:  # any failure is said; the console stays up
             app.call_from_thread(app.notify, f"Export failed: {exc}", severity="error")
             return
         app.call_from_thread(

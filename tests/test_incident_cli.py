@@ -337,3 +337,41 @@ def test_export_format_follows_the_file_extension(
 def test_export_without_an_incident_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export"]) == 2
     assert "name an incident" in capsys.readouterr().err
+
+
+def test_a_second_export_never_overwrites_the_first(
+    tmp_path: Path, config: Path, seeded: Path
+) -> None:
+    from console.config_loader import load_config
+    from console.incident_cli import export_files, open_records
+
+    records = open_records(load_config(config))
+    try:
+        incident = records.book.find("INC-1")
+        first = export_files(records, incident, tmp_path / "out")
+        (tmp_path / "out" / "INC-1.md").write_text("edited draft")
+        second = export_files(records, incident, tmp_path / "out")
+    finally:
+        records.close()
+    assert [p.name for p in first] == ["INC-1.md", "INC-1.json"]
+    assert all(p.name.startswith("INC-1-") and p.exists() for p in second)
+    assert (tmp_path / "out" / "INC-1.md").read_text() == "edited draft"
+
+
+def test_an_action_is_not_filed_under_an_unknown_incident(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console.config_loader import load_config
+    from console.incidents import IncidentError
+    from console.workspace import open_workspace_sync
+
+    space = open_workspace_sync(load_config(config), actor="ann")
+    try:
+        with pytest.raises(IncidentError, match="no incident INC-99"):
+            space.incident_for("fraud-detector", "INC-99")
+    finally:
+        space.audit.close()
+        if space.incidents is not None:
+            space.incidents.close()
+        if space.history is not None:
+            space.history.close()

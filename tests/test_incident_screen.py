@@ -211,6 +211,10 @@ async def test_ack_opens_by_key_and_notes_are_kept(tmp_path: Path) -> None:
 
 async def test_ack_on_an_incident_with_no_alert_firing_warns(tmp_path: Path) -> None:
     config = make_config(tmp_path)
+    # The clock stands still here: end an alert at its first miss.
+    config = config.model_copy(
+        update={"incidents": config.incidents.model_copy(update={"end_grace": 0.0})}
+    )
     seeded = book_of(config)
     try:
         seeded.open(group("fraud-detector"), model_label="model", actor="bob@host", now=NOW - 60)

@@ -271,7 +271,8 @@ def test_suppressed_only_groups_do_not_open(book: IncidentBook) -> None:
     churn = book.open_for(CHURN)
     assert churn is not None
     # The suppressed member of an opened group is still one of its alerts.
-    assert [a.fingerprint for a in churn.alerts] == ["fp-3", "fp-4"]
+    # The silenced member neither opens nor starts the incident.
+    assert [a.fingerprint for a in churn.alerts] == ["fp-4"]
 
 
 def test_auto_open_off_opens_nothing_but_follows_opened_incidents(book: IncidentBook) -> None:
@@ -320,7 +321,7 @@ def test_an_alert_that_stops_is_recorded_and_the_ack_ends_with_the_last_one(
         "alert.resolved",
         "alertmanager",
     )
-    assert resolved.data == {"fingerprint": "fp-a", "observed": True}
+    assert resolved.data == {"fingerprint": "fp-a", "observed": True, "noticed_at": resolved.at}
     assert [a.ended_at for a in now.alerts] == [T0 + 100, None]
 
     result = sync(book, [], 200)
@@ -1007,3 +1008,88 @@ async def test_sync_from_source_opens_and_measures_the_first_breach(book: Incide
     # An unreachable Alertmanager is not "every alert stopped".
     assert book.events(incident.number) == before
     assert book.get(incident.number).firing
+
+
+def test_an_alert_ends_only_after_the_grace_and_at_the_first_miss(book: IncidentBook) -> None:
+    (incident,) = sync(book, [alert("fp-1")], 60).opened
+    book.acknowledge(incident.number, actor="ann", now=T0 + 70)
+    # Missing once (a replica that has not heard of it, a restart): nothing ends yet.
+    sync(book, [], 100, end_grace=30)
+    assert book.get(incident.number).firing
+    assert "alert.resolved" not in kinds(book.events(incident.number))
+    # Back within the grace: it never ended.
+    sync(book, [alert("fp-1")], 110, end_grace=30)
+    sync(book, [], 120, end_grace=30)
+    sync(book, [], 140, end_grace=30)  # 20 s missing: still within the grace
+    assert book.get(incident.number).ack_active
+    sync(book, [], 150, end_grace=30)  # 30 s: it ended when it was first missed
+    after = book.get(incident.number)
+    assert not after.firing and not after.ack_active
+    resolved = [e for e in book.events(incident.number) if e.kind == "alert.resolved"]
+    assert [(e.at - T0, e.data["noticed_at"] - T0) for e in resolved] == [(120, 150)]
+
+
+def test_an_old_read_of_an_ended_alert_is_not_a_new_firing(book: IncidentBook) -> None:
+    (incident,) = sync(book, [alert("fp-1")], 60).opened
+    book.acknowledge(incident.number, actor="ann", now=T0 + 70)
+    book.mitigated(
+        incident.number,
+        actor="ann",
+        action="rollback",
+        summary="v4 → v3",
+        audit_seq=1,
+        now=T0 + 80,
+    )
+    sync(book, [], 100)  # this console saw it stop
+    before = book.events(incident.number)
+    sync(book, [alert("fp-1")], 105)  # another console's older list: same startsAt
+    after = book.get(incident.number)
+    assert after.state == "mitigated" and not after.firing
+    assert book.events(incident.number) == before
+    sync(book, [alert("fp-1", start=200)], 210)  # a later startsAt: it fired anew
+    assert book.get(incident.number).state == "triggered"
+
+
+def test_opening_by_hand_on_a_quiet_incident_retriggers_it(book: IncidentBook) -> None:
+    (incident,) = sync(book, [alert("fp-1")], 60).opened
+    book.acknowledge(incident.number, actor="ann", now=T0 + 70)
+    sync(book, [], 100)
+    again = book.open([alert("fp-1", start=150)], model_label="model", actor="bob", now=T0 + 160)
+    assert again.number == incident.number
+    assert again.firing and again.state == "triggered"
+    book.acknowledge(incident.number, actor="bob", now=T0 + 170)  # it can be acked again
+
+
+def test_alerts_of_a_resolved_incident_are_followed_to_their_end(book: IncidentBook) -> None:
+    (incident,) = sync(book, [alert("fp-1")], 60).opened
+    book.resolve(incident.number, actor="ann", now=T0 + 90)  # resolved while it still fires
+    sync(book, [alert("fp-1")], 100)
+    sync(book, [], 130)
+    done = book.get(incident.number)
+    assert done.state == "resolved" and not done.firing
+    assert done.alerts[0].ended_at == T0 + 130
+
+
+async def test_no_first_breach_when_breached_for_the_whole_lookback(book: IncidentBook) -> None:
+    incident = opened(book)
+    prometheus = Prometheus([series(FRAUD, [BAD] * 11)])
+    # Its start lies before the window: an MTTD of "the lookback" would be made up.
+    assert not await record_first_breach(book, incident, CONFIG, {"prometheus": prometheus})
+    assert "sli.first_breach" not in kinds(book.events(incident.number))
+
+
+def test_recovery_is_kept_only_for_the_incidents_own_sli(book: IncidentBook) -> None:
+    from console.actions import Recovery
+    from console.incident_live import record_recovery
+
+    incident = opened(book)  # its alert names error_ratio
+
+    def recovery(sli: str) -> Recovery:
+        return Recovery(FRAUD, sli, "q", "good below 0.01", True, 0.004, 12.0, 7)
+
+    # A latency SLI that recovered says nothing of an error-ratio page.
+    assert not record_recovery(book, incident.id, recovery("latency_p99"), CONFIG, at=T0 + 90)
+    assert record_recovery(book, incident.id, recovery("error_ratio"), CONFIG, at=T0 + 95)
+    (kept,) = [e for e in book.events(incident.number) if e.kind == "sli.recovery"]
+    assert (kept.at, kept.data["value"]) == (T0 + 95, 0.004)
+    assert not record_recovery(book, "INC-99", recovery("error_ratio"), CONFIG, at=T0 + 99)
