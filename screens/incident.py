@@ -238,6 +238,7 @@ class IncidentScreen(Screen[None]):
         self.events: list[Event] = []
         self._loading = False
         self._again = False
+        self._looked = False
 
     @property
     def mlapp(self) -> MLConsoleApp:
@@ -312,8 +313,27 @@ class IncidentScreen(Screen[None]):
         self._read_done()
         self.incident = incident
         self.events = events
+        self._find_first_breach(incident, events)
         self.query_one("#incident-head", Static).update(self._head(incident, events))
         self.query_one(TimelineView).set_events(events)
+
+    def _find_first_breach(self, incident: Incident, events: list[Event]) -> None:
+        """Prometheus may have been down when the incident opened: look once more."""
+        app = self.mlapp
+        if self._looked or app.poller is None or app.incidents is None:
+            return
+        if any(e.kind == "sli.first_breach" for e in events):
+            return
+        self._looked = True
+        from console.incident_live import record_first_breach
+
+        async def look() -> None:
+            assert app.incidents is not None and app.poller is not None
+            adapters = dict(app.poller.adapters)
+            if await record_first_breach(app.incidents, incident, app.config, adapters):
+                self.load()
+
+        self.run_worker(look(), group="first-breach", exit_on_error=False)
 
     def _head(self, incident: Incident, events: list[Event]) -> Text:
         text = Text()
