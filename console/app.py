@@ -8,6 +8,7 @@ message. Screens render snapshots; they never wait on the network.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -281,10 +282,20 @@ class MLConsoleApp(App[int]):
         if self.incidents is None or self._syncing:
             return
         self._syncing = True
+        # Callables, not coroutines: one the worker never starts (the app is closing)
+        # is then never created, rather than left unawaited.
         if self._alerts_complete(snapshot):
-            self.run_worker(self._sync(snapshot), group="incidents", exit_on_error=False)
+            self.run_worker(
+                functools.partial(self._sync, snapshot),  # type: ignore[arg-type]
+                group="incidents",
+                exit_on_error=False,
+            )
         else:  # no alerts to trust, but other responders' acks and notes still show
-            self.run_worker(self._reread(), group="incidents", exit_on_error=False)
+            self.run_worker(
+                self._reread,  # type: ignore[arg-type]
+                group="incidents",
+                exit_on_error=False,
+            )
 
     async def _reread(self) -> None:
         import asyncio
