@@ -318,21 +318,14 @@ class MLConsoleApp(App[int]):
     async def _sync(self, snapshot: Snapshot) -> None:
         import asyncio
 
-        from console.incident_live import record_first_breach
+        from console.incident_live import record_first_breach, sync_alerts
         from console.incidents import IncidentError
 
         book = self.incidents
         assert book is not None
         try:
-            settings = self.config.incidents
             result = await asyncio.to_thread(
-                book.sync,
-                snapshot.alerts,
-                model_label=self.config.model_label,
-                auto_open=settings.auto_open,
-                severities=settings.severities,
-                now=self.now(),
-                end_grace=settings.end_grace,
+                sync_alerts, book, self.config, snapshot.alerts, now=self.now()
             )
             before = self.open_incidents
             self.open_incidents = tuple(await asyncio.to_thread(book.incidents, open_only=True))

@@ -63,6 +63,28 @@ class AuditEntry:
     def as_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, **self.body, "prev_hash": self.prev_hash, "hash": self.hash}
 
+    def summary(self) -> str:
+        """What the entry says, without its seq, time and kind: the plan's summary,
+        the outcome, who (``audit list`` and the incident timeline show it)."""
+        body = self.body
+        plan = body.get("plan") or {}
+        what = plan.get("summary") or " ".join(
+            f"{k}={v}" for k, v in (body.get("params") or {}).items()
+        )
+        result = body.get("result") or {}
+        outcome = ""
+        if body.get("kind") == "result":
+            outcome = " — applied" if result.get("applied") else " — NOT applied"
+        elif body.get("kind") == "verify":
+            outcome = " — recovered" if result.get("recovered") else " — NOT recovered"
+        elif body.get("kind") == "reconcile":
+            outcome = f" — {result.get('verdict', '?')}"
+        error = f" error: {body['error']}" if body.get("error") else ""
+        return (
+            f"{body.get('action', '')}: {what}{outcome} (by {body.get('actor', '')})"
+            f"{' #' + str(body['intent_seq']) if body.get('intent_seq') else ''}{error}"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:

@@ -11,7 +11,10 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from console.audit import AuditEntry
 
 
 def default_audit_path(args: argparse.Namespace) -> Path:
@@ -115,35 +118,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def entry_line(entry: Any, *, in_doubt: bool = False) -> str:
+def entry_line(entry: AuditEntry, *, in_doubt: bool = False) -> str:
     """One entry as a line: when, what kind, the plan's summary, the outcome, who."""
     body = entry.body
     flag = "  IN DOUBT" if in_doubt else ""
     return (
         f"{entry.seq:>5} {body.get('at', '')} {body.get('kind', ''):<9} "
-        f"{entry_summary(entry)}{flag}"
-    )
-
-
-def entry_summary(entry: Any) -> str:
-    """What an entry says, without its seq, time and kind: the timeline's line."""
-    body = entry.body
-    plan = body.get("plan") or {}
-    what = plan.get("summary") or " ".join(
-        f"{k}={v}" for k, v in (body.get("params") or {}).items()
-    )
-    result = body.get("result") or {}
-    outcome = ""
-    if body.get("kind") == "result":
-        outcome = " — applied" if result.get("applied") else " — NOT applied"
-    elif body.get("kind") == "verify":
-        outcome = " — recovered" if result.get("recovered") else " — NOT recovered"
-    elif body.get("kind") == "reconcile":
-        outcome = f" — {result.get('verdict', '?')}"
-    error = f" error: {body['error']}" if body.get("error") else ""
-    return (
-        f"{body.get('action', '')}: {what}{outcome} (by {body.get('actor', '')})"
-        f"{' #' + str(body['intent_seq']) if body.get('intent_seq') else ''}{error}"
+        f"{entry.summary()}{flag}"
     )
 
 

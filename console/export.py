@@ -442,28 +442,8 @@ def _str_map(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
-# The text of each minute seen (``2026-11-24T03:12:``): the events of an incident
-# crowd into few minutes, so most times cost a dict lookup instead of a strftime.
-_MINUTES: dict[int, str] = {}
-
-
-def _utc(at: float) -> str:
-    """:func:`console.timeline.utc`, faster for long timelines (the same text)."""
-    whole = int(at // 1)
-    millis = round((at - whole) * 1000)
-    if millis == 1000:
-        whole, millis = whole + 1, 0
-    minute, second = divmod(whole, 60)
-    prefix = _MINUTES.get(minute)
-    if prefix is None:
-        if len(_MINUTES) >= 65536:
-            _MINUTES.clear()
-        prefix = _MINUTES[minute] = time.strftime("%Y-%m-%dT%H:%M:", time.gmtime(minute * 60))
-    return f"{prefix}{second:02d}.{millis:03d}Z"
-
-
 def _utc_or_none(at: float | None) -> str | None:
-    return None if at is None else _utc(at)
+    return None if at is None else utc(at)
 
 
 # -- building the document ------------------------------------------------------------
@@ -488,7 +468,7 @@ class _Collected:
         """The event's time as UTC text, as its timeline entry has it."""
         text = self._at.get(event.at)
         if text is None:
-            text = self._at[event.at] = _utc(event.at)
+            text = self._at[event.at] = utc(event.at)
         return text
 
 
@@ -512,7 +492,7 @@ def _collect(events: Sequence[Event]) -> _Collected:
                 data = {} if data is None else {"value": data}
         kind, actor, summary, ref = event.kind, event.actor, event.summary, event.ref
         at = float(event.at)
-        text = times[at] = _utc(at)
+        text = times[at] = utc(at)
         append(
             {
                 "at": text,

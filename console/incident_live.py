@@ -9,9 +9,10 @@ events, so the postmortem holds the value after Prometheus has dropped the sampl
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from adapters.base import AdapterError, AlertsAdapter, MetricsAdapter
+from adapters.base import AdapterError, AlertRecord, AlertsAdapter, MetricsAdapter
 from console.config import Config, SliConfig
 from console.incidents import (
     Incident,
@@ -238,6 +239,28 @@ def alerts_source(config: Config, adapters: dict[str, Any]) -> AlertsAdapter | N
     return next((a for a in adapters.values() if isinstance(a, AlertsAdapter)), None)
 
 
+def sync_alerts(
+    book: IncidentBook,
+    config: Config,
+    alerts: Sequence[AlertRecord],
+    *,
+    actor: str = "mlconsole",
+    now: float | None = None,
+) -> SyncResult:
+    """:meth:`IncidentBook.sync` with the config's ``incidents`` settings: the one way
+    the dashboard and the commands bring incidents in line with the alerts."""
+    settings = config.incidents
+    return book.sync(
+        alerts,
+        model_label=config.model_label,
+        auto_open=settings.auto_open,
+        severities=settings.severities,
+        actor=actor,
+        now=now,
+        end_grace=settings.end_grace,
+    )
+
+
 async def sync_from_source(
     book: IncidentBook, config: Config, adapters: dict[str, Any], *, actor: str = "mlconsole"
 ) -> SyncResult:
@@ -255,15 +278,7 @@ async def sync_from_source(
     if not sources:
         raise AdapterError("alerts", "no alerts source is configured")
     alerts = [alert for source in sources for alert in await source.alerts()]
-    settings = config.incidents
-    result = book.sync(
-        alerts,
-        model_label=config.model_label,
-        auto_open=settings.auto_open,
-        severities=settings.severities,
-        actor=actor,
-        end_grace=settings.end_grace,
-    )
+    result = sync_alerts(book, config, alerts, actor=actor)
     for incident in result.opened:
         await record_first_breach(book, incident, config, adapters)
     return result

@@ -259,10 +259,10 @@ class IncidentBook:
     # -- reading -------------------------------------------------------------
 
     def get(self, number: int) -> Incident:
-        rows = self._read("SELECT * FROM incidents WHERE number = ?", (number,))
-        if not rows:
+        found = self._select("number = ?", (number,))
+        if not found:
             raise IncidentError(f"no incident {incident_id(number)} in {self.path}")
-        return self._incident(rows[0])
+        return found[0]
 
     def find(self, text: str) -> Incident:
         """An incident by id (``INC-7`` or ``7``); IncidentError names what is wrong."""
@@ -270,13 +270,7 @@ class IncidentBook:
 
     def incidents(self, *, open_only: bool = False, limit: int | None = None) -> list[Incident]:
         """Newest first."""
-        sql = "SELECT * FROM incidents"
-        if open_only:
-            sql += " WHERE state != 'resolved'"
-        sql += " ORDER BY number DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [self._incident(row) for row in self._read(sql)]
+        return self._select("state != 'resolved'" if open_only else "1", (), limit)
 
     def open_for(self, model: str, alertname: str | None = None) -> Incident | None:
         """The open incident of a model (and alert name): the most severe, then newest."""
@@ -288,39 +282,23 @@ class IncidentBook:
         candidates.sort(key=lambda i: (severity_rank(i.severity), -i.number))
         return candidates[0] if candidates else None
 
-    def _incident(self, row: tuple[Any, ...]) -> Incident:
-        alerts = tuple(
-            IncidentAlert(r[1], json.loads(r[2]), json.loads(r[3]), r[4], r[5], r[6])
-            for r in self._read_alerts(int(row[0]))
-        )
-        return Incident(
-            number=row[0],
-            model=row[1],
-            alertname=row[2],
-            severity=row[3],
-            title=row[4],
-            sli=row[5],
-            state=row[6],
-            owner=row[7],
-            opened_at=row[8],
-            opened_by=row[9],
-            alert_started_at=row[10],
-            acked_at=row[11],
-            acked_by=row[12],
-            ack_active=bool(row[13]),
-            mitigated_at=row[14],
-            resolved_at=row[15],
-            resolved_by=row[16],
-            firing=bool(row[17]),
-            updated_at=row[18],
-            alerts=alerts,
-        )
-
-    def _read_alerts(self, number: int) -> list[tuple[Any, ...]]:
-        return self._read(
-            "SELECT * FROM incident_alerts WHERE number = ? ORDER BY starts_at, fingerprint",
-            (number,),
-        )
+    def _select(self, where: str, args: Sequence[Any], limit: int | None = None) -> list[Incident]:
+        """The incidents ``where`` picks, newest first, with their alerts: two queries
+        however many there are (the dashboard reads the open ones at every sync)."""
+        picked = f"SELECT * FROM incidents WHERE {where} ORDER BY number DESC"
+        if limit is not None:
+            picked += f" LIMIT {int(limit)}"
+        rows = self._read(picked, args)
+        alerts: dict[int, list[IncidentAlert]] = {}
+        for r in self._read(
+            f"SELECT * FROM incident_alerts WHERE number IN (SELECT number FROM ({picked})) "
+            "ORDER BY starts_at, fingerprint",
+            args,
+        ):
+            alerts.setdefault(int(r[0]), []).append(
+                IncidentAlert(r[1], json.loads(r[2]), json.loads(r[3]), r[4], r[5], r[6])
+            )
+        return [_incident(row, tuple(alerts.get(int(row[0]), ()))) for row in rows]
 
     def events(self, number: int) -> list[Event]:
         """The incident's own events (not runbook evidence or actions), in order."""
@@ -757,6 +735,31 @@ class IncidentBook:
         return True
 
 
+def _incident(row: tuple[Any, ...], alerts: tuple[IncidentAlert, ...]) -> Incident:
+    return Incident(
+        number=row[0],
+        model=row[1],
+        alertname=row[2],
+        severity=row[3],
+        title=row[4],
+        sli=row[5],
+        state=row[6],
+        owner=row[7],
+        opened_at=row[8],
+        opened_by=row[9],
+        alert_started_at=row[10],
+        acked_at=row[11],
+        acked_by=row[12],
+        ack_active=bool(row[13]),
+        mitigated_at=row[14],
+        resolved_at=row[15],
+        resolved_by=row[16],
+        firing=bool(row[17]),
+        updated_at=row[18],
+        alerts=alerts,
+    )
+
+
 # -- the whole timeline ---------------------------------------------------------
 
 
@@ -855,15 +858,13 @@ def _step_line(runbook: str, evidence: Evidence) -> str:
 
 def audit_events(entries: Sequence[AuditEntry]) -> list[Event]:
     """Audit entries as timeline events; the entry's seq and hash stay with it."""
-    from console.audit_cli import entry_summary
-
     out = []
     for entry in entries:
         body = entry.body
         at = body.get("ts")
         if not isinstance(at, int | float):
             at = _audit_time(str(body.get("at", "")))
-        line = entry_summary(entry)
+        line = entry.summary()
         out.append(
             Event(
                 float(at),

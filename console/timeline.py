@@ -47,13 +47,24 @@ EVENT_KINDS: Mapping[str, str] = {
 MITIGATIONS = frozenset({"rollback", "fallback", "pipeline"})
 
 
+# The text of each minute seen (``2026-11-24T03:12:``): an incident's events crowd
+# into few minutes, so most times of a long timeline cost a dict lookup, not a strftime.
+_MINUTES: dict[int, str] = {}
+
+
 def utc(at: float) -> str:
     """``2026-11-24T03:12:09.412Z``: every time the timeline shows or exports."""
     whole = int(at // 1)
     millis = round((at - whole) * 1000)
     if millis == 1000:
         whole, millis = whole + 1, 0
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    minute, second = divmod(whole, 60)
+    prefix = _MINUTES.get(minute)
+    if prefix is None:
+        if len(_MINUTES) >= 65536:
+            _MINUTES.clear()
+        prefix = _MINUTES[minute] = time.strftime("%Y-%m-%dT%H:%M:", time.gmtime(minute * 60))
+    return f"{prefix}{second:02d}.{millis:03d}Z"
 
 
 @dataclass(frozen=True, slots=True)
