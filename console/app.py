@@ -168,6 +168,7 @@ class MLConsoleApp(App[int]):
                 read_only=self.read_only,
                 adapters=poller.adapters,
                 load_errors=poller.load_errors,
+                incidents=self.incidents,  # opened just now: one connection, not two
             )
         except AuditError as exc:
             self.workspace_error = f"mitigations disabled: {exc}"

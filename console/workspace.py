@@ -45,6 +45,8 @@ class Workspace:
     warnings: list[str] = field(default_factory=list)
     incidents: IncidentBook | None = None
     """Where actions are filed: the open incident of the model they act on."""
+    owns_incidents: bool = True
+    """False when the caller's (the dashboard's) book was lent: it closes it."""
 
     def incident_for(self, model: str, explicit: str | None = None) -> str | None:
         """The incident an action on ``model`` is filed under: ``explicit`` (``7`` or
@@ -102,7 +104,7 @@ class Workspace:
         self.audit.close()
         if self.history is not None:
             self.history.close()
-        if self.incidents is not None:
+        if self.incidents is not None and self.owns_incidents:
             self.incidents.close()
 
 
@@ -113,8 +115,10 @@ def open_workspace_sync(
     read_only: bool = False,
     adapters: Mapping[str, Adapter] | None = None,
     load_errors: Mapping[str, str] | None = None,
+    incidents: IncidentBook | None = None,
 ) -> Workspace:
-    """Open the audit log (AuditError if it cannot be: nothing may run) and the rest."""
+    """Open the audit log (AuditError if it cannot be: nothing may run) and the rest.
+    ``adapters`` and ``incidents``, when given, are the caller's, used and not closed."""
     owns = adapters is None
     if adapters is None:
         from console.poller import build_adapters
@@ -127,11 +131,12 @@ def open_workspace_sync(
     except HistoryError as exc:
         history = None
         warnings.append(f"{exc}; rollbacks fall back to the next lower version")
-    try:
-        incidents: IncidentBook | None = IncidentBook(store_path(config))
-    except IncidentError as exc:
-        incidents = None
-        warnings.append(f"{exc}; actions are not filed under incidents")
+    lent = incidents is not None
+    if incidents is None:
+        try:
+            incidents = IncidentBook(store_path(config))
+        except IncidentError as exc:
+            warnings.append(f"{exc}; actions are not filed under incidents")
     ctx = ActionContext(
         config=config,
         adapters=adapters,
@@ -141,7 +146,13 @@ def open_workspace_sync(
         load_errors=load_errors or {},
     )
     return Workspace(
-        ctx, audit, history, owns_adapters=owns, warnings=warnings, incidents=incidents
+        ctx,
+        audit,
+        history,
+        owns_adapters=owns,
+        warnings=warnings,
+        incidents=incidents,
+        owns_incidents=not lent,
     )
 
 
