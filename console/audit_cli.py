@@ -122,10 +122,7 @@ def entry_line(entry: AuditEntry, *, in_doubt: bool = False) -> str:
     """One entry as a line: when, what kind, the plan's summary, the outcome, who."""
     body = entry.body
     flag = "  IN DOUBT" if in_doubt else ""
-    return (
-        f"{entry.seq:>5} {body.get('at', '')} {body.get('kind', ''):<9} "
-        f"{entry.summary()}{flag}"
-    )
+    return f"{entry.seq:>5} {body.get('at', '')} {body.get('kind', ''):<9} {entry.summary()}{flag}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
