@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 # Tests use their own ports, so a demo lab on the default ones can stay up.
-TEST_PORTS = (28090, 28093, 28100, 28500)
+# MLCONSOLE_TEST_PORT_BASE moves them all (base+90, +93, +100, +500, +600), so two
+# checkouts can run their suites side by side.
+_BASE = int(os.environ.get("MLCONSOLE_TEST_PORT_BASE", "28000"))
+TEST_PORTS = (_BASE + 90, _BASE + 93, _BASE + 100, _BASE + 500)
+#: The lean MLflow server of the adapter tests.
+MLFLOW_TEST_PORT = _BASE + 600
 
 
 @pytest.fixture(autouse=True)

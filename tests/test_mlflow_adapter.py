@@ -24,6 +24,7 @@ import respx
 from adapters.base import AdapterError
 from adapters.http import HttpError
 from adapters.mlflow import MlflowAdapter, MlflowSettings, ms_time, name_filter
+from tests.conftest import MLFLOW_TEST_PORT
 
 URL = "http://mlflow.test:5000"
 API = f"{URL}/api/2.0/mlflow"
@@ -355,7 +356,7 @@ def test_page_size_is_bounded_by_mlflows_limit() -> None:
 
 ROOT = Path(__file__).resolve().parents[1]
 MLFLOW = Path(os.environ.get("MLCONSOLE_TEST_MLFLOW") or ROOT / ".venv-mlflow" / "bin" / "mlflow")
-PORT = 28600
+PORT = MLFLOW_TEST_PORT
 START_DEADLINE = 120.0
 ODD = 'it\'s "odd" a_b\\c'
 """A name with both quotes, a LIKE wildcard and a backslash."""
@@ -389,7 +390,7 @@ def _seed(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A lean MLflow server on 127.0.0.1:28600 with its own temp dir, seeded."""
+    """A lean MLflow server on 127.0.0.1:MLFLOW_TEST_PORT with its own temp dir, seeded."""
     if not MLFLOW.exists():
         pytest.fail(f"no MLflow at {MLFLOW}; run scripts/setup.sh (it installs .venv-mlflow)")
     if not _port_free(PORT):
