@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.config import format_duration
+from console.text_table import Column, output_width, render_table
 
 if TYPE_CHECKING:
     from console.audit import AuditLog
@@ -232,18 +233,35 @@ def _age(since: float, now: float) -> str:
     return format_duration(max(0.0, now - since))
 
 
-def incident_line(incident: Incident, now: float) -> str:
-    ack = ""
-    if incident.ack_active:
-        ack = f" ack {incident.acked_by}"
-    elif incident.acked_by and incident.firing:
-        ack = " ack ended"
-    firing = "firing" if incident.firing else "quiet"
-    return (
-        f"{incident.id:<8} {incident.state:<12} {incident.severity or '-':<8} "
-        f"{incident.model or '-':<20} {incident.alertname:<26} "
-        f"{_age(incident.alert_started_at, now):>6} {firing}{ack}"
-    )
+#: The columns of ``incident list``; ALERTS says whether any alert of the incident
+#: fires now, ACK who acknowledged it (``(ended)`` once an alert stopped firing since).
+INCIDENT_COLUMNS = (
+    Column("ID"),
+    Column("STATE"),
+    Column("SEV"),
+    Column("MODEL", shrink=2),
+    Column("ALERT", shrink=2),
+    Column("AGE", right=True),
+    Column("ALERTS"),
+    Column("ACK", shrink=1, min_width=5),
+)
+
+
+def incident_row(incident: Incident, now: float) -> list[str]:
+    """One incident as the cells of :data:`INCIDENT_COLUMNS`."""
+    ack = "-"
+    if incident.acked_by:
+        ack = incident.acked_by if incident.ack_active else f"{incident.acked_by} (ended)"
+    return [
+        incident.id,
+        incident.state,
+        incident.severity or "-",
+        incident.model or "-",
+        incident.alertname,
+        _age(incident.alert_started_at, now),
+        "firing" if incident.firing else "quiet",
+        ack,
+    ]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -264,9 +282,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         if not incidents:
             print("no open incidents" if not args.all else "no incidents")
             return code
-        print(f"{'ID':<8} {'STATE':<12} {'SEVERITY':<8} {'MODEL':<20} {'ALERT':<26} {'AGE':>6}")
-        for incident in incidents:
-            print(incident_line(incident, now))
+        rows = [incident_row(incident, now) for incident in incidents]
+        for line in render_table(INCIDENT_COLUMNS, rows, width=output_width()):
+            print(line)
         return code
 
 

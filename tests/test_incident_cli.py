@@ -102,7 +102,7 @@ def test_list_with_unreachable_alerts_exits_3_and_lists_the_store(
     assert "alerts not read" in err
     assert "127.0.0.1:9" in err
     lines = out.splitlines()
-    assert lines[0].split()[:3] == ["ID", "STATE", "SEVERITY"]
+    assert lines[0].split() == HEADERS
     assert len(lines) == 2  # the resolved INC-2 is left out
     assert lines[1].split()[:5] == [
         "INC-1",
@@ -111,7 +111,7 @@ def test_list_with_unreachable_alerts_exits_3_and_lists_the_store(
         "fraud-detector",
         "ModelErrorBudgetBurn",
     ]
-    assert lines[1].endswith("firing")
+    assert lines[1].split()[6:] == ["firing", "-"]
 
     assert run(config, "incident", "list", "--all") == 3
     out = capsys.readouterr().out
@@ -123,6 +123,64 @@ def test_list_with_unreachable_alerts_exits_3_and_lists_the_store(
         assert [e.kind for e in book.events(1)][-1] == "note"
     finally:
         book.close()
+
+
+HEADERS = ["ID", "STATE", "SEV", "MODEL", "ALERT", "AGE", "ALERTS", "ACK"]
+
+
+def column_starts(line: str) -> list[int]:
+    """Where each space-separated word of ``line`` begins."""
+    return [m.start() for m in re.finditer(r"\S+", line)]
+
+
+def test_list_is_a_table_with_a_header_over_every_column(
+    config: Path, seeded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = reopen(seeded)
+    try:
+        book.acknowledge(1, actor="ann@oncall", now=T0 + 70)
+    finally:
+        book.close()
+    assert run(config, "incident", "list", "--no-sync", "--all") == 0
+
+    header, *rows = capsys.readouterr().out.splitlines()  # piped: nothing is cut
+    assert header.split() == HEADERS
+    starts = column_starts(header)
+    ends = [m.end() for m in re.finditer(r"\S+", header)]
+    age = HEADERS.index("AGE")
+    for row in rows:
+        cells = row.split()
+        assert len(cells) == len(HEADERS), row
+        # Left-aligned columns start under their header; AGE ends under it.
+        row_starts, row_ends = column_starts(row), [m.end() for m in re.finditer(r"\S+", row)]
+        assert [s for i, s in enumerate(row_starts) if i != age] == [
+            s for i, s in enumerate(starts) if i != age
+        ]
+        assert row_ends[age] == ends[age]
+    by_id = {row.split()[0]: row.split() for row in rows}
+    assert by_id["INC-1"][6:] == ["firing", "ann@oncall"]
+    assert by_id["INC-2"][1] == "resolved"
+
+
+def test_list_fits_80_columns_by_cutting_names_not_ids() -> None:
+    from console.incident_cli import INCIDENT_COLUMNS
+    from console.text_table import render_table
+
+    long = ["INC-12", "acknowledged", "ticket", "m" * 40, "A" * 40, "12m30s", "quiet", "x" * 30]
+    lines = render_table(INCIDENT_COLUMNS, [long], width=80)
+    assert all(len(line) <= 80 for line in lines), lines
+    assert lines[0].split() == HEADERS
+    assert lines[1].split()[:3] == ["INC-12", "acknowledged", "ticket"]
+    assert lines[1].split()[5:7] == ["12m30s", "quiet"]
+    assert lines[1].count("…") == 3
+    # The demo's names fit whole at 80 columns.
+    demo = [
+        "INC-3", "acknowledged", "page", "churn-predictor", "ModelErrorBudgetBurn", "19m24s",
+        "firing", "ann@oncall",
+    ]  # fmt: skip
+    lines = render_table(INCIDENT_COLUMNS, [demo], width=80)
+    assert lines[1].split()[:7] == demo[:7]
+    assert all(len(line) <= 80 for line in lines), lines
 
 
 def test_list_with_an_empty_store(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
