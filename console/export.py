@@ -25,6 +25,7 @@ import gc
 import math
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -1479,19 +1480,57 @@ def render(doc: ExportDocument, fmt: Format | str) -> str:
     raise ValueError(f"export format must be 'md' or 'json', not {fmt!r}")
 
 
+class ExportTargetError(OSError):
+    """An export path names something other than a regular file or a new path."""
+
+
+def _kind_of(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def check_export_target(path: Path) -> None:
+    """Raise :class:`ExportTargetError` unless ``path`` is a regular file or does not
+    exist. A symbolic link is refused even when it points at a regular file: the
+    export replaces what is at ``path``, and must never replace a link, a device
+    (``/dev/null`` as root) or a FIFO."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise ExportTargetError(
+            f"{path} is {_kind_of(mode)}; an export writes only to a regular file "
+            "or a new path, so name one"
+        )
+
+
 def write_export(doc: ExportDocument, fmt: Format | str, path: Path | None = None) -> str:
     """The document in ``fmt``; with ``path``, also written there atomically (a
-    temporary file beside it, then renamed over it), creating its directories."""
+    temporary file beside it, then renamed over it), creating its directories.
+    ``path`` must be a regular file or a new path (see :func:`check_export_target`)."""
     text = render(doc, fmt)
     if path is None:
         return text
+    check_export_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with open(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        check_export_target(path)  # again, as close to the rename as it gets
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

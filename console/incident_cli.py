@@ -491,8 +491,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         if isinstance(found, int):
             return found
         records, incident = found
+        from console.export import ExportTargetError
+
         try:
             text = export_text(records, incident, fmt, output)
+        except ExportTargetError as exc:
+            print(f"mlconsole export: refused: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         except OSError as exc:
             print(f"mlconsole export: cannot write {output}: {exc}", file=sys.stderr)
             return EXIT_USAGE
