@@ -10,6 +10,7 @@ not act (fail closed).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.sqlite_file import open_sqlite, transaction
+from console.sqlite_file import open_sqlite, open_sqlite_readonly, transaction
 
 GENESIS = "0" * 64
 SCHEMA = """
@@ -95,12 +96,20 @@ class VerifyResult:
 
 
 class AuditLog:
-    """Append and read audit entries; one SQLite file, shared by every responder."""
+    """Append and read audit entries; one SQLite file, shared by every responder.
 
-    def __init__(self, path: Path) -> None:
+    ``read_only`` opens it only to read (``audit verify`` and ``audit list``): the file
+    is never changed, so a read-only copy can be checked; ``append`` then fails.
+    """
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         try:
-            self._db = open_sqlite(path, SCHEMA, synchronous="FULL")
+            if read_only:
+                self._db = open_sqlite_readonly(path)
+            else:
+                self._db = open_sqlite(path, SCHEMA, synchronous="FULL")
         except (OSError, sqlite3.Error) as exc:
             raise AuditError(f"cannot open the audit log {path}: {exc}") from exc
 
@@ -142,18 +151,58 @@ class AuditLog:
         if process is not None:  # who runs it: an intent in progress is not in doubt
             body["process"] = dict(process)
         body_json = canonical(body)
+        if self.read_only:
+            raise AuditError(f"the audit log {self.path} is open read-only")
+        written = False
         try:
             with transaction(self._db) as db:
                 row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+                # Appending over a gap would make the chain whole again and hide it:
+                # refuse unless the head file names the last entry in the table.
+                problem = self._head_problem(seq - 1, prev)
+                if problem is not None:
+                    raise AuditError(
+                        f"the audit log {self.path} is not whole: {problem}; nothing was "
+                        "written, so nothing may run. Run `mlconsole audit verify`, then "
+                        "restore the log from a copy or move it aside to start a new one"
+                    )
                 digest = chain_hash(prev, body_json)
                 db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (seq, body_json, prev, digest))
                 # Under the write lock, so two consoles never interleave their heads;
                 # if it fails the entry is rolled back: nothing is half-written.
                 self._write_head(seq, digest)
+                written = True
         except sqlite3.Error as exc:
+            if written:  # the head names an entry the failed commit took back
+                with contextlib.suppress(AuditError):
+                    self._write_head(seq - 1, prev)
             raise AuditError(f"cannot write the audit log {self.path}: {exc}") from exc
         return AuditEntry(seq, json.loads(body_json), prev, digest)
+
+    def _head_problem(self, last: int, last_hash: str) -> str | None:
+        """What is wrong between the head file and a table whose last entry is
+        ``last`` (``last_hash``), or None when the head names exactly that entry."""
+        head = self._read_head()
+        if head is None:
+            return f"the head file {self.head_path} is missing" if last > 0 else None
+        head_seq, head_hash = head
+        if head_seq < 0:
+            return f"the head file {self.head_path} is unreadable"
+        if head_seq > last:
+            return (
+                f"entries {last + 1} to {head_seq} are missing: the log holds {last} "
+                f"entries but its head file recorded {head_seq} (the log was truncated)"
+            )
+        if head_seq < last:
+            return (
+                f"the head file records entry {head_seq}, but the log holds {last}: "
+                f"entries {head_seq + 1} to {last} were added without it (or the head "
+                "file was replaced by an older copy)"
+            )
+        if head_seq > 0 and head_hash != last_hash:
+            return f"entry {head_seq} is not the one the head file recorded"
+        return None
 
     @property
     def head_path(self) -> Path:
@@ -235,34 +284,21 @@ class AuditLog:
                     False, len(rows), seq, f"entry {seq} was changed after it was written"
                 )
             prev = digest
+        # The head is written inside the append's transaction, before its commit
+        # (and put back if the commit fails): it names the last entry exactly.
+        problem = self._head_problem(len(rows), prev)
+        if problem is None:
+            return VerifyResult(True, len(rows))
         head = self._read_head()
-        if head is None:
-            if rows:
-                return VerifyResult(
-                    False, len(rows), None, f"the head file {self.head_path} is missing"
-                )
-            return VerifyResult(True, 0)
-        head_seq, head_hash = head
-        if head_seq < 0:
-            return VerifyResult(False, len(rows), None, f"{self.head_path} is unreadable")
+        head_seq = head[0] if head is not None else 0
+        bad: int | None = None
         if head_seq > len(rows):
-            return VerifyResult(
-                False,
-                len(rows),
-                len(rows) + 1,
-                f"entries {len(rows) + 1} to {head_seq} are missing: the log was truncated",
-            )
-        # The head is written inside the transaction; an older log's head may lag one
-        # append behind (a crash between its commit and its head write),
-        # but the entry it names must be the one in the chain.
-        if head_seq > 0 and rows[head_seq - 1][3] != head_hash:
-            return VerifyResult(
-                False,
-                len(rows),
-                head_seq,
-                f"entry {head_seq} is not the one the head file recorded",
-            )
-        return VerifyResult(True, len(rows))
+            bad = len(rows) + 1
+        elif 0 < head_seq < len(rows):
+            bad = head_seq + 1
+        elif head_seq == len(rows) and head_seq > 0:
+            bad = head_seq
+        return VerifyResult(False, len(rows), bad, problem)
 
     def head(self) -> str:
         """The last hash: publish it elsewhere and truncation becomes detectable too."""

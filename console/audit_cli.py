@@ -93,7 +93,8 @@ def _open(args: argparse.Namespace) -> Any:
         print(f"mlconsole audit: no audit log at {path}", file=sys.stderr)
         return None
     try:
-        return AuditLog(path)
+        # Read-only: checking a log never changes it, and a read-only copy can be checked.
+        return AuditLog(path, read_only=True)
     except AuditError as exc:
         print(f"mlconsole audit: {exc}", file=sys.stderr)
         return None

@@ -26,6 +26,22 @@ def open_sqlite(
     return db
 
 
+def open_sqlite_readonly(path: Path) -> sqlite3.Connection:
+    """Open ``path`` only to read it: no schema, no journal-mode change, no file created.
+
+    A log another process has open has its recent entries in ``<path>-wal``, which a
+    read-only connection reads; without a WAL file the database is opened
+    ``immutable``, which writes nothing beside it either, so a copy in a read-only
+    directory can be checked. Raises sqlite3.Error (or OSError) when it cannot be read.
+    """
+    uri = path.resolve().as_uri()
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() and wal.stat().st_size > 0 else "mode=ro&immutable=1"
+    db = sqlite3.connect(f"{uri}?{mode}", uri=True, isolation_level=None, check_same_thread=False)
+    db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fails now, not later
+    return db
+
+
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back if the body raises."""

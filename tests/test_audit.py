@@ -108,12 +108,76 @@ def test_unwritable_log_fails_closed(tmp_path: Path) -> None:
         log.append("intent", actor="a", action="rollback", params={})
 
 
-def test_a_head_one_append_behind_still_verifies(tmp_path: Path) -> None:
+def test_a_head_that_lags_behind_the_table_is_reported(tmp_path: Path) -> None:
     log = filled(tmp_path, 2)
     head = log.head_path.read_text()
     log.append("intent", actor="a", action="rollback", params={})
-    log.head_path.write_text(head)  # as if the process died between commit and head write
-    assert log.verify().ok
+    log.head_path.write_text(head)  # entry 3 now stands past the head it should match
+    result = log.verify()
+    assert not result.ok and result.bad_seq == 3
+    assert "records entry 2, but the log holds 3" in result.reason
+
+
+def test_an_append_over_a_truncated_tail_is_refused(tmp_path: Path) -> None:
+    log = filled(tmp_path, 4)
+    raw(log).execute("DELETE FROM audit WHERE seq >= 3")
+    with pytest.raises(AuditError, match="entries 3 to 4 are missing") as refused:
+        log.append("intent", actor="a", action="pipeline", params={"model": "m"})
+    assert "nothing may run" in str(refused.value)
+    assert [e.seq for e in log.entries()] == [1, 2]  # nothing appended over the gap
+    result = log.verify()
+    assert not result.ok and result.bad_seq == 3 and "truncated" in result.reason
+
+
+def test_an_append_without_its_head_file_is_refused(tmp_path: Path) -> None:
+    log = filled(tmp_path, 2)
+    log.head_path.unlink()
+    with pytest.raises(AuditError, match=r"head file .* is missing"):
+        log.append("intent", actor="a", action="pipeline", params={})
+    assert len(log.entries()) == 2
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_verify_never_modifies_the_log_it_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console.cli import main
+
+    log = filled(tmp_path, 3)
+    db = raw(log)
+    db.execute("DROP TABLE audit")  # tampered: opening it as a writer would re-create it
+    db.close()
+    log.close()
+    before = _files(tmp_path)
+    assert main(["audit", "verify", "--db", str(log.path)]) == 2
+    assert "no such table: audit" in capsys.readouterr().err
+    assert _files(tmp_path) == before  # no table created, no -wal or -shm beside it
+
+
+def test_verify_checks_a_read_only_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from console.cli import main
+
+    log = filled(tmp_path, 3)
+    log.close()
+    copy_dir = tmp_path / "copy"
+    copy_dir.mkdir()
+    for name in ("audit.db", "audit.db.head"):
+        shutil.copy(tmp_path / name, copy_dir / name)
+        (copy_dir / name).chmod(0o444)
+    copy_dir.chmod(0o555)
+    before = _files(copy_dir)
+    try:
+        assert main(["audit", "verify", "--db", str(copy_dir / "audit.db")]) == 0
+        assert "OK (3 entries, chain intact)" in capsys.readouterr().out
+        assert main(["audit", "list", "--db", str(copy_dir / "audit.db")]) == 0
+        assert _files(copy_dir) == before  # nothing written, even where root could
+    finally:
+        copy_dir.chmod(0o755)
 
 
 def test_audit_cli_verify_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
