@@ -26,6 +26,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from console.config import SILENCE_RANGE
+
 EXIT_OK = 0
 EXIT_NOT_RECOVERED = 1
 EXIT_USAGE = 2
@@ -102,7 +104,11 @@ def add_action_parsers(sub: Any) -> None:
         default=[],
         help="extra matcher; also LABEL!=VALUE, LABEL=~REGEX, LABEL!~REGEX (repeatable)",
     )
-    silence.add_argument("--duration", metavar="DURATION", help="e.g. 30m, 2h (default: 1h)")
+    silence.add_argument(
+        "--duration",
+        metavar="DURATION",
+        help=f"e.g. 30m, 2h, {SILENCE_RANGE} (default: actions.silence_duration, 1h)",
+    )
     silence.add_argument("-m", "--comment", help="why (required)")
     silence.add_argument("--expire", metavar="ID", help="expire this silence instead")
     _common(silence, watches=False)
@@ -153,7 +159,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
     if args.expire:
         return run_action(args, "silence-expire", {"silence_id": args.expire})
     from console.actions import equal_matcher
-    from console.config import parse_duration
+    from console.config import parse_silence_duration
 
     matchers: list[dict[str, object]] = []
     if args.model:
@@ -162,7 +168,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
         matchers.append(equal_matcher("alertname", args.alert))
     try:
         matchers.extend(parse_matcher(m) for m in args.match)
-        duration = parse_duration(args.duration) if args.duration else None
+        duration = parse_silence_duration(args.duration) if args.duration is not None else None
     except ValueError as exc:
         print(f"mlconsole silence: {exc}", file=sys.stderr)
         return EXIT_USAGE

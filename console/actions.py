@@ -43,7 +43,7 @@ from adapters.base import (
 from console.alias_history import AliasHistory, HistoryError
 from console.audit import TIME_FORMAT as AUDIT_TIME_FORMAT
 from console.audit import AuditEntry, AuditError, AuditLog
-from console.config import Config, SliConfig, format_duration, parse_duration
+from console.config import Config, SliConfig, format_duration, parse_silence_duration
 
 #: How the alias history marks the moves the console made itself.
 CONSOLE_SOURCE = "mlconsole:"
@@ -589,12 +589,16 @@ class Silence(Action):
                     re.compile(str(m["value"]))
                 except re.error as exc:
                     raise ActionError(f"matcher {m['name']}=~{m['value']!r}: {exc}") from None
-        duration = float(self.params.get("duration") or self.ctx.config.actions.silence_duration)
+        raw = self.params.get("duration")
+        try:
+            duration = parse_silence_duration(
+                self.ctx.config.actions.silence_duration if raw is None else raw
+            )
+        except ValueError as exc:
+            raise ActionError(f"silence duration: {exc}") from None
         comment = str(self.params.get("comment") or "").strip()
         if not comment:
             raise ActionError("a silence needs a comment: say why, for whoever looks next")
-        if duration <= 0 or not math.isfinite(duration):
-            raise ActionError("a silence needs a positive duration")
         alerts = await self.ctx.alerts().alerts()
         hit = [a for a in alerts if _matches(a, matchers)]
         firing = [a for a in hit if a.state == "active"]
@@ -733,11 +737,11 @@ def from_runbook(
         "comment": params.get("comment") or params.get("reason") or f"runbook {runbook}".strip(),
         "model": params.get("model", ""),
     }
-    if params.get("duration"):
+    if params.get("duration") is not None:
         try:
-            out["duration"] = parse_duration(params["duration"])
+            out["duration"] = parse_silence_duration(params["duration"])
         except ValueError as exc:
-            raise ActionError(f"silence duration {params['duration']!r}: {exc}") from None
+            raise ActionError(f"silence duration: {exc}") from None
     return name, out
 
 

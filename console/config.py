@@ -52,6 +52,27 @@ def format_duration(seconds: float) -> str:
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
+SILENCE_MIN = 60.0
+SILENCE_MAX = 30 * 86400.0
+SILENCE_RANGE = f"from {format_duration(SILENCE_MIN)} to {format_duration(SILENCE_MAX)}"
+
+
+def parse_silence_duration(raw: Any) -> float:
+    """A silence's length in seconds, from ``--duration``, the silence dialog, a
+    runbook step or ``actions.silence_duration``: one rule for all of them. Zero,
+    negative, garbage and lengths past :data:`SILENCE_MAX` raise ValueError (one line,
+    naming the accepted range)."""
+    try:
+        seconds = parse_duration(raw.strip() if isinstance(raw, str) else raw)
+    except ValueError:
+        raise ValueError(
+            f"{raw!r} is not a duration; write e.g. 30m, 2h or 1d ({SILENCE_RANGE})"
+        ) from None
+    if not SILENCE_MIN <= seconds <= SILENCE_MAX:  # False for nan too
+        raise ValueError(f"a silence lasts {SILENCE_RANGE}, not {raw!r}")
+    return seconds
+
+
 _OBJECTIVE = re.compile(r"^\s*(<=|>=|<|>)\s*(\S+)\s*$")
 
 
@@ -228,8 +249,8 @@ class ActionsConfig(BaseModel):
     """The ``switch`` source that pauses and resumes a model's retraining pipeline."""
     silences: str | None = None
     """The alerts source silences are created in (default: the only one configured)."""
-    silence_duration: Duration = 3600.0
-    """The silence length the console proposes."""
+    silence_duration: Annotated[float, BeforeValidator(parse_silence_duration)] = 3600.0
+    """The silence length the console proposes (from 1m to 30d)."""
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     """How a mitigation's effect is checked."""
     audit_path: Path | None = None

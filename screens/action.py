@@ -314,13 +314,13 @@ class SilenceScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         from console.actions import matchers_text
-        from console.config import format_duration
+        from console.config import SILENCE_RANGE, format_duration
 
         default = self.mlapp.config.actions.silence_duration
         with Vertical():
             yield Label(Text(f"Silence {self.what}", style="bold"))
             yield Static(Text(matchers_text(self.matchers), style="dim"))
-            yield Label("Duration (e.g. 30m, 2h)")
+            yield Label(f"Duration (e.g. 30m, 2h; {SILENCE_RANGE})")
             yield Input(value=format_duration(default), id="duration")
             yield Label("Comment (required: why, for whoever looks next)")
             yield Input(placeholder="investigating bad deploy", id="comment")
@@ -331,10 +331,10 @@ class SilenceScreen(ModalScreen[None]):
 
     @on(Input.Submitted)
     async def _submitted(self) -> None:
-        from console.config import parse_duration
+        from console.config import parse_silence_duration
 
         try:
-            duration = parse_duration(self.query_one("#duration", Input).value.strip())
+            duration = parse_silence_duration(self.query_one("#duration", Input).value)
         except ValueError as exc:
             self.notify(str(exc), severity="error")
             self.query_one("#duration", Input).focus()

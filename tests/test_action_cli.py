@@ -64,3 +64,20 @@ def test_matchers_take_every_operator() -> None:
     }
     with pytest.raises(ValueError):
         parse_matcher("nothing")
+
+
+@pytest.mark.parametrize(
+    "duration",
+    ["0", "0s", "-5m", "30s", "soon", "1e400", "inf", "nan", "99999999999999w", "31d", ""],
+)
+def test_a_silence_duration_out_of_range_is_one_error_and_exit_2(
+    duration: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The lab config names closed ports: a request would exit 3, so 2 proves the refusal.
+    argv = ["silence", "fraud-detector", "-m", "why", f"--duration={duration}", "--yes"]
+    assert main(["-c", str(CONFIG), *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert "from 1m to 30d" in err
+    assert "Traceback" not in err

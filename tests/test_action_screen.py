@@ -225,3 +225,25 @@ async def test_a_runbook_action_step_is_refused_in_read_only_mode(tmp_path: Path
         assert runbook.walk.current.id == "retrain"  # it waits; 2 would skip
     assert fakes["pipelines"].on == {}
     assert AuditLog(tmp_path / "audit.db").entries() == []
+
+
+async def test_the_silence_dialog_refuses_a_duration_out_of_range(tmp_path: Path) -> None:
+    app, fakes = app_with_fakes(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "s")  # select fraud-detector, open the silence form
+        form = await until(
+            pilot, lambda: isinstance(app.screen, SilenceScreen) and app.screen, "the silence form"
+        )
+        form.query_one("#comment", Input).value = "rolling back"
+        for bad in ("0", "-1h", "forever", "99999999999999w"):
+            form.query_one("#duration", Input).value = bad
+            form.query_one("#duration", Input).focus()
+            await pilot.press("enter")  # submit: refused, the form stays
+            await until(
+                pilot,
+                lambda: any("from 1m to 30d" in n.message for n in app._notifications),
+                f"the error for {bad!r}",
+            )
+            assert app.screen is form
+            app.clear_notifications()
+    assert fakes["alertmanager"].created == []

@@ -560,3 +560,34 @@ def test_closing_the_history_waits_for_an_observe_in_another_thread(tmp_path: Pa
 
     with pytest.raises(HistoryError):
         history.observe(models[:1], "champion")  # closed: a clear error, not a crash
+
+
+@pytest.mark.parametrize("duration", [0, 0.0, -60, "0", float("inf"), float("nan"), 1e300])
+async def test_a_silence_of_no_or_endless_length_is_refused_not_made_an_hour(
+    world: dict[str, Any], duration: object
+) -> None:
+    action = build_action(
+        world["ctx"],
+        "silence",
+        {"matchers": [{"name": "model", "value": "m"}], "comment": "c", "duration": duration},
+    )
+    with pytest.raises(ActionError, match="from 1m to 30d"):
+        await action.plan()
+
+
+def test_runbook_silence_duration_follows_the_same_rule() -> None:
+    from console.actions import from_runbook
+
+    for bad in ("0", "0m", "400d"):
+        with pytest.raises(ActionError, match="from 1m to 30d"):
+            from_runbook("silence", {"model": "m1", "duration": bad})
+    assert from_runbook("silence", {"model": "m1", "duration": "30d"})[1]["duration"] == 30 * 86400
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [("1m", 60.0), (" 2h ", 7200.0), (90, 90.0), ("30d", 2592000.0)]
+)
+def test_silence_durations_within_range(raw: object, seconds: float) -> None:
+    from console.config import parse_silence_duration
+
+    assert parse_silence_duration(raw) == seconds
