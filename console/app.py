@@ -86,7 +86,7 @@ class MLConsoleApp(App[int]):
         #: Actions being applied or verified right now; quitting then asks twice.
         self.applying = 0
         self._quit_asked_at = -1e9
-        self._pretriaged: set[str] = set()
+        self._pretriaged: set[tuple[str, float]] = set()
         # A factory defers building the adapters (and importing their HTTP
         # clients, ~0.1 s) to a thread after the first paint.
         self._poller_factory = None if isinstance(poller, Poller) else poller
@@ -239,13 +239,17 @@ class MLConsoleApp(App[int]):
         if triage is None:
             return
         for alert in snapshot.firing:
-            if alert.fingerprint in self._pretriaged:
+            firing = (alert.fingerprint, alert.starts_at.timestamp())
+            if firing in self._pretriaged:  # a repeated page is a new firing: new walk
                 continue
-            self._pretriaged.add(alert.fingerprint)
+            self._pretriaged.add(firing)
             matched = triage.catalog.for_alert(alert.labels, alert.annotations)
             if len(matched) == 1:  # several matches wait for the responder's pick
+                incident = self.incident_for_alert(alert)
                 self.run_worker(
-                    triage.pretriage(alert.fingerprint, alert.labels, matched[0]),
+                    triage.pretriage(
+                        alert, matched[0], None if incident is None else incident.number
+                    ),
                     group="pretriage",
                     exit_on_error=False,
                 )

@@ -27,7 +27,7 @@ from adapters.base import AlertRecord
 from console.audit import TIME_FORMAT as AUDIT_TIME_FORMAT
 from console.audit import AuditEntry, AuditLog
 from console.sqlite_file import open_sqlite, transaction
-from console.store import Evidence, RunRecord, Store
+from console.store import RUN_GRACE, Evidence, RunRecord, Store
 from console.timeline import Event, ordered
 
 STATES = ("triggered", "acknowledged", "mitigated", "resolved")
@@ -779,30 +779,36 @@ def timeline(
     return ordered(events)
 
 
-#: A walk started this long before the alert fired still belongs to it (pre-triage
-#: of a pending alert, clocks a little apart).
-RUN_GRACE = 300.0
-
-
 def runbook_events(incident: Incident, store: Store) -> list[Event]:
-    """The evidence of the walks started on the incident's alerts while it was open."""
+    """The evidence of the incident's own walks: those filed under it, and those on its
+    alerts filed under none that triage one of its firings. A walk of an earlier
+    firing of the same alert (an earlier incident's) is never one of them."""
     out: list[Event] = []
-    end = incident.resolved_at
-    seen: set[str] = set()
-    for alert in incident.alerts:
-        for run in store.runs(alert_fingerprint=alert.fingerprint):
-            if run.id in seen or run.created_at < incident.alert_started_at - RUN_GRACE:
-                continue
-            if end is not None and run.created_at > end:
-                continue
-            seen.add(run.id)
-            out.extend(_run_events(run, store))
+    for run in store.incident_runs(incident.number, (a.fingerprint for a in incident.alerts)):
+        if run.incident is not None and run.incident != incident.number:
+            continue
+        evidence = store.evidence(run.id)
+        if run.incident is None and not _triages(incident, run, evidence):
+            continue
+        out.extend(_run_events(run, evidence))
     return out
 
 
-def _run_events(run: RunRecord, store: Store) -> list[Event]:
+def _triages(incident: Incident, run: RunRecord, evidence: Sequence[Evidence]) -> bool:
+    """Whether a walk filed under no incident triages one of ``incident``'s firings."""
+    start, end = incident.alert_started_at, incident.resolved_at
+    if run.firing_at is not None:
+        return run.firing_at >= start - 1e-3 and (end is None or run.firing_at <= end)
+    # A walk from a store that kept no firing: judged by when it ran.
+    if run.created_at < start - RUN_GRACE or (end is not None and run.created_at > end):
+        return False
+    ended_before = run.status == "concluded" and all(e.at < start for e in evidence)
+    return not ended_before
+
+
+def _run_events(run: RunRecord, items: Sequence[Evidence]) -> list[Event]:
     out = []
-    for seq, evidence in enumerate(store.evidence(run.id), start=1):
+    for seq, evidence in enumerate(items, start=1):
         base = {
             "run": run.id,
             "runbook": run.runbook_id,

@@ -110,6 +110,7 @@ async def _run(
     metrics = next((a for a in adapters.values() if isinstance(a, MetricsAdapter)), None)
     try:
         fingerprint = None
+        firing_at = None
         if args.alert:
             fingerprint = args.alert
             alerts_sources = [a for a in adapters.values() if isinstance(a, AlertsAdapter)]
@@ -125,12 +126,20 @@ async def _run(
             if not found:
                 raise _UsageError(f"no alert with fingerprint {fingerprint!r}")
             labels = dict(found[0].labels)
+            firing_at = found[0].starts_at.timestamp()
         try:
             store = Store(Path(args.store) if args.store else store_path(config))
         except StoreError as exc:
             raise _UsageError(str(exc)) from None
         try:
-            walk = Walk.start(runbook, labels, store, metrics, alert_fingerprint=fingerprint)
+            walk = Walk.start(
+                runbook,
+                labels,
+                store,
+                metrics,
+                alert_fingerprint=fingerprint,
+                firing_at=firing_at,
+            )
             pause = await walk.advance()
             while pause.reason in ("ask", "action") and pause.step.id in answers:
                 answer = answers[pause.step.id]

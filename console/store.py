@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,9 @@ CREATE TABLE IF NOT EXISTS runbook_runs (
     cause TEXT,
     summary TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    incident INTEGER,
+    firing_at REAL
 );
 CREATE INDEX IF NOT EXISTS runbook_runs_alert ON runbook_runs (alert_fingerprint, runbook_id);
 CREATE TABLE IF NOT EXISTS runbook_evidence (
@@ -52,6 +54,16 @@ CREATE TABLE IF NOT EXISTS runbook_evidence (
     PRIMARY KEY (run_id, seq)
 );
 """
+#: A walk started this long before its alert fired still belongs to that firing
+#: (pre-triage of a pending alert, clocks a little apart).
+RUN_GRACE = 300.0
+#: Columns added since the first store: (name, type). A store from before them is
+#: brought up to date when opened; its walks read with both unset.
+ADDED_COLUMNS = (("incident", "INTEGER"), ("firing_at", "REAL"))
+RUN_COLUMNS = (
+    "id, runbook_id, runbook_version, alert_fingerprint, labels, path, status, cause, "
+    "summary, created_at, updated_at, incident, firing_at"
+)
 
 
 def store_path(config: Config) -> Path:
@@ -105,6 +117,15 @@ class RunRecord:
     summary: str | None
     created_at: float
     updated_at: float
+    incident: int | None = None
+    """The incident (its number) the walk was opened under, if it was known then."""
+    firing_at: float | None = None
+    """The ``startsAt`` of the alert firing the walk triages; None for a walk started
+    from labels alone, or kept by a store from before walks had one."""
+
+    def belongs_to(self, firing_at: float) -> bool:
+        """Whether this walk triages the firing that started at ``firing_at``."""
+        return self.firing_at is not None and abs(self.firing_at - firing_at) < 1e-3
 
 
 class StoreError(Exception):
@@ -118,6 +139,13 @@ class Store:
         self.path = path
         try:
             self._db = open_sqlite(path, SCHEMA, synchronous="NORMAL")
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(runbook_runs)")}
+            for name, kind in ADDED_COLUMNS:
+                if name not in columns:
+                    self._db.execute(f"ALTER TABLE runbook_runs ADD COLUMN {name} {kind}")
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS runbook_runs_incident ON runbook_runs (incident)"
+            )
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store {path}: {exc}") from exc
 
@@ -141,12 +169,17 @@ class Store:
         labels: Mapping[str, str],
         start: str,
         alert_fingerprint: str | None = None,
+        *,
+        incident: int | None = None,
+        firing_at: float | None = None,
     ) -> RunRecord:
+        """A new walk; ``incident`` and ``firing_at`` say which firing it triages."""
         now = time.time()
         run_id = uuid.uuid4().hex[:12]
         with self._tx() as db:
             db.execute(
-                "INSERT INTO runbook_runs VALUES (?, ?, ?, ?, ?, ?, 'active', NULL, NULL, ?, ?)",
+                f"INSERT INTO runbook_runs ({RUN_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'active', NULL, NULL, ?, ?, ?, ?)",
                 (
                     run_id,
                     runbook_id,
@@ -156,9 +189,19 @@ class Store:
                     json.dumps([start]),
                     now,
                     now,
+                    incident,
+                    firing_at,
                 ),
             )
         return self.run(run_id)
+
+    def link_run(self, run_id: str, incident: int) -> None:
+        """File a walk started before its incident was known under that incident."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runbook_runs SET incident = ? WHERE id = ? AND incident IS NULL",
+                (incident, run_id),
+            )
 
     def update_run(
         self,
@@ -198,28 +241,44 @@ class Store:
             )
 
     def run(self, run_id: str) -> RunRecord:
-        row = self._db.execute("SELECT * FROM runbook_runs WHERE id = ?", (run_id,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {RUN_COLUMNS} FROM runbook_runs WHERE id = ?", (run_id,)
+        ).fetchone()
         if row is None:
             raise KeyError(run_id)
         return _run(row)
 
-    def runs(self, *, alert_fingerprint: str | None = None) -> list[RunRecord]:
-        if alert_fingerprint is None:
-            rows = self._db.execute("SELECT * FROM runbook_runs ORDER BY created_at").fetchall()
-        else:
-            rows = self._db.execute(
-                "SELECT * FROM runbook_runs WHERE alert_fingerprint = ? ORDER BY created_at",
-                (alert_fingerprint,),
-            ).fetchall()
+    def runs(
+        self, *, alert_fingerprint: str | None = None, runbook_id: str | None = None
+    ) -> list[RunRecord]:
+        """Walks, oldest first: all, or those of one alert (and runbook)."""
+        where, args = ["1"], []
+        if alert_fingerprint is not None:
+            where.append("alert_fingerprint = ?")
+            args.append(alert_fingerprint)
+        if runbook_id is not None:
+            where.append("runbook_id = ?")
+            args.append(runbook_id)
+        rows = self._db.execute(
+            f"SELECT {RUN_COLUMNS} FROM runbook_runs WHERE {' AND '.join(where)} "
+            "ORDER BY created_at, rowid",
+            args,
+        ).fetchall()
         return [_run(r) for r in rows]
 
-    def latest_run(self, runbook_id: str, alert_fingerprint: str) -> RunRecord | None:
-        row = self._db.execute(
-            "SELECT * FROM runbook_runs WHERE runbook_id = ? AND alert_fingerprint = ? "
-            "ORDER BY created_at DESC LIMIT 1",
-            (runbook_id, alert_fingerprint),
-        ).fetchone()
-        return _run(row) if row else None
+    def incident_runs(self, incident: int, fingerprints: Iterable[str]) -> list[RunRecord]:
+        """Walks filed under ``incident``, and walks on its alerts filed under none
+        (started before the incident was known, or kept by an older store), oldest
+        first. Which of the unfiled ones belong to it is the caller's call."""
+        prints = sorted(set(fingerprints))
+        marks = ", ".join("?" * len(prints))
+        rows = self._db.execute(
+            f"SELECT {RUN_COLUMNS} FROM runbook_runs WHERE incident = ? "
+            f"OR (incident IS NULL AND alert_fingerprint IN ({marks})) "
+            "ORDER BY created_at, rowid",
+            (incident, *prints),
+        ).fetchall()
+        return [_run(r) for r in rows]
 
     def evidence(self, run_id: str) -> list[Evidence]:
         rows = self._db.execute(
@@ -245,4 +304,6 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
         summary=row[8],
         created_at=row[9],
         updated_at=row[10],
+        incident=None if row[11] is None else int(row[11]),
+        firing_at=row[12],
     )

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.base import AdapterError, MetricsAdapter
+from adapters.base import AdapterError, AlertRecord, MetricsAdapter
 from console.config import Config
 from console.runbook import (
     ActionStep,
@@ -32,7 +32,7 @@ from console.runbook import (
     render,
 )
 from console.runbook_catalog import Catalog, runbook_dirs
-from console.store import Evidence, RunRecord, Store, store_path
+from console.store import RUN_GRACE, Evidence, RunRecord, Store, store_path
 
 
 def default_actor() -> str:
@@ -42,6 +42,10 @@ def default_actor() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+#: Who pre-triage's evidence names.
+PRETRIAGE_ACTOR = "mlconsole (pre-triage)"
 
 
 class WalkError(Exception):
@@ -92,7 +96,10 @@ class Walk:
         *,
         alert_fingerprint: str | None = None,
         actor: str | None = None,
+        incident: int | None = None,
+        firing_at: float | None = None,
     ) -> Walk:
+        """A new walk; ``incident`` and ``firing_at`` say which firing it triages."""
         missing = sorted(name for name in runbook.labels if name not in labels)
         if missing:
             raise WalkError(
@@ -100,7 +107,13 @@ class Walk:
                 "pass them with --labels NAME=VALUE"
             )
         record = store.create_run(
-            runbook.id, runbook.version, labels, runbook.start, alert_fingerprint
+            runbook.id,
+            runbook.version,
+            labels,
+            runbook.start,
+            alert_fingerprint,
+            incident=incident,
+            firing_at=firing_at,
         )
         return cls(runbook, record, store, metrics, actor=actor)
 
@@ -339,47 +352,93 @@ class Triage:
         self.store = store
         self.metrics = metrics
         self.actor = actor or default_actor()
-        self._started: set[tuple[str, str]] = set()
+        self._started: set[tuple[str, float, str]] = set()
 
-    def walk_for(self, runbook: Runbook, labels: Mapping[str, str], fingerprint: str) -> Walk:
-        """The alert's walk of this runbook: resumed if one exists, else started."""
-        record = self.store.latest_run(runbook.id, fingerprint)
+    def existing_walk(
+        self, runbook: Runbook, alert: AlertRecord, incident: int | None = None
+    ) -> RunRecord | None:
+        """The walk of ``runbook`` that triages this firing of ``alert``, if there is one.
+
+        A walk belongs to one incident (one firing of the alert group): the walk filed
+        under ``incident``, else the one started on this very firing (same fingerprint
+        and ``startsAt``). A walk filed under another incident, or one of an earlier
+        firing, is never resumed; nor is a concluded walk of an earlier firing of the
+        same incident (the alert fired again after the walk ended).
+        """
+        firing_at = alert.starts_at.timestamp()
+        found = self.store.runs(alert_fingerprint=alert.fingerprint, runbook_id=runbook.id)
+        if incident is not None:
+            found += [
+                r
+                for r in self.store.incident_runs(incident, ())
+                if r.runbook_id == runbook.id and r.alert_fingerprint != alert.fingerprint
+            ]
+
+        def ours(run: RunRecord) -> bool:
+            if run.incident is not None and incident is not None:
+                same = run.incident == incident
+            elif run.firing_at is not None:
+                same = run.belongs_to(firing_at)
+            else:  # kept by a store from before walks knew their firing
+                same = run.created_at >= firing_at - RUN_GRACE
+            if not same or run.status != "concluded" or run.firing_at is None:
+                return same
+            return run.firing_at >= firing_at - 1e-3  # not ended with an earlier firing
+
+        mine = [r for r in found if ours(r)]
+        return max(mine, key=lambda r: r.created_at) if mine else None
+
+    def walk_for(self, runbook: Runbook, alert: AlertRecord, incident: int | None = None) -> Walk:
+        """This firing's walk of this runbook: resumed if it has one, else started.
+
+        ``incident`` is the incident the alert is filed under, when known; a walk
+        started before it was known is filed under it now.
+        """
+        record = self.existing_walk(runbook, alert, incident)
         if record is not None:
+            if incident is not None and record.incident is None:
+                self.store.link_run(record.id, incident)
+                record = self.store.run(record.id)
             return Walk(runbook, record, self.store, self.metrics, actor=self.actor)
         return Walk.start(
             runbook,
-            labels,
+            alert.labels,
             self.store,
             self.metrics,
-            alert_fingerprint=fingerprint,
+            alert_fingerprint=alert.fingerprint,
             actor=self.actor,
+            incident=incident,
+            firing_at=alert.starts_at.timestamp(),
         )
 
     async def pretriage(
-        self, fingerprint: str, labels: Mapping[str, str], runbook: Runbook
+        self, alert: AlertRecord, runbook: Runbook, incident: int | None = None
     ) -> Walk | None:
         """When a page arrives: run its runbook's checks up to the first question.
 
-        Runs once per alert and runbook, and never for an alert that already has a
+        Runs once per firing and runbook, and never for a firing that already has a
         walk (a restart does not re-run it). Returns the walk it advanced, if any.
         """
-        key = (fingerprint, runbook.id)
-        if key in self._started or self.store.latest_run(runbook.id, fingerprint) is not None:
-            self._started.add(key)
+        key = (alert.fingerprint, alert.starts_at.timestamp(), runbook.id)
+        if key in self._started:
             return None
         self._started.add(key)
+        if self.existing_walk(runbook, alert, incident) is not None:
+            return None
         try:
             walk = Walk.start(
                 runbook,
-                labels,
+                alert.labels,
                 self.store,
                 self.metrics,
-                alert_fingerprint=fingerprint,
-                actor="mlconsole (pre-triage)",
+                alert_fingerprint=alert.fingerprint,
+                actor=PRETRIAGE_ACTOR,
+                incident=incident,
+                firing_at=alert.starts_at.timestamp(),
             )
         except WalkError:
             return None
-        await walk.advance(actor="mlconsole (pre-triage)")
+        await walk.advance(actor=PRETRIAGE_ACTOR)
         return walk
 
 

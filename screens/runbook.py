@@ -334,7 +334,7 @@ class RunbookScreen(Screen[None]):
 
 
 def open_runbook_for(app: MLConsoleApp, alert: AlertRecord) -> None:
-    """Open the alert's runbook walk (resumed if it has one), picking if several match."""
+    """Open this firing's runbook walk (resumed if it has one), picking if several match."""
     triage = app.triage
     if triage is None:
         app.notify("Runbooks are not available yet (no store)", severity="warning")
@@ -346,11 +346,15 @@ def open_runbook_for(app: MLConsoleApp, alert: AlertRecord) -> None:
         )
         return
 
+    incident = app.incident_for_alert(alert)
+
     def open_walk(runbook_id: str | None) -> None:
         if runbook_id is None:
             return
         try:
-            walk = triage.walk_for(triage.runbooks[runbook_id], alert.labels, alert.fingerprint)
+            walk = triage.walk_for(
+                triage.runbooks[runbook_id], alert, None if incident is None else incident.number
+            )
         except WalkError as exc:
             app.notify(str(exc), severity="error")
             return

@@ -636,6 +636,61 @@ def test_timeline_merges_incident_events_runbook_evidence_and_audit(tmp_path: Pa
     assert result_event.data["action"] == "rollback"
 
 
+def test_a_repeated_page_gets_only_its_own_walks(tmp_path: Path) -> None:
+    """Two incidents on one alert, one after the other: each timeline holds the walks
+    of its own firing (filed under it, or unfiled but started on that firing), never
+    the other's, nor a walk from an older store that ended before it fired."""
+    path = tmp_path / "store.db"
+    book, store = IncidentBook(path), Store(path)
+    try:
+        (first,) = sync(book, [alert("fp-a")], 10).opened
+        with store_clock(T0 + 20):
+            filed = store.create_run(
+                "model-regression", 3, {}, "deploys", "fp-a", incident=first.number, firing_at=T0
+            ).id
+            store.update_run(
+                filed,
+                path=("deploys", "cause"),
+                status="concluded",
+                cause="model",
+                evidence=step("cause", "conclude", 30, cause="model", summary="bad deploy"),
+            )
+        legacy_done = walk(store, "fp-a", 25, [step("old", "conclude", 40, cause="data")])
+        store.update_run(legacy_done, path=("old",), status="concluded", cause="data")
+        sync(book, [], 100)
+        book.resolve(first.number, actor="ann", now=T0 + 110)
+
+        again = alert("fp-a", start=200)
+        (second,) = sync(book, [again], 205).opened
+        with store_clock(T0 + 210):  # pre-triage, before the incident was known
+            unfiled = store.create_run(
+                "model-regression", 3, {}, "deploys", "fp-a", firing_at=T0 + 200
+            ).id
+            store.update_run(
+                unfiled,
+                path=("deploys",),
+                status="active",
+                evidence=step("deploys", "check", 211, values=[]),
+            )
+
+        firsts = {
+            e.data["run"]
+            for e in timeline(book.get(first.number), book, store=store)
+            if e.kind.startswith("runbook.")
+        }
+        seconds = {
+            e.data["run"]
+            for e in timeline(book.get(second.number), book, store=store)
+            if e.kind.startswith("runbook.")
+        }
+    finally:
+        book.close()
+        store.close()
+
+    assert firsts == {filed, legacy_done}
+    assert seconds == {unfiled}
+
+
 def test_timeline_without_store_or_audit_is_the_incident_events_in_time_order(
     book: IncidentBook,
 ) -> None:

@@ -110,9 +110,11 @@ async def test_the_whole_loop_from_page_to_postmortem(lab_clean: Any, tmp_path: 
         await pilot.press("t")
         runbook = await until(
             "the runbook stops at the rollback",
-            lambda: isinstance(app.screen, RunbookScreen)
-            and app.screen.walk.current.id == "regression-rollback"
-            and app.screen,
+            lambda: (
+                isinstance(app.screen, RunbookScreen)
+                and app.screen.walk.current.id == "regression-rollback"
+                and app.screen
+            ),
             deadline=60,
         )
         await pilot.press("1")
@@ -123,9 +125,7 @@ async def test_the_whole_loop_from_page_to_postmortem(lab_clean: Any, tmp_path: 
         assert plan.recovery is not None and plan.recovery.recovered, plan.recovery
         await pilot.press("escape")
         await until("back on the runbook", lambda: app.screen is runbook)
-        await until(
-            "the cause question", lambda: runbook.walk.current.id == "regression-cause"
-        )
+        await until("the cause question", lambda: runbook.walk.current.id == "regression-cause")
         await pilot.press("1")  # "the new model itself"
         await until("concluded", lambda: runbook.walk.concluded)
         assert runbook.walk.record.cause == "model"
@@ -162,8 +162,10 @@ async def test_the_whole_loop_from_page_to_postmortem(lab_clean: Any, tmp_path: 
         exports = tmp_path / "exports"
         await until(
             "the export files",
-            lambda: (exports / f"{incident.id}.md").exists()
-            and (exports / f"{incident.id}.json").exists(),
+            lambda: (
+                (exports / f"{incident.id}.md").exists()
+                and (exports / f"{incident.id}.json").exists()
+            ),
         )
 
     doc = json.loads((exports / f"{incident.id}.json").read_text())

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from adapters.base import (
     AdapterError,
+    AlertRecord,
     MetricsAdapter,
     QueryResult,
     RangeResult,
@@ -17,8 +20,9 @@ from adapters.base import (
 )
 from console.config_loader import load_text
 from console.runbook import Runbook
+from console.runbook_catalog import Catalog
 from console.store import Store
-from console.triage import Walk, WalkError
+from console.triage import Triage, Walk, WalkError
 
 RUNBOOK = """
 id: drift-test
@@ -214,3 +218,87 @@ async def test_bad_answers_and_missing_labels_are_clear(runbook: Runbook, tmp_pa
     await walk.advance()
     with pytest.raises(WalkError, match="1=Yes; 2=No"):
         walk.answer(7)
+
+
+def firing(starts_at: float, fingerprint: str = "fp-drift") -> AlertRecord:
+    return AlertRecord(
+        fingerprint=fingerprint,
+        labels={"alertname": "ModelFeatureDrift", "model": "m"},
+        annotations={},
+        starts_at=datetime.fromtimestamp(starts_at, UTC),
+        ends_at=None,
+        updated_at=None,
+        state="active",
+    )
+
+
+async def test_a_walk_belongs_to_one_firing(runbook: Runbook, tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    triage = Triage(Catalog(runbooks={runbook.id: runbook}), store, Scripted({"drift_psi": 0.4}))
+    start = float(int(time.time()) - 600)
+    first = await triage.pretriage(firing(start), runbook, incident=1)
+    assert first is not None and first.record.incident == 1 and first.record.firing_at == start
+    assert await triage.pretriage(firing(start), runbook, incident=1) is None  # same page again
+    assert triage.walk_for(runbook, firing(start), incident=1).record.id == first.record.id
+    first.answer(1)
+    await first.advance()
+    assert first.concluded
+
+    # Incident 1 resolved; the alert fires again: incident 2, a walk of its own.
+    second = await triage.pretriage(firing(start + 300), runbook, incident=2)
+    assert second is not None and second.record.id != first.record.id
+    assert triage.walk_for(runbook, firing(start + 300), incident=2).record.id == second.record.id
+    # Without an incident the firing decides; the first firing still has its walk.
+    assert triage.walk_for(runbook, firing(start + 300)).record.id == second.record.id
+    assert triage.walk_for(runbook, firing(start)).record.id == first.record.id
+
+
+async def test_a_concluded_walk_is_not_resumed_when_its_incident_fires_again(
+    runbook: Runbook, tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "s.db")
+    triage = Triage(Catalog(runbooks={runbook.id: runbook}), store, Scripted({"drift_psi": 0.4}))
+    start = float(int(time.time()) - 600)
+    walk = triage.walk_for(runbook, firing(start), incident=5)
+    await walk.advance()
+    # Still in progress when the alert flaps: the same incident resumes its walk.
+    assert triage.walk_for(runbook, firing(start + 60), incident=5).record.id == walk.record.id
+    walk.answer(1)
+    await walk.advance()
+    # Concluded, then fired again in the same incident: triage starts over.
+    again = triage.walk_for(runbook, firing(start + 120), incident=5)
+    assert again.record.id != walk.record.id and not again.concluded
+    # An unfiled pre-triage walk of this firing is filed under the incident when opened.
+    early = await triage.pretriage(firing(start, "fp-other"), runbook)
+    assert early is not None and early.record.incident is None
+    opened = triage.walk_for(runbook, firing(start, "fp-other"), incident=6)
+    assert opened.record.id == early.record.id and opened.record.incident == 6
+
+
+def test_a_store_from_before_walks_knew_their_firing_opens(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(OLD_SCHEMA)
+    db.execute(
+        "INSERT INTO runbook_runs VALUES ('r1', 'drift-test', 1, 'fp', '{}', '[\"psi\"]', "
+        "'concluded', 'data', 'old', 1.0, 2.0)"
+    )
+    db.commit()
+    db.close()
+    store = Store(path)
+    (old,) = store.runs()
+    assert (old.id, old.status, old.incident, old.firing_at) == ("r1", "concluded", None, None)
+    new = store.create_run("drift-test", 1, {}, "psi", "fp", incident=3, firing_at=5.0)
+    assert (store.run(new.id).incident, store.run(new.id).firing_at) == (3, 5.0)
+    store.close()
+    assert Store(path).run("r1").summary == "old"  # and it opens again
+
+
+OLD_SCHEMA = """
+CREATE TABLE runbook_runs (
+    id TEXT PRIMARY KEY, runbook_id TEXT NOT NULL, runbook_version INTEGER NOT NULL,
+    alert_fingerprint TEXT, labels TEXT NOT NULL, path TEXT NOT NULL, status TEXT NOT NULL,
+    cause TEXT, summary TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+CREATE INDEX runbook_runs_alert ON runbook_runs (alert_fingerprint, runbook_id);
+"""
