@@ -39,8 +39,10 @@ def _strings(raw: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()}
 
 
-def parse_alert(raw: Any) -> AlertRecord:
-    """One API v2 alert; raises ValueError if a required field is missing."""
+def parse_alert(raw: Any, model_label: str = "model") -> AlertRecord:
+    """One API v2 alert; raises ValueError if a required field is missing.
+
+    ``model_label`` is the label that names the model (the config's ``model_label``)."""
     if not isinstance(raw, dict):
         raise ValueError("an alert is not a JSON object")
     status: dict[str, Any] = raw["status"] if isinstance(raw.get("status"), dict) else {}
@@ -62,6 +64,7 @@ def parse_alert(raw: Any) -> AlertRecord:
         receivers=tuple(
             str(r.get("name", "")) for r in raw.get("receivers") or () if isinstance(r, dict)
         ),
+        model_label=model_label,
     )
 
 
@@ -123,9 +126,12 @@ class AlertmanagerAdapter(AlertsAdapter):
         """One API call (see :class:`adapters.http.HttpClient` for retries and errors)."""
         return await self._http.request_json(method, path, params=params, json=json)
 
+    def _parse_alert(self, raw: Any) -> AlertRecord:
+        return parse_alert(raw, self.model_label)
+
     async def alerts(self) -> tuple[AlertRecord, ...]:
         body = await self.request_json("GET", "/api/v2/alerts")
-        return self._parse_list(body, parse_alert, "/api/v2/alerts")
+        return self._parse_list(body, self._parse_alert, "/api/v2/alerts")
 
     async def groups(self) -> tuple[tuple[Mapping[str, str], tuple[AlertRecord, ...]], ...]:
         body = await self.request_json("GET", "/api/v2/alerts/groups")
@@ -138,7 +144,9 @@ class AlertmanagerAdapter(AlertsAdapter):
         for group in body:
             if not isinstance(group, dict):
                 continue
-            alerts = self._parse_list(group.get("alerts"), parse_alert, "/api/v2/alerts/groups")
+            alerts = self._parse_list(
+                group.get("alerts"), self._parse_alert, "/api/v2/alerts/groups"
+            )
             groups.append((_strings(group.get("labels")), alerts))
         return tuple(groups)
 

@@ -178,6 +178,8 @@ class AlertRecord:
     silenced_by: tuple[str, ...] = ()
     inhibited_by: tuple[str, ...] = ()
     receivers: tuple[str, ...] = field(default=())
+    model_label: str = "model"
+    """The label that names the model (the config's ``model_label``)."""
 
     @property
     def name(self) -> str:
@@ -185,7 +187,7 @@ class AlertRecord:
 
     @property
     def model(self) -> str:
-        return self.labels.get("model", "")
+        return self.labels.get(self.model_label, "")
 
     @property
     def severity(self) -> str:
@@ -281,6 +283,9 @@ class AlertsAdapter(Adapter):
     """A source of firing alerts and silences (Alertmanager)."""
 
     kind = "alerts"
+    model_label = "model"
+    """The label that names the model; the console sets it from its config, and the
+    adapter gives it to each :class:`AlertRecord` it makes."""
 
     @abstractmethod
     async def alerts(self) -> tuple[AlertRecord, ...]:

@@ -171,7 +171,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(snapshot.as_dict(now), indent=2, sort_keys=False))
     else:
-        render_status(snapshot, now)
+        render_status(snapshot, config, now)
     return exit_code(snapshot, now)
 
 

@@ -55,7 +55,10 @@ def build_adapters(config: Config) -> tuple[dict[str, Adapter], dict[str, str]]:
                     **source.options,
                 }
             )
-            adapters[name] = cls(name, settings)
+            adapter = cls(name, settings)
+            if isinstance(adapter, AlertsAdapter):  # alerts name their model by this label
+                adapter.model_label = config.model_label
+            adapters[name] = adapter
         except Exception as exc:  # a broken plug-in is shown as a down source
             failures[name] = f"{name}: {exc}"
     return adapters, failures
@@ -205,8 +208,13 @@ class Poller:
             event.set()
 
     async def refresh_once(self) -> Snapshot:
-        """Refresh every source once, concurrently; for non-interactive commands."""
-        await asyncio.gather(*(self.refresh(name) for name in self.adapters))
+        """Refresh every source once, concurrently; for non-interactive commands.
+
+        Switches are read per model, so they go last, once the metrics, alerts and
+        registry have said which models there are."""
+        switches = {n for n, a in self.adapters.items() if isinstance(a, SwitchAdapter)}
+        await asyncio.gather(*(self.refresh(n) for n in self.adapters if n not in switches))
+        await asyncio.gather(*(self.refresh(n) for n in switches))
         return self.snapshot
 
     async def _loop(self, name: str) -> None:
@@ -240,7 +248,11 @@ class Poller:
                     await self._refresh_registry(adapter)
                     warnings = ()
                 elif isinstance(adapter, SwitchAdapter):
-                    warnings = await self._refresh_switch(name, adapter)
+                    read = await self._refresh_switch(name, adapter)
+                    if read is None:  # no model known yet: nothing asked, nothing learnt
+                        self._health[name] = health
+                        return
+                    warnings = read
                 else:
                     warnings = ()
             except AdapterError as exc:
@@ -321,11 +333,12 @@ class Poller:
         except HistoryError as exc:
             raise AdapterError(adapter.name, str(exc)) from exc
 
-    async def _refresh_switch(self, name: str, adapter: SwitchAdapter) -> tuple[str, ...]:
-        """Read the switch of every model shown (a few at a time)."""
+    async def _refresh_switch(self, name: str, adapter: SwitchAdapter) -> tuple[str, ...] | None:
+        """Read the switch of every model shown (a few at a time); None when no model
+        is known yet, so the switch source was not asked and stays as it was."""
         models = self.snapshot.models
         if not models:
-            return ()
+            return None
         gate = asyncio.Semaphore(SWITCH_READS_AT_ONCE)
 
         async def read(model: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -168,10 +168,19 @@ class Snapshot:
         deployments: Mapping[str, Deployment] | None = None,
         switches: Mapping[str, Mapping[str, bool]] | None = None,
     ) -> Snapshot:
+        # Every alert names its model by the configured label, whatever made it.
+        alerts = tuple(
+            a if a.model_label == model_label else replace(a, model_label=model_label)
+            for a in alerts
+        )
         by_model: dict[str, list[AlertRecord]] = {}
         for alert in sorted(alerts, key=lambda a: (a.labels.get(model_label, ""), a.name)):
             by_model.setdefault(alert.labels.get(model_label, ""), []).append(alert)
-        models = sorted({model for model, _ in readings} | {m for m in by_model if m})
+        # The registry's models too: while the metrics are down (or before they first
+        # answer) a model stays on screen, its SLIs unknown, and the keys still act on it.
+        models = sorted(
+            {model for model, _ in readings} | {m for m in by_model if m} | set(deployments or ())
+        )
         return cls(
             taken_at=taken_at,
             slis=slis,
@@ -260,7 +269,9 @@ def _time(raw: object) -> datetime | None:
     return datetime.fromisoformat(raw) if isinstance(raw, str) else None
 
 
-def snapshot_from_dict(data: Mapping[str, Any], slis: tuple[SliConfig, ...]) -> Snapshot:
+def snapshot_from_dict(
+    data: Mapping[str, Any], slis: tuple[SliConfig, ...], model_label: str = "model"
+) -> Snapshot:
     """Rebuild a snapshot from :meth:`Snapshot.as_dict`: replay through the live renderers."""
     sources = {
         name: SourceHealth(
@@ -319,6 +330,7 @@ def snapshot_from_dict(data: Mapping[str, Any], slis: tuple[SliConfig, ...]) -> 
         readings=readings,
         alerts=alerts,
         sources=sources,
+        model_label=model_label,
         deployments=deployments,
         switches=switches,
     )

@@ -5,21 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from console import model_table
 from console.cli import EXIT_FIRING, EXIT_OK, EXIT_UNREACHABLE
-from console.format import (
-    HEALTH_STYLE,
-    STATUS_STYLE,
-    format_age,
-    format_burn,
-    format_objective,
-    format_value,
-    sparkline,
-)
-from console.serving import serving_cell
+from console.config import Config
+from console.format import HEALTH_STYLE, format_age
+from console.model_table import Detail, stale_slis
 from console.snapshot import Health, Snapshot
+
+#: Cells between two columns of the status tables (one space each side).
+STATUS_PADDING = 2
 
 
 def exit_code(snapshot: Snapshot, now: float) -> int:
@@ -31,7 +29,52 @@ def exit_code(snapshot: Snapshot, now: float) -> int:
     return EXIT_OK
 
 
-def render_status(snapshot: Snapshot, now: float, console: Console | None = None) -> None:
+def render_slis(snapshot: Snapshot, config: Config, now: float, console: Console) -> None:
+    """The dashboard's models table, cell for cell, at the console's width.
+
+    Columns never shrink (a value is never cut to ``99.…``): the table drops what the
+    dashboard drops when narrow, and when the SLIs still do not fit, they continue in
+    further blocks, each led by the model's name."""
+    stale = stale_slis(snapshot, config, now)
+    models = model_table.ordered(snapshot, snapshot.models)
+
+    def make_rows(detail: Detail) -> list[list[Text]]:
+        return [model_table.cells(snapshot, m, now, stale=stale, detail=detail) for m in models]
+
+    detail, sizes = model_table.fit(snapshot.slis, make_rows, console.width, STATUS_PADDING)
+    cols = model_table.columns(snapshot.slis, detail)
+    rows = make_rows(detail)
+    first_sli = len(cols) - len(snapshot.slis)
+    blocks: list[list[int]] = [list(range(first_sli))]
+    used = sum(sizes[:first_sli]) + STATUS_PADDING * first_sli
+    for index in range(first_sli, len(cols)):
+        need = sizes[index] + STATUS_PADDING
+        if used + need > console.width and len(blocks[-1]) > 1:
+            blocks.append([0])  # a new block, led by the model's name
+            used = sizes[0] + STATUS_PADDING
+        blocks[-1].append(index)
+        used += need
+    for number, block in enumerate(blocks):
+        title = "SLIs" if number == 0 else f"SLIs (continued {number + 1}/{len(blocks)})"
+        table = Table(title=title, title_justify="left", box=None, padding=(0, 1), pad_edge=False)
+        for index in block:
+            column = cols[index]
+            # Cells come padded to their width: left-justified, they stay aligned.
+            table.add_column(
+                model_table.aligned_header(column, sizes[index]),
+                no_wrap=True,
+                min_width=sizes[index],
+            )
+        for row in rows:
+            table.add_row(*(model_table.aligned_cell(cols[i], row[i], sizes[i]) for i in block))
+        console.print(table)
+    if not models:
+        console.print(Text("  no models known yet", style="dim"))
+
+
+def render_status(
+    snapshot: Snapshot, config: Config, now: float, console: Console | None = None
+) -> None:
     console = console or Console()
     sources = Table(title="Sources", title_justify="left")
     for column in ("source", "type", "state", "age", "last error"):
@@ -47,33 +90,7 @@ def render_status(snapshot: Snapshot, now: float, console: Console | None = None
         )
     console.print(sources)
 
-    slis = Table(title="SLIs", title_justify="left")
-    slis.add_column("model", no_wrap=True)
-    spark = console.width >= 40 + 22 * len(snapshot.slis)  # only when there is room
-    for sli in snapshot.slis:
-        slis.add_column(
-            f"{sli.label}\n{format_objective(sli.objective.op, sli.objective.threshold, sli.unit)}"
-        )
-    serving = bool(snapshot.deployments or snapshot.switches)
-    if serving:
-        slis.add_column("serving", no_wrap=True)
-    for model in snapshot.models:
-        cells: list[Text | str] = [model]
-        if serving:
-            cells.append(serving_cell(snapshot, model, now))
-        for sli in snapshot.slis:
-            reading = snapshot.reading(model, sli.name)
-            if reading is None:
-                cells.append(Text("—", style="dim"))
-                continue
-            text = Text(format_value(reading.value, sli.unit), style=STATUS_STYLE[reading.status])
-            if reading.burn_rate is not None:
-                text.append(f" {format_burn(reading.burn_rate)}", style="magenta")
-            if spark:
-                text.append(f" {sparkline(reading.history, 8)}", style="dim")
-            cells.append(text)
-        slis.add_row(*cells)
-    console.print(slis)
+    render_slis(snapshot, config, now, console)
 
     # Alerts as two-line entries: summaries stay readable at any terminal width.
     console.print(Text.assemble(("Alerts ", "italic"), f"({len(snapshot.firing)} firing)"))
@@ -96,7 +113,7 @@ def render_status(snapshot: Snapshot, now: float, console: Console | None = None
             )
         )
         if alert.summary:
-            console.print(Text(f"    {alert.summary}", style="dim"))
+            console.print(Padding(Text(alert.summary, style="dim"), (0, 0, 0, 4)))
     console.print(
         Text(f"as of {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M:%S} UTC", style="dim")
     )

@@ -13,15 +13,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from adapters.base import AlertRecord
-from console.snapshot import Health, SliStatus, Snapshot
+from console import model_table
+from console.snapshot import Health, Snapshot
 from screens.render import (
     SEVERITY_STYLE,
     alert_age,
     alert_state,
     incident_cell,
-    serving_cell,
-    sli_cell,
-    sli_header,
     source_badge,
 )
 
@@ -49,21 +47,24 @@ class DashboardScreen(Screen[None]):
     """Models × SLIs on top, alerts grouped by model below."""
 
     CSS_PATH = "dashboard.tcss"
+    # The footer holds what a responder needs first, and fits 80 columns; every other
+    # key is in help (?) and the palette (:), which lists the actions too.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("enter", "open", "Open", show=True, priority=False),
         Binding("t", "triage", "Triage"),
-        Binding("r", "rollback", "Roll back"),
+        Binding("r", "rollback", "Rollback"),
         Binding("f", "fallback", "Fallback"),
         Binding("s", "silence", "Silence"),
-        Binding("p", "pipeline", "Pipeline"),
         Binding("a", "acknowledge", "Ack"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("colon", "command_palette", "Palette", key_display=":"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("enter", "open", "Open", show=False, priority=False),
+        Binding("p", "pipeline", "Pipeline", show=False),
         Binding("n", "note", "Note", show=False),
-        Binding("i", "incident", "Incident"),
+        Binding("i", "incident", "Incident", show=False),
         Binding("I", "incidents", "Incidents", show=False),
         Binding("e", "export", "Export", show=False),
-        Binding("ctrl+p", "command_palette", "Palette", show=True),
+        Binding("ctrl+p", "command_palette", "Palette", show=False),
     ]
     #: Mutations: hidden and refused in read-only mode.
     MUTATIONS: ClassVar[frozenset[str]] = frozenset({"rollback", "fallback", "silence", "pipeline"})
@@ -73,6 +74,7 @@ class DashboardScreen(Screen[None]):
         self._filter = ""
         self._pending: Snapshot | None = None
         self._model_rows: list[str] = []
+        self._model_layout: tuple[object, ...] = ()
         self._alert_rows: list[str] = []
 
     @property
@@ -88,17 +90,13 @@ class DashboardScreen(Screen[None]):
             yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
             yield Static("Alerts", classes="pane-title", id="alerts-title")
             yield DataTable(id="alerts", cursor_type="row")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         models = self.query_one("#models", DataTable)
-        models.header_height = 2
-        models.add_column("model", key="model", width=20)
-        models.add_column(Text("alerts", style="bold"), key="alerts", width=6)
-        models.add_column(Text("serving", style="bold"), key="serving", width=12)
-        for sli in self.mlapp.config.slis:
-            models.add_column(sli_header(sli), key=sli.name)
+        models.header_height = 2  # an SLI's name over its objective
         alerts = self.query_one("#alerts", DataTable)
+        alerts.fixed_columns = 1  # the model's name stays when the summary scrolls
         for key, label in (
             ("model", "model"),
             ("alert", "alert"),
@@ -127,6 +125,10 @@ class DashboardScreen(Screen[None]):
         self._render_models(snapshot, now)
         self._render_alerts(snapshot, now)
 
+    def on_resize(self) -> None:
+        """A new width may show more or less of each SLI: lay the models out again."""
+        self.show_snapshot(self.mlapp.snapshot)
+
     def on_screen_resume(self) -> None:
         if self._pending is not None:
             self.show_snapshot(self._pending)
@@ -144,50 +146,47 @@ class DashboardScreen(Screen[None]):
             needle in a.name.lower() for a in snapshot.alerts_for(model)
         )
 
-    def _rank(self, snapshot: Snapshot, model: str) -> tuple[int, str]:
-        """Worst first: models with firing alerts, then SLI breaches, then the rest."""
-        if any(a.state == "active" for a in snapshot.alerts_for(model)):
-            return (0, model)
-        if any(
-            (r := snapshot.reading(model, s.name)) is not None and r.status is SliStatus.BREACH
-            for s in snapshot.slis
-        ):
-            return (1, model)
-        return (2, model)
-
     def _render_models(self, snapshot: Snapshot, now: float) -> None:
         table = self.query_one("#models", DataTable)
-        metrics_ok = {name: h.state(now) is Health.OK for name, h in snapshot.sources.items()}
-        config = self.mlapp.config
-        rows = sorted(
-            (m for m in snapshot.models if self._matches(snapshot, m)),
-            key=lambda m: self._rank(snapshot, m),
+        stale = model_table.stale_slis(snapshot, self.mlapp.config, now)
+        rows = model_table.ordered(
+            snapshot, (m for m in snapshot.models if self._matches(snapshot, m))
         )
-        cells: dict[str, list[Text]] = {}
-        for model in rows:
-            firing = sum(1 for a in snapshot.alerts_for(model) if a.state == "active")
-            row = [
-                Text(model, style="bold red" if firing else ""),
-                Text(str(firing) if firing else "·", style="bold red" if firing else "dim"),
-                serving_cell(snapshot, model, now),
-            ]
-            for sli in snapshot.slis:
-                source = config.metrics_source_for(sli)
-                stale = not metrics_ok.get(source or "", False)
-                row.append(sli_cell(sli, snapshot.reading(model, sli.name), stale=stale))
-            cells[model] = row
-        if rows != self._model_rows:
+
+        def make_rows(detail: model_table.Detail) -> list[list[Text]]:
+            return [model_table.cells(snapshot, m, now, stale=stale, detail=detail) for m in rows]
+
+        # The table's own width, less its vertical scrollbar: what fits without scrolling.
+        room = max(0, (table.size.width or self.size.width) - 2)
+        detail, sizes = model_table.fit(snapshot.slis, make_rows, room, 2 * table.cell_padding)
+        cols = model_table.columns(snapshot.slis, detail)
+        cells = dict(zip(rows, make_rows(detail), strict=True))
+        layout = (detail, tuple(sizes), tuple(c.key for c in cols))
+        if rows != self._model_rows or layout != self._model_layout:
             selected = self._selected_key(table, self._model_rows)
-            table.clear()
+            table.clear(columns=layout != self._model_layout)
+            if layout != self._model_layout:
+                table.fixed_columns = detail.fixed
+                for column, size in zip(cols, sizes, strict=True):
+                    header = model_table.aligned_header(column, size)
+                    table.add_column(header, key=column.key, width=size)
+                self._model_layout = layout
             for model in rows:
-                table.add_row(*cells[model], key=model)
+                table.add_row(
+                    *(
+                        model_table.aligned_cell(c, cell, size)
+                        for c, cell, size in zip(cols, cells[model], sizes, strict=True)
+                    ),
+                    key=model,
+                )
             self._model_rows = rows
             self._restore_cursor(table, rows, selected)
         else:
-            keys = ["model", "alerts", "serving", *(s.name for s in snapshot.slis)]
             for model in rows:
-                for key, cell in zip(keys, cells[model], strict=True):
-                    table.update_cell(model, key, cell)
+                for column, cell, size in zip(cols, cells[model], sizes, strict=True):
+                    table.update_cell(
+                        model, column.key, model_table.aligned_cell(column, cell, size)
+                    )
         shown = f"{len(rows)} of {len(snapshot.models)}" if self._filter else str(len(rows))
         title = f"Models ({shown})"
         if self._filter:

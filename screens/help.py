@@ -31,7 +31,7 @@ KEYS = (
     ("1-9", "runbook: answer a question / 1 plan and run the mitigation, 2 skip it"),
     ("b", "runbook: go back one step"),
     ("R", "refresh every source now"),
-    ("ctrl+p", "command palette"),
+    (": or ctrl+p", "command palette"),
     ("y / d / u", "on a plan: apply / dry run (nothing changes) / undo once applied"),
     ("esc", "back"),
     ("q", "quit"),

@@ -7,19 +7,13 @@ from datetime import UTC, datetime
 from rich.text import Text
 
 from adapters.base import AlertRecord
-from console.config import SliConfig
 from console.format import (
     HEALTH_STYLE,
-    STATUS_STYLE,
     format_age,
-    format_burn,
-    format_objective,
-    format_value,
-    sparkline,
 )
 from console.incidents import Incident
 from console.serving import serving_cell as serving_cell
-from console.snapshot import Health, SliReading, SourceHealth
+from console.snapshot import Health, SourceHealth
 
 SEVERITY_STYLE = {
     "page": "bold red",
@@ -27,27 +21,6 @@ SEVERITY_STYLE = {
     "ticket": "yellow",
     "warning": "yellow",
 }
-
-
-def sli_header(sli: SliConfig) -> Text:
-    objective = format_objective(sli.objective.op, sli.objective.threshold, sli.unit)
-    return Text.assemble((sli.label, "bold"), "\n", (objective, "dim"))
-
-
-def sli_cell(sli: SliConfig, reading: SliReading | None, *, stale: bool) -> Text:
-    """Value in its status colour, burn rate if any, and a sparkline."""
-    if reading is None:
-        return Text("—", style="dim")
-    style = "dim" if stale else STATUS_STYLE[reading.status]
-    text = Text(format_value(reading.value, sli.unit).rjust(6), style=style)
-    if reading.burn_rate is not None:
-        burn_style = "bold magenta" if reading.burn_rate >= 1 else "dim magenta"
-        text.append(f" {format_burn(reading.burn_rate):>5}", style=burn_style)
-    if reading.history:
-        text.append(f" {sparkline(reading.history, 6)}", style="dim cyan" if not stale else "dim")
-    if reading.error:
-        text.append(" !", style="bold yellow")
-    return text
 
 
 def source_badge(health: SourceHealth, now: float) -> Text:

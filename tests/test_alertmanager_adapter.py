@@ -282,3 +282,23 @@ async def test_a_token_cut_by_the_excerpt_leaves_no_prefix() -> None:
     with pytest.raises(AdapterError) as info:
         await adapter(bearer_token=TOKEN, retries=0).alerts()
     assert TOKEN[:6] not in str(info.value)
+
+
+@respx.mock
+async def test_alerts_name_their_model_by_the_configured_model_label() -> None:
+    from console.config import Config
+    from console.poller import build_adapters
+
+    config = Config.model_validate(
+        {
+            "model_label": "service",
+            "sources": {"alertmanager": {"type": "alertmanager", "url": URL}},
+            "slis": [],
+        }
+    )
+    adapters, failures = build_adapters(config)
+    assert failures == {}
+    labels = {"alertname": "ModelErrorBudgetBurn", "service": "fraud-detector"}
+    respx.get(f"{URL}/api/v2/alerts").respond(json=[{**ALERT, "labels": labels}])
+    (alert,) = await adapters["alertmanager"].alerts()  # type: ignore[attr-defined]
+    assert alert.model == "fraud-detector"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from textual.widgets import DataTable, Input
 
 from adapters.base import MetricsAdapter, QueryResult, RangeResult, SourceSettings
@@ -187,3 +188,35 @@ async def test_replayed_lab_snapshot_shows_the_bad_deploy() -> None:
 
 def test_lab_bad_deploy_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(replayed_lab_app(), terminal_size=SIZE)
+
+
+async def test_keys_on_an_alert_find_its_model_by_the_configured_label(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    from console.snapshot import Snapshot
+
+    config = CONFIG.model_copy(update={"model_label": "service"})
+    app = create_app(config, poll=False, clock=lambda: NOW)
+    base = snapshot()
+    relabelled = tuple(
+        replace(a, labels={("service" if k == "model" else k): v for k, v in a.labels.items()})
+        for a in base.alerts
+    )
+    app.snapshot = Snapshot.build(
+        taken_at=NOW,
+        slis=base.slis,
+        readings=base.readings,
+        alerts=relabelled,
+        sources=base.sources,
+        model_label="service",
+    )
+    asked: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(DashboardScreen, "_act", lambda self, name, p: asked.append((name, p)))
+    async with app.run_test(size=SIZE) as pilot:
+        assert rows(app, "#alerts") == ["churn-predictor", "fraud-detector"]
+        await pilot.press("tab")  # focus the alerts table
+        await pilot.press("down")  # the fraud-detector alert
+        await pilot.press("r")  # roll back the alert's model
+    assert asked == [("rollback", {"model": "fraud-detector"})]

@@ -16,13 +16,17 @@ from adapters.base import (
     AlertRecord,
     AlertsAdapter,
     MetricsAdapter,
+    ModelVersion,
     QueryResult,
     RangeResult,
+    RegisteredModel,
+    RegistryAdapter,
     Sample,
     SilenceRecord,
     SourceSettings,
+    SwitchAdapter,
 )
-from console.config import Config
+from console.config import Config, SourceConfig
 from console.poller import Poller
 from console.snapshot import Health, SliStatus, burn_rate
 from tests.builders import CONFIG, alert
@@ -241,3 +245,120 @@ def test_history_keeps_one_point_per_step() -> None:
     assert history.add(key, 111, 3.0) == (2.0, 3.0)
     history.add(key, 121, 4.0)
     assert history.add(key, 131, 5.0) == (3.0, 4.0, 5.0)  # bounded
+
+
+class ScriptedRegistry(RegistryAdapter):
+    """A registry that knows its models, whatever the metrics say."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        super().__init__("registry", SETTINGS)
+        self.names = names
+
+    async def models(self) -> tuple[RegisteredModel, ...]:
+        return tuple(RegisteredModel(n, {"champion": "3"}) for n in self.names)
+
+    async def versions(self, model: str) -> tuple[ModelVersion, ...]:
+        return ()
+
+    async def version(self, model: str, version: str) -> ModelVersion | None:
+        return None
+
+    async def alias(self, model: str, alias: str) -> str | None:
+        return "3"
+
+    async def set_alias(self, model: str, alias: str, version: str) -> None:
+        raise AssertionError("the poller only reads")
+
+
+class ScriptedSwitch(SwitchAdapter):
+    """A fallback switch: on for the models in ``on``; ``fail`` makes every read fail."""
+
+    def __init__(self, on: set[str]) -> None:
+        super().__init__("serving", SETTINGS)
+        self.on = on
+        self.fail: AdapterError | None = None
+        self.asked: list[str] = []
+
+    async def state(self, target: str) -> bool:
+        self.asked.append(target)
+        if self.fail is not None:
+            raise self.fail
+        return target in self.on
+
+    async def set_state(self, target: str, on: bool) -> None:
+        raise AssertionError("the poller only reads")
+
+
+WORLD = CONFIG.model_copy(
+    update={
+        "sources": {
+            **CONFIG.sources,
+            "registry": SourceConfig(type="mlflow", url="http://127.0.0.1:3"),
+            "serving": SourceConfig(type="http-switch", url="http://127.0.0.1:4"),
+        },
+        "actions": CONFIG.actions.model_copy(update={"fallback": "serving"}),
+    }
+)
+
+
+async def test_models_stay_from_the_registry_while_the_metrics_are_down() -> None:
+    metrics = ScriptedMetrics(VALUES)
+    metrics.fail = AdapterError("prometheus", "cannot connect", url="http://127.0.0.1:1")
+    registry = ScriptedRegistry(("fraud-detector", "recommender"))
+    poller = Poller(WORLD, {"prometheus": metrics, "registry": registry})
+    snap = await poller.refresh_once()
+    assert snap.sources["prometheus"].state(time.time()) is Health.DOWN
+    # The registry knows them: they stay listed, their SLIs unknown, so keys act on them.
+    assert snap.models == ("fraud-detector", "recommender")
+    assert snap.reading("fraud-detector", "error_ratio") is None
+
+
+async def test_status_reads_each_switch_once_the_models_are_known() -> None:
+    switch = ScriptedSwitch({"fraud-detector"})
+    poller = Poller(WORLD, {"prometheus": ScriptedMetrics(VALUES), "serving": switch})
+    snap = await poller.refresh_once()
+    assert sorted(switch.asked) == ["fraud-detector", "recommender"]
+    assert snap.switches["fallback"] == {"fraud-detector": True, "recommender": False}
+    assert snap.sources["serving"].state(time.time()) is Health.OK
+
+
+async def test_a_switch_whose_server_is_down_is_down_not_ok() -> None:
+    switch = ScriptedSwitch(set())
+    switch.fail = AdapterError("serving", "cannot connect", url="http://127.0.0.1:4")
+    poller = Poller(WORLD, {"prometheus": ScriptedMetrics(VALUES), "serving": switch})
+    snap = await poller.refresh_once()
+    assert snap.sources["serving"].state(time.time()) is Health.DOWN
+
+
+async def test_a_switch_with_no_model_to_ask_stays_pending() -> None:
+    switch = ScriptedSwitch(set())
+    poller = Poller(WORLD, {"serving": switch})
+    snap = await poller.refresh_once()
+    assert switch.asked == []
+    assert snap.sources["serving"].state(time.time()) is Health.PENDING
+
+
+def test_alerts_name_their_model_by_the_configured_label() -> None:
+    from datetime import UTC, datetime
+
+    from console.snapshot import Snapshot
+
+    record = AlertRecord(
+        fingerprint="f1",
+        labels={"alertname": "ModelErrorBudgetBurn", "service": "fraud-detector"},
+        annotations={},
+        starts_at=datetime.now(UTC),
+        ends_at=None,
+        updated_at=None,
+        state="active",
+    )
+    snap = Snapshot.build(
+        taken_at=time.time(),
+        slis=tuple(CONFIG.slis),
+        readings={},
+        alerts=(record,),
+        sources={},
+        model_label="service",
+    )
+    assert [a.model for a in snap.alerts] == ["fraud-detector"]
+    assert snap.models == ("fraud-detector",)

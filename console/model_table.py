@@ -1,0 +1,217 @@
+"""The models × SLIs table as columns and cells: one copy for the dashboard and ``status``.
+
+Both front ends show the same columns in the same order, built from the same cells, and
+pick how much each SLI cell shows from the width they have (:func:`fit`): first the
+sparkline goes, then the burn rate, and when even bare values do not fit, a compact
+``breached`` column next to the model's name lists what breaches, so the responder sees
+each model and its breached SLIs without scrolling sideways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from rich.cells import cell_len
+from rich.text import Text
+
+from console.config import Config, SliConfig
+from console.format import STATUS_STYLE, format_burn, format_objective, format_value, sparkline
+from console.serving import serving_cell
+from console.snapshot import Health, SliReading, SliStatus, Snapshot
+
+#: Widest SLI value (``100.00%``, ``0.00763``): values are right-aligned to it.
+VALUE_WIDTH = 7
+#: Widest burn rate (``61.0x``, ``100x``).
+BURN_WIDTH = 5
+#: The longest model name shown before it is cut.
+MODEL_WIDTH = 28
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """How much the table shows: each SLI cell's burn rate and sparkline, and whether
+    a compact ``breached`` column sums up the breaches next to the model's name."""
+
+    burn: bool
+    spark: int
+    """Sparkline points; 0 for none."""
+    breached: bool
+
+    @property
+    def fixed(self) -> int:
+        """How many leading columns stay in view when the SLIs scroll sideways."""
+        return 3 if self.breached else 2
+
+
+#: From the richest to the most compact; :func:`fit` takes the first that fits.
+DETAILS = (
+    Detail(burn=True, spark=6, breached=False),
+    Detail(burn=True, spark=0, breached=False),
+    Detail(burn=False, spark=0, breached=False),
+    Detail(burn=False, spark=0, breached=True),
+)
+FULL, COMPACT = DETAILS[0], DETAILS[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column: its key (the SLI's name for SLI columns), header and whether its
+    cells are right-aligned values."""
+
+    key: str
+    header: Text
+    sli: SliConfig | None = None
+
+
+def sli_header(sli: SliConfig) -> Text:
+    objective = format_objective(sli.objective.op, sli.objective.threshold, sli.unit)
+    return Text.assemble((sli.label, "bold"), "\n", (objective, "dim"))
+
+
+def aligned_header(column: Column, width: int) -> Text:
+    """An SLI column's header right-aligned over its values; other headers as they are."""
+    if column.sli is None:
+        return column.header
+    return Text("\n").join(
+        Text(line.plain.rjust(width), style=line.spans[0].style if line.spans else "")
+        for line in column.header.split("\n")
+    )
+
+
+def aligned_cell(column: Column, cell: Text, width: int) -> Text:
+    """An SLI cell right-aligned in its column (its own padding kept); others as they are."""
+    if column.sli is None or cell.cell_len >= width:
+        return cell
+    aligned = cell.copy()
+    aligned.pad_left(width - cell.cell_len)
+    return aligned
+
+
+def columns(slis: Sequence[SliConfig], detail: Detail) -> list[Column]:
+    """The columns in the order both front ends show them."""
+    cols = [Column("model", Text("model", style="bold")), Column("alerts", Text("alerts"))]
+    if detail.breached:
+        cols.append(Column("breached", Text("breached")))
+    cols.append(Column("serving", Text("serving")))
+    cols.extend(Column(sli.name, sli_header(sli), sli) for sli in slis)
+    return cols
+
+
+def stale_slis(snapshot: Snapshot, config: Config, now: float) -> frozenset[str]:
+    """The SLIs whose metrics source is not answering now: their values are old."""
+    ok = {name for name, health in snapshot.sources.items() if health.state(now) is Health.OK}
+    return frozenset(s.name for s in snapshot.slis if config.metrics_source_for(s) not in ok)
+
+
+def firing_count(snapshot: Snapshot, model: str) -> int:
+    return sum(1 for a in snapshot.alerts_for(model) if a.state == "active")
+
+
+def breaches(snapshot: Snapshot, model: str) -> list[tuple[SliConfig, SliReading]]:
+    return [
+        (sli, reading)
+        for sli in snapshot.slis
+        if (reading := snapshot.reading(model, sli.name)) is not None
+        and reading.status is SliStatus.BREACH
+    ]
+
+
+def rank(snapshot: Snapshot, model: str) -> tuple[int, str]:
+    """Worst first: models with firing alerts, then SLI breaches, then the rest."""
+    if firing_count(snapshot, model):
+        return (0, model)
+    if breaches(snapshot, model):
+        return (1, model)
+    return (2, model)
+
+
+def ordered(snapshot: Snapshot, models: Iterable[str]) -> list[str]:
+    return sorted(models, key=lambda m: rank(snapshot, m))
+
+
+def sli_cell(
+    sli: SliConfig, reading: SliReading | None, *, stale: bool, detail: Detail = FULL
+) -> Text:
+    """The value in its status colour, then (if ``detail`` says so) the burn rate and a
+    sparkline, each padded to its width so the column does not grow as history fills."""
+    if reading is None:
+        return Text("—".rjust(VALUE_WIDTH), style="dim")
+    style = "dim" if stale else STATUS_STYLE[reading.status]
+    text = Text(format_value(reading.value, sli.unit).rjust(VALUE_WIDTH), style=style)
+    if detail.burn and sli.slo is not None:
+        burn = reading.burn_rate
+        burn_style = "bold magenta" if burn is not None and burn >= 1 else "dim magenta"
+        shown = format_burn(burn) if burn is not None else ""
+        text.append(f" {shown:>{BURN_WIDTH}}", style=burn_style)
+    if detail.spark:
+        spark = sparkline(reading.history, detail.spark)
+        text.append(f" {spark:<{detail.spark}}", style="dim" if stale else "dim cyan")
+    if reading.error:
+        text.append(" !", style="bold yellow")
+    return text
+
+
+def breached_cell(snapshot: Snapshot, model: str, stale: frozenset[str]) -> Text:
+    """``Errors 61% Avail 39%``: each breached SLI and its value, or ``·`` for none."""
+    found = breaches(snapshot, model)
+    if not found:
+        return Text("·", style="dim")
+    return Text(" ").join(
+        Text.assemble(
+            (sli.label, "dim" if sli.name in stale else "bold"),
+            " ",
+            (format_value(r.value, sli.unit), "dim" if sli.name in stale else "bold red"),
+        )
+        for sli, r in found
+    )
+
+
+def cells(
+    snapshot: Snapshot,
+    model: str,
+    now: float,
+    *,
+    stale: frozenset[str],
+    detail: Detail,
+) -> list[Text]:
+    """One model's row, in the order of :func:`columns`."""
+    firing = firing_count(snapshot, model)
+    name = model if cell_len(model) <= MODEL_WIDTH else model[: MODEL_WIDTH - 1] + "…"
+    row = [
+        Text(name, style="bold red" if firing else ""),
+        Text(str(firing) if firing else "·", style="bold red" if firing else "dim"),
+    ]
+    if detail.breached:
+        row.append(breached_cell(snapshot, model, stale))
+    row.append(serving_cell(snapshot, model, now))
+    row.extend(
+        sli_cell(sli, snapshot.reading(model, sli.name), stale=sli.name in stale, detail=detail)
+        for sli in snapshot.slis
+    )
+    return row
+
+
+def widths(cols: Sequence[Column], rows: Iterable[Sequence[Text]]) -> list[int]:
+    """Each column's width in cells: its widest header line or cell."""
+    result = [max(cell_len(line) for line in c.header.plain.split("\n")) for c in cols]
+    for row in rows:
+        for index, cell in enumerate(row):
+            result[index] = max(result[index], cell.cell_len)
+    return result
+
+
+RowMaker = Callable[[Detail], Iterable[Sequence[Text]]]
+
+
+def fit(
+    slis: Sequence[SliConfig], make_rows: RowMaker, width: int, padding: int
+) -> tuple[Detail, list[int]]:
+    """The richest :data:`DETAILS` whose columns all fit in ``width`` (each column
+    taking ``padding`` cells besides its content), else :data:`COMPACT`; and the
+    widths of its columns."""
+    for detail in DETAILS:
+        sizes = widths(columns(slis, detail), make_rows(detail))
+        if sum(sizes) + padding * len(sizes) <= width or detail is COMPACT:
+            return detail, sizes
+    raise AssertionError("unreachable: COMPACT always returns")

@@ -1,0 +1,93 @@
+"""The dashboard at 80×24 and 160×48: each model's name and its breached SLIs are in view
+without scrolling, no column is clipped, and the footer keeps its essential keys."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+from textual.widgets import DataTable
+
+from console.app import MLConsoleApp
+from tests.test_dashboard import replayed_lab_app
+
+
+def filled_lab_app() -> MLConsoleApp:
+    """The replayed lab with every sparkline full (as after ten minutes of polling)."""
+    app = replayed_lab_app()
+    snap = app.snapshot
+    points = app.config.ui.history_points
+    readings = {
+        key: replace(
+            r,
+            history=tuple((r.value or 0) * (1 + 0.5 * math.sin(i)) for i in range(points)),
+        )
+        for key, r in snap.readings.items()
+    }
+    app.snapshot = replace(snap, readings=readings)
+    return app
+
+
+def screen_lines(app: MLConsoleApp) -> list[str]:
+    return [
+        "".join(seg.text for seg in strip).rstrip()
+        for strip in app.screen._compositor.render_strips()
+    ]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 48)])
+async def test_names_and_breaches_in_view_without_scrolling(size: tuple[int, int]) -> None:
+    app = filled_lab_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        lines = screen_lines(app)
+        fraud = next(line for line in lines if line.startswith(" fraud-detector"))
+        # Both breached SLIs of fraud-detector, by name or under their headers.
+        assert "44.9%" in fraud and "55.1%" in fraud, "\n".join(lines)
+        churn = next(line for line in lines if line.startswith(" churn-predictor"))
+        assert "5.22" in churn, "\n".join(lines)
+        table = app.screen.query_one("#models", DataTable)
+        assert table.scroll_x == 0
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_the_footer_keeps_its_essential_keys(size: tuple[int, int]) -> None:
+    app = filled_lab_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        footer = screen_lines(app)[-1]
+        for key in ("t Triage", "r Rollback", "f Fallback", "s Silence", "? Help", "q Quit"):
+            assert key in footer, footer
+        assert ": Palette" in footer, footer
+
+
+async def test_at_160_columns_no_column_is_clipped_once_sparklines_fill() -> None:
+    app = filled_lab_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#models", DataTable)
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        header = "\n".join(screen_lines(app)[:8])
+        assert "Pipeline" in header and ">= 50%" in header
+
+
+async def test_model_names_stay_when_the_slis_scroll_sideways() -> None:
+    app = filled_lab_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#models", DataTable)
+        table.scroll_to(x=table.max_scroll_x, animate=False)  # to the last SLI column
+        await pilot.pause()
+        lines = screen_lines(app)
+        fraud = next(line for line in lines if line.startswith(" fraud-detector"))
+        assert "Errors 55.1%" in fraud  # the name and the breaches stay in view
+        assert any("Pipeline" in line or ">= 50%" in line for line in lines[:10])
+
+
+def test_dashboard_80x24_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(filled_lab_app(), terminal_size=(80, 24))
+
+
+def test_dashboard_160x48_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(filled_lab_app(), terminal_size=(160, 48))
