@@ -12,7 +12,9 @@ Exit codes:
   2  usage or config error, or nothing to do
   3  a source failed: the action could not be planned or applied, or its state
      read back is not the planned one
-  4  refused: the world changed since the plan, read-only mode, or not confirmed
+  4  refused: the world changed since the plan (or another console kept the
+     target's lock), read-only mode, or not confirmed; or a conflict: applied, but
+     the state read back is another writer's
   5  the audit log cannot be written: nothing was run
 """
 
@@ -38,7 +40,8 @@ EXIT_AUDIT = 5
 COMMON_EPILOG = (
     "Exit codes: 0 applied (and recovered) or dry run, 1 applied but not recovered, "
     "2 usage error or nothing to do, 3 a source failed, 4 refused (the state changed "
-    "since the plan, read-only, or not confirmed), 5 the audit log cannot be written "
+    "since the plan, the target is locked, read-only, or not confirmed) or a conflict "
+    "(another writer moved it between apply and read-back), 5 the audit log cannot be written "
     "(nothing ran)."
 )
 
@@ -277,7 +280,7 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
                 print("Not applied.")
                 return EXIT_REFUSED
         try:
-            report = await executor.run(action, plan)
+            report = await executor.run(action, plan, on_wait=lambda text: _say(args, text))
         except AuditError as exc:
             print(f"mlconsole {args.command}: nothing was run: {exc}", file=sys.stderr)
             return EXIT_AUDIT
@@ -286,7 +289,7 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         await space.action_done(incident, report)
         if report.audit_warning:
             print(f"mlconsole {args.command}: WARNING: {report.audit_warning}", file=sys.stderr)
-        if report.outcome is Outcome.REFUSED:
+        if report.outcome in (Outcome.REFUSED, Outcome.CONFLICT):
             _finish(args, out, report.message, stream=sys.stderr)
             return EXIT_REFUSED
         if report.outcome is Outcome.FAILED:

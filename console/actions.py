@@ -5,9 +5,11 @@ Every mitigation (roll back, fallback switch, pipeline pause, silence) is an
 started it::
 
     plan()  ->  (a dry run stops here)  ->  confirmation shows the plan
+            ->  the target's lock (every console of the store honours it)
             ->  intent, written durably to the audit log (or nothing runs)
             ->  check: the world still matches the plan (else refused, audited)
-            ->  apply  ->  read the new state back  ->  result, audited
+            ->  apply  ->  read the new state back (another writer: a conflict)
+            ->  result, audited  ->  the lock is released
             ->  watch the SLI: recovered or not, audited; if not, the undo plan
 
 Nothing here knows Textual; the screens and the CLI drive :class:`Executor`.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
 import re
@@ -44,6 +47,7 @@ from console.alias_history import AliasHistory, HistoryError
 from console.audit import TIME_FORMAT as AUDIT_TIME_FORMAT
 from console.audit import AuditEntry, AuditError, AuditLog
 from console.config import Config, SliConfig, format_duration, parse_silence_duration
+from console.target_lock import LockBusy, LockError, TargetLock
 
 #: How the alias history marks the moves the console made itself.
 CONSOLE_SOURCE = "mlconsole:"
@@ -132,6 +136,8 @@ class ActionContext:
     actor: str = "unknown"
     read_only: bool = False
     load_errors: Mapping[str, str] = field(default_factory=dict)
+    locks: TargetLock | None = None
+    """The store's target locks; None runs unlocked (one process, no store)."""
 
     def _source(self, role: str, name: str | None, kind: type[Adapter]) -> Any:
         if name is None:
@@ -224,6 +230,10 @@ class Action(ABC):
     async def apply(self, plan: Plan, intent: AuditEntry) -> dict[str, Any]:
         """Make the change; returns what the result entry should record."""
 
+    def lock_target(self, plan: Plan) -> str:
+        """What this action changes, as the name of the lock that serializes it."""
+        return f"{self.name}:{plan.model}"
+
     async def check(self, plan: Plan) -> None:
         """Refuse (ConflictError) if the world no longer matches the plan."""
         now = await self.state(plan)
@@ -277,12 +287,16 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
 
 
 def _rolled_back_from(changes: list[tuple[str | None, str | None, float, str]]) -> set[str]:
-    """Versions the console itself moved the alias away from: never targets again."""
-    return {
-        previous
-        for previous, _, _, source in changes
-        if previous is not None and source.startswith(CONSOLE_SOURCE)
-    }
+    """Versions the console moved the alias away from since anyone else last moved it:
+    not targets again in this run of rollbacks. A deploy (or a person) starts a new
+    run, so one bad run never rules a version out for good."""
+    skip: set[str] = set()
+    for previous, _, _, source in changes:
+        if not source.startswith(CONSOLE_SOURCE):
+            skip.clear()
+        elif previous is not None:
+            skip.add(previous)
+    return skip
 
 
 def _describe_version(version: ModelVersion | None, number: str) -> str:
@@ -396,6 +410,9 @@ class Rollback(Action):
         except (HistoryError, sqlite3.Error):
             return []
 
+    def lock_target(self, plan: Plan) -> str:
+        return f"alias:{self.model}@{self.alias}"
+
     async def state(self, plan: Plan) -> dict[str, Any]:
         return {"version": await self.ctx.registry().alias(self.model, self.alias)}
 
@@ -474,6 +491,9 @@ class _Toggle(Action):
 
     def watches(self) -> bool:
         return False
+
+    def lock_target(self, plan: Plan) -> str:
+        return f"switch:{self.role}:{self.model}"
 
     async def state(self, plan: Plan) -> dict[str, Any]:
         return {"on": await self.ctx.switch(self.role).state(self.model)}
@@ -625,6 +645,11 @@ class Silence(Action):
             after={"silenced": True},
         )
 
+    def lock_target(self, plan: Plan) -> str:
+        return "silence:" + matchers_text(
+            sorted(plan.params["matchers"], key=lambda m: json.dumps(m, sort_keys=True))
+        )
+
     async def state(self, plan: Plan) -> dict[str, Any]:
         return {}
 
@@ -692,6 +717,9 @@ class ExpireSilence(Action):
                     after={"state": "expired"},
                 )
         raise ActionError(f"no silence {wanted} in Alertmanager")
+
+    def lock_target(self, plan: Plan) -> str:
+        return f"silence-id:{plan.params['silence_id']}"
 
     async def state(self, plan: Plan) -> dict[str, Any]:
         wanted = str(plan.params.get("silence_id") or self.params["silence_id"])
@@ -765,6 +793,8 @@ class Outcome(StrEnum):
     DRY_RUN = "dry-run"
     APPLIED = "applied"
     REFUSED = "refused"
+    CONFLICT = "conflict"
+    """Applied, but the state read back is another writer's: not a success."""
     FAILED = "failed"
 
 
@@ -821,13 +851,53 @@ class Executor:
             **fields,
         )
 
-    async def run(self, action: Action, plan: Plan, *, dry_run: bool = False) -> Report:
+    async def run(
+        self,
+        action: Action,
+        plan: Plan,
+        *,
+        dry_run: bool = False,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Report:
         """Run a planned action. Raises ReadOnlyError, and AuditError when the intent
-        cannot be written (then nothing ran)."""
+        (or a refusal for want of the lock) cannot be written (then nothing ran).
+
+        The target's lock is held from the check through the read-back, so two
+        consoles never both apply one plan; ``on_wait`` hears who holds it, if
+        someone does, while this waits for it (up to the action lease)."""
         if self.ctx.read_only:
             raise ReadOnlyError(f"read-only mode: {plan.summary()} was not applied")
         if dry_run:
             return Report(Outcome.DRY_RUN, plan, f"dry run: {plan.summary()} (nothing changed)")
+        locks = self.ctx.locks
+        if locks is None:
+            return await self._run_locked(action, plan)
+        target = action.lock_target(plan)
+        lease = action_lease(self.ctx.config)
+        try:
+            held = await locks.acquire(
+                target,
+                f"{self.ctx.actor} (pid {os.getpid()} on {socket.gethostname()})",
+                lease,
+                wait=lease,
+                on_wait=None
+                if on_wait is None
+                else lambda busy: on_wait(f"waiting for the lock: {busy.describe()}"),
+            )
+        except (LockBusy, LockError) as exc:
+            why = "busy" if isinstance(exc, LockBusy) else "cannot be taken"
+            message = self.ctx.redact(
+                f"refused: {plan.summary()}: the lock on {target} {why}: {exc}; nothing was changed"
+            )
+            seq = self._append("refusal", action, plan, error=message).seq
+            return Report(Outcome.REFUSED, plan, message, None, seq, error=message)
+        try:
+            return await self._run_locked(action, plan)
+        finally:
+            with contextlib.suppress(LockError):  # a lease left behind runs out by itself
+                locks.release(held)
+
+    async def _run_locked(self, action: Action, plan: Plan) -> Report:
         # The intent names the process, so a second console never reconciles an action
         # that is still running (see reconcile_in_doubt).
         intent = self._append("intent", action, plan, process=this_process())
@@ -852,9 +922,19 @@ class Executor:
         except (AdapterError, ActionError) as exc:
             confirmed, observed = False, {"error": self.ctx.redact(str(exc))}
         record = {**result, "applied": True, "read_back": observed, "confirmed": confirmed}
+        outcome = Outcome.APPLIED
         message = f"applied: {plan.summary()}" + (
             "" if confirmed else f" (but the state read back is {observed})"
         )
+        if not confirmed and "error" not in observed:
+            # Under the lock no console moves it: a writer outside the console did.
+            outcome = Outcome.CONFLICT
+            record["conflict"] = True
+            message = self.ctx.redact(
+                f"CONFLICT: {plan.summary()} was applied, but the state read back is "
+                f"{observed}, not the planned {dict(plan.after)}: something outside the "
+                "console changed it between apply and read-back. Look before acting again"
+            )
         warning = None
         seq = None
         try:
@@ -865,7 +945,7 @@ class Executor:
                 "it will show as in doubt and be reconciled at the next start"
             )
         return Report(
-            Outcome.APPLIED,
+            outcome,
             plan,
             message,
             intent.seq,

@@ -110,7 +110,23 @@ class AliasHistory:
             raise HistoryError(f"cannot write the alias history in {self.path}: {exc}") from exc
 
     def record(self, model: str, alias: str, version: str, *, source: str) -> None:
-        """Record a move the console made itself (read back from the registry)."""
+        """Record a move the console made itself (read back from the registry).
+
+        Another console's poll may have seen the move first and filed it as its own
+        observation: the move is then claimed for ``source``, so that rollbacks know
+        the console made it."""
+        try:
+            with self._lock, transaction(self._db) as db:
+                row = db.execute(
+                    "SELECT id, version FROM alias_history WHERE model = ? AND alias = ?"
+                    " ORDER BY id DESC LIMIT 1",
+                    (model, alias),
+                ).fetchone()
+                if row is not None and row[1] == version:
+                    db.execute("UPDATE alias_history SET source = ? WHERE id = ?", (source, row[0]))
+                    return
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot write the alias history in {self.path}: {exc}") from exc
         self.observe([RegisteredModel(model, {alias: version})], alias, source=source)
 
     def deployment(self, model: str, alias: str) -> Deployment | None:

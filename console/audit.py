@@ -50,6 +50,10 @@ def chain_hash(prev_hash: str, body_json: str) -> str:
     return hashlib.sha256((prev_hash + body_json).encode("utf-8")).hexdigest()
 
 
+def _span(first: int, last: int) -> str:
+    return f"entry {first} is" if first == last else f"entries {first} to {last} are"
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     seq: int
@@ -74,7 +78,9 @@ class AuditEntry:
         )
         result = body.get("result") or {}
         outcome = ""
-        if body.get("kind") == "result":
+        if body.get("kind") == "result" and result.get("conflict"):
+            outcome = " — applied, but CONFLICT: another writer changed it"
+        elif body.get("kind") == "result":
             outcome = " — applied" if result.get("applied") else " — NOT applied"
         elif body.get("kind") == "verify":
             outcome = " — recovered" if result.get("recovered") else " — NOT recovered"
@@ -191,14 +197,14 @@ class AuditLog:
             return f"the head file {self.head_path} is unreadable"
         if head_seq > last:
             return (
-                f"entries {last + 1} to {head_seq} are missing: the log holds {last} "
-                f"entries but its head file recorded {head_seq} (the log was truncated)"
+                f"{_span(last + 1, head_seq)} missing: the log holds {last} entries but "
+                f"its head file recorded {head_seq} (the log was truncated)"
             )
         if head_seq < last:
             return (
                 f"the head file records entry {head_seq}, but the log holds {last}: "
-                f"entries {head_seq + 1} to {last} were added without it (or the head "
-                "file was replaced by an older copy)"
+                f"{_span(head_seq + 1, last)} added without it (or the head file was "
+                "replaced by an older copy)"
             )
         if head_seq > 0 and head_hash != last_hash:
             return f"entry {head_seq} is not the one the head file recorded"

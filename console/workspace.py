@@ -20,6 +20,7 @@ from console.audit import AuditError, AuditLog
 from console.config import Config
 from console.incidents import IncidentBook, IncidentError
 from console.store import store_path
+from console.target_lock import LockError, SqliteTargetLock, TargetLock, UnavailableLock
 
 ENV_ACTOR = "MLCONSOLE_ACTOR"
 
@@ -102,6 +103,8 @@ class Workspace:
                 with contextlib.suppress(Exception):
                     await adapter.aclose()
         self.audit.close()
+        if self.ctx.locks is not None:
+            self.ctx.locks.close()
         if self.history is not None:
             self.history.close()
         if self.incidents is not None and self.owns_incidents:
@@ -137,6 +140,13 @@ def open_workspace_sync(
             incidents = IncidentBook(store_path(config))
         except IncidentError as exc:
             warnings.append(f"{exc}; actions are not filed under incidents")
+    locks: TargetLock
+    try:
+        locks = SqliteTargetLock(store_path(config))
+    except LockError as exc:
+        # Acting unlocked could apply one plan twice: every action is refused instead.
+        locks = UnavailableLock(f"{exc}; no mitigation can run until the store opens")
+        warnings.append(str(exc))
     ctx = ActionContext(
         config=config,
         adapters=adapters,
@@ -144,6 +154,7 @@ def open_workspace_sync(
         actor=resolve_actor(config, actor),
         read_only=read_only or config.actions.read_only,
         load_errors=load_errors or {},
+        locks=locks,
     )
     return Workspace(
         ctx,

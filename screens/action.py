@@ -217,6 +217,7 @@ class ActionScreen(ModalScreen[None]):
         style = {
             Outcome.APPLIED: "bold green",
             Outcome.REFUSED: "bold red",
+            Outcome.CONFLICT: "bold red",
             Outcome.FAILED: "bold red",
         }.get(report.outcome, "")
         lines = Text(report.message, style=style)

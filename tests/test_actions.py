@@ -65,6 +65,7 @@ class Registry(RegistryAdapter):
             "4": {"auc": "0.71"},
         }
         self.on_set: Any = None
+        self.after_set: Any = None
         self.fail_set: Exception | None = None
         self.down = False
 
@@ -98,6 +99,8 @@ class Registry(RegistryAdapter):
         if self.fail_set is not None:
             raise self.fail_set
         self.aliases.setdefault(model, {})[alias] = version
+        if self.after_set is not None:
+            self.after_set()
 
 
 class Switch(SwitchAdapter):
@@ -457,19 +460,19 @@ def test_secrets_are_redacted_from_messages(world: dict[str, Any]) -> None:
     assert ctx.redact("401 for Bearer s3cret-token at x") == "401 for Bearer *** at x"
 
 
+async def deployed(world: dict[str, Any], *versions: str) -> None:
+    """The alias moved through ``versions`` by a deploy tool, each move observed."""
+    registry, history = world["registry"], world["history"]
+    for at, version in enumerate(versions):
+        registry.aliases["fraud-detector"]["champion"] = version
+        history.observe(await registry.models(), "champion", at=100.0 * (at + 1))
+
+
 async def test_a_second_rollback_never_returns_to_the_version_rolled_back_from(
     world: dict[str, Any],
 ) -> None:
-    ctx, audit, registry, history = (
-        world["ctx"],
-        world["audit"],
-        world["registry"],
-        world["history"],
-    )
-    registry.aliases["fraud-detector"]["champion"] = "3"
-    history.observe(await registry.models(), "champion", at=100.0)
-    registry.aliases["fraud-detector"]["champion"] = "4"  # the bad deploy
-    history.observe(await registry.models(), "champion", at=200.0)
+    ctx, audit = world["ctx"], world["audit"]
+    await deployed(world, "3", "4")  # v4: the bad deploy
     action = build_action(ctx, "rollback", {"model": "fraud-detector"})
     plan = await action.plan()
     assert plan.summary() == "fraud-detector@champion: v4 → v3"
@@ -591,3 +594,123 @@ def test_silence_durations_within_range(raw: object, seconds: float) -> None:
     from console.config import parse_silence_duration
 
     assert parse_silence_duration(raw) == seconds
+
+
+# -- one plan, applied once ---------------------------------------------------------
+
+
+def locked(world: dict[str, Any], tmp_path: Path) -> ActionContext:
+    from dataclasses import replace
+
+    from console.target_lock import SqliteTargetLock
+
+    ctx: ActionContext = world["ctx"]
+    return replace(ctx, locks=SqliteTargetLock(tmp_path / "store.db"))
+
+
+async def test_a_second_responder_waits_for_the_lock_then_is_refused_and_audited(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    from console.target_lock import SqliteTargetLock
+
+    ctx = locked(world, tmp_path)
+    registry, audit = world["registry"], world["audit"]
+    action = build_action(ctx, "rollback", {"model": "fraud-detector", "to": "3"})
+    plan = await action.plan()  # both responders planned v4 → v3
+    other = SqliteTargetLock(tmp_path / "store.db")
+    held = other.try_acquire("alias:fraud-detector@champion", "bob@ops", 60)
+    waited: list[str] = []
+
+    def bob_applies_and_releases(text: str) -> None:
+        waited.append(text)
+        registry.aliases["fraud-detector"]["champion"] = "3"  # bob's rollback went first
+        other.release(held)
+
+    report = await Executor(ctx, audit).run(action, plan, on_wait=bob_applies_and_releases)
+    assert waited and "bob@ops holds alias:fraud-detector@champion" in waited[0]
+    assert report.outcome is Outcome.REFUSED and "now points at v3, not v4" in report.message
+    assert kinds(audit) == ["intent", "refusal"] and audit.in_doubt() == []
+    # The lock was given back: the next action takes it at once.
+    assert other.holder("alias:fraud-detector@champion") is None
+
+
+async def test_an_unusable_lock_refuses_and_audits_before_any_intent(
+    world: dict[str, Any],
+) -> None:
+    from dataclasses import replace
+
+    from console.target_lock import UnavailableLock
+
+    ctx = replace(world["ctx"], locks=UnavailableLock("cannot open the target locks in x"))
+    action = build_action(ctx, "fallback", {"model": "fraud-detector", "on": True})
+    plan = await action.plan()
+    report = await Executor(ctx, world["audit"]).run(action, plan)
+    assert report.outcome is Outcome.REFUSED
+    assert "the lock on switch:fallback:fraud-detector cannot be taken" in report.message
+    assert world["serving"].on == {}
+    assert kinds(world["audit"]) == ["refusal"]
+    assert world["audit"].entries()[0].body["error"] == report.message
+
+
+async def test_another_writer_between_apply_and_read_back_is_a_conflict(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    ctx = locked(world, tmp_path)
+    registry, audit = world["registry"], world["audit"]
+    action = build_action(ctx, "rollback", {"model": "fraud-detector"})
+    plan = await action.plan()
+
+    def deploy_tool_moves_it() -> None:
+        registry.aliases["fraud-detector"]["champion"] = "5"
+
+    registry.after_set = deploy_tool_moves_it
+    report = await Executor(ctx, audit).run(action, plan)
+    assert report.outcome is Outcome.CONFLICT and not report.confirmed
+    assert report.message.startswith("CONFLICT: fraud-detector@champion: v4 → v3 was applied")
+    assert "{'version': '5'}" in report.message
+    result = audit.entries()[-1]
+    assert result.body["result"]["conflict"] is True
+    assert "CONFLICT" in result.summary()
+    # The other writer's version is not recorded as the console's move.
+    assert all(
+        not source.startswith("mlconsole:")
+        for _, _, _, source in world["history"].changes("fraud-detector", "champion")
+    )
+
+
+async def test_a_version_rolled_back_from_is_skipped_only_until_the_next_deploy(
+    world: dict[str, Any],
+) -> None:
+    registry, history = world["registry"], world["history"]
+    moves = [("3", "poll"), ("4", "poll"), ("3", "mlconsole:ana@ops")]
+    moves += [("2", "mlconsole:bob@ops")]  # a racing second rollback cascaded
+    moves += [("3", "poll"), ("4", "poll")]  # fixed by hand; later v4 is deployed again
+    for at, (version, source) in enumerate(moves):
+        registry.aliases["fraud-detector"]["champion"] = version
+        history.observe(await registry.models(), "champion", source=source, at=100.0 + at)
+    plan = await build_action(world["ctx"], "rollback", {"model": "fraud-detector"}).plan()
+    assert plan.summary() == "fraud-detector@champion: v4 → v3"
+
+
+async def test_the_consoles_move_seen_first_by_another_poll_is_still_its_own(
+    world: dict[str, Any],
+) -> None:
+    ctx, audit, registry, history = (
+        world["ctx"],
+        world["audit"],
+        world["registry"],
+        world["history"],
+    )
+    await deployed(world, "3", "4")
+
+    def other_console_polls() -> None:  # between apply and read-back
+        seen = RegisteredModel("fraud-detector", dict(registry.aliases["fraud-detector"]))
+        history.observe([seen], "champion", source="poll")
+
+    action = build_action(ctx, "rollback", {"model": "fraud-detector"})
+    plan = await action.plan()
+    registry.after_set = other_console_polls
+    await Executor(ctx, audit).run(action, plan)
+    assert history.changes("fraud-detector", "champion")[-1][1:4:2] == ("3", "mlconsole:ana@ops")
+    again = await build_action(ctx, "rollback", {"model": "fraud-detector"}).plan()
+    assert again.summary() == "fraud-detector@champion: v3 → v2"

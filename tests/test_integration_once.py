@@ -1,0 +1,145 @@
+"""Every action applies once, against the real lab: racing processes, another writer
+between apply and read-back, and an audit log whose tail was cut off."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from console.target_lock import SqliteTargetLock
+from tests.httpproxy import FaultProxy
+from tests.test_integration_actions import (
+    MODEL,
+    audit_of,
+    bad_deploy,
+    champion,
+    kinds,
+    lab_clean,
+    lab_config,
+    mlconsole,
+    move_champion,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+__all__ = ["lab_clean"]  # the fixture, used by name
+
+
+class Responder:
+    """One ``mlconsole`` process, its output read as it comes."""
+
+    def __init__(self, config: Path, *args: str, actor: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "console.cli", "--config", str(config), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "MLCONSOLE_ACTOR": actor},
+        )
+        self.out: list[str] = []
+        self.err = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.out.append(line)
+
+    def finish(self) -> int:
+        assert self.proc.stderr is not None
+        self.err = self.proc.stderr.read()
+        code = self.proc.wait(timeout=180)
+        self._reader.join(timeout=30)
+        return code
+
+
+def test_racing_processes_roll_back_one_plan_once(lab_clean: Any, tmp_path: Path) -> None:
+    lab = lab_clean
+    bad_deploy(lab)
+    config = lab_config(lab, tmp_path)
+    # Another console holds the target while the four plan, so all four plan v4 → v3
+    # and race for the lock the moment it is released.
+    other = SqliteTargetLock(tmp_path / "store.db")
+    held = other.try_acquire(f"alias:{MODEL}@champion", "other@console", 300)
+    responders = [
+        Responder(config, "rollback", MODEL, "--to", "3", "--yes", "--no-verify", actor=f"r{n}@ops")
+        for n in range(4)
+    ]
+    try:
+        wait_for(
+            "all four responders planned and waiting for the lock",
+            lambda: all(any("waiting for the lock" in line for line in r.out) for r in responders),
+        )
+        for r in responders:
+            assert any(f"{MODEL}@champion: v4 → v3" in line for line in r.out)
+    finally:
+        other.release(held)
+    codes = [r.finish() for r in responders]
+    assert sorted(codes) == [0, 4, 4, 4], [r.err for r in responders]
+    for r, code in zip(responders, codes, strict=True):
+        if code == 4:
+            assert "now points at v3, not v4" in r.err
+    assert champion(lab) == "3"
+    log = audit_of(tmp_path)
+    assert sorted(kinds(log)) == sorted(["intent"] * 4 + ["result"] + ["refusal"] * 3)
+    results = [e for e in log.entries() if e.kind == "result"]
+    assert results[0].body["result"]["applied"] and results[0].body["result"]["confirmed"]
+    assert log.in_doubt() == [] and log.verify().ok
+
+
+def test_another_writer_between_apply_and_read_back_is_reported_as_a_conflict(
+    lab_clean: Any, tmp_path: Path
+) -> None:
+    lab = lab_clean
+    bad_deploy(lab)
+    moved = threading.Event()
+
+    def rule(method: str, path: str) -> str:
+        posted = any(m == "POST" and p.endswith("/registered-models/alias") for m, p, _ in seen)
+        if method == "GET" and "/registered-models/alias" in path and posted and not moved.is_set():
+            move_champion(lab, "2")  # a deploy tool, straight to MLflow, before the read-back
+            moved.set()
+        return "forward"
+
+    with FaultProxy(lab.mlflow_url, rule) as proxy:
+        seen = proxy.seen
+        run = mlconsole(lab_config(lab, tmp_path, registry=proxy.url), "rollback", MODEL, "--yes")
+    assert moved.is_set()
+    assert run.returncode == 4, run.stderr
+    assert "CONFLICT" in run.stderr and "{'version': '2'}" in run.stderr
+    assert "RECOVERED" not in run.stdout
+    assert champion(lab) == "2"
+    log = audit_of(tmp_path)
+    assert kinds(log) == ["intent", "result"]
+    assert log.entries()[1].body["result"]["conflict"] is True
+    assert log.verify().ok
+
+
+def test_an_action_over_a_cut_off_audit_tail_is_refused(lab_clean: Any, tmp_path: Path) -> None:
+    lab = lab_clean
+    config = lab_config(lab, tmp_path)
+
+    def paused() -> bool:
+        answer = httpx.get(f"{lab.service_url}/admin/pipeline", params={"model": MODEL}, timeout=10)
+        return bool(answer.json()["paused"])
+
+    assert mlconsole(config, "pipeline", "pause", MODEL, "--yes").returncode == 0
+    db = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
+    db.execute("DELETE FROM audit WHERE seq = 2")  # the result entry is cut off
+    db.close()
+    run = mlconsole(config, "pipeline", "resume", MODEL, "--yes")
+    assert run.returncode == 5, run.stderr
+    assert "nothing was run" in run.stderr and "entry 2 is missing" in run.stderr
+    assert paused()  # the action did not run
+    assert [e.seq for e in audit_of(tmp_path).entries()] == [1]
+    verify = mlconsole(config, "audit", "verify")
+    assert verify.returncode == 1 and "truncated" in verify.stdout
