@@ -127,7 +127,7 @@ class MLConsoleApp(App[int]):
                 (a for a in poller.adapters.values() if isinstance(a, MetricsAdapter)), None
             )
             try:
-                self.triage = open_triage(self.config, metrics)
+                self.triage = open_triage(self.config, metrics, clock=self.clock)
             except StoreError as exc:
                 self.call_from_thread(
                     self.notify, f"Runbooks unavailable: {exc}", severity="error", timeout=30

@@ -213,6 +213,10 @@ class RunbooksConfig(BaseModel):
     here replaces a shipped one with the same id."""
     shipped: bool = True
     """Also use the runbooks that ship with mlconsole."""
+    recheck_after: Duration = 60.0
+    """A walk opened when its newest check reading is older than this runs its checks
+    again first (the earlier readings stay as evidence). Pre-triage reads the checks
+    when the page arrives; a responder who opens the walk later sees fresh values."""
 
 
 class VerifyConfig(BaseModel):

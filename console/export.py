@@ -192,6 +192,14 @@ class StepRecord(TypedDict):
     inputs: Annotated[Recorded, Field(description="The step's inputs as recorded")]
     outputs: Annotated[Recorded, Field(description="The step's outputs as recorded")]
     ref: Annotated[str, Field(description="Where the evidence is kept")]
+    read_after_firing: Annotated[
+        float,
+        Field(description="Seconds from the alert firing to this evidence (negative: before)"),
+    ]
+    recheck: Annotated[bool, Field(description="A check read again (R, or a walk opened late)")]
+    superseded: Annotated[
+        bool, Field(description="A later reading of the same check replaced it; kept as evidence")
+    ]
 
 
 @with_config(_STRICT)
@@ -694,7 +702,7 @@ def _run_id(event: Event, data: Mapping[str, Any]) -> str:
     return "unknown"
 
 
-def _triage(got: _Collected) -> list[TriageRun]:
+def _triage(got: _Collected, fired: float) -> list[TriageRun]:
     runs: dict[str, TriageRun] = {}
 
     def run_for(event: Event, data: Mapping[str, Any]) -> TriageRun:
@@ -727,6 +735,13 @@ def _triage(got: _Collected) -> list[TriageRun]:
             continue
         inputs, outputs = _mapping(data.get("inputs")), _mapping(data.get("outputs"))
         kind = _text(data.get("step_kind"))
+        step = _text(data.get("step")) or "?"
+        if kind == "check":
+            for earlier in run["path"]:
+                if earlier["kind"] == "check" and earlier["step"] == step:
+                    earlier["superseded"] = True
+        if outputs.get("changed") is True:  # read again, it branched elsewhere
+            run["cause"] = run["summary"] = run["concluded_at"] = None
         run["path"].append(
             {
                 "at": got.at(event),
@@ -740,6 +755,9 @@ def _triage(got: _Collected) -> list[TriageRun]:
                 "inputs": inputs,
                 "outputs": outputs,
                 "ref": event.ref if isinstance(event.ref, str) else str(event.ref),
+                "read_after_firing": round(float(event.at) - fired, 3),
+                "recheck": outputs.get("recheck") is True,
+                "superseded": False,
             }
         )
         if kind == "conclude" and run["cause"] is None:
@@ -749,10 +767,11 @@ def _triage(got: _Collected) -> list[TriageRun]:
 
 
 def _root_cause(got: _Collected, triage: list[TriageRun]) -> RootCause | None:
+    standing = {run["run"] for run in triage if run["cause"]}  # not withdrawn by a re-check
     for event in reversed(got.concluded):
         data = _data(event)
         cause = _text(data.get("cause"))
-        if cause:
+        if cause and _run_id(event, data) in standing:
             return RootCause(
                 cause=cause,
                 summary=_text(data.get("summary")),
@@ -998,6 +1017,11 @@ def _seconds_text(seconds: float | None) -> str:
     return format_duration(seconds)
 
 
+def _offset_text(seconds: float) -> str:
+    """``4m12s after`` or ``30s before``: evidence's age, counted from the firing."""
+    return f"{_seconds_text(abs(seconds))} {'before' if seconds < 0 else 'after'}"
+
+
 def _action_items(
     incident: Incident,
     got: _Collected,
@@ -1146,7 +1170,7 @@ def _build(
     metrics = compute_metrics(events)
     impact = _impact(incident, got)
     detection = _detection(incident, got)
-    triage = _triage(got)
+    triage = _triage(got, incident.alert_started_at)
     root = _root_cause(got, triage)
     mitigation = _mitigations(got)
     versions = _versions(mitigation)
@@ -1347,7 +1371,12 @@ def _md_triage(doc: ExportDocument) -> list[str]:
         for index, step in enumerate(run["path"], 1):
             kind = f" ({md_escape(step['kind'])})" if step["kind"] else ""
             decision = f" → **{md_escape(step['decision'])}**" if step["decision"] else ""
-            line = f"{index}. {step['at']} · {md_code(step['step'])}{kind}{decision}"
+            when = f"{step['at']} ({_offset_text(step['read_after_firing'])} firing)"
+            line = f"{index}. {when} · {md_code(step['step'])}{kind}{decision}"
+            if step["recheck"]:
+                line += " _(read again)_"
+            if step["superseded"]:
+                line += " _(earlier reading)_"
             if step["evidence"]:
                 line += f": {md_escape(step['evidence'])}"
             out.append(line)

@@ -57,6 +57,11 @@ def format_age(seconds: float | None) -> str:
     return format_duration(seconds)
 
 
+def reading_age(at: float, now: float) -> str:
+    """How old a piece of evidence is: ``42s old`` (the screens and ``runbook run``)."""
+    return f"{format_duration(max(0.0, now - at))} old"
+
+
 def sparkline(values: tuple[float, ...] | list[float], width: int = 12) -> str:
     """Unicode block sparkline of the last ``width`` finite values."""
     finite = [v for v in values if not (math.isnan(v) or math.isinf(v))][-width:]

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,13 @@ async def _run(
     return {"concluded": EXIT_CONCLUDED, "error": EXIT_CHECK_FAILED}.get(pause.reason, EXIT_WAITING)
 
 
+def evidence_age(at: float, now: float) -> str:
+    """``(read 03:14:09Z, 2s old)``: when a piece of evidence was read, and its age."""
+    from console.format import reading_age
+
+    return f"(read {time.strftime('%H:%M:%SZ', time.gmtime(at))}, {reading_age(at, now)})"
+
+
 def _print(result: dict[str, Any], walk: Any, pause: Any) -> None:
     from rich.console import Console
     from rich.text import Text
@@ -180,6 +188,7 @@ def _print(result: dict[str, Any], walk: Any, pause: Any) -> None:
     for item in result["evidence"]:
         line = Text(f"  {item['step']:<22} {item['kind']:<9} ", style="dim")
         line.append(item["decision"], style="bold")
+        line.append(f" {evidence_age(item['at'], walk.clock())}", style="dim")
         if "query" in item["inputs"]:
             values = ", ".join(f"{v['value']:.4g}" for v in item["outputs"].get("values", []))
             query = " ".join(str(item["inputs"]["query"]).split())  # one line per step

@@ -12,7 +12,7 @@ import getpass
 import math
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +98,7 @@ class Walk:
         actor: str | None = None,
         incident: int | None = None,
         firing_at: float | None = None,
+        clock: Any = time.time,
     ) -> Walk:
         """A new walk; ``incident`` and ``firing_at`` say which firing it triages."""
         missing = sorted(name for name in runbook.labels if name not in labels)
@@ -115,7 +116,7 @@ class Walk:
             incident=incident,
             firing_at=firing_at,
         )
-        return cls(runbook, record, store, metrics, actor=actor)
+        return cls(runbook, record, store, metrics, actor=actor, clock=clock)
 
     @classmethod
     def resume(
@@ -229,18 +230,20 @@ class Walk:
                     return Pause(step, "action")
         raise WalkError(f"runbook {self.runbook.id!r} loops without asking anyone")
 
-    async def _check(self, step: CheckStep, actor: str | None) -> str | None:
+    async def _measure(self, step: CheckStep) -> tuple[dict[str, Any], dict[str, Any], bool | None]:
+        """Run a check's query: its inputs, outputs, and whether the condition holds
+        (None when it could not run; the outputs then hold the error)."""
         try:
             query = self._render(step.query, promql=True)
         except TemplateError as exc:
-            return self._check_failed(step, {"query": step.query}, str(exc), actor)
+            return {"query": step.query}, {"error": str(exc)}, None
         inputs = {"query": query, "condition": step.condition}
         if self.metrics is None:
-            return self._check_failed(step, inputs, "no metrics source configured", actor)
+            return inputs, {"error": "no metrics source configured"}, None
         try:
             result = await self.metrics.query(query)
         except AdapterError as exc:
-            return self._check_failed(step, inputs, exc.summary(), actor)
+            return inputs, {"error": exc.summary()}, None
         values = [s.value for s in result.samples if not math.isnan(s.value)]
         holds = evaluate(step.condition, values)
         outputs = {
@@ -249,15 +252,77 @@ class Walk:
             "result": holds,
             "warnings": list(result.warnings),
         }
+        return inputs, outputs, holds
+
+    async def _check(self, step: CheckStep, actor: str | None) -> str | None:
+        inputs, outputs, holds = await self._measure(step)
+        if holds is None:
+            self._move(step, None, "error", inputs, outputs, actor=actor)
+            return str(outputs["error"])
         target = step.on_true if holds else step.on_false
         self._move(step, target, "true" if holds else "false", inputs, outputs, actor=actor)
         return None
 
-    def _check_failed(
-        self, step: CheckStep, inputs: Mapping[str, Any], error: str, actor: str | None
-    ) -> str:
-        self._move(step, None, "error", inputs, {"error": error}, actor=actor)
-        return error
+    def checks_read_at(self) -> float | None:
+        """When the walk's newest check reading was taken (a failed read is none);
+        None if it has none."""
+        readings = (e.at for e in self.evidence if e.kind == "check" and e.decision != "error")
+        return max(readings, default=None)
+
+    async def recheck(self, *, actor: str | None = None) -> Pause:
+        """Run the checks of the current path again, first to last.
+
+        The earlier values stay as evidence; each new reading is added with
+        ``recheck: true``. Where a check now decides the other way, the path is cut
+        there (``changed: true``; a conclusion reached past it is withdrawn) and the
+        walk goes on from the new branch. A check that cannot run stops here, with
+        the path as it was.
+        """
+        for index, step_id in enumerate(self.record.path):
+            step = self.runbook.step(step_id)
+            if not isinstance(step, CheckStep):
+                continue
+            inputs, outputs, holds = await self._measure(step)
+            outputs["recheck"] = True
+            path = self.record.path
+            if holds is None:
+                self._record(step, path, "error", inputs, outputs, actor, keep=True)
+                return Pause(step, "error", str(outputs["error"]))
+            target = step.on_true if holds else step.on_false
+            followed = path[index + 1] if index + 1 < len(path) else None
+            changed = followed is not None and target != followed
+            outputs["changed"] = changed
+            decision = "true" if holds else "false"
+            if changed or followed is None:
+                self._record(step, (*path[: index + 1], target), decision, inputs, outputs, actor)
+                break
+            self._record(step, path, decision, inputs, outputs, actor, keep=True)
+        return await self.advance(actor=actor)
+
+    def _record(
+        self,
+        step: Step,
+        path: tuple[str, ...],
+        decision: str,
+        inputs: Mapping[str, Any],
+        outputs: Mapping[str, Any],
+        actor: str | None,
+        *,
+        keep: bool = False,
+    ) -> None:
+        """Keep evidence and set the path; ``keep`` leaves the walk's status as it is."""
+        record = self.record
+        self.store.update_run(
+            record.id,
+            path=path,
+            status=record.status if keep else "active",
+            cause=record.cause if keep else None,
+            summary=record.summary if keep else None,
+            evidence=Evidence(
+                step.id, step.kind, inputs, outputs, decision, actor or self.actor, self.clock()
+            ),
+        )
+        self.record = self.store.run(record.id)
 
     def answer(self, choice: int | str, *, actor: str | None = None) -> None:
         """Answer the current ``ask`` step with a choice number (1-based) or label."""
@@ -346,8 +411,11 @@ class Triage:
         metrics: MetricsAdapter | None,
         *,
         actor: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.catalog = catalog
+        self.clock = clock
+        """Stamps evidence and tells its age (the app's clock)."""
         self.runbooks = catalog.runbooks
         self.store = store
         self.metrics = metrics
@@ -399,7 +467,9 @@ class Triage:
             if incident is not None and record.incident is None:
                 self.store.link_run(record.id, incident)
                 record = self.store.run(record.id)
-            return Walk(runbook, record, self.store, self.metrics, actor=self.actor)
+            return Walk(
+                runbook, record, self.store, self.metrics, actor=self.actor, clock=self.clock
+            )
         return Walk.start(
             runbook,
             alert.labels,
@@ -409,6 +479,7 @@ class Triage:
             actor=self.actor,
             incident=incident,
             firing_at=alert.starts_at.timestamp(),
+            clock=self.clock,
         )
 
     async def pretriage(
@@ -435,6 +506,7 @@ class Triage:
                 actor=PRETRIAGE_ACTOR,
                 incident=incident,
                 firing_at=alert.starts_at.timestamp(),
+                clock=self.clock,
             )
         except WalkError:
             return None
@@ -442,8 +514,10 @@ class Triage:
         return walk
 
 
-def open_triage(config: Config, metrics: MetricsAdapter | None) -> Triage:
+def open_triage(
+    config: Config, metrics: MetricsAdapter | None, *, clock: Callable[[], float] = time.time
+) -> Triage:
     """Load the runbooks and open the store the config names. Raises StoreError."""
     catalog = Catalog.load(runbook_dirs(config))
     store = Store(store_path(config))
-    return Triage(catalog, store, metrics)
+    return Triage(catalog, store, metrics, clock=clock)

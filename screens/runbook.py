@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
@@ -20,6 +21,7 @@ from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from adapters.base import AlertRecord
+from console.format import reading_age as age
 from console.runbook import ActionStep, AskStep, CheckStep, ConcludeStep, Runbook
 from console.store import Evidence
 from console.triage import Pause, Walk, WalkError
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from console.actions import Report
     from console.app import MLConsoleApp
 
+#: Seconds between two redraws of the evidence's ages.
+AGE_TICK = 5.0
 CAUSE_STYLE = {
     "data": "bold yellow",
     "model": "bold magenta",
@@ -49,14 +53,22 @@ def _when(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S UTC")
 
 
-def evidence_line(item: Evidence) -> Text:
+def evidence_line(item: Evidence, now: float, *, superseded: bool = False) -> Text:
+    """One step of the path: its decision, its values and how old they are.
+    ``superseded``: a later reading of the same check exists (kept as evidence)."""
     mark = DECISION_MARK.get(item.decision.split(":")[0], "→")
+    if item.outputs.get("recheck"):
+        mark = "↻"
     text = Text.assemble(
         (f"{mark} ", "bold"), (item.step_id, "bold"), f" {item.kind} ", (item.decision, "cyan")
     )
     values = item.outputs.get("values")
     if isinstance(values, list) and values:
         text.append("  " + ", ".join(f"{v['value']:.3g}" for v in values[:3]), style="dim")
+    text.append(f"  {age(item.at, now)}", style="dim")
+    if superseded:
+        text.append(" (earlier reading)", style="dim italic")
+        text.stylize("dim")
     return text
 
 
@@ -72,9 +84,10 @@ class EvidenceScreen(ModalScreen[None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "dismiss", "Back")]
 
-    def __init__(self, item: Evidence) -> None:
+    def __init__(self, item: Evidence, now: float) -> None:
         super().__init__()
         self.item = item
+        self.now = now
 
     def compose(self) -> ComposeResult:
         item = self.item
@@ -84,7 +97,7 @@ class EvidenceScreen(ModalScreen[None]):
         table.add_row("step", f"{item.step_id} ({item.kind})")
         table.add_row("decision", item.decision)
         table.add_row("by", item.actor)
-        table.add_row("at", _when(item.at))
+        table.add_row("at", f"{_when(item.at)} ({age(item.at, self.now)})")
         with VerticalScroll() as scroll:
             scroll.border_title = f"Evidence · {item.step_id}"
             yield Static(table)
@@ -164,17 +177,48 @@ class RunbookScreen(Screen[None]):
         self.query_one("#path", OptionList).border_title = "Path so far (enter: evidence)"
         self.query_one("#current-pane").border_title = "Current step"
         self.refresh_view()
-        self.run_walk()
+        self.set_interval(AGE_TICK, self._tick)
+        read_at = self.walk.checks_read_at()
+        recheck_after = self.mlapp.config.runbooks.recheck_after
+        if (
+            not self.walk.concluded
+            and read_at is not None
+            and self.walk.clock() - read_at > recheck_after
+        ):  # opened long after pre-triage: fresh values first, the old ones kept
+            self.notify(
+                f"Checks read {age(read_at, self.walk.clock())}: running them again",
+                timeout=4,
+            )
+            self.recheck()
+        else:
+            self.run_walk()
+
+    def _tick(self) -> None:
+        """Evidence shows its age: redraw it as it grows older."""
+        if not self.busy:
+            self.refresh_view()
 
     # -- the walk ------------------------------------------------------------
 
     @work(exclusive=True, group="walk", exit_on_error=False)
+    async def recheck(self) -> None:
+        """Run the checks of the current path again (earlier readings stay as evidence)."""
+        await self._drive(self.walk.recheck)
+
+    @work(exclusive=True, group="walk", exit_on_error=False)
     async def run_walk(self) -> None:
         """Take every automatic step (checks run here, off the key path)."""
+        await self._drive(self.walk.advance)
+
+    async def _drive(self, move: Callable[..., Awaitable[Pause]]) -> None:
         self.busy = True
         self.refresh_view()
         try:
-            self.pause = await self.walk.advance(actor=self.mlapp_actor())
+            self.pause = await move(actor=self.mlapp_actor())
+            if self.pause.reason == "error" and self.pause.step is not self.walk.current:
+                self.notify(  # a re-read check failed; the walk stays where it was
+                    f"check {self.pause.step.id} failed: {self.pause.error}", severity="error"
+                )
         except WalkError as exc:
             self.notify(str(exc), severity="error")
         finally:
@@ -256,15 +300,16 @@ class RunbookScreen(Screen[None]):
             self.notify("Already at the first step")
 
     def action_retry(self) -> None:
-        if not self.busy and not self.walk.concluded:
-            self.run_walk()
+        """R: run the checks of the current path again."""
+        if not self.busy:
+            self.recheck()
 
     @on(OptionList.OptionSelected, "#path")
     def _open_evidence(self, event: OptionList.OptionSelected) -> None:
         evidence = self.walk.evidence
         index = event.option_index
         if 0 <= index < len(evidence):
-            self.app.push_screen(EvidenceScreen(evidence[index]))
+            self.app.push_screen(EvidenceScreen(evidence[index], self.walk.clock()))
 
     # -- rendering -----------------------------------------------------------
 
@@ -273,7 +318,18 @@ class RunbookScreen(Screen[None]):
         path = self.query_one("#path", OptionList)
         highlighted = path.highlighted
         path.clear_options()
-        path.add_options([Option(evidence_line(item)) for item in evidence])
+        now = self.walk.clock()
+        newest = {e.step_id: i for i, e in enumerate(evidence) if e.kind == "check"}
+        path.add_options(
+            [
+                Option(
+                    evidence_line(
+                        item, now, superseded=item.kind == "check" and newest[item.step_id] > i
+                    )
+                )
+                for i, item in enumerate(evidence)
+            ]
+        )
         if highlighted is not None and highlighted < len(evidence):
             path.highlighted = highlighted
         self.query_one("#current", Static).update(self._current(evidence))
@@ -309,7 +365,18 @@ class RunbookScreen(Screen[None]):
             parts.append(Text(f"check failed: {self.pause.error}", style="bold red"))
             parts.append(Text("R re-runs it", style="dim"))
         if last_check is not None:
-            parts.append(Text(f"\nlast check: {last_check.step_id}", style="bold"))
+            now = self.walk.clock()
+            stale = now - last_check.at > self.mlapp.config.runbooks.recheck_after
+            parts.append(
+                Text.assemble(
+                    (f"\nlast check: {last_check.step_id}", "bold"),
+                    (
+                        f"  read {_when(last_check.at)}, {age(last_check.at, now)}",
+                        "bold yellow" if stale else "dim",
+                    ),
+                    ("  R reads it again" if stale else "", "yellow"),
+                )
+            )
             parts.append(
                 Syntax(
                     str(last_check.inputs.get("query", "")),

@@ -6,6 +6,7 @@ import json
 import math
 import random
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -388,6 +389,8 @@ def test_triage_path_and_root_cause(data: dict[str, Any]) -> None:
     first = run["path"][0]
     assert first["kind"] == "check" and first["query"] == Q_ERRORS and first["result"] is True
     assert "0.41" in first["evidence"] and "condition present held" in first["evidence"]
+    assert first["read_after_firing"] == 104.5  # its age, counted from the firing
+    assert not first["recheck"] and not first["superseded"]
     assert run["path"][2]["evidence"] == "Roll back to the previous version? → roll back"
     assert run["cause"] == "model"
     assert run["concluded_at"] == utc(T0 + 240)
@@ -567,7 +570,8 @@ def test_markdown_content(doc: ExportDocument) -> None:
     assert "- **Time to detect (MTTD):** 1m36s (95.5 s)" in detection
     triage = section(markdown, "Triage path and evidence")
     assert "### Runbook `model-regression` (walk `run-1`, version 1)" in triage
-    assert any(line.startswith("1. 2026-11-24T03:03:20.000Z · `errors-now` (check) → **true**")
+    assert any(line.startswith("1. 2026-11-24T03:03:20.000Z (1m44s after firing) · "
+                               "`errors-now` (check) → **true**")
                for line in triage)  # fmt: skip
     assert f"   - PromQL: `{Q_ERRORS}`" in triage
     mitigation = "\n".join(section(markdown, "Mitigation"))
@@ -713,3 +717,31 @@ def test_write_export_without_a_path_only_renders(doc: ExportDocument, tmp_path:
     with pytest.raises(ValueError, match="'md' or 'json'"):
         write_export(doc, "html", tmp_path / "x.html")
     assert not (tmp_path / "x.html").exists()
+
+
+def test_checks_read_again_keep_the_earlier_readings_and_can_withdraw_a_cause() -> None:
+    def reread(n: int, at: float, value: float, *, changed: bool) -> Event:
+        event = check(n, at, "errors-now", Q_ERRORS, value)
+        outputs = {**event.data["outputs"], "recheck": True, "changed": changed}
+        return replace(event, data={**event.data, "outputs": outputs})
+
+    concluded = Event(
+        T0 + 240,
+        "runbook.concluded",
+        "alice@oncall",
+        "model-regression: cause model",
+        {"run": "run-1", "runbook": "model-regression", "cause": "model", "summary": "bad v4"},
+        "runbook:run-1/4",
+    )
+    walked = [*bad_deploy_events()[:3], check(1, 200, "errors-now", Q_ERRORS, 0.41), concluded]
+    same = build_document(incident(), [*walked, reread(5, 900, 0.38, changed=False)], now=T0)
+    (run,) = same.triage
+    assert [(s["superseded"], s["recheck"]) for s in run["path"]] == [(True, False), (False, True)]
+    assert run["path"][1]["read_after_firing"] == 900 - 95.5
+    assert same.root_cause is not None and same.root_cause.cause == "model"
+    assert "_(earlier reading)_" in to_markdown(same) and "_(read again)_" in to_markdown(same)
+
+    other = build_document(incident(), [*walked, reread(5, 900, 0.0, changed=True)], now=T0)
+    (run,) = other.triage
+    assert run["cause"] is None and run["concluded_at"] is None
+    assert other.root_cause is None  # the check branched elsewhere: the cause no longer stands

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
-from textual.widgets import OptionList
+from rich.console import Console
+from textual.widgets import OptionList, Static
 
 from console.app import MLConsoleApp, create_app
 from console.config_loader import load_text
@@ -20,11 +22,21 @@ from tests.test_triage import RUNBOOK, Scripted
 SIZE = (160, 40)
 
 
-def app_with_triage(tmp_path: Path, metrics: Scripted) -> MLConsoleApp:
+def app_with_triage(
+    tmp_path: Path, metrics: Scripted, clock: dict[str, float] | None = None
+) -> MLConsoleApp:
+    """The app on a fixed clock, or on ``clock["now"]`` when given (a test moves it)."""
+    now = clock if clock is not None else {"now": NOW}
     runbook = load_text(RUNBOOK, "drift-test.yaml", Runbook)
     catalog = Catalog(runbooks={runbook.id: runbook})
-    triage = Triage(catalog, Store(tmp_path / "store.db"), metrics, actor="ann@host")
-    app = create_app(CONFIG, poll=False, clock=lambda: NOW, triage=triage)
+    triage = Triage(
+        catalog,
+        Store(tmp_path / "store.db"),
+        metrics,
+        actor="ann@host",
+        clock=lambda: now["now"],
+    )
+    app = create_app(CONFIG, poll=False, clock=lambda: now["now"], triage=triage)
     app.snapshot = snapshot()
     return app
 
@@ -90,6 +102,76 @@ async def test_pretriage_runs_checks_when_a_page_arrives(tmp_path: Path) -> None
         app.apply_snapshot(snapshot())  # the same page again: not re-run
         await wait_idle(app, pilot)
         assert len(app.triage.store.runs()) == 1
+
+
+def text_of(renderable: object) -> str:
+    console = Console(width=150, file=io.StringIO(), record=True)
+    console.print(renderable)
+    return console.export_text()
+
+
+def shown_text(screen: RunbookScreen) -> str:
+    """The current step's pane, as text."""
+    return text_of(screen.query_one("#current", Static).content)
+
+
+def path_lines(screen: RunbookScreen) -> list[str]:
+    path = screen.query_one("#path", OptionList)
+    return [str(path.get_option_at_index(i).prompt) for i in range(path.option_count)]
+
+
+async def test_a_walk_opened_long_after_pretriage_reads_its_checks_again(tmp_path: Path) -> None:
+    clock = {"now": NOW}
+    metrics = Scripted({"drift_psi": 0.41, "null_ratio": 0.0})
+    app = app_with_triage(tmp_path, metrics, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        app.apply_snapshot(snapshot())  # the page arrives: pre-triage reads the checks
+        await wait_idle(app, pilot)
+        clock["now"] = NOW + 300  # the responder comes five minutes later
+        metrics.answers["null_ratio"] = 0.5  # meanwhile the nulls check turned true
+        await pilot.press("t")  # triage the top model's alert (churn-predictor, drift)
+        await wait_idle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, RunbookScreen)
+        assert screen.walk.concluded and screen.walk.record.summary == "Schema change upstream"
+        reads = [(e.step_id, e.at - NOW) for e in screen.walk.evidence if e.kind == "check"]
+        assert reads == [("psi", 0), ("nulls", 0), ("psi", 300), ("nulls", 300)]
+        lines = path_lines(screen)
+        assert lines[0].endswith("5m old (earlier reading)")  # the pre-triage reading, kept
+        assert lines[1].endswith("5m old (earlier reading)")
+        assert lines[2].startswith("↻ psi check true") and lines[2].endswith("0s old")
+        assert lines[3].startswith("↻ nulls check true")
+
+
+async def test_R_reads_the_checks_of_the_path_again(tmp_path: Path) -> None:
+    clock = {"now": NOW}
+    app = app_with_triage(tmp_path, Scripted({"drift_psi": 0.41, "null_ratio": 0.0}), clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")  # triage the drift alert: its checks run now
+        await wait_idle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, RunbookScreen) and len(screen.walk.evidence) == 2
+        clock["now"] = NOW + 45
+        screen.refresh_view()  # what the screen's age tick does every few seconds
+        assert "read 03:14:00 UTC, 45s old  R reads it again" not in shown_text(screen)
+        assert "read 03:14:00 UTC, 45s old" in shown_text(screen)
+        clock["now"] = NOW + 75  # older than runbooks.recheck_after (1m)
+        screen.refresh_view()
+        assert "read 03:14:00 UTC, 1m15s old  R reads it again" in shown_text(screen)
+        await pilot.press("R")  # re-run the checks of the current path
+        await wait_idle(app, pilot)
+        assert screen.walk.current.id == "upstream"  # the same values: the same question
+        assert [e.outputs.get("recheck", False) for e in screen.walk.evidence] == [
+            False,
+            False,
+            True,
+            True,
+        ]
+        assert "read 03:15:15 UTC, 0s old" in shown_text(screen)
+        screen.query_one("#path", OptionList).focus()
+        await pilot.press("home", "enter")  # open the first (earlier) reading
+        assert isinstance(app.screen, EvidenceScreen)
+        assert "03:14:00 UTC (1m15s old)" in text_of(app.screen.query_one(Static).content)
 
 
 def test_runbook_screen_snapshot(tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]

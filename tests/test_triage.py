@@ -302,3 +302,69 @@ CREATE TABLE runbook_runs (
 );
 CREATE INDEX runbook_runs_alert ON runbook_runs (alert_fingerprint, runbook_id);
 """
+
+
+async def test_recheck_reads_the_path_again_and_keeps_the_old_readings(
+    runbook: Runbook, tmp_path: Path
+) -> None:
+    metrics = Scripted({"drift_psi": 0.4, "null_ratio": 0.0})
+    walk = Walk.start(runbook, {"model": "m"}, Store(tmp_path / "s.db"), metrics)
+    await walk.advance()
+    assert walk.current.id == "upstream"
+    # Same values: the walk stays at its question, with two fresh readings.
+    pause = await walk.recheck()
+    assert (pause.reason, walk.current.id) == ("ask", "upstream")
+    reads = [(e.step_id, e.outputs.get("recheck", False)) for e in walk.evidence]
+    assert reads == [("psi", False), ("nulls", False), ("psi", True), ("nulls", True)]
+    assert walk.evidence[-1].outputs["changed"] is False
+    # The nulls check now holds: the path leaves the question for the schema cause.
+    metrics.answers["null_ratio"] = 0.5
+    pause = await walk.recheck()
+    assert pause.reason == "concluded" and walk.record.summary == "Schema change upstream"
+    assert walk.record.path == ("psi", "nulls", "schema")
+    changed = walk.evidence[-2]
+    assert (changed.step_id, changed.decision, changed.outputs["changed"]) == (
+        "nulls",
+        "true",
+        True,
+    )
+    assert [e.outputs["values"][0]["value"] for e in walk.evidence if e.step_id == "nulls"] == [
+        0.0,
+        0.0,
+        0.5,
+    ]  # every reading kept
+
+
+async def test_recheck_that_cannot_read_keeps_the_path(runbook: Runbook, tmp_path: Path) -> None:
+    metrics = Scripted({"drift_psi": 0.4, "null_ratio": 0.0})
+    walk = Walk.start(runbook, {"model": "m"}, Store(tmp_path / "s.db"), metrics)
+    await walk.advance()
+    metrics.down = True
+    pause = await walk.recheck()
+    assert (
+        pause.reason == "error" and pause.step.id == "psi" and "cannot connect" in str(pause.error)
+    )
+    assert walk.current.id == "upstream" and walk.record.status == "active"
+    assert walk.evidence[-1].decision == "error" and walk.evidence[-1].outputs["recheck"]
+    assert walk.checks_read_at() == walk.evidence[-2].at  # a failed read is no reading
+
+
+async def test_runbook_run_prints_when_each_reading_was_taken(
+    runbook: Runbook, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console.runbook_run import _print
+
+    now = {"t": 1_795_000_000.0}
+    walk = Walk.start(
+        runbook,
+        {"model": "m"},
+        Store(tmp_path / "s.db"),
+        Scripted({"drift_psi": 0.4, "null_ratio": 0.0}),
+        clock=lambda: now["t"],
+    )
+    pause = await walk.advance()
+    now["t"] += 90
+    _print(walk.as_dict(), walk, pause)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "check" in line]
+    assert len(lines) == 2
+    assert all(" (read 11:06:40Z, 1m30s old)" in line for line in lines)
