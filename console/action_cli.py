@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from console.config import SILENCE_RANGE
+from console.text import inert
 
 EXIT_OK = 0
 EXIT_NOT_RECOVERED = 1
@@ -173,7 +174,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
         matchers.extend(parse_matcher(m) for m in args.match)
         duration = parse_silence_duration(args.duration) if args.duration is not None else None
     except ValueError as exc:
-        print(f"mlconsole silence: {exc}", file=sys.stderr)
+        print(f"mlconsole silence: {inert(exc)}", file=sys.stderr)
         return EXIT_USAGE
     if not matchers:
         print("mlconsole silence: say what to silence: MODEL, --alert or --match", file=sys.stderr)
@@ -211,7 +212,7 @@ def run_action(args: argparse.Namespace, name: str, params: Mapping[str, Any]) -
 
 def _say(args: argparse.Namespace, text: str) -> None:
     """Human progress goes to stderr when stdout carries JSON."""
-    print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+    print(inert(text, multiline=True), file=sys.stderr if args.json else sys.stdout, flush=True)
 
 
 async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping[str, Any]) -> int:
@@ -232,33 +233,36 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
     try:
         space = await open_workspace(config, actor=getattr(args, "actor", None))
     except AuditError as exc:
-        print(f"mlconsole {args.command}: nothing was run: {exc}", file=sys.stderr)
+        print(f"mlconsole {args.command}: nothing was run: {inert(exc)}", file=sys.stderr)
         return EXIT_AUDIT
     ctx, audit = space.ctx, space.audit
     try:
         for settled in await reconcile_in_doubt(ctx, audit):
-            print(f"mlconsole: an earlier action was in doubt: {settled.line()}", file=sys.stderr)
+            print(
+                f"mlconsole: an earlier action was in doubt: {inert(settled.line())}",
+                file=sys.stderr,
+            )
         try:
             action = build_action(ctx, name, params)
             if name == "rollback":
                 await space.observe_registry()
             plan = await action.plan()
         except ReadOnlyError as exc:
-            print(f"mlconsole {args.command}: {exc}", file=sys.stderr)
+            print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
             return EXIT_REFUSED
         except ActionError as exc:
-            print(f"mlconsole {args.command}: {exc}", file=sys.stderr)
+            print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
             return EXIT_USAGE
         except AdapterError as exc:
-            print(f"mlconsole {args.command}: cannot plan: {ctx.redact(str(exc))}", file=sys.stderr)
+            print(f"mlconsole {args.command}: cannot plan: {inert(exc)}", file=sys.stderr)
             return EXIT_SOURCE
-        _say(args, f"Plan ({action.title}, as {ctx.actor}):")
+        _say(args, f"Plan ({action.title}, as {inert(ctx.actor)}):")
         for line in plan.lines():
-            _say(args, f"  {line}")
+            _say(args, f"  {inert(line)}")
         try:
             incident = space.incident_for(plan.model, args.incident)
         except IncidentError as exc:
-            print(f"mlconsole {args.command}: {exc}", file=sys.stderr)
+            print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
             return EXIT_USAGE
         if incident is not None:
             _say(args, f"Filed under {incident}.")
@@ -282,13 +286,15 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         try:
             report = await executor.run(action, plan, on_wait=lambda text: _say(args, text))
         except AuditError as exc:
-            print(f"mlconsole {args.command}: nothing was run: {exc}", file=sys.stderr)
+            print(f"mlconsole {args.command}: nothing was run: {inert(exc)}", file=sys.stderr)
             return EXIT_AUDIT
         out = report.as_dict()
         out["incident"] = incident
         await space.action_done(incident, report)
         if report.audit_warning:
-            print(f"mlconsole {args.command}: WARNING: {report.audit_warning}", file=sys.stderr)
+            print(
+                f"mlconsole {args.command}: WARNING: {inert(report.audit_warning)}", file=sys.stderr
+            )
         if report.outcome in (Outcome.REFUSED, Outcome.CONFLICT):
             _finish(args, out, report.message, stream=sys.stderr)
             return EXIT_REFUSED
@@ -360,4 +366,4 @@ def _finish(
     if args.json:
         print(json.dumps(out, indent=2, default=str))
     elif text:
-        print(text, file=stream or sys.stdout)
+        print(inert(text, multiline=True), file=stream or sys.stdout)

@@ -21,6 +21,8 @@ from textual.screen import Screen
 if TYPE_CHECKING:
     # The runbook engine and the action path load in the start-up thread, after
     # the first paint.
+    from textual.notifications import SeverityLevel
+
     from console.actions import Reconciliation, Report
     from console.audit import AuditEntry
     from console.incidents import Incident, IncidentBook
@@ -32,6 +34,7 @@ from console import __version__
 from console.config import Config
 from console.poller import Poller, build_adapters, initial_snapshot
 from console.snapshot import Health, Snapshot
+from console.text import inert
 
 
 class SnapshotUpdated(Message):
@@ -96,6 +99,25 @@ class MLConsoleApp(App[int]):
         self.started_at = time.perf_counter()
         self.first_paint: float | None = None
         self.theme = config.ui.theme
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast, whatever its text holds: messages quote model names, alert
+        text and source errors, so they are made inert and never read as markup."""
+        super().notify(
+            inert(message, multiline=True),
+            title=inert(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def on_mount(self) -> None:
         from screens.dashboard import DashboardScreen

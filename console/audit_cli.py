@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.text import inert
+
 if TYPE_CHECKING:
     from console.audit import AuditEntry
 
@@ -70,7 +72,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         try:
             space = await open_workspace(config, actor=getattr(args, "actor", None))
         except AuditError as exc:
-            print(f"mlconsole audit: {exc}", file=sys.stderr)
+            print(f"mlconsole audit: {inert(exc)}", file=sys.stderr)
             return 2
         try:
             settled = await reconcile_in_doubt(space.ctx, space.audit)
@@ -79,7 +81,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         if not settled:
             print("nothing in doubt")
         for item in settled:
-            print(item.line())
+            print(inert(item.line()))
         return 1 if any(item.error for item in settled) else 0
 
     return asyncio.run(run())
@@ -96,7 +98,7 @@ def _open(args: argparse.Namespace) -> Any:
         # Read-only: checking a log never changes it, and a read-only copy can be checked.
         return AuditLog(path, read_only=True)
     except AuditError as exc:
-        print(f"mlconsole audit: {exc}", file=sys.stderr)
+        print(f"mlconsole audit: {inert(exc)}", file=sys.stderr)
         return None
 
 
@@ -109,13 +111,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         result = log.verify()
     except AuditError as exc:
-        print(f"mlconsole audit: {exc}", file=sys.stderr)
+        print(f"mlconsole audit: {inert(exc)}", file=sys.stderr)
         return 2
     if result.ok:
         print(f"{log.path}: OK ({result.entries} entries, chain intact)")
         return 0
     where = f"entry {result.bad_seq}" if result.bad_seq is not None else "the log"
-    print(f"{log.path}: TAMPERED at {where}: {result.reason}")
+    print(f"{log.path}: TAMPERED at {where}: {inert(result.reason)}")
     return 1
 
 
@@ -123,7 +125,8 @@ def entry_line(entry: AuditEntry, *, in_doubt: bool = False) -> str:
     """One entry as a line: when, what kind, the plan's summary, the outcome, who."""
     body = entry.body
     flag = "  IN DOUBT" if in_doubt else ""
-    return f"{entry.seq:>5} {body.get('at', '')} {body.get('kind', ''):<9} {entry.summary()}{flag}"
+    at, kind = inert(body.get("at", "")), inert(body.get("kind", ""))
+    return f"{entry.seq:>5} {at} {kind:<9} {inert(entry.summary())}{flag}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -38,6 +38,7 @@ from typing_extensions import TypedDict
 from console import __version__
 from console.config import format_duration
 from console.incidents import Incident
+from console.text import inert
 from console.timeline import METRIC_DEFINITIONS, MITIGATIONS, Event, compute_metrics, utc
 
 #: The schema every JSON export names in its ``schema`` field. A change that could
@@ -1220,19 +1221,21 @@ def to_json(doc: ExportDocument) -> str:
 
 # -- Markdown ---------------------------------------------------------------------------
 
-_MD_SPECIAL = re.compile(r"[\\`|<\r\n]")
-_MD_ESCAPES = str.maketrans({"\\": "\\\\", "`": "\\`", "|": "\\|"})
+_MD_SPECIAL = re.compile(r"[\\`|<\[\]\r\n]")
+_MD_ESCAPES = str.maketrans({"\\": "\\\\", "`": "\\`", "|": "\\|", "[": "\\[", "]": "\\]"})
 _NEWLINES = re.compile(r"\r\n|[\r\n]")
 _HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
 
 
 def md_escape(text: str) -> str:
     """``text`` as literal Markdown on one line: newlines become spaces; backslashes,
-    backticks and pipes are escaped, and so are a ``<`` that could open an HTML tag
-    and a leading ``#``."""
+    backticks, pipes and brackets (a forged link) are escaped, and so are a ``<``
+    that could open an HTML tag and a leading ``#``. Other control characters are
+    shown as their escapes (:func:`console.text.inert`)."""
     if _MD_SPECIAL.search(text):
         text = _NEWLINES.sub(" ", text).translate(_MD_ESCAPES)
         text = _HTML_START.sub(r"\\<", text)
+    text = inert(text)
     if text.startswith("#"):
         text = "\\" + text
     return text
@@ -1240,7 +1243,7 @@ def md_escape(text: str) -> str:
 
 def md_code(text: str) -> str:
     """``text`` as an inline code span, whatever backticks it holds."""
-    text = _NEWLINES.sub(" ", text)
+    text = inert(_NEWLINES.sub(" ", text))
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
@@ -1248,6 +1251,7 @@ def md_code(text: str) -> str:
 
 
 def _code_block(text: str, lang: str = "") -> list[str]:
+    text = inert(text, multiline=True)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return [f"{fence}{lang}", *text.strip("\n").splitlines(), fence]
@@ -1259,7 +1263,8 @@ def _value(value: float | None) -> str:
 
 def _link_line(link: Link) -> str:
     title, url = md_escape(link["title"]), link["url"]
-    if url.startswith(("http://", "https://")) and not any(c in url for c in " <>\n\r"):
+    clean = inert(url) == url and not any(c in url for c in " <>")
+    if url.startswith(("http://", "https://")) and clean:
         title = title.replace("[", "\\[").replace("]", "\\]")
         target = url.replace("(", "%28").replace(")", "%29")
         return f"- [{title}]({target})"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.config import format_duration
+from console.text import inert
 from console.text_table import Column, output_width, render_table
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
         try:
             return command(args)
         except (IncidentError, StoreError, AuditError, sqlite3.Error) as exc:
-            print(f"mlconsole {args.command}: {exc}", file=sys.stderr)
+            print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
             return EXIT_UNREACHABLE
 
     return run
@@ -173,7 +174,7 @@ def open_records(config: Config) -> Records:
         try:
             audit = AuditLog(path)
         except AuditError as exc:
-            print(f"mlconsole: {exc}; actions are left out", file=sys.stderr)
+            print(f"mlconsole: {inert(exc)}; actions are left out", file=sys.stderr)
     return Records(config, book, store, audit)
 
 
@@ -190,7 +191,7 @@ def _records(args: argparse.Namespace) -> Iterator[Records | int]:
     try:
         records = open_records(config)
     except (IncidentError, StoreError) as exc:
-        print(f"mlconsole incident: {exc}", file=sys.stderr)
+        print(f"mlconsole incident: {inert(exc)}", file=sys.stderr)
         yield EXIT_USAGE
         return
     try:
@@ -222,7 +223,8 @@ def _sync(records: Records, actor: str) -> str | None:
                 await adapter.aclose()
         for incident in result.opened:
             print(
-                f"opened {incident.id}: {incident.alertname} on {incident.model}", file=sys.stderr
+                inert(f"opened {incident.id}: {incident.alertname} on {incident.model}"),
+                file=sys.stderr,
             )
         return None
 
@@ -272,7 +274,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         if not args.no_sync:
             error = _sync(records, _actor(args, records.config))
             if error:
-                print(f"mlconsole incident: alerts not read: {error}", file=sys.stderr)
+                print(f"mlconsole incident: alerts not read: {inert(error)}", file=sys.stderr)
                 code = EXIT_UNREACHABLE
         incidents = records.book.incidents(open_only=not args.all)
         now = time.time()
@@ -300,7 +302,7 @@ def _one(args: argparse.Namespace) -> Iterator[tuple[Records, Incident] | int]:
         try:
             incident = records.book.find(args.incident)
         except IncidentError as exc:
-            print(f"mlconsole incident: {exc}", file=sys.stderr)
+            print(f"mlconsole incident: {inert(exc)}", file=sys.stderr)
             yield EXIT_USAGE
             return
         yield records, incident
@@ -328,10 +330,13 @@ def cmd_show(args: argparse.Namespace) -> int:
                 )
             )
             return EXIT_OK
-        print(f"{incident.id}: {incident.title}")
+        print(inert(f"{incident.id}: {incident.title}"))
         print(
-            f"  {incident.state}, severity {incident.severity or '-'}, model "
-            f"{incident.model or '-'}, alert {incident.alertname}, owner {incident.owner or '-'}"
+            inert(
+                f"  {incident.state}, severity {incident.severity or '-'}, model "
+                f"{incident.model or '-'}, alert {incident.alertname}, "
+                f"owner {incident.owner or '-'}"
+            )
         )
         print(
             "  metrics: "
@@ -342,7 +347,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         )
         print(f"  timeline ({len(events)} events, UTC):")
         for event in events:
-            print(f"  {utc(event.at)}  {event.kind:<22} {event.actor:<14} {event.summary}")
+            kind, actor = inert(event.kind), inert(event.actor)
+            print(f"  {utc(event.at)}  {kind:<22} {actor:<14} {inert(event.summary)}")
         return EXIT_OK
 
 
@@ -368,7 +374,7 @@ def cmd_open(args: argparse.Namespace) -> int:
                 try:
                     alerts = await source.alerts()
                 except AdapterError as exc:
-                    print(f"mlconsole incident: alerts not read: {exc}", file=sys.stderr)
+                    print(f"mlconsole incident: alerts not read: {inert(exc)}", file=sys.stderr)
                     return EXIT_UNREACHABLE
                 group = [
                     a
@@ -377,17 +383,22 @@ def cmd_open(args: argparse.Namespace) -> int:
                 ]
                 if not group:
                     print(
-                        f"mlconsole incident: {args.alertname} is not firing on {args.model}",
+                        inert(
+                            f"mlconsole incident: {args.alertname} is not firing on {args.model}"
+                        ),
                         file=sys.stderr,
                     )
                     return EXIT_REFUSED
                 try:
                     incident = records.book.open(group, model_label=config.model_label, actor=actor)
                 except IncidentError as exc:
-                    print(f"mlconsole incident: {exc}", file=sys.stderr)
+                    print(f"mlconsole incident: {inert(exc)}", file=sys.stderr)
                     return EXIT_USAGE
                 await record_first_breach(records.book, incident, config, adapters)
-                print(f"{incident.id}: {incident.alertname} on {incident.model} ({incident.state})")
+                print(
+                    inert(f"{incident.id}: {incident.alertname} on {incident.model}")
+                    + f" ({incident.state})"
+                )
                 return EXIT_OK
             finally:
                 for adapter in adapters.values():
@@ -408,15 +419,15 @@ def _move(args: argparse.Namespace, verb: str) -> int:
         try:
             if verb == "ack":
                 done = book.acknowledge(incident.number, actor=actor)
-                print(f"{done.id} acknowledged by {actor} (owner {done.owner})")
+                print(inert(f"{done.id} acknowledged by {actor} (owner {done.owner})"))
             elif verb == "note":
                 book.note(incident.number, " ".join(args.text), actor=actor)
                 print(f"{incident.id}: note added")
             else:
                 done = book.resolve(incident.number, actor=actor, comment=args.comment)
-                print(f"{done.id} resolved by {actor}")
+                print(inert(f"{done.id} resolved by {actor}"))
         except IncidentError as exc:
-            print(f"mlconsole incident: {exc}", file=sys.stderr)
+            print(f"mlconsole incident: {inert(exc)}", file=sys.stderr)
             return EXIT_REFUSED
         return EXIT_OK
 
@@ -496,10 +507,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         try:
             text = export_text(records, incident, fmt, output)
         except ExportTargetError as exc:
-            print(f"mlconsole export: refused: {exc}", file=sys.stderr)
+            print(f"mlconsole export: refused: {inert(exc)}", file=sys.stderr)
             return EXIT_USAGE
         except OSError as exc:
-            print(f"mlconsole export: cannot write {output}: {exc}", file=sys.stderr)
+            print(f"mlconsole export: cannot write {output}: {inert(exc)}", file=sys.stderr)
             return EXIT_USAGE
         if output is None:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")

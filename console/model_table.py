@@ -19,6 +19,7 @@ from console.config import Config, SliConfig
 from console.format import STATUS_STYLE, format_burn, format_objective, format_value, sparkline
 from console.serving import serving_cell
 from console.snapshot import Health, SliReading, SliStatus, Snapshot
+from console.text import inert
 
 #: Widest SLI value (``100.00%``, ``0.00763``): values are right-aligned to it.
 VALUE_WIDTH = 7
@@ -66,7 +67,7 @@ class Column:
 
 def sli_header(sli: SliConfig) -> Text:
     objective = format_objective(sli.objective.op, sli.objective.threshold, sli.unit)
-    return Text.assemble((sli.label, "bold"), "\n", (objective, "dim"))
+    return Text.assemble((inert(sli.label), "bold"), "\n", (objective, "dim"))
 
 
 def aligned_header(column: Column, width: int) -> Text:
@@ -159,7 +160,7 @@ def breached_cell(snapshot: Snapshot, model: str, stale: frozenset[str]) -> Text
         return Text("·", style="dim")
     return Text(" ").join(
         Text.assemble(
-            (sli.label, "dim" if sli.name in stale else "bold"),
+            (inert(sli.label), "dim" if sli.name in stale else "bold"),
             " ",
             (format_value(r.value, sli.unit), "dim" if sli.name in stale else "bold red"),
         )
@@ -177,7 +178,8 @@ def cells(
 ) -> list[Text]:
     """One model's row, in the order of :func:`columns`."""
     firing = firing_count(snapshot, model)
-    name = model if cell_len(model) <= MODEL_WIDTH else model[: MODEL_WIDTH - 1] + "…"
+    shown = inert(model)
+    name = shown if cell_len(shown) <= MODEL_WIDTH else shown[: MODEL_WIDTH - 1] + "…"
     row = [
         Text(name, style="bold red" if firing else ""),
         Text(str(firing) if firing else "·", style="bold red" if firing else "dim"),

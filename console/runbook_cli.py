@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from console.text import inert
+
 EXIT_OK = 0
 EXIT_USAGE = 2
 
@@ -94,4 +96,4 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def _print(text: str) -> None:
     """Print text that may hold anything a YAML file holds, on any terminal encoding."""
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-    print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
+    print(inert(text).encode(encoding, "backslashreplace").decode(encoding, "replace"))

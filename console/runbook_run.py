@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from console.text import inert
+
 EXIT_CONCLUDED, EXIT_WAITING, EXIT_USAGE, EXIT_CHECK_FAILED = 0, 1, 2, 3
 CONFIRM = {"confirm", "confirmed", "yes", "y", "1"}
 SKIP = {"skip", "skipped", "no", "n", "2"}
@@ -70,13 +72,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     labels = _pairs(args.labels or [], "--labels")
     for parsed in (answers, labels):
         if isinstance(parsed, str):
-            print(f"mlconsole runbook run: {parsed}", file=sys.stderr)
+            print(f"mlconsole runbook run: {inert(parsed)}", file=sys.stderr)
             return EXIT_USAGE
     assert isinstance(answers, dict) and isinstance(labels, dict)
     try:
         return asyncio.run(_run(args, config, labels, answers))
     except _UsageError as exc:
-        print(f"mlconsole runbook run: {exc}", file=sys.stderr)
+        print(f"mlconsole runbook run: {inert(exc)}", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -122,7 +124,7 @@ async def _run(
                     a for a in await alerts_sources[0].alerts() if a.fingerprint == fingerprint
                 ]
             except AdapterError as exc:
-                print(f"mlconsole runbook run: {exc}", file=sys.stderr)
+                print(f"mlconsole runbook run: {inert(exc)}", file=sys.stderr)
                 return EXIT_CHECK_FAILED
             if not found:
                 raise _UsageError(f"no alert with fingerprint {fingerprint!r}")
@@ -165,7 +167,7 @@ async def _run(
             await adapter.aclose()
     if failures:
         for message in failures.values():
-            print(f"warning: {message}", file=sys.stderr)
+            print(f"warning: {inert(message)}", file=sys.stderr)
     return {"concluded": EXIT_CONCLUDED, "error": EXIT_CHECK_FAILED}.get(pause.reason, EXIT_WAITING)
 
 
@@ -184,32 +186,36 @@ def _print(result: dict[str, Any], walk: Any, pause: Any) -> None:
 
     console = Console()
     runbook = walk.runbook
-    console.print(Text(f"{runbook.title} ({runbook.id}, run {result['run_id']})", style="bold"))
+    console.print(
+        Text(inert(f"{runbook.title} ({runbook.id}, run {result['run_id']})"), style="bold")
+    )
     for item in result["evidence"]:
-        line = Text(f"  {item['step']:<22} {item['kind']:<9} ", style="dim")
-        line.append(item["decision"], style="bold")
+        line = Text(f"  {inert(item['step']):<22} {inert(item['kind']):<9} ", style="dim")
+        line.append(inert(item["decision"]), style="bold")
         line.append(f" {evidence_age(item['at'], walk.clock())}", style="dim")
         if "query" in item["inputs"]:
             values = ", ".join(f"{v['value']:.4g}" for v in item["outputs"].get("values", []))
             query = " ".join(str(item["inputs"]["query"]).split())  # one line per step
-            line.append(f"  {query}  → [{values}]", style="cyan")
+            line.append(f"  {inert(query)}  → [{values}]", style="cyan")
         if "error" in item["outputs"]:
-            line.append(f"  {item['outputs']['error']}", style="red")
+            line.append(f"  {inert(item['outputs']['error'])}", style="red")
         console.print(line)
     if result["conclusion"]:
         c = result["conclusion"]
-        console.print(Text(f"cause: {c['cause']} — {c['summary']}", style="bold green"))
+        console.print(Text(inert(f"cause: {c['cause']} — {c['summary']}"), style="bold green"))
     elif isinstance(pause.step, AskStep):
         question = walk.text(pause.step.question)
-        console.print(Text(f"waiting at {pause.step.id}: {question}", style="yellow"))
+        console.print(Text(inert(f"waiting at {pause.step.id}: {question}"), style="yellow"))
         for i, choice in enumerate(pause.step.choices, 1):
-            console.print(f"  --answer {pause.step.id}={i}   {walk.text(choice.label)}")
+            console.print(
+                Text(inert(f"  --answer {pause.step.id}={i}   {walk.text(choice.label)}"))
+            )
     elif pause.reason == "action":
         console.print(
             Text(
-                f"waiting at {pause.step.id}: confirm or skip action {pause.step.action}",
+                inert(f"waiting at {pause.step.id}: confirm or skip action {pause.step.action}"),
                 style="yellow",
             )
         )
     elif pause.error:
-        console.print(Text(f"stopped at {pause.step.id}: {pause.error}", style="red"))
+        console.print(Text(inert(f"stopped at {pause.step.id}: {pause.error}"), style="red"))

@@ -6,6 +6,7 @@ from rich.text import Text
 
 from console.format import format_age
 from console.snapshot import Snapshot
+from console.text import inert
 
 #: An alias move younger than this is highlighted: a fresh deploy is a suspect.
 RECENT_DEPLOY_SECONDS = 3600.0
@@ -22,7 +23,7 @@ def serving_cell(snapshot: Snapshot, model: str, now: float) -> Text:
         if deployed is None or deployed.version is None:
             text.append("·", style="dim")
         else:
-            text.append(f"v{deployed.version}", style="bold")
+            text.append(f"v{inert(deployed.version)}", style="bold")
             if not deployed.first_seen:
                 age = now - deployed.since
                 text.append(

@@ -15,6 +15,7 @@ from console.config import Config
 from console.format import HEALTH_STYLE, format_age
 from console.model_table import Detail, stale_slis
 from console.snapshot import Health, Snapshot
+from console.text import inert
 
 #: Cells between two columns of the status tables (one space each side).
 STATUS_PADDING = 2
@@ -82,11 +83,11 @@ def render_status(
     for health in snapshot.sources.values():
         state = health.state(now)
         sources.add_row(
-            health.name,
-            health.type,
+            Text(inert(health.name)),
+            Text(inert(health.type)),
             Text(state.value, style=HEALTH_STYLE[state]),
             format_age(health.age(now)),
-            health.last_error or "",
+            Text(inert(health.last_error)),
         )
     console.print(sources)
 
@@ -102,18 +103,18 @@ def render_status(
         console.print(
             Text.assemble(
                 ("● " if firing else "○ ", "bold red" if firing else "dim"),
-                (alert.model or "-", "bold"),
+                (inert(alert.model) or "-", "bold"),
                 "  ",
-                alert.name,
+                inert(alert.name),
                 "  ",
-                (alert.severity, "yellow"),
+                (inert(alert.severity), "yellow"),
                 "  ",
-                ("firing" if firing else alert.state, "bold red" if firing else "dim"),
+                ("firing" if firing else inert(alert.state), "bold red" if firing else "dim"),
                 f" since {started:%H:%M:%S} UTC ({format_age(now - started.timestamp())})",
             )
         )
         if alert.summary:
-            console.print(Padding(Text(alert.summary, style="dim"), (0, 0, 0, 4)))
+            console.print(Padding(Text(inert(alert.summary), style="dim"), (0, 0, 0, 4)))
     console.print(
         Text(f"as of {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M:%S} UTC", style="dim")
     )

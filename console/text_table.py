@@ -11,6 +11,8 @@ from typing import TextIO
 
 from rich.cells import cell_len, set_cell_size
 
+from console.text import inert
+
 GAPS = ("  ", " ")
 """Two spaces between columns; one when that makes the table fit."""
 
@@ -48,7 +50,9 @@ def render_table(
     columns: Sequence[Column], rows: Sequence[Sequence[str]], *, width: int | None = None
 ) -> list[str]:
     """The header line and one line per row. With ``width``, shrinkable columns are
-    cut (widest first) until the lines fit, or none can shrink further."""
+    cut (widest first) until the lines fit, or none can shrink further. Cells are
+    outside text: each is made inert (one line, controls shown) before it is measured."""
+    rows = [[inert(cell) for cell in row] for row in rows]
     widths = [
         max([cell_len(c.header), *(cell_len(row[i]) for row in rows)])
         for i, c in enumerate(columns)

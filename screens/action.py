@@ -32,6 +32,7 @@ from console.actions import (
     watch_recovery,
 )
 from console.audit import AuditError
+from console.text import inert
 
 if TYPE_CHECKING:
     from console.app import MLConsoleApp
@@ -124,7 +125,7 @@ class ActionScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             title = self.action_.title + (f" {self.plan.model}" if self.plan.model else "")
-            yield Label(Text(title, style="bold"))
+            yield Label(Text(inert(title), style="bold"))
             with VerticalScroll(id="plan"):
                 yield Static(self._plan_text(), id="plan-text")
             yield Static("", id="status")
@@ -133,18 +134,20 @@ class ActionScreen(ModalScreen[None]):
     def _plan_text(self) -> Text:
         text = Text()
         for change in self.plan.changes:
-            text.append(f"{change.target}: ", style="bold")
-            text.append(change.before, style="red")
+            text.append(f"{inert(change.target)}: ", style="bold")
+            text.append(inert(change.before), style="red")
             text.append(" → ")
-            text.append(change.after, style="bold green")
+            text.append(inert(change.after), style="bold green")
             text.append("\n")
             for detail in change.details:
-                text.append(f"  {detail}\n", style="dim")
+                text.append(f"  {inert(detail)}\n", style="dim")
         for note in self.plan.notes:
-            text.append(f"{note}\n", style="italic")
+            text.append(f"{inert(note)}\n", style="italic")
         space = self.mlapp.workspace
         if space is not None:
-            text.append(f"as {space.ctx.actor}; written to the audit log before and after", "dim")
+            text.append(
+                f"as {inert(space.ctx.actor)}; written to the audit log before and after", "dim"
+            )
             incident = space.incident_for(self.plan.model)
             if incident is not None:
                 text.append(f"; filed under {incident}", "dim")
@@ -199,13 +202,13 @@ class ActionScreen(ModalScreen[None]):
             report = await executor.run(self.action_, self.plan)
         except AuditError as exc:
             self.stage = "done"
-            self._status(Text(f"NOT RUN: {exc}", style="bold red"))
+            self._status(Text(f"NOT RUN: {inert(exc)}", style="bold red"))
             self._keys("esc close")
             self.refresh_bindings()
             return
         except ReadOnlyError as exc:
             self.stage = "done"
-            self._status(Text(str(exc), style="bold red"))
+            self._status(Text(inert(exc), style="bold red"))
             self._keys("esc close")
             self.refresh_bindings()
             return
@@ -220,9 +223,9 @@ class ActionScreen(ModalScreen[None]):
             Outcome.CONFLICT: "bold red",
             Outcome.FAILED: "bold red",
         }.get(report.outcome, "")
-        lines = Text(report.message, style=style)
+        lines = Text(inert(report.message), style=style)
         if report.audit_warning:
-            lines.append(f"\nWARNING: {report.audit_warning}", style="bold red")
+            lines.append(f"\nWARNING: {inert(report.audit_warning)}", style="bold red")
         if report.outcome is not Outcome.APPLIED or not self.plan.watch_sli:
             await self._offer_undo(report)
             self.stage = "done"
@@ -243,7 +246,7 @@ class ActionScreen(ModalScreen[None]):
         try:
             recovery = await watch_recovery(space.ctx, self.plan.model, on_read=progress)
         except ActionError as exc:
-            lines.append(f"\nCannot watch the SLI: {exc}", style="yellow")
+            lines.append(f"\nCannot watch the SLI: {inert(exc)}", style="yellow")
             self.stage = "done"
             self._status(lines)
             self._done_keys()
@@ -252,10 +255,10 @@ class ActionScreen(ModalScreen[None]):
         try:
             executor.record_verification(self.action_, report, recovery)
         except AuditError as exc:
-            lines.append(f"\nthe verdict could not be audited: {exc}", style="red")
+            lines.append(f"\nthe verdict could not be audited: {inert(exc)}", style="red")
         space.verified(incident, recovery)
         lines.append(
-            "\n" + recovery.line(), style="bold green" if recovery.recovered else "bold red"
+            "\n" + inert(recovery.line()), style="bold green" if recovery.recovered else "bold red"
         )
         self.mlapp.notify(
             recovery.line(),
@@ -269,7 +272,7 @@ class ActionScreen(ModalScreen[None]):
             # The responder closed this screen while it watched: bring the undo back.
             self.mlapp.push_screen(ActionScreen(self.undo_action, self.undo_plan))
         if self.undo_plan is not None:
-            lines.append(f"\nUndo plan: {self.undo_plan.summary()}", style="bold")
+            lines.append(f"\nUndo plan: {inert(self.undo_plan.summary())}", style="bold")
         self._status(lines)
         self._done_keys()
 
@@ -319,8 +322,8 @@ class SilenceScreen(ModalScreen[None]):
 
         default = self.mlapp.config.actions.silence_duration
         with Vertical():
-            yield Label(Text(f"Silence {self.what}", style="bold"))
-            yield Static(Text(matchers_text(self.matchers), style="dim"))
+            yield Label(Text(inert(f"Silence {self.what}"), style="bold"))
+            yield Static(Text(inert(matchers_text(self.matchers)), style="dim"))
             yield Label(f"Duration (e.g. 30m, 2h; {SILENCE_RANGE})")
             yield Input(value=format_duration(default), id="duration")
             yield Label("Comment (required: why, for whoever looks next)")

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Static
 from adapters.base import AlertRecord
 from console.format import STATUS_STYLE, format_burn, format_objective, format_value
 from console.snapshot import Snapshot
+from console.text import inert
 from screens.render import alert_age, alert_state, utc
 
 if TYPE_CHECKING:
@@ -48,7 +49,9 @@ class AlertDetailScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#detail").border_title = (
-            f"{self.alert.name} · {self.model}" if self.alert else f"{self.model}: no alerts"
+            inert(f"{self.alert.name} · {self.model}", markup=True)
+            if self.alert
+            else inert(f"{self.model}: no alerts", markup=True)
         )
         self.show_snapshot(self.mlapp.snapshot)
 
@@ -63,7 +66,7 @@ class AlertDetailScreen(ModalScreen[None]):
             self.query_one("#alert", Static).update(self._alert_table(self.alert, now))
         else:
             self.query_one("#alert", Static).update(
-                Text(f"No alerts for {self.model}.", style="green")
+                Text(f"No alerts for {inert(self.model)}.", style="green")
             )
         self.query_one("#slis", Static).update(self._sli_table(snapshot))
 
@@ -86,30 +89,33 @@ class AlertDetailScreen(ModalScreen[None]):
         table.add_row("started", f"{utc(alert.starts_at)} ({alert_age(alert, now)} ago)")
         if alert.ends_at is not None and alert.ends_at.timestamp() <= now:
             table.add_row("ended", utc(alert.ends_at))  # a future endsAt is only a timeout
-        table.add_row("fingerprint", alert.fingerprint)
-        table.add_row("generator", Text(alert.generator_url or "—", style="underline cyan"))
+        table.add_row("fingerprint", Text(inert(alert.fingerprint)))
+        table.add_row("generator", Text(inert(alert.generator_url) or "—", style="underline cyan"))
         if alert.silenced_by:
-            table.add_row("silenced by", ", ".join(alert.silenced_by))
+            table.add_row("silenced by", Text(inert(", ".join(alert.silenced_by))))
         table.add_row("", "")
         table.add_row(Text("labels", style="bold underline"), "")
         for key, value in sorted(alert.labels.items()):
-            table.add_row(f"  {key}", value)
+            table.add_row(Text(f"  {inert(key)}"), Text(inert(value)))
         table.add_row(Text("annotations", style="bold underline"), "")
         for key, value in sorted(alert.annotations.items()):
-            table.add_row(f"  {key}", value)
+            table.add_row(Text(f"  {inert(key)}"), Text(inert(value, multiline=True)))
         return table
 
     def _sli_table(self, snapshot: Snapshot) -> Table:
-        table = Table(title=f"SLIs of {self.model}", title_justify="left", expand=True)
+        title = f"SLIs of {inert(self.model, markup=True)}"
+        table = Table(title=title, title_justify="left", expand=True)
         for column in ("SLI", "value", "objective", "burn", "status"):
             table.add_column(column)
         for sli in snapshot.slis:
             reading = snapshot.reading(self.model, sli.name)
             if reading is None:
-                table.add_row(sli.label, "—", str(sli.objective), "—", Text("no data", "dim"))
+                table.add_row(
+                    Text(inert(sli.label)), "—", str(sli.objective), "—", Text("no data", "dim")
+                )
                 continue
             table.add_row(
-                sli.label,
+                Text(inert(sli.label)),
                 format_value(reading.value, sli.unit),
                 format_objective(sli.objective.op, sli.objective.threshold, sli.unit),
                 format_burn(reading.burn_rate),

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from adapters.base import AlertRecord
 from console import model_table
 from console.snapshot import Health, Snapshot
+from console.text import inert
 from screens.render import (
     SEVERITY_STYLE,
     alert_age,
@@ -39,7 +40,7 @@ class SourceBar(Static):
         down = [h for h in snapshot.sources.values() if h.state(now) is Health.DOWN]
         if down and down[0].last_error:
             parts.append("\n")
-            parts.append(down[0].last_error, style="red")
+            parts.append(inert(down[0].last_error), style="red")
         self.update(parts)
 
 
@@ -203,13 +204,13 @@ class DashboardScreen(Screen[None]):
                 continue
             for index, alert in enumerate(alerts):
                 table.add_row(
-                    Text(model if index == 0 else "", style="bold"),
-                    alert.name,
-                    Text(alert.severity, style=SEVERITY_STYLE.get(alert.severity, "")),
+                    Text(inert(model) if index == 0 else "", style="bold"),
+                    Text(inert(alert.name)),
+                    Text(inert(alert.severity), style=SEVERITY_STYLE.get(alert.severity, "")),
                     alert_state(alert),
                     alert_age(alert, now),
                     incident_cell(self.mlapp.incident_for_alert(alert)),
-                    alert.summary,
+                    Text(inert(alert.summary)),
                     key=alert.fingerprint,
                 )
                 keys.append(alert.fingerprint)

@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from adapters.base import AlertRecord
 from console.config import format_duration
 from console.incidents import Incident, IncidentError
+from console.text import inert
 from console.timeline import Event, compute_metrics, utc
 from screens.render import INCIDENT_STYLE
 from screens.timeline import TimelineView
@@ -191,7 +192,7 @@ class TextScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(Text(self.title_text, style="bold"))
+            yield Label(Text(inert(self.title_text), style="bold"))
             yield Input(placeholder=self.placeholder, id="text")
             yield Label(Text("enter save · esc cancel", style="dim"))
 
@@ -306,7 +307,7 @@ class IncidentScreen(Screen[None]):
     def _failed(self, error: str) -> None:
         self._read_done()
         self.query_one("#incident-head", Static).update(
-            Text(f"Cannot read incident {self.number}: {error}", style="bold red")
+            Text(f"Cannot read incident {self.number}: {inert(error)}", style="bold red")
         )
 
     def _show(self, incident: Incident, events: list[Event]) -> None:
@@ -338,14 +339,16 @@ class IncidentScreen(Screen[None]):
     def _head(self, incident: Incident, events: list[Event]) -> Text:
         text = Text()
         text.append(f"{incident.id} ", style="bold")
-        text.append(incident.state.upper(), style=INCIDENT_STYLE.get(incident.state, ""))
-        text.append(f"  {incident.title}\n")
+        text.append(inert(incident.state.upper()), style=INCIDENT_STYLE.get(incident.state, ""))
+        text.append(f"  {inert(incident.title)}\n")
         text.append(
-            f"model {incident.model or '—'} · alert {incident.alertname} · severity "
-            f"{incident.severity or '—'} · owner {incident.owner or '—'} · "
+            inert(
+                f"model {incident.model or '—'} · alert {incident.alertname} · severity "
+                f"{incident.severity or '—'} · owner {incident.owner or '—'} · "
+            )
         )
         if incident.ack_active:
-            text.append(f"acknowledged by {incident.acked_by}", style="yellow")
+            text.append(f"acknowledged by {inert(incident.acked_by)}", style="yellow")
         else:
             text.append("not acknowledged" if incident.is_open else "closed", style="dim")
         text.append(" · ")
@@ -363,8 +366,10 @@ class IncidentScreen(Screen[None]):
     def _selected(self, message: TimelineView.Selected) -> None:
         event = message.event
         body = Text()
-        body.append(f"{utc(event.at)}  {event.kind}  by {event.actor}  [{event.ref}]\n", "bold")
-        body.append(event.summary + "\n")
+        body.append(
+            inert(f"{utc(event.at)}  {event.kind}  by {event.actor}  [{event.ref}]") + "\n", "bold"
+        )
+        body.append(inert(event.summary) + "\n")
         if event.data:
             shown = json.dumps(dict(event.data), indent=None, sort_keys=True, default=str)
             body.append(shown[:2000], style="dim")
@@ -475,12 +480,12 @@ class IncidentsScreen(Screen[None]):
         for incident in incidents:
             table.add_row(
                 Text(incident.id, style="bold"),
-                Text(incident.state, style=INCIDENT_STYLE.get(incident.state, "")),
-                incident.severity or "—",
-                incident.model or "—",
-                incident.alertname,
+                Text(inert(incident.state), style=INCIDENT_STYLE.get(incident.state, "")),
+                Text(inert(incident.severity or "—")),
+                Text(inert(incident.model or "—")),
+                Text(inert(incident.alertname)),
                 format_duration(max(0.0, now - incident.alert_started_at)) + " ago",
-                incident.owner or "—",
+                Text(inert(incident.owner or "—")),
                 Text("FIRING", "bold red") if incident.firing else Text("quiet", "green"),
             )
         if selected in self._numbers:

@@ -14,6 +14,7 @@ from console.format import (
 from console.incidents import Incident
 from console.serving import serving_cell as serving_cell
 from console.snapshot import Health, SourceHealth
+from console.text import inert
 
 SEVERITY_STYLE = {
     "page": "bold red",
@@ -27,7 +28,9 @@ def source_badge(health: SourceHealth, now: float) -> Text:
     state = health.state(now)
     style = HEALTH_STYLE[state]
     age = health.age(now)
-    text = Text.assemble(("● ", style), (health.name, "bold"), " ", (state.value.upper(), style))
+    text = Text.assemble(
+        ("● ", style), (inert(health.name), "bold"), " ", (state.value.upper(), style)
+    )
     if state is Health.OK:
         text.append(f" {format_age(age)}", style="dim")
     elif age is not None:
@@ -48,7 +51,7 @@ def alert_state(alert: AlertRecord) -> Text:
         return Text("silenced", style="dim")
     if alert.inhibited_by:
         return Text("inhibited", style="dim")
-    return Text(alert.state, style="dim")
+    return Text(inert(alert.state), style="dim")
 
 
 def utc(moment: datetime) -> str:
@@ -70,9 +73,9 @@ def incident_cell(incident: Incident | None) -> Text:
         return Text("—", style="dim")
     text = Text(incident.id + " ", style="bold")
     if incident.ack_active and incident.acked_by:
-        text.append(f"ack {incident.acked_by}", style=INCIDENT_STYLE["acknowledged"])
+        text.append(f"ack {inert(incident.acked_by)}", style=INCIDENT_STYLE["acknowledged"])
         if incident.state == "mitigated":
             text.append(" mitigated", style=INCIDENT_STYLE["mitigated"])
         return text
-    text.append(incident.state, style=INCIDENT_STYLE.get(incident.state, ""))
+    text.append(inert(incident.state), style=INCIDENT_STYLE.get(incident.state, ""))
     return text

@@ -24,6 +24,7 @@ from adapters.base import AlertRecord
 from console.format import reading_age as age
 from console.runbook import ActionStep, AskStep, CheckStep, ConcludeStep, Runbook
 from console.store import Evidence
+from console.text import inert
 from console.triage import Pause, Walk, WalkError
 
 if TYPE_CHECKING:
@@ -60,7 +61,10 @@ def evidence_line(item: Evidence, now: float, *, superseded: bool = False) -> Te
     if item.outputs.get("recheck"):
         mark = "↻"
     text = Text.assemble(
-        (f"{mark} ", "bold"), (item.step_id, "bold"), f" {item.kind} ", (item.decision, "cyan")
+        (f"{mark} ", "bold"),
+        (inert(item.step_id), "bold"),
+        f" {inert(item.kind)} ",
+        (inert(item.decision), "cyan"),
     )
     values = item.outputs.get("values")
     if isinstance(values, list) and values:
@@ -94,12 +98,12 @@ class EvidenceScreen(ModalScreen[None]):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
-        table.add_row("step", f"{item.step_id} ({item.kind})")
-        table.add_row("decision", item.decision)
-        table.add_row("by", item.actor)
+        table.add_row("step", Text(inert(f"{item.step_id} ({item.kind})")))
+        table.add_row("decision", Text(inert(item.decision)))
+        table.add_row("by", Text(inert(item.actor)))
         table.add_row("at", f"{_when(item.at)} ({age(item.at, self.now)})")
         with VerticalScroll() as scroll:
-            scroll.border_title = f"Evidence · {item.step_id}"
+            scroll.border_title = inert(f"Evidence · {item.step_id}", markup=True)
             yield Static(table)
             yield Static(Text("\ninputs", style="bold underline"))
             yield Static(Syntax(json.dumps(item.inputs, indent=2), "json", word_wrap=True))
@@ -121,7 +125,9 @@ class RunbookPicker(ModalScreen[str | None]):
         self.runbooks = runbooks
 
     def compose(self) -> ComposeResult:
-        options = OptionList(*(Option(f"{rb.title}  ({rb.id})", id=rb.id) for rb in self.runbooks))
+        options = OptionList(
+            *(Option(Text(inert(f"{rb.title}  ({rb.id})")), id=rb.id) for rb in self.runbooks)
+        )
         options.border_title = "Several runbooks match: pick one"
         yield options
 
@@ -168,10 +174,10 @@ class RunbookScreen(Screen[None]):
         labels = self.walk.record.labels
         self.query_one("#rb-title", Static).update(
             Text.assemble(
-                (runbook.title, "bold"),
-                f"  ·  {runbook.id} v{runbook.version}  ·  ",
-                (labels.get("model", ""), "bold"),
-                f"  {labels.get('alertname', '')}",
+                (inert(runbook.title), "bold"),
+                inert(f"  ·  {runbook.id} v{runbook.version}  ·  "),
+                (inert(labels.get("model", "")), "bold"),
+                f"  {inert(labels.get('alertname', ''))}",
             )
         )
         self.query_one("#path", OptionList).border_title = "Path so far (enter: evidence)"
@@ -336,7 +342,7 @@ class RunbookScreen(Screen[None]):
 
     def _current(self, evidence: list[Evidence]) -> RenderableType:
         step = self.walk.current
-        parts: list[RenderableType] = [Text(step.title or step.id, style="bold")]
+        parts: list[RenderableType] = [Text(inert(step.title or step.id), style="bold")]
         last_check = next((e for e in reversed(evidence) if e.kind == "check"), None)
         if self.busy:
             parts.append(Text("running checks…", style="italic yellow"))
@@ -344,32 +350,32 @@ class RunbookScreen(Screen[None]):
             parts.append(
                 Text.assemble("cause: ", (step.cause.upper(), CAUSE_STYLE.get(step.cause, "bold")))
             )
-            parts.append(Text(self.walk.record.summary or ""))
+            parts.append(Text(inert(self.walk.record.summary, multiline=True)))
         elif isinstance(step, AskStep):
-            parts.append(Text(self.walk.text(step.question)))
+            parts.append(Text(inert(self.walk.text(step.question), multiline=True)))
             for number, choice in enumerate(step.choices, 1):
                 parts.append(
                     Text.assemble(
-                        (f"  {number} ", "bold reverse"), f" {self.walk.text(choice.label)}"
+                        (f"  {number} ", "bold reverse"), f" {inert(self.walk.text(choice.label))}"
                     )
                 )
         elif isinstance(step, ActionStep):
             params = ", ".join(f"{k}={self.walk.text(v)}" for k, v in step.params.items())
-            parts.append(Text(f"Proposed mitigation: {step.action} ({params})"))
+            parts.append(Text(inert(f"Proposed mitigation: {step.action} ({params})")))
             parts.append(
                 Text.assemble(
                     ("  1 ", "bold reverse"), " confirm   ", ("  2 ", "bold reverse"), " skip"
                 )
             )
         elif isinstance(step, CheckStep) and self.pause and self.pause.reason == "error":
-            parts.append(Text(f"check failed: {self.pause.error}", style="bold red"))
+            parts.append(Text(f"check failed: {inert(self.pause.error)}", style="bold red"))
             parts.append(Text("R re-runs it", style="dim"))
         if last_check is not None:
             now = self.walk.clock()
             stale = now - last_check.at > self.mlapp.config.runbooks.recheck_after
             parts.append(
                 Text.assemble(
-                    (f"\nlast check: {last_check.step_id}", "bold"),
+                    (f"\nlast check: {inert(last_check.step_id)}", "bold"),
                     (
                         f"  read {_when(last_check.at)}, {age(last_check.at, now)}",
                         "bold yellow" if stale else "dim",
@@ -379,7 +385,7 @@ class RunbookScreen(Screen[None]):
             )
             parts.append(
                 Syntax(
-                    str(last_check.inputs.get("query", "")),
+                    inert(last_check.inputs.get("query", ""), multiline=True),
                     "promql",
                     word_wrap=True,
                     theme="ansi_dark",
@@ -389,14 +395,16 @@ class RunbookScreen(Screen[None]):
             shown = ", ".join(f"{v['value']:.4g}" for v in values[:5]) or "no series"
             parts.append(
                 Text(
-                    f"{last_check.inputs.get('condition', '')} → "
-                    f"{last_check.decision} (values: {shown})",
+                    inert(
+                        f"{last_check.inputs.get('condition', '')} → "
+                        f"{last_check.decision} (values: {shown})"
+                    ),
                     style="cyan",
                 )
             )
         note = next((e for e in reversed(evidence) if e.kind == "note"), None)
         if note is not None and not self.walk.concluded:
-            parts.append(Markdown(str(note.outputs.get("text", ""))))
+            parts.append(Markdown(inert(note.outputs.get("text", ""), multiline=True)))
         return Group(*parts)
 
 

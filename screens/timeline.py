@@ -29,6 +29,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from console.text import inert
 from console.timeline import EVENT_KINDS, Event, utc
 
 #: The kind column fits every known kind; an unknown longer one is cut with "…".
@@ -53,9 +54,6 @@ KIND_STYLE: dict[str, Style] = {
 }
 DATE_STYLE = Style.parse("bold")
 DIM = Style.parse("dim")
-
-#: Control characters would move the terminal's cursor: a summary is one line.
-_ONE_LINE = str.maketrans({code: " " for code in [*range(32), 127]})
 
 
 def kind_style(kind: str) -> Style | None:
@@ -472,13 +470,13 @@ class TimelineView(ScrollView, can_focus=True):
             ]
         segments += [
             Segment(" ", plain),
-            Segment(fit(event.kind.translate(_ONE_LINE), KIND_WIDTH), kind),
+            Segment(fit(inert(event.kind), KIND_WIDTH), kind),
             Segment(" ", plain),
-            Segment(fit(event.actor.translate(_ONE_LINE), ACTOR_WIDTH), plain),
+            Segment(fit(inert(event.actor), ACTOR_WIDTH), plain),
             Segment(" ", plain),
         ]
         room = width - FIXED_WIDTH
         if room > 0:
-            segments.append(Segment(fit(event.summary.translate(_ONE_LINE), room), plain))
+            segments.append(Segment(fit(inert(event.summary), room), plain))
             return Strip(segments, width)
         return Strip(segments).crop_extend(0, width, plain)
