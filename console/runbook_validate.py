@@ -28,7 +28,16 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from console.config_loader import ConfigError, Issue, Loc, Located, parse_yaml, validate
+from console.config_loader import (
+    ConfigError,
+    Issue,
+    Loc,
+    Located,
+    parse_yaml,
+    read_regular_file,
+    validate,
+    yaml_children,
+)
 from console.runbook import (
     ANY_TEMPLATE,
     TEMPLATE,
@@ -47,8 +56,6 @@ from console.runbook import (
 )
 
 RUNBOOK_SUFFIXES = (".yaml", ".yml")
-MAX_VALUES = 50_000
-"""Most values a runbook may expand to through YAML aliases."""
 
 _STEP_CLASSES: dict[str, type[BaseModel]] = {
     "check": CheckStep,
@@ -141,33 +148,14 @@ def validate_runbook_files(
 
 
 def _check_file(path: Path) -> tuple[Runbook | None, list[Issue], tuple[int, int] | None]:
-    file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None, [Issue(file, 0, 0, "", "runbook file not found")], None
-    except IsADirectoryError:
-        return None, [Issue(file, 0, 0, "", "is a directory, not a runbook file")], None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return None, [Issue(file, 0, 0, "", f"cannot read runbook file: {exc}")], None
-    return _check_text(text, file)
+        text = read_regular_file(path, "runbook")
+    except ConfigError as exc:
+        return None, exc.issues, None
+    return _check_text(text, str(path))
 
 
 def _check_text(text: str, file: str) -> tuple[Runbook | None, list[Issue], tuple[int, int] | None]:
-    try:
-        root: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, RecursionError):
-        root = None  # the loader reports it, located
-    if root is not None and _alias_bomb(root):
-        issue = Issue(
-            file,
-            1,
-            1,
-            "",
-            f"YAML aliases expand this file to more than {MAX_VALUES} values",
-            "write the values out instead of repeating anchors (&name / *name)",
-        )
-        return None, [issue], None
     data, located = parse_yaml(text, file)
     if not located.issues and not isinstance(data, dict):
         empty = data is None
@@ -179,46 +167,14 @@ def _check_text(text: str, file: str) -> tuple[Runbook | None, list[Issue], tupl
         )
     if not isinstance(data, dict):
         return None, _sorted(located.issues), None
-    if root is not None:
-        _reject_env_references(root, located)
+    if located.root is not None:
+        _reject_env_references(located.root, located)
     runbook = validate(Runbook, data, _RunbookLocated(located, data))
     if runbook is not None:
         _Checker(runbook, located).run()
     if located.issues:
         return None, _sorted(located.issues), None
     return runbook, [], located.position(("id",))
-
-
-def _alias_bomb(root: yaml.Node) -> bool:
-    """Whether aliases make the YAML expand past :data:`MAX_VALUES` values, or into
-    itself, which would keep the loader busy for ever."""
-    size: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        children = _children(node)
-        if done:
-            on_path.discard(key)
-            size[key] = 1 + sum(size[id(child)] for child in children)
-            if size[key] > MAX_VALUES:
-                return True
-        elif key in on_path:
-            return True  # an alias to a node that contains it
-        elif key not in size:
-            on_path.add(key)
-            stack.append((node, True))
-            stack.extend((child, False) for child in children)
-    return False
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
 
 
 def _reject_env_references(root: yaml.Node, located: Located) -> None:
@@ -235,7 +191,7 @@ def _reject_env_references(root: yaml.Node, located: Located) -> None:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        stack.extend(_children(node))
+        stack.extend(yaml_children(node))
         if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str):
             for match in _ENV_REF.finditer(node.value):
                 if match.group(1) is None:

@@ -232,7 +232,76 @@ def test_alias_bombs_stop_with_one_located_error(
     lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
     (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
     (tmp_path / "self.yaml").write_text("a: &a [*a, *a]\n")
-    for name in ("bomb.yaml", "self.yaml"):
+    for name, says in (
+        ("bomb.yaml", "YAML aliases (*name) expand the file by more than 100000 values"),
+        ("self.yaml", "a YAML alias (*name) refers to a value that contains it"),
+    ):
         assert main(["check-config", str(tmp_path / name)]) == 2
         out = capsys.readouterr().out
-        assert out.count("expands to more than") == 1 and "1 error(s)" in out
+        assert out.count(says) == 1 and "1 error(s)" in out
+
+
+def _special_file(tmp_path: Path, kind: str) -> Path:
+    """A path that is not a regular file: a FIFO, a device, a directory, a big file."""
+    import os
+
+    match kind:
+        case "fifo":
+            path = tmp_path / "pipe.yaml"
+            os.mkfifo(path)
+        case "device":
+            path = Path("/dev/zero")
+        case "directory":
+            path = tmp_path / "dir.yaml"
+            path.mkdir()
+        case _:
+            path = tmp_path / "huge.yaml"
+            with path.open("wb") as handle:
+                handle.truncate(5 * 1024 * 1024)  # sparse: 5 MiB of NULs
+    return path
+
+
+SPECIAL = {
+    "fifo": "is a FIFO (named pipe), not a regular file",
+    "device": "is a character device, not a regular file",
+    "directory": "is a directory, not a regular file",
+    "huge": "larger than 4 MiB",
+}
+
+
+COMMANDS = {
+    "check-config": ["check-config", "{path}"],
+    "status": ["-c", "{path}", "status"],
+    "runbook-validate": ["runbook", "validate", "{path}"],
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "argv"),
+    [
+        pytest.param(kind, argv, id=f"{name}-{kind}")
+        for name, argv in COMMANDS.items()
+        for kind in SPECIAL
+        # `runbook validate DIR` checks the runbook files in DIR.
+        if not (name == "runbook-validate" and kind == "directory")
+    ],
+)
+def test_only_regular_files_are_read(tmp_path: Path, kind: str, argv: list[str]) -> None:
+    # In a child process, so a FIFO that would block the read fails the test at the
+    # deadline instead of hanging the suite.
+    import subprocess
+    import sys
+
+    path = _special_file(tmp_path, kind)
+    done = subprocess.run(
+        [sys.executable, "-m", "console.cli", *(a.format(path=path) for a in argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    assert output.count(SPECIAL[kind]) == 1, output
+    assert f"{path}:0:0:" in output
