@@ -131,6 +131,30 @@ class IncidentInfo(BaseModel):
     alerts: list[AlertInfo] = Field(description="The alerts of the group")
 
 
+class ImpactQuery(BaseModel):
+    """The range query the impact figures come from."""
+
+    model_config = _STRICT
+
+    query: str = Field(description="The SLI's own PromQL, as configured")
+    start: UtcTime = Field(description="The window's start: the first breach, else the firing")
+    end: UtcTime = Field(
+        description="The window's end: the resolution, else the last alert's end, else the "
+        "export (then ongoing is true)"
+    )
+    step_seconds: float = Field(description="The range query's step")
+    points: int | None = Field(description="Samples of the model's series in the window")
+    ongoing: bool = Field(description="The incident was still firing: the window ends at export")
+    breached_from: UtcTime | None = Field(description="The first breached sample in the window")
+    breached_until: UtcTime | None = Field(
+        description="The first good sample after the last breached one; null while breached"
+    )
+    error: str | None = Field(
+        description="Why the query could not be read; the figures then come from the sli.* "
+        "snapshots"
+    )
+
+
 class Impact(BaseModel):
     """What the SLI did: how bad, and for how long."""
 
@@ -142,13 +166,21 @@ class Impact(BaseModel):
     first_breach_at: UtcTime | None = Field(description="The first breach (sli.first_breach)")
     first_breach_value: float | None = Field(description="The SLI's value at its first breach")
     worst_value: float | None = Field(
-        description="The worst value in the sli.* events: the highest for an objective "
-        "like '< x', the lowest for one like '> x'"
+        description="The worst value of the SLI over the incident window (measured_by): the "
+        "highest for an objective like '< x', the lowest for one like '> x'. Without a "
+        "measurement, the worst of the sli.* snapshots of the SLI's own query"
     )
     worst_at: UtcTime | None = Field(description="When the worst value was read")
-    recovered_at: UtcTime | None = Field(description="Back within its objective (sli.recovery)")
+    recovered_at: UtcTime | None = Field(
+        description="Back within its objective: measured_by's breached_until, else sli.recovery"
+    )
     breach_seconds: float | None = Field(
-        description="From the first breach to the recovery; null when either is not recorded"
+        description="How long the SLI's own query was breached (measured_by: breached_from to "
+        "breached_until; else first breach to a recovery of the same query); null when not known"
+    )
+    measured_by: ImpactQuery | None = Field(
+        description="The range query over the incident window the figures come from; null "
+        "when none was made (no SLI, or no metrics source)"
     )
     alerts_fired: int = Field(ge=0, description="Distinct alerts (fingerprints) that fired")
 
@@ -471,6 +503,7 @@ class _Collected:
         self.notes: list[Event] = []
         self.fired: list[Event] = []
         self.concluded: list[Event] = []
+        self.impact: list[Event] = []
         self.promql: dict[str, None] = {}
         self._at: dict[float, str] = {}
 
@@ -523,6 +556,10 @@ def _collect(events: Sequence[Event]) -> _Collected:
                 promql[query] = None
         elif kind in _SLI_KINDS:
             out.sli.append(event)
+            if isinstance(query := data.get("query"), str):
+                promql[query] = None
+        elif kind == "sli.impact":
+            out.impact.append(event)
             if isinstance(query := data.get("query"), str):
                 promql[query] = None
         elif kind in _ACTION_KINDS:
@@ -583,19 +620,52 @@ def _impact(incident: Incident, got: _Collected) -> Impact:
     first = next((e for e in got.sli if e.kind == "sli.first_breach"), None)
     sli = incident.sli
     objective: str | None = None
-    for event in got.sli:
+    for event in [*got.sli, *got.impact]:
         data = _data(event)
         sli = sli or _text(data.get("sli"))
         objective = objective or _text(data.get("objective"))
+    fingerprints = {_text(_data(e).get("fingerprint")) or "" for e in got.fired}
+    fingerprints |= {alert.fingerprint for alert in incident.alerts}
+    fingerprints.discard("")
+    impact = Impact(
+        model=incident.model,
+        sli=sli,
+        objective=objective,
+        first_breach_at=_utc_or_none(first.at if first else None),
+        first_breach_value=_number(_data(first).get("value")) if first else None,
+        worst_value=None,
+        worst_at=None,
+        recovered_at=None,
+        breach_seconds=None,
+        measured_by=None,
+        alerts_fired=len(fingerprints) or (1 if got.fired else 0),
+    )
+    measured = _data(got.impact[-1]) if got.impact else None
+    if measured is not None:
+        impact.measured_by = _impact_query(measured)
+    if measured is not None and impact.measured_by is not None and "error" not in measured:
+        worst_at = _number(measured.get("worst_at"))
+        breach = _number(measured.get("breach_seconds"))
+        impact.worst_value = _number(measured.get("worst_value"))
+        impact.worst_at = _utc_or_none(worst_at)
+        impact.recovered_at = impact.measured_by.breached_until
+        impact.breach_seconds = None if breach is None else round(breach, 3)
+        return impact
+    # Not measured: the snapshots, of the SLI's own query only (a recovery read by
+    # verification may be a shorter window's query, which recovers sooner).
+    own = _text(_data(first).get("query")) if first else None
+    own = own or next((_text(_data(e).get("query")) for e in got.sli), None)
+    readings = [
+        e
+        for e in got.sli
+        if (not sli or _text(_data(e).get("sli")) in (None, sli))
+        and (own is None or _text(_data(e).get("query")) in (None, own))
+    ]
     # Lower is worse for an objective like "> 0.9"; higher for "< 0.01".
     lower_is_worse = bool(objective and objective.lstrip().startswith(">"))
     worst: tuple[float, float] | None = None
-    for event in got.sli:
-        data = _data(event)
-        other = _text(data.get("sli"))
-        if sli and other and other != sli:
-            continue
-        value = _number(data.get("value"))
+    for event in readings:
+        value = _number(_data(event).get("value"))
         if value is None:
             continue
         if (
@@ -605,24 +675,32 @@ def _impact(incident: Incident, got: _Collected) -> Impact:
         ):
             worst = (value, event.at)
     recovered = next(
-        (e for e in got.sli if e.kind == "sli.recovery" and (first is None or e.at >= first.at)),
+        (e for e in readings if e.kind == "sli.recovery" and (first is None or e.at >= first.at)),
         None,
     )
     breach = recovered.at - first.at if first is not None and recovered is not None else None
-    fingerprints = {_text(_data(e).get("fingerprint")) or "" for e in got.fired}
-    fingerprints |= {alert.fingerprint for alert in incident.alerts}
-    fingerprints.discard("")
-    return Impact(
-        model=incident.model,
-        sli=sli,
-        objective=objective,
-        first_breach_at=_utc_or_none(first.at if first else None),
-        first_breach_value=_number(_data(first).get("value")) if first else None,
-        worst_value=worst[0] if worst else None,
-        worst_at=_utc_or_none(worst[1] if worst else None),
-        recovered_at=_utc_or_none(recovered.at if recovered else None),
-        breach_seconds=None if breach is None else round(breach, 3),
-        alerts_fired=len(fingerprints) or (1 if got.fired else 0),
+    impact.worst_value = worst[0] if worst else None
+    impact.worst_at = _utc_or_none(worst[1] if worst else None)
+    impact.recovered_at = _utc_or_none(recovered.at if recovered else None)
+    impact.breach_seconds = None if breach is None else round(breach, 3)
+    return impact
+
+
+def _impact_query(data: Mapping[str, Any]) -> ImpactQuery | None:
+    query = _text(data.get("query"))
+    start, end = _number(data.get("window_start")), _number(data.get("window_end"))
+    if query is None or start is None or end is None:
+        return None
+    return ImpactQuery(
+        query=query,
+        start=utc(start),
+        end=utc(end),
+        step_seconds=_number(data.get("step")) or 0.0,
+        points=_int(data.get("points")),
+        ongoing=_flag(data.get("ongoing")) is True,
+        breached_from=_utc_or_none(_number(data.get("breached_from"))),
+        breached_until=_utc_or_none(_number(data.get("breached_until"))),
+        error=_text(data.get("error")),
     )
 
 
@@ -1150,14 +1228,17 @@ def build_document(
     prometheus_url: str | None = None,
     registry_url: str | None = None,
     now: float | None = None,
+    measured: Event | None = None,
 ) -> ExportDocument:
     """The export of ``incident`` from its timeline ``events`` (ordered by time).
 
     With ``prometheus_url`` every PromQL gets a graph link; with ``registry_url``
     (MLflow's UI) the versions before and after a rollback get a page link.
+    ``measured`` is an ``sli.impact`` reading not kept in the timeline (the incident is
+    still open); the impact figures come from it, or from the last one kept.
     """
     with _collector_paused():
-        return _build(incident, events, prometheus_url, registry_url, now)
+        return _build(incident, events, prometheus_url, registry_url, now, measured)
 
 
 def _build(
@@ -1166,8 +1247,13 @@ def _build(
     prometheus_url: str | None,
     registry_url: str | None,
     now: float | None,
+    measured: Event | None = None,
 ) -> ExportDocument:
     got = _collect(events)
+    if measured is not None:
+        got.impact.append(measured)
+        if isinstance(query := _data(measured).get("query"), str):
+            got.promql[query] = None
     metrics = compute_metrics(events)
     impact = _impact(incident, got)
     detection = _detection(incident, got)
@@ -1305,6 +1391,8 @@ def _md_summary(doc: ExportDocument) -> list[str]:
 
 def _md_impact(doc: ExportDocument) -> list[str]:
     imp = doc.impact
+    how = imp.measured_by
+    measured = how is not None and how.error is None
     sli = md_code(imp.sli) if imp.sli else "not known"
     objective = f", objective {md_code(imp.objective)}" if imp.objective else ""
     first = (
@@ -1313,18 +1401,41 @@ def _md_impact(doc: ExportDocument) -> list[str]:
         else "not recorded"
     )
     worst = f"{_value(imp.worst_value)} at {imp.worst_at}" if imp.worst_at else "not recorded"
-    if imp.breach_seconds is not None:
+    if how is not None and measured:
+        if imp.breach_seconds is not None:
+            breach = (
+                f"{_seconds_text(imp.breach_seconds)} ({how.breached_from} → {how.breached_until})"
+            )
+        elif how.breached_from:
+            breach = f"not over: breached from {how.breached_from} to the window's end"
+        else:
+            breach = "none: the SLI stayed within its objective over the window"
+    elif imp.breach_seconds is not None:
         breach = f"{_seconds_text(imp.breach_seconds)} ({imp.first_breach_at} → {imp.recovered_at})"
     elif imp.first_breach_at:
         breach = "not known: no recovery of the SLI was recorded"
     else:
         breach = "not known: no breach of the SLI was recorded"
+    if how is None:
+        source = "the SLI snapshots on the timeline (no range query was made)"
+    else:
+        window = f"{how.start} → {how.end}{' (still firing)' if how.ongoing else ''}"
+        source = (
+            f"a range query of the SLI's own PromQL {md_code(how.query)} over {window}, "
+            f"step {_seconds_text(how.step_seconds)}"
+        )
+        if how.error is not None:
+            source = (
+                f"the SLI snapshots on the timeline: {source} could not be read "
+                f"({md_escape(how.error)})"
+            )
     return [
         f"- **Model:** {md_code(imp.model)}",
         f"- **SLI:** {sli}{objective}",
         f"- **First breach:** {first}",
         f"- **Worst value seen:** {worst}",
         f"- **Breach duration:** {breach}",
+        f"- **Measured by:** {source}",
         f"- **Alerts fired:** {imp.alerts_fired}",
     ]
 

@@ -30,6 +30,7 @@ from console.text_table import Column, output_width, render_table
 if TYPE_CHECKING:
     from console.audit import AuditLog
     from console.config import Config
+    from console.export import ExportDocument
     from console.incidents import Incident, IncidentBook
     from console.store import Store
     from console.timeline import Event
@@ -457,25 +458,50 @@ def export_links(config: Config) -> tuple[str | None, str | None]:
     )
 
 
-def export_text(records: Records, incident: Incident, fmt: str, path: Path | None) -> str:
-    """Build the export and write it to ``path`` if given; the text either way."""
-    from console.export import build_document, write_export
+def export_document(records: Records, incident: Incident) -> ExportDocument:
+    """The export of ``incident``: its timeline, and its impact measured by a range query
+    of the SLI's own PromQL over the incident window (kept once it is resolved)."""
+    import asyncio
+
+    from console.export import build_document
+    from console.incident_live import impact_event
+    from console.poller import build_adapters
 
     events = records.timeline(incident)
+
+    async def measure() -> Event | None:
+        adapters, _failures = build_adapters(records.config)
+        try:
+            return await impact_event(
+                records.book, incident, records.config, adapters, events, now=records.book.clock()
+            )
+        finally:
+            for adapter in adapters.values():
+                await adapter.aclose()
+
+    impact = asyncio.run(measure())
+    if impact is None and incident.resolved_at is not None:
+        events = records.timeline(incident)  # with the reading kept just now, if any
     prometheus, registry = export_links(records.config)
-    doc = build_document(incident, events, prometheus_url=prometheus, registry_url=registry)
-    return str(write_export(doc, fmt, path))
+    return build_document(
+        incident, events, prometheus_url=prometheus, registry_url=registry, measured=impact
+    )
+
+
+def export_text(records: Records, incident: Incident, fmt: str, path: Path | None) -> str:
+    """Build the export and write it to ``path`` if given; the text either way."""
+    from console.export import write_export
+
+    return str(write_export(export_document(records, incident), fmt, path))
 
 
 def export_files(records: Records, incident: Incident, directory: Path) -> list[Path]:
     """Write ``INC-N.md`` and ``INC-N.json`` into ``directory``; their paths. A draft
     someone may have edited is never overwritten: a later export is named
     ``INC-N-<UTC time>.md`` (and ``.json``) instead."""
-    from console.export import build_document, write_export
+    from console.export import write_export
 
-    events = records.timeline(incident)
-    prometheus, registry = export_links(records.config)
-    doc = build_document(incident, events, prometheus_url=prometheus, registry_url=registry)
+    doc = export_document(records, incident)
     stem = incident.id
     if (directory / f"{stem}.md").exists() or (directory / f"{stem}.json").exists():
         stem += time.strftime("-%Y%m%dT%H%M%SZ", time.gmtime())

@@ -41,6 +41,7 @@ EVENT_KINDS: Mapping[str, str] = {
     "sli.first_breach": "the SLI's first breach of its objective before the alert fired",
     "sli.mitigation": "the SLI when the first mitigation was applied",
     "sli.recovery": "the SLI back within its objective after the mitigation",
+    "sli.impact": "the SLI over the incident window, from a range query of its own PromQL",
 }
 
 #: Actions that change what serves traffic (a silence only hides the page).

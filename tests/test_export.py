@@ -380,6 +380,24 @@ def test_worst_value_is_the_lowest_when_higher_is_better() -> None:
     assert doc.impact.breach_seconds == 20.0
 
 
+def test_unmeasured_impact_ignores_a_recovery_of_another_query() -> None:
+    """Without a range query, the breach ends only when the SLI's own query recovers,
+    not when verification's shorter-window query did."""
+    sli = {"model": MODEL, "sli": "error_ratio", "query": Q_SLI, "objective": "< 0.01"}
+    short = {**sli, "query": "slo:sli_error:ratio_rate1m", "value": 0.001}
+    events = [
+        Event(T0, "sli.first_breach", "prometheus", "breach", {**sli, "value": 0.02}, "event:1"),
+        Event(T0 + 9, "sli.mitigation", "prometheus", "m", {**sli, "value": 0.05}, "event:2"),
+        Event(T0 + 20, "sli.recovery", "prometheus", "ok", short, "event:3"),
+    ]
+    doc = build_document(incident(), events, now=T0)
+    assert doc.impact.breach_seconds is None and doc.impact.recovered_at is None
+    assert doc.impact.worst_value == 0.05 and doc.impact.measured_by is None
+    assert "- **Measured by:** the SLI snapshots on the timeline (no range query was made)" in (
+        to_markdown(doc)
+    )
+
+
 def test_triage_path_and_root_cause(data: dict[str, Any]) -> None:
     (run,) = data["triage"]
     assert run["run"] == "run-1" and run["runbook"] == "model-regression"

@@ -33,7 +33,13 @@ from adapters.base import (
 )
 from console.actions import Change, Outcome, Plan, Report
 from console.audit import AuditLog
-from console.incident_live import after_action, record_first_breach, sync_from_source
+from console.export import build_document, to_markdown
+from console.incident_live import (
+    after_action,
+    impact_event,
+    record_first_breach,
+    sync_from_source,
+)
 from console.incidents import (
     RUN_GRACE,
     Incident,
@@ -1148,3 +1154,73 @@ def test_recovery_is_kept_only_for_the_incidents_own_sli(book: IncidentBook) -> 
     (kept,) = [e for e in book.events(incident.number) if e.kind == "sli.recovery"]
     assert (kept.at, kept.data["value"]) == (T0 + 95, 0.004)
     assert not record_recovery(book, "INC-99", recovery("error_ratio"), CONFIG, at=T0 + 99)
+
+
+# -- impact: a range query of the SLI's own PromQL over the incident window ---------------
+
+
+async def test_impact_is_the_peak_and_breach_of_the_slis_own_query_over_the_window(
+    book: IncidentBook,
+) -> None:
+    incident = opened(book)
+    book.record(incident.number, "sli.first_breach", "b", {"query": "e"}, at=T0 - 120)
+    book.mitigated(incident.number, actor="ann", action="rollback", summary="v4→v3", audit_seq=1)
+    sync(book, [], 700)  # the alert stopped
+    book.resolve(incident.number, actor="ann", now=T0 + 800)
+    #                 -120 -60   0    60   120  180 (mitigated)  240  300   360
+    peaked = series(FRAUD, [BAD, 0.2, 0.45, 0.3, 0.08, 0.05, 0.02, GOOD, GOOD], start=-120)
+    prometheus = Prometheus([series(CHURN, [0.9] * 9, start=-120), peaked])
+    done = book.get(incident.number)
+
+    impact = await impact_event(
+        book, done, CONFIG, {"prometheus": prometheus}, book.events(done.number), now=T0 + 5000
+    )
+
+    assert impact is None  # resolved: kept in the incident, read back with its timeline
+    # The SLI's own query ("e", not the burn-rate or verification query), over the
+    # window from the first breach to the resolution.
+    assert prometheus.range_calls == [("e", T0 - 120, T0 + 800, 1.0)]
+    (kept,) = [e for e in book.events(done.number) if e.kind == "sli.impact"]
+    assert kept.data["worst_value"] == 0.45 and kept.data["worst_at"] == T0  # the peak
+    assert (kept.data["breached_from"], kept.data["breached_until"]) == (T0 - 120, T0 + 300)
+    assert kept.data["breach_seconds"] == 420
+    assert (kept.data["window_start"], kept.data["window_end"]) == (T0 - 120, T0 + 800)
+    # Measured once: the window is final.
+    again = Prometheus([peaked])
+    events = book.events(done.number)
+    assert await impact_event(book, done, CONFIG, {"prometheus": again}, events, now=T0) is None
+    assert again.range_calls == []
+
+    doc = build_document(done, timeline(done, book))
+    assert doc.impact.worst_value == 0.45 and doc.impact.breach_seconds == 420
+    assert doc.impact.recovered_at == utc(T0 + 300)
+    assert doc.impact.measured_by is not None and doc.impact.measured_by.query == "e"
+    markdown = to_markdown(doc)
+    assert "- **Worst value seen:** 0.45 at " + utc(T0) in markdown
+    assert (
+        f"- **Measured by:** a range query of the SLI's own PromQL `e` over {utc(T0 - 120)} → "
+        f"{utc(T0 + 800)}, step 1s" in markdown
+    )
+
+
+async def test_an_open_incidents_impact_is_measured_to_now_and_not_kept(
+    book: IncidentBook,
+) -> None:
+    incident = opened(book)
+    prometheus = Prometheus([series(FRAUD, [BAD, 0.2, 0.1], start=0)])
+    impact = await impact_event(
+        book, incident, CONFIG, {"prometheus": prometheus}, [], now=T0 + 150
+    )
+    assert impact is not None and impact.data["ongoing"] is True
+    assert prometheus.range_calls == [("e", T0, T0 + 150, 1.0)]
+    assert (impact.data["breached_from"], impact.data["breach_seconds"]) == (T0, None)
+    assert "sli.impact" not in kinds(book.events(incident.number))
+    doc = build_document(incident, timeline(incident, book), measured=impact)
+    assert "not over: breached from" in to_markdown(doc)
+
+    down = Prometheus(error=AdapterError("prometheus", "cannot connect"))
+    failed = await impact_event(book, incident, CONFIG, {"prometheus": down}, [], now=T0 + 150)
+    assert failed is not None and "cannot connect" in failed.data["error"]
+    doc = build_document(incident, timeline(incident, book), measured=failed)
+    assert doc.impact.measured_by is not None and doc.impact.worst_value is None
+    assert "could not be read (prometheus: cannot connect)" in to_markdown(doc)

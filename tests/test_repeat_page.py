@@ -4,6 +4,7 @@ walks and the exports in one store in the test's directory (no network)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -140,7 +141,9 @@ async def test_a_repeated_page_starts_a_new_walk_and_exports_only_its_own_triage
 
     records = open_records(config)  # the first incident keeps its own triage
     try:
-        paths = export_files(records, records.book.get(first.number), tmp_path)
+        paths = await asyncio.to_thread(
+            export_files, records, records.book.get(first.number), tmp_path
+        )
     finally:
         records.close()
     earlier = json.loads(next(p for p in paths if p.suffix == ".json").read_text())
