@@ -7,6 +7,7 @@ docstring; ``config.example.yaml`` documents every key with an example. Loading
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -50,7 +51,28 @@ def format_duration(seconds: float) -> str:
     return f"{d}d{rem // 3600}h" if rem // 3600 else f"{d}d"
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+MAX_DURATION = 365 * 86400.0
+"""Longest interval or window a config may set: a year."""
+
+
+def parse_config_duration(raw: Any) -> float:
+    """:func:`parse_duration` for config keys: finite and at most :data:`MAX_DURATION`
+    (YAML's ``.inf`` and ``.nan`` are numbers, but no interval or window)."""
+    seconds = parse_duration(raw)
+    if not math.isfinite(seconds):
+        raise ValueError(
+            f"{raw!r} is not a usable duration; write a finite length like '30s', '5m', '1h'"
+        )
+    if seconds > MAX_DURATION:
+        longest = format_duration(MAX_DURATION)
+        raise ValueError(f"{raw!r} is longer than the most allowed, {longest}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_config_duration), Field(gt=0)]
+"""A positive, finite length of time in seconds (``30``, ``"5m"``, ``"1h"``)."""
+NonNegativeDuration = Annotated[float, BeforeValidator(parse_config_duration), Field(ge=0)]
+"""Like :data:`Duration`, where 0 is allowed."""
 
 SILENCE_MIN = 60.0
 SILENCE_MAX = 30 * 86400.0
@@ -108,9 +130,13 @@ def parse_objective(raw: Any) -> Objective:
     if isinstance(raw, str) and (match := _OBJECTIVE.match(raw)):
         op, threshold = match.group(1), match.group(2)
         try:
-            return Objective(op, float(threshold))  # type: ignore[arg-type]
+            value = float(threshold)
         except ValueError:
             pass
+        else:
+            if not math.isfinite(value):
+                raise ValueError(f"{raw!r}: an objective's threshold must be a finite number")
+            return Objective(op, value)  # type: ignore[arg-type]
         if _DURATION.match(threshold):  # "< 15m" for a seconds SLI
             return Objective(op, parse_duration(threshold))  # type: ignore[arg-type]
     raise ValueError(f"{raw!r} is not an objective; write it like '< 0.2' or '>= 0.999'")
@@ -193,14 +219,24 @@ class UiConfig(BaseModel):
     """Textual theme name."""
 
 
+def _file_not_directory(raw: Any) -> Any:
+    """A path written as a directory (``state/``) is refused where a file is meant."""
+    if isinstance(raw, str) and raw.endswith(("/", os.sep)):
+        raise ValueError(
+            f"{raw!r} names a directory; name the SQLite file in it, like {raw}FILE.db"
+        )
+    return raw
+
+
 class StoreConfig(BaseModel):
     """Where incidents, runbook walks and their evidence are kept."""
 
     model_config = ConfigDict(extra="forbid")
 
-    path: Path | None = None
+    path: Annotated[Path | None, BeforeValidator(_file_not_directory)] = None
     """SQLite file (default ``$XDG_STATE_HOME/mlconsole/store.db``). Point every
-    responder's console at the same file to share walks."""
+    responder's console at the same file to share walks. It names a file, never a
+    directory (the audit log goes beside it, as ``audit.db``)."""
 
 
 class RunbooksConfig(BaseModel):
@@ -257,7 +293,7 @@ class ActionsConfig(BaseModel):
     """The silence length the console proposes (from 1m to 30d)."""
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     """How a mitigation's effect is checked."""
-    audit_path: Path | None = None
+    audit_path: Annotated[Path | None, BeforeValidator(_file_not_directory)] = None
     """The audit log's SQLite file (default: ``audit.db`` beside the store)."""
     actor: str | None = None
     """Who the audit log names (default: ``$MLCONSOLE_ACTOR``, else ``user@host``)."""
@@ -274,7 +310,7 @@ class IncidentsConfig(BaseModel):
     severities: list[str] = Field(default_factory=list)
     """Only alerts with one of these ``severity`` labels open incidents by themselves
     (default: every severity)."""
-    end_grace: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 30.0
+    end_grace: NonNegativeDuration = 30.0
     """How long an alert must be missing from every alerts source before its end is
     recorded (at the first miss): a restarting Alertmanager, or a replica that has not
     heard of the alert yet, is not an alert that stopped."""
@@ -349,6 +385,18 @@ class Config(BaseModel):
                     f"use one of: {', '.join(names)}",
                 )
             )
+        for loc, path, name in (
+            (("store", "path"), self.store.path, "store.db"),
+            (("actions", "audit_path"), self.actions.audit_path, "audit.db"),
+        ):
+            if path is not None and path.is_dir():
+                found.append(
+                    (
+                        loc,
+                        f"{str(path)!r} is a directory, not a SQLite file",
+                        f"name the file in it, like {path / name}",
+                    )
+                )
         for key in ("registry", "fallback", "pipeline", "silences"):
             ref = getattr(self.actions, key)
             if ref is not None and ref not in self.sources:

@@ -305,3 +305,73 @@ def test_only_regular_files_are_read(tmp_path: Path, kind: str, argv: list[str])
     assert "Traceback" not in output
     assert output.count(SPECIAL[kind]) == 1, output
     assert f"{path}:0:0:" in output
+
+
+def _with(key_block: str) -> str:
+    """GOOD plus a top-level block, after the prometheus source's url (line 4)."""
+    return GOOD + key_block
+
+
+# (id, config text, line, col, the key named, a word of the message)
+NOT_FINITE = [
+    ("interval-inf", GOOD.replace("9090\n", "9090\n    interval: .inf\n"), 5, 15, "sources.prometheus.interval", "finite"),
+    ("interval-nan", GOOD.replace("9090\n", "9090\n    interval: .nan\n"), 5, 15, "sources.prometheus.interval", "finite"),
+    ("interval-negative", GOOD.replace("9090\n", "9090\n    interval: -5\n"), 5, 15, "sources.prometheus.interval", "greater than 0"),
+    ("interval-huge", GOOD.replace("9090\n", "9090\n    interval: 1.0e+12\n"), 5, 15, "sources.prometheus.interval", "longer than"),
+    ("stale-after-inf", GOOD.replace("9090\n", "9090\n    stale_after: .inf\n"), 5, 18, "sources.prometheus.stale_after", "finite"),
+    ("slo-window-inf", GOOD.replace("target: 0.99}", "target: 0.99, window: .inf}"), 12, 33, "slis[0].slo.window", "finite"),
+    ("history-nan", _with("ui:\n  history: .nan\n"), 14, 12, "ui.history", "finite"),
+    ("verify-window-inf", _with("actions:\n  verify: {window: .inf}\n"), 14, 20, "actions.verify.window", "finite"),
+    ("verify-every-negative", _with("actions:\n  verify: {every: -2}\n"), 14, 19, "actions.verify.every", "greater than 0"),
+    ("end-grace-inf", _with("incidents:\n  end_grace: .inf\n"), 14, 14, "incidents.end_grace", "finite"),
+    ("lookback-nan", _with("incidents:\n  breach_lookback: .nan\n"), 14, 20, "incidents.breach_lookback", "finite"),
+    ("silence-inf", _with("actions:\n  silence_duration: .inf\n"), 14, 21, "actions.silence_duration", "from 1m to 30d"),
+    ("silence-zero", _with("actions:\n  silence_duration: 0\n"), 14, 21, "actions.silence_duration", "from 1m to 30d"),
+    ("objective-inf", GOOD.replace('"< 0.01"', '"< inf"'), 11, 16, "slis[0].objective", "finite"),
+    ("objective-nan", GOOD.replace('"< 0.01"', '"> nan"'), 11, 16, "slis[0].objective", "finite"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col", "key", "word"), [b[1:] for b in NOT_FINITE], ids=[b[0] for b in NOT_FINITE]
+)
+def test_infinite_nan_and_negative_durations_are_refused_where_written(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    line: int,
+    col: int,
+    key: str,
+    word: str,
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    assert main(["check-config", str(path)]) == 2
+    out = capsys.readouterr().out
+    errors = [m for m in map(LOCATED.match, out.splitlines()) if m]
+    assert len(errors) == 1, out
+    assert (int(errors[0]["line"]), int(errors[0]["col"])) == (line, col), out
+    assert errors[0]["rest"].startswith(f"{key}: "), out
+    assert word in out
+
+
+def test_store_path_must_name_a_file_not_a_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    cases = [
+        (f"store:\n  path: {state}\n", "store.path", "is a directory"),
+        (f"store:\n  path: {tmp_path / 'new'}/\n", "store.path", "names a directory"),
+        (f"actions:\n  audit_path: {state}\n", "actions.audit_path", "is a directory"),
+    ]
+    for block, key, says in cases:
+        path = tmp_path / "config.yaml"
+        path.write_text(GOOD + block)
+        assert main(["check-config", str(path)]) == 2
+        out = capsys.readouterr().out
+        assert f"{path}:14:" in out and f"{key}: " in out and says in out, out
+        assert main(["-c", str(path), "incident", "list", "--no-sync"]) == 2
+        capsys.readouterr()
+    # Nothing was created beside or in it.
+    assert list(state.iterdir()) == [] and not (tmp_path / "audit.db").exists()
