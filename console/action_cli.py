@@ -196,18 +196,35 @@ def run_action(args: argparse.Namespace, name: str, params: Mapping[str, Any]) -
     config = _resolve_config(args)
     if isinstance(config, int):
         return config
-    if name == "silence" and config.model_label != "model":
-        for m in params.get("matchers", ()):
-            if m["name"] == "model":
-                m["name"] = config.model_label
+    return asyncio.run(mitigate(args, config, name, params))
+
+
+def refused_read_only(args: argparse.Namespace, config: Any) -> bool:
+    """Read-only mode (``--read-only`` or ``actions.read_only``) refuses, said once."""
     if getattr(args, "read_only", False) or config.actions.read_only:
         print(
             f"mlconsole {args.command}: refused: read-only mode (--read-only or "
             "actions.read_only); nothing was changed",
             file=sys.stderr,
         )
+        return True
+    return False
+
+
+async def mitigate(
+    args: argparse.Namespace, config: Any, name: str, params: Mapping[str, Any]
+) -> int:
+    """One mitigation the command's way: plan, confirm, lock, intent, check, apply, read
+    back, result, incident, verify. Returns the exit code. A caller that sets
+    ``args.outcome_sink`` (a dict; ``runbook run``) gets the outcome there, not printed.
+    """
+    if refused_read_only(args, config):
         return EXIT_REFUSED
-    return asyncio.run(_run(args, config, name, params))
+    if name == "silence" and config.model_label != "model":
+        for m in params.get("matchers", ()):
+            if m["name"] == "model":
+                m["name"] = config.model_label
+    return await _run(args, config, name, params)
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -363,7 +380,12 @@ def undo_command(plan: Any) -> str:
 def _finish(
     args: argparse.Namespace, out: Mapping[str, Any], text: str | None, stream: Any = None
 ) -> None:
-    if args.json:
+    sink = getattr(args, "outcome_sink", None)
+    if sink is not None:
+        sink.update(out)
+        if text:
+            print(text, file=sys.stderr if args.json else stream or sys.stdout)
+    elif args.json:
         print(json.dumps(out, indent=2, default=str))
     elif text:
         print(inert(text, multiline=True), file=stream or sys.stdout)

@@ -754,9 +754,12 @@ def from_runbook(
     """A runbook step's action and rendered params, as an action name and its params.
 
     A ``silence`` step's params are labels to match (``alertname``, ``model``...) plus
-    ``duration`` and ``comment``; the others pass through.
+    ``duration`` and ``comment``; a ``rollback`` step's ``version`` is its target
+    (``to``); the others pass through.
     """
     name, extra = RUNBOOK_ACTIONS.get(step_action, (step_action, {}))
+    if name == "rollback" and "version" in params and "to" not in params:
+        params = {("to" if k == "version" else k): v for k, v in params.items()}
     if name != "silence":
         return name, {**params, **extra}
     matchers = [equal_matcher(k, v) for k, v in params.items() if k not in SILENCE_OPTIONS]

@@ -2,17 +2,26 @@
 
 Checks run against the configured metrics source; each ``ask`` (and
 ``action``) step takes its answer from ``--answer STEP=CHOICE``, and the walk
-stops at the first step with no answer. The evidence and the conclusion, if
-one was reached, are printed and kept in the store.
+stops at the first step with no answer. An action step answered ``confirm``
+runs its mitigation the way the action commands do (plan, lock, intent, check,
+apply, read back, result, verify), and its outcome becomes the step's
+evidence; one that is not applied stops the walk at that step. The evidence and
+the conclusion, if one was reached, are printed and kept in the store.
 
 Exit codes: 0 concluded, 1 stopped at a step that needs an answer, 2 usage,
-config or runbook error, 3 a check could not run (a source unreachable).
+config or runbook error, 3 a check could not run (a source unreachable), or an
+action step's mitigation could not be planned or applied, 4 an action step was
+refused (read-only mode, the world changed since its plan, its target stayed
+locked) or its read-back found another writer's change, 5 the audit log cannot
+be written (the action step did not run).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import sys
 import time
@@ -48,6 +57,16 @@ def add_run_parser(commands: Any) -> None:
         "step: confirm or skip); repeatable",
     )
     run.add_argument("--json", action="store_true", help="print JSON")
+    # Also accepted after the command, as the action commands take it.
+    run.add_argument(
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="refuse action steps (exit 4)",
+    )
+    run.add_argument(
+        "--actor", metavar="NAME", default=argparse.SUPPRESS, help="who the audit log names"
+    )
     run.add_argument("--store", metavar="PATH", help="store file (default: from the config)")
     run.set_defaults(func=cmd_run)
 
@@ -144,12 +163,17 @@ async def _run(
                 firing_at=firing_at,
             )
             pause = await walk.advance()
+            action_exit: int | None = None
             while pause.reason in ("ask", "action") and pause.step.id in answers:
                 answer = answers[pause.step.id]
                 if pause.reason == "ask":
                     walk.answer(answer)
-                elif answer.lower() in CONFIRM | SKIP:
-                    walk.decide_action(answer.lower() in CONFIRM)
+                elif answer.lower() in CONFIRM:
+                    action_exit = await _run_action_step(args, config, walk)
+                    if action_exit is not None:
+                        break  # not applied: the walk waits at the step
+                elif answer.lower() in SKIP:
+                    walk.decide_action(False)
                 else:
                     raise WalkError(f"answer an action step with confirm or skip, not {answer!r}")
                 pause = await walk.advance()
@@ -168,7 +192,68 @@ async def _run(
     if failures:
         for message in failures.values():
             print(f"warning: {inert(message)}", file=sys.stderr)
+    if action_exit is not None:
+        return action_exit
     return {"concluded": EXIT_CONCLUDED, "error": EXIT_CHECK_FAILED}.get(pause.reason, EXIT_WAITING)
+
+
+class _Tee(io.StringIO):
+    """Writes through to ``stream`` and keeps a copy (an action's reason for the evidence)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        return super().write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+async def _run_action_step(args: argparse.Namespace, config: Any, walk: Any) -> int | None:
+    """Run the current action step's mitigation through the action commands' path.
+
+    Applied: its outcome is the step's evidence and the walk moves on (None). Not
+    applied: the outcome (or the reason it could not run) is the step's evidence, the
+    walk stays at the step, and the command's exit code is returned. Read-only mode
+    refuses before anything is read or recorded (exit 4).
+    """
+    from console.action_cli import mitigate
+    from console.actions import ActionError
+
+    step = walk.current
+    try:
+        name, params = walk.action_request()
+    except ActionError as exc:
+        raise _UsageError(f"step {step.id}: {exc}") from None
+    sink: dict[str, Any] = {}
+    command = argparse.Namespace(
+        command=f"runbook run: step {step.id} ({name})",
+        json=args.json,
+        dry_run=False,
+        yes=True,  # --answer STEP=confirm is the confirmation
+        incident=None,
+        no_verify=False,
+        read_only=getattr(args, "read_only", False),
+        actor=getattr(args, "actor", None),
+        outcome_sink=sink,
+    )
+    if command.read_only or config.actions.read_only:
+        return await mitigate(command, config, name, params)  # refuses, exit 4
+    tee = _Tee(sys.stderr)
+    with contextlib.redirect_stderr(tee):
+        code = await mitigate(command, config, name, params)
+    if sink.get("outcome") == "applied":
+        walk.record_action(sink)
+        return None
+    if not sink:  # stopped before it ran: the reason is what it said
+        said = [line for line in tee.getvalue().splitlines() if line.strip()]
+        sink = {"outcome": "not run", "message": said[-1] if said else f"exit {code}"}
+    sink["exit"] = code
+    walk.record_action(sink)
+    return code
 
 
 def evidence_age(at: float, now: float) -> str:

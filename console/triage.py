@@ -357,6 +357,53 @@ class Walk:
             actor=actor,
         )
 
+    def action_request(self) -> tuple[str, dict[str, Any]]:
+        """The current ``action`` step's mitigation: an action name and its params, with
+        the alert's labels filled in (the screen and ``runbook run`` both ask here)."""
+        from console.actions import from_runbook
+
+        step = self.current
+        if not isinstance(step, ActionStep):
+            raise WalkError(f"step {step.id!r} is a {step.kind} step, not an action")
+        params = {k: self.text(v) for k, v in step.params.items()}
+        return from_runbook(step.action, params, runbook=self.runbook.id)
+
+    def record_action(self, report: Mapping[str, Any], *, actor: str | None = None) -> bool:
+        """The current ``action`` step's mitigation ran (``report``: a
+        :class:`console.actions.Report` as a dict, plus the incident and recovery when
+        known): its outcome becomes the step's evidence.
+
+        Applied, the step is confirmed and the walk moves on (True). Refused, failed or
+        in conflict, the walk stays at the step to retry or skip it (False).
+        """
+        step = self.current
+        if not isinstance(step, ActionStep):
+            raise WalkError(f"step {step.id!r} is a {step.kind} step, not an action")
+        plan = report.get("plan") or {}
+        outcome: dict[str, Any] = {
+            "outcome": str(report.get("outcome")),
+            "summary": plan.get("summary", ""),
+            "message": report.get("message", ""),
+            "audit_intent": report.get("intent_seq"),
+            "audit_result": report.get("result_seq"),
+        }
+        for key in ("incident", "error", "recovery", "exit"):
+            if report.get(key) is not None:
+                outcome[key] = report[key]
+        if outcome["outcome"] == "applied":
+            self.decide_action(True, actor=actor, outcome=outcome)
+            return True
+        params = {k: self._render(v) for k, v in step.params.items()}
+        self._move(
+            step,
+            None,
+            f"not applied: {outcome['outcome']}",
+            inputs={"action": step.action, "params": params},
+            outputs=outcome,
+            actor=actor,
+        )
+        return False
+
     def back(self, *, actor: str | None = None) -> bool:
         """Go back one step (the evidence of both moves stays). False at the start."""
         if len(self.record.path) < 2:

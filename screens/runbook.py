@@ -260,34 +260,29 @@ class RunbookScreen(Screen[None]):
         The step moves on once the action has run, with its outcome as evidence;
         cancelling the plan leaves the walk where it is.
         """
-        from console.actions import ActionError, Outcome, from_runbook
+        from console.actions import ActionError
         from screens.action import start_action
 
         if self.mlapp.read_only:
             self.notify("Read-only mode: mitigations are disabled; 2 skips", severity="warning")
             return
-        params = {k: self.walk.text(v) for k, v in step.params.items()}
         try:
-            name, action_params = from_runbook(step.action, params, runbook=self.walk.runbook.id)
-        except ActionError as exc:
+            name, action_params = self.walk.action_request()
+        except (ActionError, WalkError) as exc:
             self.notify(str(exc), title="Cannot plan", severity="error")
             return
 
         def ran(report: Report) -> None:
-            if report.outcome is not Outcome.APPLIED:
-                # Refused or failed: the walk stays here, to retry (1) or skip (2).
-                self.notify(f"{report.message}; the runbook waits", severity="warning")
-                return
-            outcome = {
-                "outcome": str(report.outcome),
-                "summary": report.plan.summary(),
-                "message": report.message,
-                "audit_intent": report.intent_seq,
-            }
+            # The same evidence `runbook run` records: the outcome, whatever it was.
             try:
-                self.walk.decide_action(True, actor=self.mlapp_actor(), outcome=outcome)
+                moved = self.walk.record_action(report.as_dict(), actor=self.mlapp_actor())
             except WalkError as exc:
                 self.notify(str(exc), severity="warning")
+                return
+            if not moved:
+                # Refused, failed or in conflict: the walk stays here, to retry (1) or skip (2).
+                self.notify(f"{report.message}; the runbook waits", severity="warning")
+                self.refresh_view()
                 return
             self.run_walk()
 

@@ -197,14 +197,18 @@ async def walk_to_the_action_step(app: MLConsoleApp, pilot: Any) -> Any:
     return screen
 
 
+async def confirm_the_step(app: MLConsoleApp, pilot: Any) -> Any:
+    await pilot.press("1")  # confirm: plan the mitigation
+    return await until(
+        pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen, "the plan"
+    )
+
+
 async def test_a_runbook_action_step_runs_through_the_action_path(tmp_path: Path) -> None:
     app, fakes = app_with_runbook(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         runbook = await walk_to_the_action_step(app, pilot)
-        await pilot.press("1")  # confirm: plan the mitigation
-        plan = await until(
-            pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen, "the plan"
-        )
+        plan = await confirm_the_step(app, pilot)
         assert plan.plan.summary() == "churn-predictor retraining pipeline: running → paused"
         await pilot.press("y")
         await until(pilot, lambda: plan.stage == "done", "applied")
@@ -247,3 +251,24 @@ async def test_the_silence_dialog_refuses_a_duration_out_of_range(tmp_path: Path
             assert app.screen is form
             app.clear_notifications()
     assert fakes["alertmanager"].created == []
+
+
+async def test_a_refused_runbook_action_is_the_steps_evidence_and_the_walk_waits(
+    tmp_path: Path,
+) -> None:
+    app, fakes = app_with_runbook(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        runbook = await walk_to_the_action_step(app, pilot)
+        plan = await confirm_the_step(app, pilot)
+        fakes["pipelines"].on["churn-predictor"] = True  # someone paused it meanwhile
+        await pilot.press("y")  # apply: the check finds the world moved
+        await until(pilot, lambda: plan.stage == "done", "refused")
+        step = await until(
+            pilot,
+            lambda: next((e for e in runbook.walk.evidence if e.step_id == "retrain"), None),
+            "the refusal recorded",
+        )
+        assert step.decision == "not applied: refused"
+        assert "someone else changed it" in step.outputs["message"]
+        assert step.outputs["audit_intent"] == 1 and step.outputs["audit_result"] == 2
+        assert runbook.walk.current.id == "retrain"  # it waits: 1 retries, 2 skips

@@ -714,3 +714,14 @@ async def test_the_consoles_move_seen_first_by_another_poll_is_still_its_own(
     assert history.changes("fraud-detector", "champion")[-1][1:4:2] == ("3", "mlconsole:ana@ops")
     again = await build_action(ctx, "rollback", {"model": "fraud-detector"}).plan()
     assert again.summary() == "fraud-detector@champion: v3 → v2"
+
+
+def test_a_runbook_rollback_steps_version_is_its_target() -> None:
+    from console.actions import from_runbook
+
+    # artifact-mismatch rolls back to the version the alert expected, not the one before.
+    assert from_runbook("rollback", {"model": "m", "version": "2"}) == (
+        "rollback",
+        {"model": "m", "to": "2"},
+    )
+    assert from_runbook("rollback", {"model": "m"}) == ("rollback", {"model": "m"})

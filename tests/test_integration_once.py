@@ -143,3 +143,74 @@ def test_an_action_over_a_cut_off_audit_tail_is_refused(lab_clean: Any, tmp_path
     assert [e.seq for e in audit_of(tmp_path).entries()] == [1]
     verify = mlconsole(config, "audit", "verify")
     assert verify.returncode == 1 and "truncated" in verify.stdout
+
+
+ROLLBACK_RUNBOOK = """
+id: rollback-test
+title: Roll back the bad deploy
+match: [{alertname: ModelErrorBudgetBurn}]
+labels: [model]
+steps:
+  - id: act
+    kind: action
+    title: Roll back to v3
+    action: rollback
+    params: {model: "{{ labels.model }}", to: "3"}
+    next: done
+  - id: done
+    kind: conclude
+    cause: model
+    summary: "{{ labels.model }} rolled back"
+"""
+
+
+def _step(walk: dict[str, Any], step: str) -> list[dict[str, Any]]:
+    return [e for e in walk["evidence"] if e["step"] == step]
+
+
+def test_runbook_run_confirm_runs_the_mitigation_through_the_action_path(
+    lab_clean: Any, tmp_path: Path
+) -> None:
+    import json
+
+    import yaml
+
+    lab = lab_clean
+    bad_deploy(lab)
+    path = lab_config(lab, tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data.setdefault("actions", {})["verify"] = {"window": 10, "every": 1, "consecutive": 2}
+    path.write_text(yaml.safe_dump(data))
+    runbook = tmp_path / "rollback-test.yaml"
+    runbook.write_text(ROLLBACK_RUNBOOK)
+    walk = ("runbook", "run", str(runbook), "--labels", f"model={MODEL}", "--answer", "act=confirm")
+
+    refused = mlconsole(path, *walk, "--json", "--read-only")
+    assert refused.returncode == 4, refused.stderr
+    assert "read-only" in refused.stderr
+    assert champion(lab) == "4" and not (tmp_path / "audit.db").exists()
+    assert _step(json.loads(refused.stdout), "act") == []  # not recorded as confirmed
+
+    run = mlconsole(path, *walk, "--json")
+    assert run.returncode == 0, run.stderr
+    assert champion(lab) == "3"
+    result = json.loads(run.stdout)
+    assert result["conclusion"]["summary"] == f"{MODEL} rolled back"
+    (evidence,) = _step(result, "act")
+    assert evidence["decision"] == "confirmed"
+    outputs = evidence["outputs"]
+    assert outputs["outcome"] == "applied"
+    assert outputs["summary"] == f"{MODEL}@champion: v4 → v3"
+    assert outputs["audit_intent"] == 1 and outputs["audit_result"] == 2
+    assert outputs["recovery"]["sli"]  # the verdict it watched for
+    log = audit_of(tmp_path)
+    assert kinds(log)[:2] == ["intent", "result"] and "verify" in kinds(log)
+    assert log.entries()[0].body["actor"] == "tester@ci"
+
+    # Once more: v3 is served already, so nothing runs; the walk waits at the step.
+    again = mlconsole(path, *walk, "--json")
+    assert again.returncode == 2, again.stderr
+    (waiting,) = _step(json.loads(again.stdout), "act")
+    assert waiting["decision"] == "not applied: not run"
+    assert "already points at v3" in waiting["outputs"]["message"]
+    assert waiting["outputs"]["exit"] == 2
