@@ -5,8 +5,9 @@ Exit codes (every command):
   1  alerts firing (``status``); applied but not recovered (actions)
   2  usage or config error
   3  a source is unreachable or failed
-  4  an action was refused (the state changed since its plan, or read-only mode)
-  5  the audit log cannot be written (nothing was run)
+  4  an action was refused (the state changed since its plan, its target stayed
+     locked, or read-only mode), or in conflict (another writer before the read-back)
+  5  the audit log cannot be written, or is not whole (nothing was run)
 """
 
 from __future__ import annotations

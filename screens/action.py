@@ -199,7 +199,9 @@ class ActionScreen(ModalScreen[None]):
         incident = space.incident_for(self.plan.model)
         executor = Executor(space.ctx, space.audit, incident=incident)
         try:
-            report = await executor.run(self.action_, self.plan)
+            report = await executor.run(
+                self.action_, self.plan, on_wait=lambda text: self._status(Text(text, "yellow"))
+            )
         except AuditError as exc:
             self.stage = "done"
             self._status(Text(f"NOT RUN: {inert(exc)}", style="bold red"))

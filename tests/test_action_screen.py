@@ -272,3 +272,34 @@ async def test_a_refused_runbook_action_is_the_steps_evidence_and_the_walk_waits
         assert "someone else changed it" in step.outputs["message"]
         assert step.outputs["audit_intent"] == 1 and step.outputs["audit_result"] == 2
         assert runbook.walk.current.id == "retrain"  # it waits: 1 retries, 2 skips
+
+
+async def test_the_key_waits_for_another_consoles_lock_and_says_who_holds_it(
+    tmp_path: Path,
+) -> None:
+    from console.target_lock import SqliteTargetLock
+
+    app, fakes = app_with_fakes(tmp_path)
+    other = SqliteTargetLock(tmp_path / "store.db")  # another console on the same store
+    held = other.try_acquire("alias:fraud-detector@champion", "bob@ops", 60)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "r")  # fraud-detector is the second row: plan a rollback
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen, "the plan"
+        )
+        await pilot.press("y")  # apply: bob holds the alias
+        await until(
+            pilot,
+            lambda: (
+                "waiting for the lock: bob@ops holds" in str(screen.query_one("#status").render())
+            ),
+            "the wait shown",
+        )
+        assert fakes["registry"].aliases["fraud-detector"]["champion"] == "4"
+        assert AuditLog(tmp_path / "audit.db").entries() == []  # no intent while it waits
+        fakes["registry"].aliases["fraud-detector"]["champion"] = "3"  # bob rolled back
+        other.release(held)
+        await until(pilot, lambda: screen.stage == "done", "the verdict")
+        assert "now points at v3, not v4" in str(screen.query_one("#status").render())
+    log = AuditLog(tmp_path / "audit.db")
+    assert [e.kind for e in log.entries()] == ["intent", "refusal"]
