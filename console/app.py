@@ -436,14 +436,11 @@ class MLConsoleApp(App[int]):
             "Refresh now", "Refresh every source immediately (R)", self.action_refresh
         )
         yield SystemCommand("Help", "Show keys and what the colours mean (?)", self.action_help)
-        if hasattr(screen, "action_incidents"):
-            yield SystemCommand(
-                "Incidents", "Every open incident; enter opens one (I)", screen.action_incidents
-            )
-        if hasattr(screen, "action_filter"):
-            yield SystemCommand(
-                "Filter models", "Filter the dashboard by model or alert (/)", screen.action_filter
-            )
+        # The screen's own actions, as its keys would run them (on what is selected);
+        # what check_action refuses (mutations when read-only) is not offered.
+        for action, title, text in getattr(screen, "PALETTE", ()):
+            if screen.check_action(action, ()) is not False:
+                yield SystemCommand(title, text, getattr(screen, f"action_{action}"))
 
 
 def create_app(

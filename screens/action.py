@@ -333,12 +333,18 @@ class SilenceScreen(ModalScreen[None]):
             yield Static("enter continue to the plan · esc cancel", id="keys")
 
     def on_mount(self) -> None:
-        self.query_one("#comment", Input).focus()
+        # Duration first, its default selected: what is typed first replaces it, and
+        # enter moves on to the comment.
+        self.query_one("#duration", Input).focus()
 
     @on(Input.Submitted)
-    async def _submitted(self) -> None:
+    async def _submitted(self, event: Input.Submitted) -> None:
         from console.config import parse_silence_duration
 
+        comment_box = self.query_one("#comment", Input)
+        if event.input.id == "duration" and not comment_box.value.strip():
+            comment_box.focus()  # the next field, not an error yet
+            return
         try:
             duration = parse_silence_duration(self.query_one("#duration", Input).value)
         except ValueError as exc:

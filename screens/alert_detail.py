@@ -44,6 +44,7 @@ class AlertDetailScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
             yield Static(id="alert")
+            yield Static(id="triage")
             yield Static(id="slis")
         yield Footer()
 
@@ -53,7 +54,38 @@ class AlertDetailScreen(ModalScreen[None]):
             if self.alert
             else inert(f"{self.model}: no alerts", markup=True)
         )
+        checks = self._triage_checks()
+        self.query_one("#triage", Static).update(checks)
+        self.query_one("#triage", Static).display = bool(checks.plain)
         self.show_snapshot(self.mlapp.snapshot)
+
+    def _triage_checks(self) -> Text:
+        """The checks this firing's runbook walk has run (pre-triage runs them when the
+        page arrives), each with its series: which feature drifted, and by how much."""
+        from screens.runbook import evidence_line
+
+        triage = self.mlapp.triage
+        if triage is None or self.alert is None:
+            return Text()
+        incident = self.mlapp.incident_for_alert(self.alert)
+        label = self.mlapp.config.model_label
+        now = self.mlapp.now()
+        lines: list[Text] = []
+        for runbook in triage.catalog.for_alert(self.alert.labels, self.alert.annotations):
+            run = triage.existing_walk(
+                runbook, self.alert, None if incident is None else incident.number
+            )
+            if run is None:
+                continue
+            checks = [e for e in triage.store.evidence(run.id) if e.kind == "check"]
+            if checks:
+                lines.append(
+                    Text(f"\nchecks of runbook {inert(runbook.id)}", style="bold underline")
+                )
+                lines.extend(
+                    Text("  ") + evidence_line(item, now, model_label=label) for item in checks
+                )
+        return Text("\n").join(lines)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         now = self.mlapp.now()

@@ -57,7 +57,7 @@ class DashboardScreen(Screen[None]):
         Binding("s", "silence", "Silence"),
         Binding("a", "acknowledge", "Ack"),
         Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("colon", "command_palette", "Palette", key_display=":"),
+        Binding("colon", "app.command_palette", "Palette", key_display=":"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("enter", "open", "Open", show=False, priority=False),
         Binding("p", "pipeline", "Pipeline", show=False),
@@ -65,8 +65,24 @@ class DashboardScreen(Screen[None]):
         Binding("i", "incident", "Incident", show=False),
         Binding("I", "incidents", "Incidents", show=False),
         Binding("e", "export", "Export", show=False),
-        Binding("ctrl+p", "command_palette", "Palette", show=False),
+        Binding("ctrl+p", "app.command_palette", "Palette", show=False),
     ]
+    #: What the command palette offers here: (action, title, help); each acts on the
+    #: selection, exactly as its key does.
+    PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("triage", "Triage", "Walk the selected alert's runbook (t)"),
+        ("rollback", "Roll back", "Point the selected model's alias at its previous version (r)"),
+        ("fallback", "Fallback on/off", "Serve the selected model's rule-based fallback (f)"),
+        ("silence", "Silence", "Silence the selected alert, or the model's alerts (s)"),
+        ("pipeline", "Pipeline pause/resume", "Pause or resume the model's retraining (p)"),
+        ("acknowledge", "Acknowledge", "Acknowledge the selected alert's incident (a)"),
+        ("note", "Note", "Add a note to the selected alert's incident (n)"),
+        ("incident", "Incident", "Open the selected alert's incident and timeline (i)"),
+        ("incidents", "Incidents", "Every open incident; enter opens one (I)"),
+        ("export", "Export", "Export the selected alert's incident as Markdown and JSON (e)"),
+        ("open", "Open alert", "The selected alert in full, with its model's SLIs (enter)"),
+        ("filter", "Filter models", "Filter the dashboard by model or alert (/)"),
+    )
     #: Mutations: hidden and refused in read-only mode.
     MUTATIONS: ClassVar[frozenset[str]] = frozenset({"rollback", "fallback", "silence", "pipeline"})
 
@@ -76,6 +92,7 @@ class DashboardScreen(Screen[None]):
         self._pending: Snapshot | None = None
         self._model_rows: list[str] = []
         self._model_layout: tuple[object, ...] = ()
+        self._seen_firing: set[str] = set()
         self._alert_rows: list[str] = []
 
     @property
@@ -125,6 +142,24 @@ class DashboardScreen(Screen[None]):
         self.query_one(SourceBar).show(snapshot, now)
         self._render_models(snapshot, now)
         self._render_alerts(snapshot, now)
+        self._follow_new_page(snapshot)
+
+    def _follow_new_page(self, snapshot: Snapshot) -> None:
+        """A page that starts firing while no alert is selected becomes the selection
+        (in both tables, focus left where it is), so `t`, `a` and `i` act on it."""
+        firing = {a.fingerprint: a for a in snapshot.firing}
+        new = [a for f, a in firing.items() if f not in self._seen_firing]
+        self._seen_firing = set(firing)
+        if not new or self._focused_alert() is not None:
+            return
+        page = next((a for a in new if a.fingerprint in self._alert_rows), None)
+        if page is None:  # filtered out: not the user's current view
+            return
+        alerts = self.query_one("#alerts", DataTable)
+        alerts.move_cursor(row=self._alert_rows.index(page.fingerprint), animate=False)
+        if page.model in self._model_rows:
+            models = self.query_one("#models", DataTable)
+            models.move_cursor(row=self._model_rows.index(page.model), animate=False)
 
     def on_resize(self) -> None:
         """A new width may show more or less of each SLI: lay the models out again."""

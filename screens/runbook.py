@@ -54,8 +54,29 @@ def _when(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S UTC")
 
 
-def evidence_line(item: Evidence, now: float, *, superseded: bool = False) -> Text:
-    """One step of the path: its decision, its values and how old they are.
+def series_values(values: object, limit: int, digits: int, model_label: str) -> str:
+    """A check's series as ``feature=amount 0.47, ...``: each value with the labels that
+    tell the series apart (which feature drifted), not only the bare number."""
+    if not isinstance(values, list):
+        return ""
+    parts = []
+    for value in values[:limit]:
+        labels = value.get("labels") if isinstance(value, dict) else None
+        named = " ".join(
+            f"{k}={v}" for k, v in (labels or {}).items() if k not in ("__name__", model_label)
+        )
+        number = value.get("value") if isinstance(value, dict) else None
+        shown = f"{number:.{digits}g}" if isinstance(number, int | float) else str(number)
+        parts.append(f"{named} {shown}" if named else shown)
+    more = len(values) - limit
+    return ", ".join(parts) + (f", +{more} more" if more > 0 else "")
+
+
+def evidence_line(
+    item: Evidence, now: float, *, superseded: bool = False, model_label: str = "model"
+) -> Text:
+    """One step of the path: its decision, its values (with the labels that tell its
+    series apart) and how old they are.
     ``superseded``: a later reading of the same check exists (kept as evidence)."""
     mark = DECISION_MARK.get(item.decision.split(":")[0], "→")
     if item.outputs.get("recheck"):
@@ -66,9 +87,9 @@ def evidence_line(item: Evidence, now: float, *, superseded: bool = False) -> Te
         f" {inert(item.kind)} ",
         (inert(item.decision), "cyan"),
     )
-    values = item.outputs.get("values")
-    if isinstance(values, list) and values:
-        text.append("  " + ", ".join(f"{v['value']:.3g}" for v in values[:3]), style="dim")
+    shown = series_values(item.outputs.get("values"), 3, 3, model_label)
+    if shown:
+        text.append("  " + inert(shown), style="dim")
     text.append(f"  {age(item.at, now)}", style="dim")
     if superseded:
         text.append(" (earlier reading)", style="dim italic")
@@ -88,10 +109,11 @@ class EvidenceScreen(ModalScreen[None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "dismiss", "Back")]
 
-    def __init__(self, item: Evidence, now: float) -> None:
+    def __init__(self, item: Evidence, now: float, model_label: str = "model") -> None:
         super().__init__()
         self.item = item
         self.now = now
+        self.model_label = model_label
 
     def compose(self) -> ComposeResult:
         item = self.item
@@ -102,6 +124,9 @@ class EvidenceScreen(ModalScreen[None]):
         table.add_row("decision", Text(inert(item.decision)))
         table.add_row("by", Text(inert(item.actor)))
         table.add_row("at", f"{_when(item.at)} ({age(item.at, self.now)})")
+        series = series_values(item.outputs.get("values"), 10, 4, self.model_label)
+        if series:
+            table.add_row("series", Text(inert(series)))
         with VerticalScroll() as scroll:
             scroll.border_title = inert(f"Evidence · {item.step_id}", markup=True)
             yield Static(table)
@@ -147,6 +172,7 @@ class RunbookScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back to dashboard"),
         Binding("b", "back", "Step back"),
         Binding("R", "retry", "Re-run checks"),
+        Binding("e", "evidence", "Evidence"),
         *(Binding(str(n), f"choose({n})", f"Choose {n}", show=False) for n in range(1, 10)),
     ]
 
@@ -176,11 +202,11 @@ class RunbookScreen(Screen[None]):
             Text.assemble(
                 (inert(runbook.title), "bold"),
                 inert(f"  ·  {runbook.id} v{runbook.version}  ·  "),
-                (inert(labels.get("model", "")), "bold"),
+                (inert(labels.get(self.mlapp.config.model_label, "")), "bold"),
                 f"  {inert(labels.get('alertname', ''))}",
             )
         )
-        self.query_one("#path", OptionList).border_title = "Path so far (enter: evidence)"
+        self.query_one("#path", OptionList).border_title = "Path so far (e or enter: evidence)"
         self.query_one("#current-pane").border_title = "Current step"
         self.refresh_view()
         self.set_interval(AGE_TICK, self._tick)
@@ -305,12 +331,26 @@ class RunbookScreen(Screen[None]):
         if not self.busy:
             self.recheck()
 
+    def action_evidence(self) -> None:
+        """One key from anywhere on the screen: the evidence of the step highlighted
+        in the path, else of the latest step."""
+        evidence = self.walk.evidence
+        if not evidence:
+            self.notify("No evidence yet: no step has run")
+            return
+        highlighted = self.query_one("#path", OptionList).highlighted
+        index = highlighted if highlighted is not None and highlighted < len(evidence) else -1
+        self.app.push_screen(self._evidence_screen(evidence[index]))
+
+    def _evidence_screen(self, item: Evidence) -> EvidenceScreen:
+        return EvidenceScreen(item, self.walk.clock(), self.mlapp.config.model_label)
+
     @on(OptionList.OptionSelected, "#path")
     def _open_evidence(self, event: OptionList.OptionSelected) -> None:
         evidence = self.walk.evidence
         index = event.option_index
         if 0 <= index < len(evidence):
-            self.app.push_screen(EvidenceScreen(evidence[index], self.walk.clock()))
+            self.app.push_screen(self._evidence_screen(evidence[index]))
 
     # -- rendering -----------------------------------------------------------
 
@@ -320,12 +360,16 @@ class RunbookScreen(Screen[None]):
         highlighted = path.highlighted
         path.clear_options()
         now = self.walk.clock()
+        label = self.mlapp.config.model_label
         newest = {e.step_id: i for i, e in enumerate(evidence) if e.kind == "check"}
         path.add_options(
             [
                 Option(
                     evidence_line(
-                        item, now, superseded=item.kind == "check" and newest[item.step_id] > i
+                        item,
+                        now,
+                        superseded=item.kind == "check" and newest[item.step_id] > i,
+                        model_label=label,
                     )
                 )
                 for i, item in enumerate(evidence)
@@ -387,7 +431,8 @@ class RunbookScreen(Screen[None]):
                 )
             )
             values = last_check.outputs.get("values") or []
-            shown = ", ".join(f"{v['value']:.4g}" for v in values[:5]) or "no series"
+            label = self.mlapp.config.model_label
+            shown = series_values(values, 5, 4, label) or "no series"
             parts.append(
                 Text(
                     inert(

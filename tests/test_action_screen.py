@@ -303,3 +303,23 @@ async def test_the_key_waits_for_another_consoles_lock_and_says_who_holds_it(
         assert "now points at v3, not v4" in str(screen.query_one("#status").render())
     log = AuditLog(tmp_path / "audit.db")
     assert [e.kind for e in log.entries()] == ["intent", "refusal"]
+
+
+async def test_the_silence_dialog_takes_the_duration_first(tmp_path: Path) -> None:
+    app, fakes = app_with_fakes(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "s")  # select fraud-detector, open the silence form
+        form = await until(
+            pilot, lambda: isinstance(app.screen, SilenceScreen) and app.screen, "the silence form"
+        )
+        await pilot.press("2", "h")  # typed first: the duration, replacing the default
+        await pilot.press("enter")  # on to the comment
+        assert form.query_one("#duration", Input).value == "2h"
+        assert form.query_one("#comment", Input).value == ""
+        await pilot.press(*"deploy rollback underway")  # the comment
+        await pilot.press("enter")  # continue to the plan
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen, "the plan"
+        )
+        assert "(2h)" in screen.plan.summary()
+        assert fakes["alertmanager"].created == []  # nothing until y

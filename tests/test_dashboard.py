@@ -7,13 +7,14 @@ import asyncio
 import pytest
 from textual.widgets import DataTable, Input
 
-from adapters.base import MetricsAdapter, QueryResult, RangeResult, SourceSettings
+from adapters.base import AlertRecord, MetricsAdapter, QueryResult, RangeResult, SourceSettings
 from console.app import MLConsoleApp, create_app
 from console.poller import Poller
+from console.snapshot import Snapshot
 from screens.alert_detail import AlertDetailScreen
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
-from tests.builders import CONFIG, NOW, snapshot
+from tests.builders import CONFIG, NOW, alert, snapshot
 
 SIZE = (160, 40)
 
@@ -220,3 +221,88 @@ async def test_keys_on_an_alert_find_its_model_by_the_configured_label(
         await pilot.press("down")  # the fraud-detector alert
         await pilot.press("r")  # roll back the alert's model
     assert asked == [("rollback", {"model": "fraud-detector"})]
+
+
+def _with_alerts(base: Snapshot, alerts: tuple[AlertRecord, ...]) -> Snapshot:
+    return Snapshot.build(
+        taken_at=NOW, slis=base.slis, readings=base.readings, alerts=alerts, sources=base.sources
+    )
+
+
+async def test_a_new_page_becomes_the_selection_when_none_is_selected() -> None:
+    app = app_with_snapshot()
+    quiet = _with_alerts(app.snapshot, ())
+    app.snapshot = quiet
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        models = screen.query_one("#models", DataTable)
+        assert app.focused is models and rows(app, "#models")[models.cursor_row] != "recommender"
+        page = alert("recommender", "ModelLatencyHigh", "page", 0.1, "p99 above 500ms")
+        app.apply_snapshot(_with_alerts(quiet, (page,)))  # the page arrives
+        await pilot.pause()
+        assert app.focused is models  # focus stays where the user left it
+        assert rows(app, "#models")[models.cursor_row] == "recommender"
+        assert screen._focused_alert() == page
+        await pilot.press("t")  # triage: it is the page's, not "select an alert"
+        assert not any("Select an alert" in n.message for n in app._notifications)
+
+
+async def test_a_new_page_leaves_a_chosen_alert_alone() -> None:
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await pilot.press("tab")  # focus the alerts table
+        await pilot.press("down")  # choose fraud-detector's alert
+        chosen = screen._focused_alert()
+        assert chosen is not None and chosen.model == "fraud-detector"
+        page = alert("recommender", "ModelLatencyHigh", "page", 0.1, "p99 above 500ms")
+        app.apply_snapshot(_with_alerts(app.snapshot, (*app.snapshot.alerts, page)))
+        await pilot.pause()
+        assert screen._focused_alert() == chosen
+
+
+async def test_colon_opens_a_palette_that_runs_the_actions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from textual.command import CommandPalette
+
+    asked: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(DashboardScreen, "_act", lambda self, name, p: asked.append((name, p)))
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down")  # select fraud-detector
+        await pilot.press("colon")  # open the command palette, the k9s way
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"roll back")  # search for the action
+        await until_palette_settles(pilot)
+        await pilot.press("enter")  # run the best match
+        await pilot.pause()
+    assert asked == [("rollback", {"model": "fraud-detector"})]
+
+
+async def until_palette_settles(pilot: object) -> None:
+    from textual.command import CommandList, CommandPalette
+
+    app = pilot.app  # type: ignore[attr-defined]
+    for _ in range(200):
+        screen = app.screen
+        if isinstance(screen, CommandPalette) and screen.query_one(CommandList).option_count:
+            return
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+    raise AssertionError("the palette found nothing")
+
+
+async def test_the_palette_lists_the_actions_and_hides_mutations_when_read_only() -> None:
+    screen_titles: dict[bool, set[str]] = {}
+    for read_only in (False, True):
+        app = create_app(CONFIG, poll=False, clock=lambda: NOW, read_only=read_only)
+        app.snapshot = snapshot()
+        async with app.run_test(size=SIZE):
+            titles = {c.title for c in app.get_system_commands(app.screen)}
+            screen_titles[read_only] = titles
+    expected = {"Roll back", "Fallback on/off", "Silence", "Pipeline pause/resume"}
+    book = {"Triage", "Acknowledge", "Note", "Incident", "Export", "Refresh now"}
+    assert expected | book <= screen_titles[False]
+    assert book <= screen_titles[True] and not expected & screen_titles[True]

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from textual.widgets import OptionList, Static
 
+from adapters.base import QueryResult, Sample
 from console.app import MLConsoleApp, create_app
 from console.config_loader import load_text
 from console.runbook import Runbook
@@ -183,3 +184,48 @@ def test_runbook_screen_snapshot(tmp_path: Path, snap_compare) -> None:  # type:
         await pilot.pause()
 
     assert snap_compare(app, run_before=walk, terminal_size=SIZE)
+
+
+class FeatureDrift(Scripted):
+    """Answers as Prometheus does for `max by (feature)`: one series per feature."""
+
+    async def query(self, promql: str, at: float | None = None) -> QueryResult:
+        result = await super().query(promql, at)
+        return QueryResult(
+            promql,
+            tuple(
+                Sample({"feature": "amount", "model": "churn-predictor"}, s.value, s.timestamp)
+                for s in result.samples
+            ),
+        )
+
+
+async def test_e_opens_the_evidence_in_one_key_and_names_the_feature(tmp_path: Path) -> None:
+    app = app_with_triage(tmp_path, FeatureDrift({"drift_psi": 0.41, "null_ratio": 0.0}))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")  # triage the top model's alert (churn-predictor, drift)
+        await wait_idle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, RunbookScreen)
+        path = screen.query_one("#path", OptionList)
+        assert "feature=amount 0.41" in path_lines(screen)[0]
+        assert "(values: feature=amount 0)" in shown_text(screen)
+        await pilot.press("e")  # the evidence, in one key
+        assert isinstance(app.screen, EvidenceScreen)
+        assert app.screen.item.step_id == screen.walk.evidence[-1].step_id
+        await pilot.press("escape")  # close it
+        path.highlighted = 0
+        await pilot.press("e")  # the highlighted step's evidence
+        assert isinstance(app.screen, EvidenceScreen)
+        assert app.screen.item.step_id == "psi"
+
+
+async def test_the_alert_detail_names_the_drifting_feature(tmp_path: Path) -> None:
+    app = app_with_triage(tmp_path, FeatureDrift({"drift_psi": 0.41, "null_ratio": 0.0}))
+    async with app.run_test(size=SIZE) as pilot:
+        app.apply_snapshot(snapshot())  # the page arrives: pre-triage runs its checks
+        await wait_idle(app, pilot)
+        await pilot.press("enter")  # open the top alert (churn-predictor's drift)
+        assert isinstance(app.screen, AlertDetailScreen)
+        shown = str(app.screen.query_one("#triage", Static).render())
+        assert "psi" in shown and "feature=amount 0.41" in shown
