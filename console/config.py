@@ -314,6 +314,10 @@ class IncidentsConfig(BaseModel):
     """How long an alert must be missing from every alerts source before its end is
     recorded (at the first miss): a restarting Alertmanager, or a replica that has not
     heard of the alert yet, is not an alert that stopped."""
+    auto_resolve_after: NonNegativeDuration | None = 3600.0
+    """Resolve an open incident by itself once every one of its alerts has stopped
+    firing for this long (``mlconsole`` resolves it, and its timeline says why).
+    0 or null: never; incidents then wait for someone to resolve them."""
     breach_lookback: Duration = 3600.0
     """How far before an alert fired to look in Prometheus for its SLI's first breach."""
     export_dir: Path | None = None

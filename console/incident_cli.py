@@ -227,6 +227,9 @@ def _sync(records: Records, actor: str) -> str | None:
                 inert(f"opened {incident.id}: {incident.alertname} on {incident.model}"),
                 file=sys.stderr,
             )
+        quiet = format_duration(records.config.incidents.auto_resolve_after or 0)
+        for incident in result.resolved:
+            print(f"resolved {incident.id}: quiet for {quiet}", file=sys.stderr)
         return None
 
     return asyncio.run(run())

@@ -360,6 +360,7 @@ def sync_alerts(
         actor=actor,
         now=now,
         end_grace=settings.end_grace,
+        auto_resolve_after=settings.auto_resolve_after,
     )
 
 

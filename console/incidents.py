@@ -26,6 +26,7 @@ from typing import Any
 from adapters.base import AlertRecord
 from console.audit import TIME_FORMAT as AUDIT_TIME_FORMAT
 from console.audit import AuditEntry, AuditLog
+from console.config import format_duration
 from console.sqlite_file import open_sqlite, transaction
 from console.store import RUN_GRACE, Evidence, RunRecord, Store
 from console.timeline import Event, ordered
@@ -202,10 +203,12 @@ class SyncResult:
     retriggered: tuple[Incident, ...] = ()
     quiet: tuple[Incident, ...] = ()
     """Incidents whose every alert stopped firing just now."""
+    resolved: tuple[Incident, ...] = ()
+    """Incidents resolved by themselves: quiet for ``incidents.auto_resolve_after``."""
 
     @property
     def changed(self) -> bool:
-        return bool(self.opened or self.retriggered or self.quiet)
+        return bool(self.opened or self.retriggered or self.quiet or self.resolved)
 
 
 def group_key(alert: AlertRecord, model_label: str) -> tuple[str, str]:
@@ -465,6 +468,7 @@ class IncidentBook:
         actor: str = "mlconsole",
         now: float | None = None,
         end_grace: float = 0.0,
+        auto_resolve_after: float | None = None,
     ) -> SyncResult:
         """Bring the incidents in line with the alerts firing now.
 
@@ -477,6 +481,10 @@ class IncidentBook:
         longer reported ends once it has been missing for ``end_grace`` seconds, at
         the moment it was first missed; when the last one ends the acknowledgement
         ends with it. Alerts of resolved incidents are followed to their end too.
+
+        With ``auto_resolve_after`` (seconds; None or 0: never), an open incident
+        whose every alert has been quiet that long is resolved by ``mlconsole``, at
+        the moment the quiet period ran out, with an event that says so.
         """
         now = self.clock() if now is None else now
         groups: dict[tuple[str, str], list[AlertRecord]] = {}
@@ -516,11 +524,44 @@ class IncidentBook:
                 "WHERE state = 'resolved' AND ended_at IS NULL"
             ).fetchall():
                 self._end_alerts(db, number, reported, now, end_grace)
+            resolved = self._resolve_quiet(db, now, auto_resolve_after or 0.0)
         return SyncResult(
             tuple(self.get(n) for n in opened),
             tuple(self.get(n) for n in retriggered),
             tuple(self.get(n) for n in quiet),
+            tuple(self.get(n) for n in resolved),
         )
+
+    def _resolve_quiet(self, db: sqlite3.Connection, now: float, after: float) -> list[int]:
+        """Resolve open incidents whose alerts all ended at least ``after`` seconds
+        ago (``after`` 0: none); their numbers."""
+        if after <= 0:
+            return []
+        rows = db.execute(
+            "SELECT number, MAX(ended_at), SUM(ended_at IS NULL) FROM incidents "
+            "JOIN incident_alerts USING (number) WHERE state != 'resolved' AND firing = 0 "
+            "GROUP BY number"
+        ).fetchall()
+        done: list[int] = []
+        quiet = format_duration(after)
+        for number, last_end, still_firing in rows:
+            if still_firing or last_end is None or now - float(last_end) < after:
+                continue
+            self._resolve_in(
+                db,
+                number,
+                "mlconsole",
+                f"resolved by mlconsole: quiet for {quiet} (incidents.auto_resolve_after)",
+                {
+                    "auto": True,
+                    "why": f"quiet for {quiet}",
+                    "quiet_seconds": after,
+                    "quiet_since": time.strftime(AUDIT_TIME_FORMAT, time.gmtime(last_end)),
+                },
+                min(now, float(last_end) + after),
+            )
+            done.append(number)
+        return done
 
     @staticmethod
     def _closed_before(db: sqlite3.Connection, alert: AlertRecord) -> bool:
@@ -693,21 +734,31 @@ class IncidentBook:
             state, *_ = self._state_row(db, number)
             if state == "resolved":
                 raise IncidentError(f"{incident_id(number)} is already resolved")
-            db.execute(
-                "UPDATE incidents SET state = 'resolved', resolved_at = ?, resolved_by = ?, "
-                "ack_active = 0, updated_at = ? WHERE number = ?",
-                (now, actor, now, number),
-            )
-            self._event(
+            self._resolve_in(
                 db,
                 number,
-                "incident.resolved",
                 actor,
                 f"resolved by {actor}" + (f": {comment}" if comment else ""),
                 {"comment": comment} if comment else {},
                 now,
             )
         return self.get(number)
+
+    def _resolve_in(
+        self,
+        db: sqlite3.Connection,
+        number: int,
+        actor: str,
+        summary: str,
+        data: Mapping[str, Any],
+        at: float,
+    ) -> None:
+        db.execute(
+            "UPDATE incidents SET state = 'resolved', resolved_at = ?, resolved_by = ?, "
+            "ack_active = 0, updated_at = ? WHERE number = ?",
+            (at, actor, at, number),
+        )
+        self._event(db, number, "incident.resolved", actor, summary, data, at)
 
     def record(
         self,

@@ -521,3 +521,53 @@ def test_incident_screen_snapshot(tmp_path: Path, snap_compare) -> None:  # type
         await pilot.pause()
 
     assert snap_compare(app, run_before=open_incident, terminal_size=SIZE)
+
+
+def fresh(snap: Snapshot, now: float) -> Snapshot:
+    """``snap`` as read at ``now``: every source answered a second before."""
+    from dataclasses import replace
+
+    return Snapshot.build(
+        taken_at=now,
+        slis=snap.slis,
+        readings=snap.readings,
+        alerts=snap.alerts,
+        sources={n: replace(h, last_success=now - 1) for n, h in snap.sources.items()},
+    )
+
+
+async def test_the_dashboard_resolves_an_incident_quiet_for_auto_resolve_after(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, auto_open=True)
+    config = config.model_copy(
+        update={
+            "incidents": config.incidents.model_copy(
+                update={"end_grace": 0.0, "auto_resolve_after": 1800.0}
+            )
+        }
+    )
+    clock = [NOW]
+    app = create_app(config, poll=False, clock=lambda: clock[0], actor=ACTOR)
+    app.snapshot = snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        book = await book_ready(app, pilot)
+        app.apply_snapshot(fresh(snapshot(), clock[0]))  # both alerts fire: two incidents
+        await until(pilot, lambda: len(app.open_incidents) == 2, "two incidents opened")
+        quiet = without(snapshot(), FRAUD)
+        clock[0] = NOW + 60
+        app.apply_snapshot(fresh(quiet, clock[0]))  # fraud-detector's alert stopped
+        await until(pilot, lambda: not book.get(1).firing, "INC-1 quiet")
+        assert book.get(1).state == "triggered"
+        clock[0] = NOW + 60 + 1800
+        app.apply_snapshot(fresh(quiet, clock[0]))  # quiet for 30m: resolved by itself
+        await until(pilot, lambda: len(app.open_incidents) == 1, "INC-1 resolved")
+    after = book_of(config)
+    try:
+        incident = after.get(1)
+        assert incident.state == "resolved" and incident.resolved_by == "mlconsole"
+        events = [e for e in after.events(1) if e.kind == "incident.resolved"]
+        assert [(e.actor, e.data["why"]) for e in events] == [("mlconsole", "quiet for 30m")]
+        assert after.get(2).state == "triggered"  # churn-predictor still fires
+    finally:
+        after.close()

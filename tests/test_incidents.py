@@ -38,6 +38,7 @@ from console.incident_live import (
     after_action,
     impact_event,
     record_first_breach,
+    sync_alerts,
     sync_from_source,
 )
 from console.incidents import (
@@ -1224,3 +1225,66 @@ async def test_an_open_incidents_impact_is_measured_to_now_and_not_kept(
     doc = build_document(incident, timeline(incident, book), measured=failed)
     assert doc.impact.measured_by is not None and doc.impact.worst_value is None
     assert "could not be read (prometheus: cannot connect)" in to_markdown(doc)
+
+
+# -- resolving by itself after a quiet period -----------------------------------------
+
+
+def _with_incidents(**settings: Any) -> Any:
+    return CONFIG.model_copy(
+        update={"incidents": CONFIG.incidents.model_copy(update={"auto_open": True, **settings})}
+    )
+
+
+def test_a_quiet_incident_resolves_by_itself_after_auto_resolve_after(
+    book: IncidentBook,
+) -> None:
+    config = _with_incidents(end_grace=0.0, auto_resolve_after=3600.0)
+    (incident,) = sync_alerts(book, config, [alert("fp-1")], now=T0 + 60).opened
+    assert sync_alerts(book, config, [], now=T0 + 120).quiet  # ended at T0 + 120
+    # Quiet, but not for long enough yet: still open.
+    assert not sync_alerts(book, config, [], now=T0 + 120 + 3599).resolved
+    assert book.get(incident.number).state == "triggered"
+
+    (resolved,) = sync_alerts(book, config, [], now=T0 + 120 + 7200).resolved
+    assert resolved.state == "resolved" and resolved.resolved_by == "mlconsole"
+    # Resolved when the quiet period ran out, not when a console happened to look.
+    assert resolved.resolved_at == T0 + 120 + 3600
+    (event,) = [e for e in book.events(incident.number) if e.kind == "incident.resolved"]
+    assert event.actor == "mlconsole" and event.at == T0 + 120 + 3600
+    assert "quiet for 1h" in event.summary
+    assert event.data["auto"] is True and event.data["why"] == "quiet for 1h"
+    assert not book.incidents(open_only=True)
+
+
+def test_an_alert_that_fires_again_within_the_quiet_period_keeps_it_open(
+    book: IncidentBook,
+) -> None:
+    config = _with_incidents(end_grace=0.0, auto_resolve_after=3600.0)
+    (incident,) = sync_alerts(book, config, [alert("fp-1")], now=T0 + 60).opened
+    sync_alerts(book, config, [], now=T0 + 120)
+    again = alert("fp-1", start=1800)
+    assert sync_alerts(book, config, [again], now=T0 + 1800).retriggered
+    assert not sync_alerts(book, config, [again], now=T0 + 120 + 7200).resolved
+    assert book.get(incident.number).state == "triggered"
+
+
+@pytest.mark.parametrize("off", [0.0, None])
+def test_auto_resolve_after_0_or_null_never_resolves(book: IncidentBook, off: Any) -> None:
+    config = _with_incidents(end_grace=0.0, auto_resolve_after=off)
+    (incident,) = sync_alerts(book, config, [alert("fp-1")], now=T0 + 60).opened
+    sync_alerts(book, config, [], now=T0 + 120)
+    assert not sync_alerts(book, config, [], now=T0 + 30 * 86400).resolved
+    assert book.get(incident.number).state == "triggered"
+
+
+async def test_the_commands_sync_resolves_quiet_incidents_too(book: IncidentBook) -> None:
+    config = _with_incidents(end_grace=0.0, auto_resolve_after=600.0)
+    adapters: dict[str, Any] = {"alertmanager": Alertmanager([alert("fp-a")])}
+    (incident,) = (await sync_from_source(book, config, adapters)).opened
+    adapters["alertmanager"] = Alertmanager([])
+    book.clock = lambda: T0 + 20_000
+    assert (await sync_from_source(book, config, adapters)).quiet
+    book.clock = lambda: T0 + 20_000 + 600
+    (resolved,) = (await sync_from_source(book, config, adapters)).resolved
+    assert resolved.number == incident.number and resolved.resolved_by == "mlconsole"
