@@ -12,15 +12,19 @@ the adapters a config names are imported (see :mod:`adapters.registry`).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from adapters.redaction import Redactor, sent_form, settings_secrets
 
 
 class TlsSettings(BaseModel):
@@ -45,6 +49,11 @@ class BasicAuth(BaseModel):
 
     username: str
     password: SecretStr
+
+    def credentials(self) -> tuple[str, str]:
+        """``(username, password)`` as sent: a password read from a file loses the
+        line ending around it (its raw form is still redacted)."""
+        return self.username, sent_form(self.password.get_secret_value())
 
 
 class SourceSettings(BaseModel):
@@ -80,10 +89,15 @@ class SourceSettings(BaseModel):
         return float(self.timeout * (self.retries + 1) + self.backoff * 2**self.retries)
 
     def http_headers(self) -> dict[str, str]:
-        """The headers to send, secrets revealed (for the wire only, never for display)."""
-        headers = {name: value.get_secret_value() for name, value in self.headers.items()}
+        """The headers to send, secrets revealed (for the wire only, never for display).
+        Values are sent without surrounding whitespace: a token read from a file with a
+        CR LF ending would otherwise be refused by the HTTP library, which quotes the
+        value in its error."""
+        headers = {
+            name: sent_form(value.get_secret_value()) for name, value in self.headers.items()
+        }
         if self.bearer_token is not None:
-            headers["Authorization"] = f"Bearer {self.bearer_token.get_secret_value()}"
+            headers["Authorization"] = f"Bearer {sent_form(self.bearer_token.get_secret_value())}"
         return headers
 
     def client_cert(self) -> str | tuple[str, str] | None:
@@ -113,6 +127,16 @@ class AdapterError(Exception):
         self.url = url
         self.hint = hint
         super().__init__(self.summary())
+
+    def redacted(self, redact: Callable[[str], str]) -> AdapterError:
+        """This error with ``redact`` applied to its message, URL and hint (in place)."""
+        self.message, self.url, self.hint = (
+            redact(self.message),
+            redact(self.url),
+            redact(self.hint),
+        )
+        self.args = (self.summary(),)
+        return self
 
     def summary(self) -> str:
         where = f" ({self.url})" if self.url else ""
@@ -241,12 +265,72 @@ class ModelVersion:
         return int(self.version) if self.version.isdigit() else -1
 
 
+#: The contract methods whose errors pass through the source's redaction.
+CONTRACT_METHODS = frozenset(
+    {
+        "query",
+        "query_range",
+        "alerts",
+        "groups",
+        "silences",
+        "create_silence",
+        "expire_silence",
+        "models",
+        "versions",
+        "version",
+        "alias",
+        "set_alias",
+        "state",
+        "set_state",
+    }
+)
+
+
+def _redacting(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """``method`` with every error it raises passed through the adapter's redaction:
+    an AdapterError is redacted in place (its type and fields kept); any other
+    exception becomes an AdapterError that names its type, redacted too."""
+
+    @functools.wraps(method)
+    async def redacting(self: Adapter, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except AdapterError as exc:
+            raise exc.redacted(self.redact) from None
+        except Exception as exc:  # an adapter bug: its text may quote a credential
+            raise AdapterError(
+                self.name, self.redact(f"unexpected {exc.__class__.__name__}: {exc}")
+            ) from None
+
+    redacting.__redacting__ = True  # type: ignore[attr-defined]
+    return redacting
+
+
 class Adapter(ABC):
     """Base of every adapter.
 
     Subclasses set :attr:`kind` and implement the matching contract below.
     ``name`` is the source's name in the config (``prometheus``, ``prod-am``).
+
+    **Errors are redacted here, for every adapter.** Each contract method a
+    subclass defines (built-in or third-party) is wrapped when the class is
+    created, so whatever it raises reaches the console only after
+    :attr:`redact` (the source's :class:`~adapters.redaction.Redactor`) has
+    masked every credential of its settings, in every form, and every
+    ``user:password@``. Nothing an adapter raises can carry a secret into the
+    snapshot, the store, the audit log, the screen or an export.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in CONTRACT_METHODS & set(vars(cls)):
+            method = vars(cls)[name]
+            if (
+                inspect.iscoroutinefunction(method)
+                and not getattr(method, "__isabstractmethod__", False)
+                and not getattr(method, "__redacting__", False)
+            ):
+                setattr(cls, name, _redacting(method))
 
     kind: ClassVar[str]
     """What it provides: ``metrics``, ``alerts``, ``registry`` or ``switch``."""
@@ -261,8 +345,13 @@ class Adapter(ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release connections. Called once, when the console stops."""
 
+    @functools.cached_property
+    def redact(self) -> Redactor:
+        """Masks this source's credentials (see :mod:`adapters.redaction`)."""
+        return Redactor(settings_secrets(self.settings))
+
     def error(self, message: str, *, url: str = "", hint: str = "") -> AdapterError:
-        return AdapterError(self.name, message, url=url, hint=hint)
+        return AdapterError(self.name, message, url=url, hint=hint).redacted(self.redact)
 
 
 class MetricsAdapter(Adapter):

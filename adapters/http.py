@@ -20,90 +20,22 @@ Retries depend on whether a request may be repeated:
 from __future__ import annotations
 
 import asyncio
-import base64
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
 from adapters.base import AdapterError, SourceSettings
+from adapters.redaction import EXCERPT, Redactor, one_line, redact_url, settings_secrets
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 """Transport errors after which the server certainly never saw the request."""
 
-MASK = "***"
-MIN_SECRET_LENGTH = 4
-"""Shorter values are not masked in messages: masking every ``1`` or ``on`` would
-garble them, and a credential that short protects nothing anyway."""
-EXCERPT = 200
-"""Characters of an unexpected answer quoted in an error message."""
-
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
-_SPACE = re.compile(r"\s+")
-
 Describe = Callable[[httpx.Response, Any], "tuple[str, str] | None"]
 """A system's reading of an error answer: ``(response, parsed JSON or None)`` →
 ``(message, hint)``, or None for the generic one."""
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its ``user:password@`` part."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _USERINFO.sub(r"\g<scheme>", url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every secret masked and ``user:password@`` removed from URLs."""
-    for secret in sorted(
-        {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
-    ):
-        text = text.replace(secret, MASK)
-    return _USERINFO.sub(r"\g<scheme>", text)
-
-
-def settings_secrets(settings: SourceSettings) -> tuple[str, ...]:
-    """Every credential a source's settings hold, in the forms it could be echoed in."""
-    found: list[str] = []
-
-    def credential(value: str) -> None:
-        found.append(value)
-        _, _, rest = value.partition(" ")
-        if rest.strip():  # "Bearer abc" → also "abc"
-            found.append(rest.strip())
-
-    for value in settings.headers.values():
-        credential(value.get_secret_value())
-    if settings.bearer_token is not None:
-        credential(settings.bearer_token.get_secret_value())
-    pairs: list[tuple[str, str]] = []
-    if settings.basic_auth is not None:
-        pairs.append(
-            (settings.basic_auth.username, settings.basic_auth.password.get_secret_value())
-        )
-    netloc = urlsplit(settings.url).netloc
-    if "@" in netloc:
-        user, _, password = netloc.rpartition("@")[0].partition(":")
-        found.extend((password, unquote(password)))
-        pairs.append((unquote(user), unquote(password)))
-    for user, password in pairs:
-        found.append(password)
-        found.append(base64.b64encode(f"{user}:{password}".encode()).decode())
-    return tuple(s for s in found if s)
-
-
-def one_line(text: str, limit: int = EXCERPT) -> str:
-    """Whitespace collapsed, cut to ``limit`` characters."""
-    text = _SPACE.sub(" ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class HttpError(AdapterError):
@@ -150,12 +82,10 @@ class HttpClient:
         self.settings = settings
         self.system = system
         self.describe = describe
-        self.secrets = (*settings_secrets(settings), *extra_secrets)
+        self.redact = Redactor((*settings_secrets(settings), *extra_secrets))
         auth = None
         if settings.basic_auth is not None:
-            auth = httpx.BasicAuth(
-                settings.basic_auth.username, settings.basic_auth.password.get_secret_value()
-            )
+            auth = httpx.BasicAuth(*settings.basic_auth.credentials())
         self.base_url = settings.url.rstrip("/") + base_path.rstrip("/")
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
@@ -171,7 +101,7 @@ class HttpClient:
 
     def excerpt(self, text: str, limit: int = EXCERPT) -> str:
         """A piece of an answer to quote in a message: secrets masked before it is cut."""
-        return one_line(redact(text, self.secrets), limit)
+        return one_line(self.redact(text), limit)
 
     def url_for(self, path: str) -> str:
         """Where ``path`` goes, fit for display (no credentials)."""
@@ -190,9 +120,9 @@ class HttpClient:
         """An error for this source, secrets masked in every part."""
         return HttpError(
             self.source,
-            one_line(redact(message, self.secrets), 1000),
-            url=redact(url, self.secrets),
-            hint=redact(hint, self.secrets),
+            one_line(self.redact(message), 1000),
+            url=self.redact(url),
+            hint=self.redact(hint),
             status=status,
             payload=payload,
             in_doubt=in_doubt,

@@ -30,6 +30,7 @@ from adapters.base import (
     Sample,
     SourceSettings,
 )
+from adapters.redaction import EXCERPT, one_line
 
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 QUERY_THREADS = 16
@@ -67,7 +68,7 @@ class _EnvelopeClient(PrometheusConnect):  # type: ignore[misc]
             body = response.json()
         except ValueError:
             body = None
-        return response.status_code, body, response.text[:200]
+        return response.status_code, body, response.text
 
 
 class PrometheusAdapter(MetricsAdapter):
@@ -87,7 +88,7 @@ class PrometheusAdapter(MetricsAdapter):
         session.cert = settings.client_cert()
         auth = None
         if settings.basic_auth is not None:
-            auth = (settings.basic_auth.username, settings.basic_auth.password.get_secret_value())
+            auth = settings.basic_auth.credentials()
         self._client = _EnvelopeClient(
             url=settings.url.rstrip("/"),
             headers=settings.http_headers() or None,
@@ -163,6 +164,11 @@ class PrometheusAdapter(MetricsAdapter):
             ) from None
         return RangeResult(promql, series, warnings)
 
+    def excerpt(self, text: str, limit: int = EXCERPT) -> str:
+        """A piece of an answer or a library's message to quote: secrets masked
+        before it is cut, so no cut leaves part of one."""
+        return one_line(self.redact(text), limit)
+
     def _call(self, path: str, params: Mapping[str, str]) -> tuple[dict[str, Any], tuple[str, ...]]:
         """One request, in a worker thread. Every failure becomes an AdapterError."""
         url = f"{self._client.url}{path}"
@@ -189,21 +195,22 @@ class PrometheusAdapter(MetricsAdapter):
             ) from None
         except requests.exceptions.SSLError as exc:
             raise self.error(
-                f"TLS error: {exc}", url=url, hint="check `tls:` in the config"
+                f"TLS error: {self.excerpt(str(exc))}", url=url, hint="check `tls:` in the config"
             ) from None
         except requests.exceptions.ConnectionError:
             raise self.error(
                 "cannot connect", url=url, hint="is Prometheus running and reachable?"
             ) from None
         except requests.exceptions.RequestException as exc:
-            raise self.error(f"request failed: {exc}", url=url) from None
+            raise self.error(f"request failed: {self.excerpt(str(exc))}", url=url) from None
         if not isinstance(body, dict):
             raise self.error(
-                f"malformed response (HTTP {status}, not a JSON object): {text!r}", url=url
+                f"malformed response (HTTP {status}, not a JSON object): {self.excerpt(text)!r}",
+                url=url,
             )
         if status != 200 or body.get("status") != "success":
             kind = body.get("errorType") or "error"
-            detail = body.get("error") or text
+            detail = str(body.get("error") or "") or self.excerpt(text)
             hint = "check the PromQL in the config" if status in (400, 422) else ""
             raise self.error(f"HTTP {status} {kind}: {detail}", url=url, hint=hint)
         data = body.get("data")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import os
@@ -43,6 +44,7 @@ from adapters.base import (
     RegistryAdapter,
     SwitchAdapter,
 )
+from adapters.redaction import Redactor
 from console.alias_history import AliasHistory, HistoryError
 from console.audit import TIME_FORMAT as AUDIT_TIME_FORMAT
 from console.audit import AuditEntry, AuditError, AuditLog
@@ -176,35 +178,11 @@ class ActionContext:
         )
         return adapter
 
-    def redact(self, text: str) -> str:
-        """Remove every secret the config holds from a message meant for people."""
-        from adapters.http import redact
-
-        return redact(text, self._secrets())
-
-    def _secrets(self) -> list[str]:
-        from adapters.http import settings_secrets
-
-        out: list[str] = []
-        for source in self.config.sources.values():
-            out.extend(settings_secrets(source))
-            out.extend(_option_header_values(source.options))
-        return out
-
-
-def _option_header_values(options: Any) -> list[str]:
-    """Header values nested anywhere in a source's ``options`` (an http-switch's requests)."""
-    found: list[str] = []
-    if isinstance(options, Mapping):
-        for key, value in options.items():
-            if key == "headers" and isinstance(value, Mapping):
-                found.extend(str(v) for v in value.values())
-            else:
-                found.extend(_option_header_values(value))
-    elif isinstance(options, list):
-        for item in options:
-            found.extend(_option_header_values(item))
-    return found
+    @functools.cached_property
+    def redact(self) -> Redactor:
+        """Removes every secret the config holds (each source's settings and raw
+        ``options``, in every form) from a message meant for people."""
+        return Redactor.for_settings(*self.config.sources.values())
 
 
 class Action(ABC):

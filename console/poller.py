@@ -27,6 +27,7 @@ from adapters.base import (
     RegistryAdapter,
     SwitchAdapter,
 )
+from adapters.redaction import Redactor
 from console.alias_history import AliasHistory, Deployment, HistoryError
 from console.config import Config, SliConfig, SourceConfig
 from console.snapshot import SliReading, Snapshot, SourceHealth, burn_rate, judge
@@ -60,7 +61,8 @@ def build_adapters(config: Config) -> tuple[dict[str, Adapter], dict[str, str]]:
                 adapter.model_label = config.model_label
             adapters[name] = adapter
         except Exception as exc:  # a broken plug-in is shown as a down source
-            failures[name] = f"{name}: {exc}"
+            # Its message may quote the settings it refused: mask their credentials.
+            failures[name] = Redactor.for_settings(source)(f"{name}: {exc}")
     return adapters, failures
 
 

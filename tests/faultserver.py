@@ -7,12 +7,15 @@ HTTP stack, retries included, is exercised.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote
 
 
 @dataclass
@@ -21,6 +24,27 @@ class Reply:
     body: bytes = b""
     delay: float = 0.0
     content_type: str = "application/json"
+    echo: bool = False
+    """Answer with an error that echoes the request's credentials (``Authorization``
+    and ``X-Api-Key``) in every form a careless server might: as sent, repr'd,
+    JSON-escaped, URL-encoded and, for Basic auth, decoded. Its JSON fits
+    Prometheus (``error``), Alertmanager and MLflow (``message``)."""
+
+
+def echo_body(headers: Mapping[str, str]) -> bytes:
+    parts = []
+    for name in ("Authorization", "X-Api-Key"):
+        value = headers.get(name)
+        if value is None:
+            continue
+        parts += [f"{name}: {value}", repr(value), json.dumps(value), quote(value, safe="")]
+        scheme, _, token = value.partition(" ")
+        if scheme == "Basic":
+            parts.append(base64.b64decode(token).decode(errors="replace"))
+    echoed = " | ".join(parts)
+    return json.dumps(
+        {"status": "error", "errorType": "internal", "error": echoed, "message": echoed}
+    ).encode()
 
 
 @dataclass
@@ -44,16 +68,17 @@ def fault_server(*replies: Reply) -> Iterator[FaultServer]:
             reply = state.next_reply()
             if reply.delay:
                 time.sleep(reply.delay)
+            body = echo_body(self.headers) if reply.echo else reply.body
             try:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(reply.body)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(reply.body)
+                self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-        do_GET = do_POST = _answer
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
 
         def log_message(self, *args: object) -> None:
             pass

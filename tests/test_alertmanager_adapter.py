@@ -10,7 +10,8 @@ import respx
 
 from adapters.alertmanager import AlertmanagerAdapter
 from adapters.base import AdapterError, SourceSettings
-from adapters.http import HttpClient, HttpError, redact, redact_url, settings_secrets
+from adapters.http import HttpClient, HttpError
+from adapters.redaction import Redactor, redact_url, settings_secrets
 
 URL = "http://am.test:9093"
 ALERT = {
@@ -222,7 +223,7 @@ async def test_401_names_the_credentials() -> None:
 
 def test_redact_masks_secrets_and_url_userinfo() -> None:
     text = f"failed https://bob:{PASSWORD}@am.test/x with Bearer {TOKEN} and ab"
-    out = redact(text, [TOKEN, PASSWORD, "ab"])
+    out = Redactor([TOKEN, PASSWORD, "ab"])(text)
     assert TOKEN not in out and PASSWORD not in out and "bob" not in out
     assert "https://am.test/x" in out and "and ab" in out  # too short to be worth masking
     assert redact_url(f"http://bob:{PASSWORD}@am.test:9093/p?q=1") == "http://am.test:9093/p?q=1"
@@ -239,8 +240,11 @@ def test_every_credential_form_is_known_as_a_secret() -> None:
         }
     )
     secrets = settings_secrets(settings)
-    assert {TOKEN, PASSWORD, "key-12345", "tok-24680", "pw-67890"} <= set(secrets)
+    assert {TOKEN, PASSWORD, "key-12345", "Token tok-24680", "pw-67890"} <= set(secrets)
     assert base64.b64encode(b"u:pw-67890").decode() in secrets
+    redact = Redactor(secrets)
+    for value in (TOKEN, PASSWORD, "key-12345", "tok-24680", "pw-67890"):
+        assert redact(f"echo: {value}.") == "echo: ***."
 
 
 @respx.mock
