@@ -268,9 +268,17 @@ class Poller:
             else:
                 health = replace(health, last_success=self.clock(), warnings=warnings)
             self._health[name] = health
+            known = bool(self.snapshot.models)
             self.snapshot = self._build()
+            if not known and self.snapshot.models:
+                self._wake_switches()  # they had no model to ask until now
         if self.on_snapshot is not None:
             self.on_snapshot(self.snapshot)
+
+    def _wake_switches(self) -> None:
+        for name, adapter in self.adapters.items():
+            if isinstance(adapter, SwitchAdapter) and name in self._wake:
+                self._wake[name].set()
 
     async def _refresh_metrics(self, name: str, adapter: MetricsAdapter) -> tuple[str, ...]:
         slis = [s for s in self._slis if self.config.metrics_source_for(s) == name]

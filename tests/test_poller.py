@@ -362,3 +362,29 @@ def test_alerts_name_their_model_by_the_configured_label() -> None:
     )
     assert [a.model for a in snap.alerts] == ["fraud-detector"]
     assert snap.models == ("fraud-detector",)
+
+
+async def test_a_switch_is_read_as_soon_as_the_first_models_are_known() -> None:
+    slow = WORLD.model_copy(
+        update={
+            "sources": {
+                **WORLD.sources,
+                # Its next turn would be an hour away: only the models' arrival wakes it.
+                "serving": WORLD.sources["serving"].model_copy(update={"interval": 3600.0}),
+            }
+        }
+    )
+    switch = ScriptedSwitch({"fraud-detector"})
+    read = asyncio.Event()
+    metrics = ScriptedMetrics(VALUES, delay=0.05)  # answers after the switch's first turn
+    poller = Poller(
+        slow,
+        {"prometheus": metrics, "serving": switch},
+        on_snapshot=lambda snap: read.set() if snap.switches.get("fallback") else None,
+    )
+    poller.start()
+    try:
+        await asyncio.wait_for(read.wait(), timeout=60)
+    finally:
+        await poller.stop()
+    assert poller.snapshot.switches["fallback"]["fraud-detector"] is True
