@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from adapters.redaction import Redactor, sent_form, settings_secrets
+from adapters.redaction import Redactor, redact_url, sent_form, settings_secrets
 
 
 class TlsSettings(BaseModel):
@@ -67,6 +67,13 @@ class SourceSettings(BaseModel):
 
     url: str = Field(pattern=r"^https?://[^\s/]+", description="Base URL")
     """Base URL of the system, e.g. ``http://127.0.0.1:9090``."""
+    external_url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s/]+", description="Address for a browser"
+    )
+    """The address people open in a browser for this system, when it is not ``url``
+    (the console reaches it through a tunnel, a proxy or an internal name). Runbook
+    links and the graph and registry links of evidence and exports use it; default
+    ``url``."""
     timeout: float = Field(default=5.0, gt=0, le=300)
     """Seconds to wait for one HTTP request before giving up."""
     retries: int = Field(default=2, ge=0, le=10)
@@ -81,6 +88,11 @@ class SourceSettings(BaseModel):
     """HTTP basic auth."""
     tls: TlsSettings = Field(default_factory=TlsSettings)
     """TLS options."""
+
+    def browser_url(self) -> str:
+        """Where a person opens this system: ``external_url``, else ``url``, without
+        any ``user:password@`` and with no trailing slash."""
+        return redact_url(self.external_url or self.url).rstrip("/")
 
     @property
     def retry_budget(self) -> float:

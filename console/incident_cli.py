@@ -448,16 +448,23 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     return _move(args, "resolve")
 
 
-def export_links(config: Config) -> tuple[str | None, str | None]:
-    """The Prometheus and registry base URLs exports link to."""
-    prometheus = next((s.url for s in config.sources.values() if s.type == "prometheus"), None)
+def export_links(config: Config, incident: Incident | None = None) -> tuple[str | None, str | None]:
+    """The addresses exports link to, as people open them in a browser (each source's
+    ``external_url``, else its ``url``): the metrics source of the incident's SLI (else
+    the first ``prometheus``), and the registry."""
+    from console.incident_live import incident_sli
+
+    sli = incident_sli(config, incident) if incident is not None else None
+    metrics = config.sources.get(config.metrics_source_for(sli) or "") if sli else None
+    if metrics is None:
+        metrics = next((s for s in config.sources.values() if s.type == "prometheus"), None)
     registry_name = config.actions.registry
     registry = config.sources.get(registry_name) if registry_name else None
     if registry is None:
         registry = next((s for s in config.sources.values() if s.type == "mlflow"), None)
     return (
-        str(prometheus) if prometheus else None,
-        str(registry.url) if registry is not None else None,
+        metrics.browser_url() if metrics is not None else None,
+        registry.browser_url() if registry is not None else None,
     )
 
 
@@ -485,7 +492,7 @@ def export_document(records: Records, incident: Incident) -> ExportDocument:
     impact = asyncio.run(measure())
     if impact is None and incident.resolved_at is not None:
         events = records.timeline(incident)  # with the reading kept just now, if any
-    prometheus, registry = export_links(records.config)
+    prometheus, registry = export_links(records.config, incident)
     return build_document(
         incident, events, prometheus_url=prometheus, registry_url=registry, measured=impact
     )

@@ -274,7 +274,7 @@ async def measure_impact(
         if metrics is None:
             raise AdapterError(config.metrics_source_for(sli) or "metrics", "no such source")
         result = await metrics.query_range(sli.query, start, end, step)
-    except AdapterError as exc:
+    except AdapterError as exc:  # redacted by the adapter: no credential reaches the store
         data["error"] = exc.summary()
         return Event(end, "sli.impact", "prometheus", f"{sli.name}: not measured", data)
     series = next(

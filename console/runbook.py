@@ -5,7 +5,8 @@ condition, ``ask`` steps branch on the responder's answer, ``action`` steps
 propose a mitigation, ``note`` and ``link`` steps inform, and every path ends
 at a ``conclude`` step that classifies the cause as data, model or infra.
 
-Templates are substitution only: ``{{ labels.model }}`` and ``{{ vars.window }}``.
+Templates are substitution only: ``{{ labels.model }}``, ``{{ vars.window }}`` and
+``{{ metrics.url }}`` (the metrics source's address for a browser).
 There are no expressions, filters, code or shell, ever. Values are escaped for
 PromQL string literals when substituted into a query.
 """
@@ -20,7 +21,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
-TEMPLATE = re.compile(r"\{\{\s*(labels|vars)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+TEMPLATE = re.compile(r"\{\{\s*(labels|vars|metrics)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: ``{{ metrics.url }}``: where people open the metrics source in a browser (its
+#: ``external_url``, else its ``url``), so links follow the config, not one lab's port.
+METRICS_URL = "url"
 ANY_TEMPLATE = re.compile(r"\{\{(.*?)\}\}")
 CONDITION = re.compile(
     r"^\s*(?:(absent|present)|(==|!=|<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?))\s*$"
@@ -101,7 +105,8 @@ class LinkStep(_Step):
     """A URL to open, such as a dashboard."""
 
     kind: Literal["link"]
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(pattern=r"^(https?://|\{\{\s*metrics\.url\s*\}\}/)")
+    """A full ``http(s)://`` URL, or one on the metrics source: ``{{ metrics.url }}/graph?...``."""
     next: str
 
 
@@ -218,13 +223,17 @@ def render(
     variables: Mapping[str, str],
     *,
     promql: bool = False,
+    metrics: Mapping[str, str] | None = None,
 ) -> str:
-    """Substitute ``{{ labels.X }}`` and ``{{ vars.Y }}``; nothing else is evaluated."""
+    """Substitute ``{{ labels.X }}``, ``{{ vars.Y }}`` and ``{{ metrics.url }}`` (from
+    ``metrics``); nothing else is evaluated."""
 
     def substitute(match: re.Match[str]) -> str:
         scope, name = match.group(1), match.group(2)
-        source = labels if scope == "labels" else variables
+        source = {"labels": labels, "vars": variables}.get(scope, metrics or {})
         if name not in source:
+            if scope == "metrics":
+                raise TemplateError(f"{{{{ metrics.{name} }}}} has no value: no metrics source")
             raise TemplateError(f"{{{{ {scope}.{name} }}}} has no value")
         value = source[name]
         return promql_escape(value) if promql else value

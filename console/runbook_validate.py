@@ -40,6 +40,7 @@ from console.config_loader import (
 )
 from console.runbook import (
     ANY_TEMPLATE,
+    METRICS_URL,
     TEMPLATE,
     ActionStep,
     AskStep,
@@ -262,7 +263,10 @@ def _pattern_message(field: str | int) -> tuple[str, str]:
     if field == "condition":
         return "not a condition", "write a comparison such as `> 0.25` or `== 0`, or `absent`"
     if field == "url":
-        return "not an http(s) URL", "write a full URL starting with http:// or https://"
+        return "not an http(s) URL", (
+            "write a full URL starting with http:// or https://, or {{ metrics.url }}/... "
+            "for a page of the metrics source"
+        )
     return (
         "not a valid name",
         "use lowercase letters, digits, '_' and '-', not starting with '_' or '-'",
@@ -433,11 +437,18 @@ class _Checker:
             self.issue(
                 loc,
                 f"template {shown} is not allowed",
-                "templates substitute only: {{ labels.NAME }} or {{ vars.NAME }}, no expressions",
+                "templates substitute only: {{ labels.NAME }}, {{ vars.NAME }} or "
+                "{{ metrics.url }}, no expressions",
             )
             return
         scope, name = match.group(1), match.group(2)
-        if scope == "vars" and name not in variables:
+        if scope == "metrics" and name != METRICS_URL:
+            self.issue(
+                loc,
+                f"template {shown}: the metrics source offers only {{{{ metrics.url }}}}",
+                "write {{ metrics.url }} for its address in a browser",
+            )
+        elif scope == "vars" and name not in variables:
             self.issue(
                 loc,
                 f"template {shown}: no variable {name!r} in `vars`",

@@ -182,7 +182,8 @@ class Walk:
         self.record = self.store.run(self.record.id)
 
     def _render(self, text: str, *, promql: bool = False) -> str:
-        return render(text, self.record.labels, self.runbook.vars, promql=promql)
+        metrics = {} if self.metrics is None else {"url": self.metrics.settings.browser_url()}
+        return render(text, self.record.labels, self.runbook.vars, promql=promql, metrics=metrics)
 
     def text(self, template: str) -> str:
         """A step's text for display, with the alert's labels and the vars filled in."""
@@ -209,8 +210,12 @@ class Walk:
                     if error is not None:
                         return Pause(step, "error", error)
                 case NoteStep() | LinkStep():
-                    shown = self._render(step.text if isinstance(step, NoteStep) else step.url)
-                    self._move(step, step.next, "shown", outputs={"text": shown}, actor=actor)
+                    raw = step.text if isinstance(step, NoteStep) else step.url
+                    try:
+                        shown: dict[str, Any] = {"text": self._render(raw)}
+                    except TemplateError as exc:  # e.g. a link on a metrics source not set
+                        shown = {"text": raw, "error": str(exc)}
+                    self._move(step, step.next, "shown", outputs=shown, actor=actor)
                 case ConcludeStep():
                     summary = self._render(step.summary)
                     self._move(

@@ -433,3 +433,36 @@ def test_an_action_is_not_filed_under_an_unknown_incident(
             space.incidents.close()
         if space.history is not None:
             space.history.close()
+
+
+def test_export_links_open_where_the_config_says(
+    seeded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Graph and registry links use each source's external_url (else its url, less any
+    user:password@), never a fixed lab address."""
+    config = tmp_path / "linked.yaml"
+    text = CONFIG_TEXT.format(store=seeded).replace(
+        "sources:\n",
+        "sources:\n"
+        "  prometheus:\n"
+        "    type: prometheus\n"
+        "    url: http://ann:secret@127.0.0.1:9\n"
+        "    external_url: https://prom.example.com/\n"
+        "    timeout: 0.2\n"
+        "    retries: 0\n"
+        "    backoff: 0\n"
+        "  registry:\n"
+        "    type: mlflow\n"
+        "    url: http://127.0.0.1:9\n"
+        "    external_url: https://mlflow.example.com\n",
+    )
+    config.write_text(text, encoding="utf-8")
+    target = tmp_path / "INC-1.json"
+
+    assert run(config, "export", "INC-1", "-o", str(target)) == 0
+
+    doc = json.loads(target.read_text(encoding="utf-8"))
+    graphs = [link["url"] for link in doc["links"] if link["kind"] == "graph"]
+    assert graphs and all(u.startswith("https://prom.example.com/graph?g0.expr=") for u in graphs)
+    assert "mlc%3Aerror_ratio%3Arate1m" in graphs[0]  # the SLI's own query, measured
+    assert "127.0.0.1" not in json.dumps(doc["links"]) and "secret" not in json.dumps(doc)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from console.cli import main
 from console.config_loader import ConfigError
 from console.runbook import (
+    LinkStep,
     Runbook,
     TemplateError,
     evaluate,
@@ -535,3 +536,41 @@ def test_aliases_are_counted_by_what_they_add_not_by_the_file_size() -> None:
     repeated = "one: &one [" + ", ".join(["x"] * MAX_ALIAS_VALUES) + "]\ntwo: *one\n"
     problem = alias_problem(yaml.compose(repeated))
     assert problem is not None and "more than 100000 values" in problem[1]
+
+
+def test_links_on_the_metrics_source_follow_the_config() -> None:
+    shipped = Path(__file__).resolve().parents[1] / "runbooks"
+    links = 0
+    for path in sorted(shipped.glob("*.yaml")):
+        runbook, issues = validate_runbook_file(path)
+        assert runbook is not None, issues
+        for step in runbook.steps:
+            if isinstance(step, LinkStep) and "/graph?" in step.url:
+                links += 1
+                url = render(
+                    step.url,
+                    {name: "m" for name in runbook.known_labels()},
+                    runbook.vars,
+                    metrics={"url": "https://prom.example.com"},
+                )
+                # No shipped runbook names a host or port: the config's source does.
+                assert url.startswith("https://prom.example.com/graph?"), (path.name, step.id)
+    assert links >= 8
+
+
+GRAFANA = "url: https://grafana.example/d/model?var-model={{ labels.model }}"
+
+
+def test_metrics_templates_are_checked() -> None:
+    good = validate_runbook_text(
+        _replace(GRAFANA, "url: '{{ metrics.url }}/graph?g0.expr=up'"),
+        "rb.yaml",
+    )
+    assert good[0] is not None and good[1] == []
+    _, issues = validate_runbook_text(
+        _replace(GRAFANA, "url: '{{ metrics.url }}/{{ metrics.x }}/g'"),
+        "rb.yaml",
+    )
+    assert any("offers only {{ metrics.url }}" in i.message for i in issues)
+    with pytest.raises(TemplateError, match="no metrics source"):
+        render("{{ metrics.url }}/graph", {}, {})

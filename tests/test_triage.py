@@ -368,3 +368,52 @@ async def test_runbook_run_prints_when_each_reading_was_taken(
     lines = [line for line in capsys.readouterr().out.splitlines() if "check" in line]
     assert len(lines) == 2
     assert all(" (read 11:06:40Z, 1m30s old)" in line for line in lines)
+
+
+LINKED = """
+id: linked
+title: Linked
+labels: [model]
+steps:
+  - id: graph
+    kind: link
+    url: '{{ metrics.url }}/graph?g0.expr=up%7Bmodel%3D%22{{ labels.model }}%22%7D'
+    next: done
+  - id: done
+    kind: conclude
+    cause: unknown
+    summary: looked
+"""
+
+
+@pytest.mark.parametrize(
+    ("settings", "opened"),
+    [
+        pytest.param(
+            {"url": "http://10.0.0.5:9090", "external_url": "https://prom.example.com/"},
+            "https://prom.example.com/graph?",
+            id="external-url",
+        ),
+        pytest.param(
+            {"url": "http://ann:secret@127.0.0.1:39090"}, "http://127.0.0.1:39090/graph?", id="url"
+        ),
+    ],
+)
+async def test_a_link_step_points_at_the_configured_metrics_source(
+    tmp_path: Path, settings: dict[str, str], opened: str
+) -> None:
+    metrics = Scripted({})
+    metrics.settings = SourceSettings.model_validate(settings)
+    runbook = load_text(LINKED, "linked.yaml", Runbook)
+    walk = Walk.start(runbook, {"model": "m"}, Store(tmp_path / "s.db"), metrics)
+    assert (await walk.advance()).reason == "concluded"
+    link = walk.evidence[0]
+    assert link.outputs["text"].startswith(opened) and "19090" not in link.outputs["text"]
+    assert "secret" not in link.outputs["text"]
+
+
+async def test_a_link_without_a_metrics_source_is_kept_with_why(tmp_path: Path) -> None:
+    runbook = load_text(LINKED, "linked.yaml", Runbook)
+    walk = Walk.start(runbook, {"model": "m"}, Store(tmp_path / "s.db"), None)
+    assert (await walk.advance()).reason == "concluded"
+    assert "no metrics source" in walk.evidence[0].outputs["error"]
