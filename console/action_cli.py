@@ -8,7 +8,8 @@ watch the SLI and say whether the model recovered.
 
 Exit codes:
   0  applied (and recovered, when the SLI is watched), or a dry run
-  1  applied, but the SLI did not recover within the window (the undo is printed)
+  1  applied, but the SLI that paged did not recover within the window, or nothing
+     could be watched (the undo is printed)
   2  usage or config error, or nothing to do
   3  a source failed: the action could not be planned or applied, or its state
      read back is not the planned one
@@ -39,7 +40,8 @@ EXIT_REFUSED = 4
 EXIT_AUDIT = 5
 
 COMMON_EPILOG = (
-    "Exit codes: 0 applied (and recovered) or dry run, 1 applied but not recovered, "
+    "Exit codes: 0 applied (and recovered) or dry run, 1 applied but not recovered "
+    "(or not verifiable), "
     "2 usage error or nothing to do, 3 a source failed, 4 refused (the state changed "
     "since the plan, the target is locked, read-only, or not confirmed) or a conflict "
     "(another writer moved it between apply and read-back), 5 the audit log cannot be written "
@@ -53,7 +55,8 @@ def _common(parser: argparse.ArgumentParser, *, watches: bool) -> None:
     parser.add_argument(
         "--incident",
         metavar="ID",
-        help="incident to file the action under (default: the open incident of the model)",
+        help="incident to file the action under, or `none` (default: the model's one "
+        "firing incident; none when it has no firing incident, or several)",
     )
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
     # Also accepted after the command (mlconsole rollback M --read-only).
@@ -241,9 +244,9 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         ReadOnlyError,
         build_action,
         reconcile_in_doubt,
-        watch_recovery,
     )
     from console.audit import AuditError
+    from console.filing import Origin
     from console.incidents import IncidentError
     from console.workspace import open_workspace
 
@@ -277,16 +280,25 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         for line in plan.lines():
             _say(args, f"  {inert(line)}")
         try:
-            incident = space.incident_for(plan.model, args.incident)
+            # ``runbook run`` passes the origin of its walk: the alert it triages.
+            origin = getattr(args, "origin", None) or Origin(incident=args.incident)
+            filing = space.filing(plan.model, origin)
         except IncidentError as exc:
             print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
             return EXIT_USAGE
-        if incident is not None:
-            _say(args, f"Filed under {incident}.")
+        incident = filing.incident
+        _say(args, filing.line())
+        watches = plan.watch_sli and not getattr(args, "no_verify", False)
+        target = space.watch_target(filing, origin)
+        if watches:
+            _say(args, f"Verification will watch {target.describe()}.")
+        filed = {"incident": incident, "filed": filing.line()}
+        if watches:
+            filed["watch"] = target.describe()
         executor = Executor(ctx, audit, incident=incident)
         if args.dry_run:
             report = await executor.run(action, plan, dry_run=True)
-            _finish(args, report.as_dict(), report.message)
+            _finish(args, {**report.as_dict(), **filed}, report.message)
             return EXIT_OK
         if not args.yes:
             if not sys.stdin.isatty():
@@ -305,8 +317,7 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         except AuditError as exc:
             print(f"mlconsole {args.command}: nothing was run: {inert(exc)}", file=sys.stderr)
             return EXIT_AUDIT
-        out = report.as_dict()
-        out["incident"] = incident
+        out = {**report.as_dict(), **filed}
         await space.action_done(incident, report)
         if report.audit_warning:
             print(
@@ -327,25 +338,23 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
                 stream=sys.stderr,
             )
             return EXIT_SOURCE
-        if not (plan.watch_sli and not getattr(args, "no_verify", False)):
+        if not watches:
             _finish(args, out, None)
             return EXIT_OK
         window = config.actions.verify.window
-        _say(args, f"Watching {config.actions.verify.sli} of {plan.model} for up to {window:g}s…")
+        if target.problem is None:
+            _say(args, f"Watching {target.sli} of {plan.model} for up to {window:g}s…")
 
         def progress(value: float | None, elapsed: float, total: float) -> None:
             shown = "no data" if value is None else f"{value:.4g}"
             _say(args, f"  {elapsed:5.0f}s / {total:g}s  {shown}")
 
-        try:
-            recovery = await watch_recovery(ctx, plan.model, on_read=progress)
-        except ActionError as exc:
-            _finish(args, out, f"applied, but the SLI cannot be watched: {exc}", sys.stderr)
-            return EXIT_OK
+        recovery, warning = await space.verify(
+            executor, action, report, incident, target, on_read=progress
+        )
+        if warning:
+            print(f"mlconsole {args.command}: WARNING: {inert(warning)}", file=sys.stderr)
         out["recovery"] = recovery.as_dict()
-        with contextlib.suppress(AuditError):
-            executor.record_verification(action, report, recovery)
-        space.verified(incident, recovery)
         if recovery.recovered:
             _finish(args, out, recovery.line())
             return EXIT_OK

@@ -264,7 +264,18 @@ class Verification(TypedDict):
     """What the SLI did while it was watched after the action (action.verify)."""
 
     recovered: Annotated[bool | None, Field(description="Whether the SLI recovered")]
-    sli: Annotated[str | None, Field(description="The SLI watched")]
+    sli: Annotated[str | None, Field(description="The SLI watched (or meant to be)")]
+    origin: Annotated[
+        str | None,
+        Field(
+            description="Why that SLI: the one that paged (the alert's sli label), the "
+            "runbook step's, or actions.verify.sli; null in exports of older entries"
+        ),
+    ]
+    watched: Annotated[
+        bool | None,
+        Field(description="False when nothing could be watched (error says why)"),
+    ]
     query: Annotated[str | None, Field(description="The PromQL read")]
     threshold: Annotated[str | None, Field(description="What counted as good")]
     value: Annotated[float | None, Field(description="The last value read")]
@@ -894,6 +905,8 @@ def _verification(result: Mapping[str, Any]) -> Verification:
     return {
         "recovered": _flag(result.get("recovered")),
         "sli": _text(result.get("sli")),
+        "origin": _text(result.get("origin")),
+        "watched": _flag(result.get("watched")),
         "query": _text(result.get("query")),
         "threshold": _text(result.get("threshold")),
         "value": _number(result.get("value")),
@@ -1088,6 +1101,33 @@ def _recovery_text(recovered: bool | None, yes: str, no: str, unknown: str) -> s
     return unknown if recovered is None else (yes if recovered else no)
 
 
+def _verdict_clause(check: Verification | None) -> str:
+    """The summary's words on a mitigation's verdict, naming the SLI it watched."""
+    if check is None:
+        return ""
+    if check["watched"] is False:
+        return "; its effect could not be verified (nothing was watched)"
+    sli = check["sli"] or "the SLI"
+    return _recovery_text(check["recovered"], f"; {sli} recovered", f"; {sli} did not recover", "")
+
+
+def _verification_line(check: Verification) -> str:
+    """A verdict as the Markdown shows it: always with the SLI it watched, and why."""
+    sli = md_code(check["sli"]) if check["sli"] else "an unnamed SLI"
+    origin = f" ({md_escape(check['origin'])})" if check["origin"] else ""
+    error = f": {md_escape(check['error'])}" if check["error"] else ""
+    if check["watched"] is False:
+        return f"Not verified: nothing was watched{error}"
+    verdict = _recovery_text(check["recovered"], "recovered", "not recovered", "unknown")
+    reading = ""
+    if check["elapsed"] is not None:
+        value = "no data" if check["value"] is None else _value(check["value"])
+        reading = f": {value} after {_seconds_text(check['elapsed'])}"
+    return f"Verified on {sli}{origin}: {verdict}{reading}" + (
+        f"; {md_escape(check['error'])}" if check["error"] else ""
+    )
+
+
 def _seconds_text(seconds: float | None) -> str:
     if seconds is None:
         return "not available"
@@ -1179,7 +1219,7 @@ def _summary(
     if applied:
         first = applied[0]
         what = first["summary"] or first["action"]
-        verdict = _recovery_text(first["verified"], "; the SLI recovered", "; it did not", "")
+        verdict = _verdict_clause(first["verification"])
         when = utc(incident.mitigated_at) if incident.mitigated_at else first["requested_at"]
         sentences.append(f"It was mitigated at {when} by a {first['action']} ({what}){verdict}.")
         if versions is not None and versions.applied and versions.before and versions.after:
@@ -1529,15 +1569,7 @@ def _md_mitigation(doc: ExportDocument) -> list[str]:
         )
         check = m["verification"]
         if check is not None:
-            verdict = _recovery_text(check["recovered"], "recovered", "not recovered", "unknown")
-            reading = (
-                f" ({md_escape(check['sli'] or 'SLI')} = {_value(check['value'])}"
-                f" after {_seconds_text(check['elapsed'])})"
-                if check["value"] is not None and check["elapsed"] is not None
-                else ""
-            )
-            error = f"; {md_escape(check['error'])}" if check["error"] else ""
-            out.append(f"  - Verified: {verdict}{reading}{error}")
+            out.append(f"  - {_verification_line(check)}")
         audit = ", ".join(
             f"{md_escape(a['kind'])} #{a['seq'] if a['seq'] is not None else '?'}"
             + (f" {md_code(a['hash'][:12])}" if a["hash"] else "")

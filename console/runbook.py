@@ -89,6 +89,9 @@ class ActionStep(_Step):
     """Mitigation name, e.g. ``rollback``, ``fallback``, ``silence``, ``pipeline-pause``."""
     params: dict[str, str] = Field(default_factory=dict)
     """Parameters, templated like queries (but not PromQL-escaped)."""
+    sli: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    """The SLI this mitigation should bring back (a name from the config's ``slis``),
+    watched after it when the alert names none; the alert's ``sli`` label wins."""
     next: str
     """Step after the action is confirmed or skipped."""
 

@@ -14,10 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.base import Adapter, AdapterError, RegistryAdapter
-from console.actions import ActionContext, Recovery, Report
+from console.actions import (
+    Action,
+    ActionContext,
+    Executor,
+    ProgressCallback,
+    Recovery,
+    Report,
+    WatchTarget,
+    watch_recovery,
+    watch_target,
+)
 from console.alias_history import AliasHistory, HistoryError
 from console.audit import AuditError, AuditLog
 from console.config import Config
+from console.filing import NO_INCIDENT, Filing, Origin, decide_filing
 from console.incidents import IncidentBook, IncidentError
 from console.store import store_path
 from console.target_lock import LockError, SqliteTargetLock, TargetLock, UnavailableLock
@@ -45,25 +56,54 @@ class Workspace:
     owns_adapters: bool = True
     warnings: list[str] = field(default_factory=list)
     incidents: IncidentBook | None = None
-    """Where actions are filed: the open incident of the model they act on."""
+    """Where actions are filed (see :meth:`filing`)."""
     owns_incidents: bool = True
     """False when the caller's (the dashboard's) book was lent: it closes it."""
 
-    def incident_for(self, model: str, explicit: str | None = None) -> str | None:
-        """The incident an action on ``model`` is filed under: ``explicit`` (``7`` or
-        ``INC-7``; IncidentError if there is no such incident), else the model's open
-        incident (the most severe, then the newest), else none."""
-        if explicit:
-            if self.incidents is None:
-                raise IncidentError(f"cannot file under {explicit}: the store is not open")
-            return self.incidents.find(explicit).id
-        if self.incidents is None or not model:
-            return None
+    def filing(self, model: str, origin: Origin) -> Filing:
+        """The incident an action on ``model`` taken from ``origin`` is filed under
+        (:func:`console.filing.decide_filing`). Raises IncidentError when
+        ``origin.incident`` names no incident, or one of another model."""
+        book = self.incidents
+        wanted = origin.incident
+        if wanted and wanted.strip().lower() not in NO_INCIDENT:
+            if book is None:
+                raise IncidentError(f"cannot file under {wanted}: the store is not open")
+            named = book.find(wanted)
+            return decide_filing(
+                (), model, origin, model_label=self.ctx.config.model_label, named=named
+            )
         try:
-            incident = self.incidents.open_for(model)
-        except IncidentError:
-            return None
-        return incident.id if incident is not None else None
+            open_now = book.incidents(open_only=True) if book is not None else []
+        except IncidentError as exc:
+            return Filing(None, f"the incidents cannot be read ({exc})")
+        return decide_filing(open_now, model, origin, model_label=self.ctx.config.model_label)
+
+    def watch_target(self, filing: Filing, origin: Origin) -> WatchTarget:
+        """The SLI a mitigation filed as ``filing`` is judged on: the one that paged,
+        else the runbook step's, else ``actions.verify.sli``."""
+        return watch_target(self.ctx.config, paged_sli=filing.paged_sli, step_sli=origin.step_sli)
+
+    async def verify(
+        self,
+        executor: Executor,
+        action: Action,
+        report: Report,
+        incident: str | None,
+        target: WatchTarget,
+        on_read: ProgressCallback | None = None,
+    ) -> tuple[Recovery, str | None]:
+        """Watch ``target`` after an applied action, audit the verdict and keep a
+        recovery in the incident's timeline. Returns the verdict and, if the verdict
+        could not be audited, why."""
+        recovery = await watch_recovery(self.ctx, report.plan.model, target, on_read=on_read)
+        warning = None
+        try:
+            executor.record_verification(action, report, recovery)
+        except AuditError as exc:
+            warning = f"the verdict could not be audited: {exc}"
+        self.verified(incident, recovery)
+        return recovery, warning
 
     async def action_done(self, incident: str | None, report: Report) -> None:
         """An action ran under ``incident``: an applied mitigation moves it to

@@ -7,6 +7,7 @@ only shows it and asks.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,10 +29,12 @@ from console.actions import (
     ReadOnlyError,
     Recovery,
     Report,
+    WatchTarget,
     build_action,
-    watch_recovery,
 )
 from console.audit import AuditError
+from console.filing import Filing, Origin
+from console.incidents import IncidentError
 from console.text import inert
 
 if TYPE_CHECKING:
@@ -58,9 +61,12 @@ async def start_action(
     name: str,
     params: Mapping[str, Any],
     on_report: ReportCallback | None = None,
+    origin: Origin | None = None,
 ) -> None:
     """Plan ``name`` and, if it can be planned, show the plan for confirmation.
 
+    ``origin`` says where it was taken from (the selected alert, a runbook step): it
+    decides the incident the action is filed under and the SLI that judges it.
     ``on_report`` hears the outcome once the action has run (a runbook step
     records it as its evidence); it is not called when the responder cancels.
     """
@@ -76,10 +82,12 @@ async def start_action(
         action = build_action(space.ctx, name, params)
         app.notify(f"Planning {action.title.lower()}…", timeout=2)
         plan = await action.plan()
+        origin = origin or Origin()
+        filing = await asyncio.to_thread(space.filing, plan.model, origin)
     except ReadOnlyError as exc:
         app.notify(str(exc), severity="warning")
         return
-    except ActionError as exc:
+    except (ActionError, IncidentError) as exc:
         app.notify(str(exc), title="Cannot plan", severity="warning", timeout=10)
         return
     except AdapterError as exc:
@@ -93,7 +101,8 @@ async def start_action(
             timeout=15,
         )
         return
-    app.push_screen(ActionScreen(action, plan, on_report))
+    target = space.watch_target(filing, origin)
+    app.push_screen(ActionScreen(action, plan, filing, target, on_report))
 
 
 class ActionScreen(ModalScreen[None]):
@@ -107,10 +116,20 @@ class ActionScreen(ModalScreen[None]):
         Binding("escape,n", "close", "Cancel"),
     ]
 
-    def __init__(self, action: Action, plan: Plan, on_report: ReportCallback | None = None) -> None:
+    def __init__(
+        self,
+        action: Action,
+        plan: Plan,
+        filing: Filing,
+        target: WatchTarget,
+        on_report: ReportCallback | None = None,
+    ) -> None:
         super().__init__()
         self.action_ = action
         self.plan = plan
+        self.filing = filing
+        """Decided with the plan, shown before ``y``, and kept: what was shown is done."""
+        self.target = target
         self.on_report = on_report
         self.stage = "confirm"  # confirm → applying → watching → done
         self.report: Report | None = None
@@ -146,11 +165,11 @@ class ActionScreen(ModalScreen[None]):
         space = self.mlapp.workspace
         if space is not None:
             text.append(
-                f"as {inert(space.ctx.actor)}; written to the audit log before and after", "dim"
+                f"as {inert(space.ctx.actor)}; written to the audit log before and after\n", "dim"
             )
-            incident = space.incident_for(self.plan.model)
-            if incident is not None:
-                text.append(f"; filed under {incident}", "dim")
+        text.append(inert(self.filing.line()), "bold" if self.filing.incident else "dim")
+        if self.plan.watch_sli:
+            text.append(f"\nVerification will watch {inert(self.target.describe())}", "dim")
         return text
 
     def _status(self, text: Text | str) -> None:
@@ -196,7 +215,7 @@ class ActionScreen(ModalScreen[None]):
     async def _apply_and_watch(self) -> None:
         space = self.mlapp.workspace
         assert space is not None
-        incident = space.incident_for(self.plan.model)
+        incident = self.filing.incident
         executor = Executor(space.ctx, space.audit, incident=incident)
         try:
             report = await executor.run(
@@ -237,28 +256,20 @@ class ActionScreen(ModalScreen[None]):
         self.stage = "watching"
         self.refresh_bindings()
         self._keys("watching the SLI… esc hides this (the watch goes on)")
-        sli = space.ctx.config.actions.verify.sli
+        sli = self.target.sli
 
         def progress(value: float | None, elapsed: float, total: float) -> None:
             shown = "no data" if value is None else f"{value:.4g}"
             status = lines.copy()
-            status.append(f"\nWatching {sli}: {shown}  ({elapsed:.0f}s of {total:g}s)")
+            status.append(f"\nWatching {inert(sli)}: {shown}  ({elapsed:.0f}s of {total:g}s)")
             self._status(status)
 
-        try:
-            recovery = await watch_recovery(space.ctx, self.plan.model, on_read=progress)
-        except ActionError as exc:
-            lines.append(f"\nCannot watch the SLI: {inert(exc)}", style="yellow")
-            self.stage = "done"
-            self._status(lines)
-            self._done_keys()
-            return
+        recovery, warning = await space.verify(
+            executor, self.action_, report, incident, self.target, on_read=progress
+        )
         self.recovery = recovery
-        try:
-            executor.record_verification(self.action_, report, recovery)
-        except AuditError as exc:
-            lines.append(f"\nthe verdict could not be audited: {inert(exc)}", style="red")
-        space.verified(incident, recovery)
+        if warning:
+            lines.append(f"\n{inert(warning)}", style="red")
         lines.append(
             "\n" + inert(recovery.line()), style="bold green" if recovery.recovered else "bold red"
         )
@@ -272,7 +283,7 @@ class ActionScreen(ModalScreen[None]):
         self.stage = "done"
         if not self.is_attached and self.undo_action is not None and self.undo_plan is not None:
             # The responder closed this screen while it watched: bring the undo back.
-            self.mlapp.push_screen(ActionScreen(self.undo_action, self.undo_plan))
+            self.mlapp.push_screen(self._undo_screen())
         if self.undo_plan is not None:
             lines.append(f"\nUndo plan: {inert(self.undo_plan.summary())}", style="bold")
         self._status(lines)
@@ -299,7 +310,12 @@ class ActionScreen(ModalScreen[None]):
         if self.undo_action is None or self.undo_plan is None:
             return
         self.dismiss(None)
-        self.mlapp.push_screen(ActionScreen(self.undo_action, self.undo_plan))
+        self.mlapp.push_screen(self._undo_screen())
+
+    def _undo_screen(self) -> ActionScreen:
+        """The undo's plan, filed and judged as the action it undoes."""
+        assert self.undo_action is not None and self.undo_plan is not None
+        return ActionScreen(self.undo_action, self.undo_plan, self.filing, self.target)
 
 
 class SilenceScreen(ModalScreen[None]):
@@ -308,11 +324,19 @@ class SilenceScreen(ModalScreen[None]):
     DEFAULT_CSS = CSS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "Cancel")]
 
-    def __init__(self, matchers: list[dict[str, object]], model: str, what: str) -> None:
+    def __init__(
+        self,
+        matchers: list[dict[str, object]],
+        model: str,
+        what: str,
+        *,
+        origin: Origin | None = None,
+    ) -> None:
         super().__init__()
         self.matchers = matchers
         self.model = model
         self.what = what
+        self.origin = origin
 
     @property
     def mlapp(self) -> MLConsoleApp:
@@ -366,4 +390,5 @@ class SilenceScreen(ModalScreen[None]):
                 "comment": comment,
                 "model": self.model,
             },
+            origin=self.origin,
         )

@@ -26,6 +26,7 @@ from screens.render import (
 
 if TYPE_CHECKING:
     from console.app import MLConsoleApp
+    from console.filing import Origin
     from console.incidents import Incident
 
 
@@ -331,10 +332,22 @@ class DashboardScreen(Screen[None]):
             return alert.model if alert is not None and alert.model else None
         return self._selected_key(self.query_one("#models", DataTable), self._model_rows)
 
+    def _origin(self) -> Origin:
+        """Where a key's action is taken from: the selected alert when the alerts
+        table has the focus (it is filed under that alert's incident), else the
+        model alone."""
+        from console.filing import Origin
+
+        focused = self.focused
+        if isinstance(focused, DataTable) and focused.id == "alerts":
+            return Origin.of_alert(self._focused_alert())
+        return Origin()
+
     def _act(self, name: str, params: dict[str, object]) -> None:
         from screens.action import start_action
 
-        self.run_worker(start_action(self.mlapp, name, params), exit_on_error=False)
+        origin = self._origin()
+        self.run_worker(start_action(self.mlapp, name, params, origin=origin), exit_on_error=False)
 
     def action_rollback(self) -> None:
         """Roll the selected model back to the version its alias held before."""
@@ -374,7 +387,12 @@ class DashboardScreen(Screen[None]):
             if alert.model:
                 matchers.append(equal_matcher(label, alert.model))
             self.app.push_screen(
-                SilenceScreen(matchers, alert.model, f"{alert.name} on {alert.model or '?'}")
+                SilenceScreen(
+                    matchers,
+                    alert.model,
+                    f"{alert.name} on {alert.model or '?'}",
+                    origin=self._origin(),
+                )
             )
             return
         model = self._focused_model()

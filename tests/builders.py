@@ -64,7 +64,10 @@ def alert(model: str, name: str, severity: str, minutes_ago: float, summary: str
     )
 
 
-def snapshot(*, prometheus_down: bool = False) -> Snapshot:
+def snapshot(
+    *, prometheus_down: bool = False, alerts: tuple[AlertRecord, ...] | None = None
+) -> Snapshot:
+    """The dashboard's test world; ``alerts`` replaces its two firing alerts."""
     slis = tuple(CONFIG.slis)
     readings = {}
     for model, values in VALUES.items():
@@ -89,22 +92,23 @@ def snapshot(*, prometheus_down: bool = False) -> Snapshot:
         "prometheus": prom,
         "alertmanager": SourceHealth("alertmanager", "alertmanager", 2, 6, last_success=NOW - 1),
     }
-    alerts = (
-        alert(
-            "fraud-detector",
-            "ModelErrorBudgetBurn",
-            "page",
-            3,
-            "fraud-detector burns its error budget 58x",
-        ),
-        alert(
-            "churn-predictor",
-            "ModelFeatureDrift",
-            "ticket",
-            12,
-            "churn-predictor feature drift PSI 0.41",
-        ),
-    )
+    if alerts is None:
+        alerts = (
+            alert(
+                "fraud-detector",
+                "ModelErrorBudgetBurn",
+                "page",
+                3,
+                "fraud-detector burns its error budget 58x",
+            ),
+            alert(
+                "churn-predictor",
+                "ModelFeatureDrift",
+                "ticket",
+                12,
+                "churn-predictor feature drift PSI 0.41",
+            ),
+        )
     return Snapshot.build(
         taken_at=NOW, slis=slis, readings=readings, alerts=alerts, sources=sources
     )

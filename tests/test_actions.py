@@ -725,3 +725,81 @@ def test_a_runbook_rollback_steps_version_is_its_target() -> None:
         {"model": "m", "to": "2"},
     )
     assert from_runbook("rollback", {"model": "m"}) == ("rollback", {"model": "m"})
+
+
+class QueryLog(Metrics):
+    """Metrics that remember which PromQL they were asked."""
+
+    def __init__(self, values: list[float | None]) -> None:
+        super().__init__(values)
+        self.asked: list[str] = []
+
+    async def query(self, promql: str, at: float | None = None) -> QueryResult:
+        self.asked.append(promql)
+        return await super().query(promql, at)
+
+
+async def test_verification_watches_the_sli_that_paged_not_actions_verify(
+    world: dict[str, Any],
+) -> None:
+    from console.actions import FROM_ALERT, FROM_CONFIG, FROM_STEP, watch_target
+
+    ctx: ActionContext = world["ctx"]
+    metrics = QueryLog([0.9, 0.8, 0.3, 0.2])  # p99 latency falling under its 0.5 s objective
+    ctx.adapters["prometheus"] = metrics  # type: ignore[index]
+    latency = next(s for s in ctx.config.slis if s.name == "latency_p99")
+    # A latency page whose fallback leaves the error ratio at 0 is judged on latency.
+    target = watch_target(ctx.config, paged_sli="latency_p99", step_sli="drift_psi")
+    assert (target.sli, target.origin, target.query) == ("latency_p99", FROM_ALERT, latency.query)
+    clock = iter(range(100))
+    recovery = await watch_recovery(
+        ctx, "fraud-detector", target, sleep=_no_sleep, clock=lambda: float(next(clock))
+    )
+    assert recovery.recovered and recovery.sli == "latency_p99"
+    assert set(metrics.asked) == {latency.query}
+    assert "latency_p99 = 0.2" in recovery.line() and FROM_ALERT in recovery.line()
+    assert recovery.as_dict()["sli"] == "latency_p99"
+    assert recovery.as_dict()["origin"] == FROM_ALERT
+    # No sli label: the runbook step's SLI; neither: actions.verify.sli.
+    assert watch_target(ctx.config, step_sli="drift_psi").sli == "drift_psi"
+    assert watch_target(ctx.config, step_sli="drift_psi").origin == FROM_STEP
+    assert (watch_target(ctx.config).sli, watch_target(ctx.config).origin) == (
+        ctx.config.actions.verify.sli,
+        FROM_CONFIG,
+    )
+
+
+async def test_a_page_with_no_sli_to_watch_is_never_reported_recovered(
+    world: dict[str, Any],
+) -> None:
+    from console.actions import watch_target
+
+    ctx: ActionContext = world["ctx"]
+    metrics = QueryLog([0.0])  # every other SLI looks perfect
+    ctx.adapters["prometheus"] = metrics  # type: ignore[index]
+    target = watch_target(ctx.config, paged_sli="freshness")  # not among this config's slis
+    assert target.problem and "'freshness', which is not among `slis`" in target.problem
+    recovery = await watch_recovery(ctx, "fraud-detector", target, sleep=_no_sleep)
+    assert not recovery.recovered and not recovery.watched and metrics.asked == []
+    assert recovery.line().startswith("NOT VERIFIED: fraud-detector: nothing was watched: ")
+    assert "freshness" in recovery.line() and "RECOVERED:" not in recovery.line()
+    assert recovery.as_dict()["watched"] is False
+
+
+async def test_a_watch_with_no_data_for_the_model_says_no_data_not_recovered(
+    world: dict[str, Any],
+) -> None:
+    from console.actions import watch_target
+
+    ctx: ActionContext = world["ctx"]
+    ctx.adapters["prometheus"] = QueryLog([None])  # type: ignore[index]
+    clock = iter(range(0, 100, 5))
+    recovery = await watch_recovery(
+        ctx,
+        "fraud-detector",
+        watch_target(ctx.config, paged_sli="drift_psi"),
+        sleep=_no_sleep,
+        clock=lambda: float(next(clock)),
+    )
+    assert not recovery.recovered and recovery.watched
+    assert recovery.line().startswith("NOT RECOVERED: fraud-detector drift_psi = no data")

@@ -151,6 +151,7 @@ def bad_deploy_events() -> list[Event]:
         Event(T0 + 360, "action.verify", "alice@oncall", "RECOVERED",
               audit("verify", 43, intent_seq=41, result={
                   "model": MODEL, "sli": "error_ratio", "query": Q_VERIFY,
+                  "origin": "the SLI that paged, from the alert's sli label", "watched": True,
                   "threshold": "good below 0.01", "recovered": True, "value": 0.004,
                   "elapsed": 57.2, "reads": 12, "error": None}), "audit:43"),
         Event(T0 + 365, "sli.recovery", "prometheus", "error_ratio back within objective",
@@ -596,7 +597,11 @@ def test_markdown_content(doc: ExportDocument) -> None:
     assert "**rollback** by alice@oncall: `fraud-detector@champion`: `v4` → `v3` · applied" in (
         mitigation
     )
-    assert "  - Verified: recovered (error_ratio = 0.004 after 57.2s)" in mitigation
+    assert (
+        "  - Verified on `error_ratio` (the SLI that paged, from the alert's sli label): "
+        "recovered: 0.004 after 57.2s"
+    ) in mitigation
+    assert "by a rollback (fraud-detector@champion: v4 → v3); error_ratio recovered." in summary
     assert "**Model version:** `fraud-detector` (alias `champion`): `4` → `3`" in mitigation
     assert "**Cause:** model" in "\n".join(section(markdown, "Root cause"))
     metrics = section(markdown, "Metrics")
@@ -763,3 +768,29 @@ def test_checks_read_again_keep_the_earlier_readings_and_can_withdraw_a_cause() 
     (run,) = other.triage
     assert run["cause"] is None and run["concluded_at"] is None
     assert other.root_cause is None  # the check branched elsewhere: the cause no longer stands
+
+
+def test_a_verdict_that_watched_nothing_says_so_and_claims_no_recovery(
+    events: list[Event],
+) -> None:
+    unwatched = [e for e in events if e.kind not in ("action.verify", "sli.recovery")]
+    unwatched.append(
+        Event(T0 + 303, "action.verify", "alice@oncall", "NOT VERIFIED",
+              audit("verify", 43, intent_seq=41, result={
+                  "model": MODEL, "sli": "staleness", "query": "", "threshold": "",
+                  "origin": "the SLI that paged, from the alert's sli label", "watched": False,
+                  "recovered": False, "value": None, "elapsed": 0.0, "reads": 0,
+                  "error": "the alert's sli label names 'staleness', which is not among `slis`",
+              }), "audit:43")
+    )  # fmt: skip
+    doc = build_document(incident(), sorted(unwatched, key=lambda e: e.at), now=T0 + 3600)
+    (rollback,) = doc.mitigation
+    assert rollback["verification"] is not None
+    assert rollback["verification"]["watched"] is False
+    assert rollback["verification"]["sli"] == "staleness"
+    assert rollback["verified"] is False
+    markdown = to_markdown(doc)
+    mitigation = "\n".join(section(markdown, "Mitigation"))
+    assert "  - Not verified: nothing was watched: the alert's sli label names" in mitigation
+    assert "recovered" not in doc.summary
+    assert "its effect could not be verified (nothing was watched)" in doc.summary

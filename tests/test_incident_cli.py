@@ -420,13 +420,14 @@ def test_an_action_is_not_filed_under_an_unknown_incident(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from console.config_loader import load_config
+    from console.filing import Origin
     from console.incidents import IncidentError
     from console.workspace import open_workspace_sync
 
     space = open_workspace_sync(load_config(config), actor="ann")
     try:
         with pytest.raises(IncidentError, match="no incident INC-99"):
-            space.incident_for("fraud-detector", "INC-99")
+            space.filing("fraud-detector", Origin(incident="INC-99"))
     finally:
         space.audit.close()
         if space.incidents is not None:
