@@ -52,6 +52,10 @@ def lab_clean(lab: Any) -> Any:
     control.reset(lab.state_dir)
 
 
+def at_kind(events: list[dict[str, Any]], kind: str) -> float:
+    return float(next(e["ts"] for e in events if e["kind"] == kind))
+
+
 def loop_config(lab: Any, tmp_path: Path) -> Path:
     data = yaml.safe_load(Path(lab.config_path).read_text())
     data["store"] = {"path": str(tmp_path / "store.db")}
@@ -197,6 +201,22 @@ async def test_the_whole_loop_from_page_to_postmortem(lab_clean: Any, tmp_path: 
     concluded = next(e for e in events if e["kind"] == "runbook.concluded")
     assert concluded["data"]["cause"] == "model"
     assert doc["root_cause"]["cause"] == "model"
+
+    # Impact comes from a range query of the SLI's own PromQL over the incident
+    # window, kept once the incident was resolved; the export names the query.
+    config_data = yaml.safe_load(config_path.read_text())
+    sli_name = next(e for e in events if e["kind"] == "sli.first_breach")["data"]["sli"]
+    own_query = next(s["query"] for s in config_data["slis"] if s["name"] == sli_name)
+    assert "sli.impact" in kinds
+    measured = doc["impact"]["measured_by"]
+    assert measured["query"] == own_query and measured["error"] is None
+    assert measured["points"] > 0 and not measured["ongoing"]
+    assert measured["start"] == utc(at_kind(events, "sli.first_breach"))
+    assert measured["end"] == utc(at_kind(events, "incident.resolved"))
+    at_mitigation = next(e for e in events if e["kind"] == "sli.mitigation")["data"]["value"]
+    assert doc["impact"]["worst_value"] is not None
+    assert doc["impact"]["worst_value"] >= doc["impact"]["first_breach_value"]
+    assert at_mitigation is None or doc["impact"]["worst_value"] >= 0.9 * at_mitigation
 
     # Metrics agree with the event times.
     def at(kind: str) -> float:
