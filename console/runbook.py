@@ -16,7 +16,9 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -212,12 +214,124 @@ def template_fields(step: Step) -> list[tuple[str, str]]:
 
 
 class TemplateError(ValueError):
-    """A template names a variable that has no value."""
+    """A template names a variable that has no value, or stands where no value can be
+    escaped safely."""
 
 
-def promql_escape(value: str) -> str:
-    """Escape a value for a PromQL double-quoted string: backslash, quote, newline."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+Position = Literal["bare", "double", "single", "backtick", "comment"]
+"""Where a template stands in PromQL: outside any string, inside a double-quoted,
+single-quoted or backtick (raw) string, or in a ``#`` comment."""
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """One template in a PromQL text: the match, where it stands, and whether its
+    string is a regex matcher's value (``=~`` or ``!~``)."""
+
+    match: re.Match[str]
+    position: Position
+    regex: bool = False
+
+    @property
+    def scope(self) -> str:
+        return self.match.group(1)
+
+    @property
+    def problem(self) -> str | None:
+        """Why no value can be substituted here safely, or None.
+
+        A backtick string has no escapes, so a value holding a backtick would end it;
+        a label value outside a string (or in a comment, which a newline ends) would
+        be PromQL code. ``vars`` are the runbook's own constants and may stand bare
+        (``[{{ vars.window }}]``)."""
+        if self.position == "backtick":
+            return "stands in a backtick string, which has no escapes"
+        if self.position in ("bare", "comment") and self.scope == "labels":
+            where = "outside any string" if self.position == "bare" else "in a comment"
+            return f"stands {where}, where a label value would be PromQL code"
+        return None
+
+
+_REGEX_OPERATOR = re.compile(r"[=!]~\s*$")
+
+
+def promql_placements(text: str) -> list[Placement]:
+    """Every template of a PromQL text, with where it stands (see :class:`Placement`).
+
+    A small scanner of PromQL's lexical states: strings (with their escapes), raw
+    strings and comments; templates are found wherever they stand."""
+    found: list[Placement] = []
+    state: Position = "bare"
+    regex = False
+    quote = ""
+    i = 0
+    while i < len(text):
+        match = TEMPLATE.match(text, i) if text.startswith("{{", i) else None
+        if match is not None:
+            found.append(Placement(match, state, regex and state != "bare"))
+            i = match.end()
+            continue
+        char = text[i]
+        if state == "bare":
+            if char in "\"'`":
+                state = {'"': "double", "'": "single", "`": "backtick"}[char]  # type: ignore[assignment]
+                quote = char
+                regex = _REGEX_OPERATOR.search(text, 0, i) is not None
+            elif char == "#":
+                state = "comment"
+        elif state == "comment":
+            if char == "\n":
+                state = "bare"
+        elif char == "\\" and state != "backtick":
+            i += 1  # the escaped character
+        elif char == quote:
+            state, regex = "bare", False
+        i += 1
+    return found
+
+
+def promql_escape(value: str, quote: str = '"') -> str:
+    """Escape a value for a PromQL string quoted with ``quote``: backslash, the quote,
+    newline and carriage return."""
+    value = value.replace("\\", "\\\\").replace(quote, "\\" + quote)
+    return value.replace("\n", "\\n").replace("\r", "\\r")
+
+
+_REGEX_META = re.compile(r"[\\.+*?()|\[\]{}^$]")
+
+
+def regex_escape(value: str) -> str:
+    """``value`` as a literal in a Prometheus (RE2) regex: like Go's ``QuoteMeta``."""
+    return _REGEX_META.sub(lambda m: "\\" + m.group(), value)
+
+
+def _escape_for(placement: Placement, value: str) -> str:
+    problem = placement.problem
+    if problem is not None:
+        raise TemplateError(f"{placement.match.group(0)} {problem}")
+    if placement.position in ("bare", "comment"):
+        return value
+    if placement.regex:
+        value = regex_escape(value)
+    return promql_escape(value, '"' if placement.position == "double" else "'")
+
+
+# The scheme and host are over once a path, query or fragment starts, after either a
+# written ``scheme://host`` or a template the runbook or the config controls.
+_AUTHORITY_END = re.compile(
+    r"^(?:[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*|\{\{\s*(?:vars|metrics)\.\w+\s*\}\})[/?#]"
+)
+
+
+def url_placement_problem(text: str, match: re.Match[str]) -> str | None:
+    """Why a label's value may not stand where ``match`` is in a link's URL, or None:
+    a label never supplies the scheme, the host or the port (it could send the
+    responder anywhere); in the path and query it is URL-encoded."""
+    if match.group(1) != "labels":
+        return None
+    if _AUTHORITY_END.match(text[: match.start()]) is None:
+        return "stands in the URL's scheme or host, which a label value must not choose"
+    return None
 
 
 def render(
@@ -227,19 +341,42 @@ def render(
     *,
     promql: bool = False,
     metrics: Mapping[str, str] | None = None,
+    url: bool = False,
 ) -> str:
     """Substitute ``{{ labels.X }}``, ``{{ vars.Y }}`` and ``{{ metrics.url }}`` (from
-    ``metrics``); nothing else is evaluated."""
+    ``metrics``); nothing else is evaluated.
 
-    def substitute(match: re.Match[str]) -> str:
+    ``promql``: each value is escaped for the position it stands in (a double- or
+    single-quoted string, a regex matcher's value); a template where no escape is safe
+    (a backtick string, a label outside any string) raises :class:`TemplateError`.
+    ``url``: a label's value is URL-encoded, and may not stand in the scheme or host.
+    """
+
+    def value_of(match: re.Match[str]) -> str:
         scope, name = match.group(1), match.group(2)
         source = {"labels": labels, "vars": variables}.get(scope, metrics or {})
         if name not in source:
             if scope == "metrics":
                 raise TemplateError(f"{{{{ metrics.{name} }}}} has no value: no metrics source")
             raise TemplateError(f"{{{{ {scope}.{name} }}}} has no value")
-        value = source[name]
-        return promql_escape(value) if promql else value
+        return source[name]
+
+    if promql:
+        out, last = [], 0
+        for placement in promql_placements(text):
+            value = _escape_for(placement, value_of(placement.match))
+            out += [text[last : placement.match.start()], value]
+            last = placement.match.end()
+        return "".join([*out, text[last:]])
+
+    def substitute(match: re.Match[str]) -> str:
+        value = value_of(match)
+        if not url or match.group(1) != "labels":
+            return value
+        problem = url_placement_problem(text, match)
+        if problem is not None:
+            raise TemplateError(f"{match.group(0)} {problem}")
+        return quote(value, safe="")
 
     return TEMPLATE.sub(substitute, text)
 

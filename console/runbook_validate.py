@@ -53,7 +53,9 @@ from console.runbook import (
     Runbook,
     Step,
     next_steps,
+    promql_placements,
     template_fields,
+    url_placement_problem,
 )
 
 RUNBOOK_SUFFIXES = (".yaml", ".yml")
@@ -421,11 +423,36 @@ class _Checker:
                 loc: Loc = ("steps", i, *_field_loc(field))
                 for match in ANY_TEMPLATE.finditer(text):
                     self.template(loc, match.group(0), known_labels, variables)
+                self.template_positions(loc, field, text)
                 if "{{" in ANY_TEMPLATE.sub("", text):
                     self.issue(
                         loc,
                         "`{{` with no matching `}}` on the same line",
                         "write templates as {{ labels.NAME }} or {{ vars.NAME }}",
+                    )
+
+    def template_positions(self, loc: Loc, field: str, text: str) -> None:
+        """A template where no escape makes its value safe: in a query, a backtick
+        string or a label outside any string; in a link, a label in the scheme or host.
+        (Values in quoted strings and regex matchers are escaped when rendered.)"""
+        if field == "query":
+            for placement in promql_placements(text):
+                if placement.problem is not None:
+                    self.issue(
+                        loc,
+                        f"template {placement.match.group(0)} {placement.problem}",
+                        "put it in a double-quoted matcher value, e.g. "
+                        '{model="{{ labels.model }}"}, where it is escaped',
+                    )
+        elif field == "url":
+            for match in TEMPLATE.finditer(text):
+                problem = url_placement_problem(text, match)
+                if problem is not None:
+                    self.issue(
+                        loc,
+                        f"template {match.group(0)} {problem}",
+                        "write the host in the runbook (or in `vars`); a label may fill "
+                        "the path or the query, where it is URL-encoded",
                     )
 
     def template(

@@ -181,9 +181,11 @@ class Walk:
         )
         self.record = self.store.run(self.record.id)
 
-    def _render(self, text: str, *, promql: bool = False) -> str:
+    def _render(self, text: str, *, promql: bool = False, url: bool = False) -> str:
         metrics = {} if self.metrics is None else {"url": self.metrics.settings.browser_url()}
-        return render(text, self.record.labels, self.runbook.vars, promql=promql, metrics=metrics)
+        return render(
+            text, self.record.labels, self.runbook.vars, promql=promql, url=url, metrics=metrics
+        )
 
     def text(self, template: str) -> str:
         """A step's text for display, with the alert's labels and the vars filled in."""
@@ -212,7 +214,8 @@ class Walk:
                 case NoteStep() | LinkStep():
                     raw = step.text if isinstance(step, NoteStep) else step.url
                     try:
-                        shown: dict[str, Any] = {"text": self._render(raw)}
+                        text = self._render(raw, url=isinstance(step, LinkStep))
+                        shown: dict[str, Any] = {"text": text}
                     except TemplateError as exc:  # e.g. a link on a metrics source not set
                         shown = {"text": raw, "error": str(exc)}
                     self._move(step, step.next, "shown", outputs=shown, actor=actor)
