@@ -154,9 +154,16 @@ def sli_cell(
 
 
 def breached_cell(snapshot: Snapshot, model: str, stale: frozenset[str]) -> Text:
-    """``Errors 61% Avail 39%``: each breached SLI and its value, or ``·`` for none."""
+    """``Errors 61% Avail 39%``: each breached SLI and its value; ``·`` when none is,
+    ``unknown`` when no SLI of the model has a value (never read, or the metrics down),
+    and ``· stale`` when none breached as last read but those readings are old."""
     found = breaches(snapshot, model)
     if not found:
+        readings = [snapshot.reading(model, s.name) for s in snapshot.slis]
+        if all(r is None or r.status is SliStatus.NODATA for r in readings):
+            return Text("unknown", style="dim")
+        if stale:
+            return Text("· stale", style="dim")
         return Text("·", style="dim")
     return Text(" ").join(
         Text.assemble(

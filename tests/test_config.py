@@ -333,7 +333,9 @@ NOT_FINITE = [
 
 
 @pytest.mark.parametrize(
-    ("text", "line", "col", "key", "word"), [b[1:] for b in NOT_FINITE], ids=[b[0] for b in NOT_FINITE]
+    ("text", "line", "col", "key", "word"),
+    [b[1:] for b in NOT_FINITE],
+    ids=[b[0] for b in NOT_FINITE],
 )
 def test_infinite_nan_and_negative_durations_are_refused_where_written(
     tmp_path: Path,

@@ -306,3 +306,31 @@ async def test_the_palette_lists_the_actions_and_hides_mutations_when_read_only(
     book = {"Triage", "Acknowledge", "Note", "Incident", "Export", "Refresh now"}
     assert expected | book <= screen_titles[False]
     assert book <= screen_titles[True] and not expected & screen_titles[True]
+
+
+async def test_during_a_metrics_outage_the_registry_models_stay_and_r_acts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from console.alias_history import Deployment
+
+    down = snapshot(prometheus_down=True)
+    app = create_app(CONFIG, poll=False, clock=lambda: NOW)
+    app.snapshot = Snapshot.build(
+        taken_at=NOW,
+        slis=down.slis,
+        readings={},  # Prometheus never answered
+        alerts=(),
+        sources=down.sources,
+        deployments={
+            m: Deployment(m, "champion", "3", NOW - 600, None, True)
+            for m in ("fraud-detector", "recommender")
+        },
+    )
+    asked: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(DashboardScreen, "_act", lambda self, name, p: asked.append((name, p)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert rows(app, "#models") == ["fraud-detector", "recommender"]
+        table = app.screen.query_one("#models", DataTable)
+        assert str(table.get_cell("fraud-detector", "error_ratio")).strip() == "—"  # unknown
+        await pilot.press("r")  # roll back the selected (first) model
+    assert asked == [("rollback", {"model": "fraud-detector"})]

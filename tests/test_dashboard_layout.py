@@ -91,3 +91,16 @@ def test_dashboard_80x24_snapshot(snap_compare) -> None:  # type: ignore[no-unty
 
 def test_dashboard_160x48_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(filled_lab_app(), terminal_size=(160, 48))
+
+
+def test_the_breached_column_says_unknown_or_stale_rather_than_fine() -> None:
+    from console import model_table
+
+    app = filled_lab_app()
+    snap = app.snapshot
+    assert str(model_table.breached_cell(snap, "recommender", frozenset())) == "·"
+    stale = frozenset(s.name for s in snap.slis)  # the metrics source is down
+    assert str(model_table.breached_cell(snap, "recommender", stale)) == "· stale"
+    # Known to the registry only: no SLI ever read.
+    assert str(model_table.breached_cell(snap, "never-read", stale)) == "unknown"
+    assert "Errors 55.1%" in str(model_table.breached_cell(snap, "fraud-detector", stale))
