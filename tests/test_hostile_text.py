@@ -361,3 +361,23 @@ def test_plan_shows_hostile_registry_tags_inert(tmp_path: Path, snap_compare) ->
         await pilot.pause()
 
     assert snap_compare(app, run_before=plan, terminal_size=SIZE)
+
+
+def test_check_evidence_shows_series_labels_inert() -> None:
+    """A check's series are named by their labels (which feature drifted): from
+    Prometheus, so outside text too."""
+    from console.store import Evidence
+    from screens.runbook import evidence_line
+
+    item = Evidence(
+        "drift",
+        "check",
+        {"query": "q"},
+        {"values": [{"labels": {"feature": f"amount{TITLE}"}, "value": 0.47}]},
+        "true",
+        ACTOR,
+        NOW,
+    )
+    line = evidence_line(item, NOW).plain
+    assert_inert(line)
+    assert "feature=amount\\x1b]0;pwned\\x07 0.47" in line
