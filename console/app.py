@@ -267,11 +267,10 @@ class MLConsoleApp(App[int]):
             self._pretriaged.add(firing)
             matched = triage.catalog.for_alert(alert.labels, alert.annotations)
             if len(matched) == 1:  # several matches wait for the responder's pick
-                incident = self.incident_for_alert(alert)
+                # Filed by its firing alone: the incidents read here may predate this
+                # page (another console resolved the last one); `t` files it for good.
                 self.run_worker(
-                    triage.pretriage(
-                        alert, matched[0], None if incident is None else incident.number
-                    ),
+                    triage.pretriage(alert, matched[0]),
                     group="pretriage",
                     exit_on_error=False,
                 )

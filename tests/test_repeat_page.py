@@ -18,6 +18,7 @@ from console.app import MLConsoleApp, create_app
 from console.config import Config
 from console.config_loader import load_text
 from console.incident_cli import export_files, open_records
+from console.incidents import IncidentBook
 from console.runbook import Runbook
 from console.runbook_catalog import Catalog
 from console.snapshot import Snapshot, SourceHealth
@@ -104,22 +105,31 @@ async def test_a_repeated_page_starts_a_new_walk_and_exports_only_its_own_triage
         assert screen.walk.record.summary == "Population shift in churn-predictor"
         await pilot.press("escape")  # back to the dashboard
 
-        # The alert stops; the responder resolves the incident.
+        # The alert stops; a responder resolves the incident from another console (this
+        # one still lists it as open until its next sync).
         clock["now"] = NOW + 600
         app.apply_snapshot(world(NOW + 600))
         await until(pilot, lambda: not book.get(first.number).firing, "the alert ended")
-        book.resolve(first.number, actor="ann", now=NOW + 610)
-        app.reload_incidents()
+        other = IncidentBook(config.store.path, clock=lambda: clock["now"])
+        other.resolve(first.number, actor="bob", now=NOW + 610)
+        other.close()
+        assert [i.number for i in app.open_incidents] == [first.number]
 
         # The same alert fires again, now from a schema break: a new incident, and
         # pre-triage walks the new firing (its checks conclude on their own).
         metrics.answers["null_ratio"] = 0.5
         clock["now"] = NOW + 1230
         app.apply_snapshot(world(NOW + 1230, churn_alert(second_start)))
-        await until(pilot, lambda: app.open_incidents, "the second incident opened")
+        await until(
+            pilot,
+            lambda: [i.number for i in app.open_incidents] not in ([], [first.number]),
+            "the second incident opened",
+        )
         (second,) = app.open_incidents
         assert second.number != first.number
         await app.workers.wait_for_complete()
+        early = [r for r in triage.store.runs() if r.firing_at == second_start]
+        assert [r.incident for r in early] == [None]  # pre-triage filed it under no old one
 
         screen = await triage_churn(app, pilot)  # t on the repeated page
         new_walk = screen.walk.record
