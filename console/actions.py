@@ -50,6 +50,7 @@ from console.audit import TIME_FORMAT as AUDIT_TIME_FORMAT
 from console.audit import AuditEntry, AuditError, AuditLog
 from console.config import Config, format_duration, parse_silence_duration
 from console.target_lock import LockBusy, LockError, TargetLock
+from console.timeline import iso
 
 #: How the alias history marks the moves the console made itself.
 CONSOLE_SOURCE = "mlconsole:"
@@ -641,7 +642,7 @@ class Silence(Action):
             self.ctx.actor,
             f"{plan.params['comment']} {audit_marker(intent)}",
         )
-        return {"silence_id": silence_id, "ends_at": ends.isoformat()}
+        return {"silence_id": silence_id, "ends_at": iso(ends)}
 
     async def read_back(self, plan: Plan, result: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
         wanted = result.get("silence_id")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from adapters.base import RegisteredModel
 from console.sqlite_file import open_sqlite, transaction
+from console.timeline import iso
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alias_history (
@@ -54,7 +55,7 @@ class Deployment:
         return {
             "alias": self.alias,
             "version": self.version,
-            "since": self.since,
+            "since": iso(self.since),
             "previous": self.previous,
             "first_seen": self.first_seen,
         }

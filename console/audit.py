@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from console.sqlite_file import open_sqlite, open_sqlite_readonly, transaction
+from console.timeline import utc
 
 GENESIS = "0" * 64
 SCHEMA = """
@@ -66,7 +67,14 @@ class AuditEntry:
         return str(self.body.get("kind", ""))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, **self.body, "prev_hash": self.prev_hash, "hash": self.hash}
+        """The entry as ``audit list --json`` prints it: its time as ISO 8601 UTC
+        with milliseconds, like every JSON output (the body keeps Unix seconds in
+        ``ts`` too, which its hash covers; ``audit verify`` checks that)."""
+        body = dict(self.body)
+        ts = body.pop("ts", None)
+        if isinstance(ts, int | float) and not isinstance(ts, bool):
+            body["at"] = utc(ts)
+        return {"seq": self.seq, **body, "prev_hash": self.prev_hash, "hash": self.hash}
 
     def summary(self) -> str:
         """What the entry says, without its seq, time and kind: the plan's summary,

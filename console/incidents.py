@@ -29,7 +29,7 @@ from console.audit import AuditEntry, AuditLog
 from console.config import format_duration
 from console.sqlite_file import open_sqlite, transaction
 from console.store import RUN_GRACE, Evidence, RunRecord, Store
-from console.timeline import Event, ordered
+from console.timeline import Event, iso, ordered
 
 STATES = ("triggered", "acknowledged", "mitigated", "resolved")
 #: Severity labels, most urgent first; anything else ranks after them.
@@ -126,8 +126,8 @@ class IncidentAlert:
             "labels": dict(self.labels),
             "annotations": dict(self.annotations),
             "generator_url": self.generator_url,
-            "starts_at": self.starts_at,
-            "ended_at": self.ended_at,
+            "starts_at": iso(self.starts_at),
+            "ended_at": iso(self.ended_at),
         }
 
 
@@ -181,14 +181,14 @@ class Incident:
             "sli": self.sli,
             "state": self.state,
             "owner": self.owner,
-            "opened_at": self.opened_at,
+            "opened_at": iso(self.opened_at),
             "opened_by": self.opened_by,
-            "alert_started_at": self.alert_started_at,
-            "acked_at": self.acked_at,
+            "alert_started_at": iso(self.alert_started_at),
+            "acked_at": iso(self.acked_at),
             "acked_by": self.acked_by,
             "ack_active": self.ack_active,
-            "mitigated_at": self.mitigated_at,
-            "resolved_at": self.resolved_at,
+            "mitigated_at": iso(self.mitigated_at),
+            "resolved_at": iso(self.resolved_at),
             "resolved_by": self.resolved_by,
             "firing": self.firing,
             "alerts": [a.as_dict() for a in self.alerts],
@@ -451,7 +451,7 @@ class IncidentBook:
                     "labels": dict(alert.labels),
                     "annotations": dict(alert.annotations),
                     "generator_url": alert.generator_url,
-                    "starts_at": starts,
+                    "starts_at": iso(starts),
                 },
                 starts,
             )
@@ -556,7 +556,7 @@ class IncidentBook:
                     "auto": True,
                     "why": f"quiet for {quiet}",
                     "quiet_seconds": after,
-                    "quiet_since": time.strftime(AUDIT_TIME_FORMAT, time.gmtime(last_end)),
+                    "quiet_since": iso(last_end),
                 },
                 min(now, float(last_end) + after),
             )
@@ -628,7 +628,7 @@ class IncidentBook:
                 "alert.resolved",
                 "alertmanager",
                 f"{json.loads(labels).get('alertname', '?')} stopped firing",
-                {"fingerprint": fingerprint, "observed": True, "noticed_at": now},
+                {"fingerprint": fingerprint, "observed": True, "noticed_at": iso(now)},
                 since,
             )
             ended.append(since)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from console.text import inert
+from console.timeline import seconds_of
 
 EXIT_CONCLUDED, EXIT_WAITING, EXIT_USAGE, EXIT_CHECK_FAILED = 0, 1, 2, 3
 CONFIRM = {"confirm", "confirmed", "yes", "y", "1"}
@@ -284,7 +285,7 @@ def _print(result: dict[str, Any], walk: Any, pause: Any) -> None:
     for item in result["evidence"]:
         line = Text(f"  {inert(item['step']):<22} {inert(item['kind']):<9} ", style="dim")
         line.append(inert(item["decision"]), style="bold")
-        line.append(f" {evidence_age(item['at'], walk.clock())}", style="dim")
+        line.append(f" {evidence_age(seconds_of(item['at']) or 0.0, walk.clock())}", style="dim")
         if "query" in item["inputs"]:
             values = ", ".join(f"{v['value']:.4g}" for v in item["outputs"].get("values", []))
             query = " ".join(str(item["inputs"]["query"]).split())  # one line per step

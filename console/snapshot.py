@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from adapters.base import AlertRecord
 from console.alias_history import Deployment
 from console.config import SliConfig
+from console.timeline import iso, seconds_of
 
 
 class Health(StrEnum):
@@ -70,10 +71,10 @@ class SourceHealth:
             "stale_after": self.stale_after,
             "state": self.state(now).value,
             "age_seconds": self.age(now),
-            "last_success": self.last_success,
-            "last_attempt": self.last_attempt,
+            "last_success": iso(self.last_success),
+            "last_attempt": iso(self.last_attempt),
             "last_error": self.last_error,
-            "last_error_at": self.last_error_at,
+            "last_error_at": iso(self.last_error_at),
             "warnings": list(self.warnings),
         }
 
@@ -214,7 +215,7 @@ class Snapshot:
     def as_dict(self, now: float) -> dict[str, object]:
         """A JSON-ready view, as ``mlconsole status --json`` prints it."""
         return {
-            "taken_at": self.taken_at,
+            "taken_at": iso(self.taken_at),
             "sources": {name: h.as_dict(now) for name, h in self.sources.items()},
             "slis": [
                 {
@@ -256,9 +257,9 @@ def alert_dict(alert: AlertRecord) -> dict[str, object]:
         "severity": alert.severity,
         "labels": dict(alert.labels),
         "annotations": dict(alert.annotations),
-        "starts_at": alert.starts_at.isoformat(),
-        "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
-        "updated_at": alert.updated_at.isoformat() if alert.updated_at else None,
+        "starts_at": iso(alert.starts_at),
+        "ends_at": iso(alert.ends_at),
+        "updated_at": iso(alert.updated_at),
         "generator_url": alert.generator_url,
         "silenced_by": list(alert.silenced_by),
         "inhibited_by": list(alert.inhibited_by),
@@ -266,7 +267,8 @@ def alert_dict(alert: AlertRecord) -> dict[str, object]:
 
 
 def _time(raw: object) -> datetime | None:
-    return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    seconds = seconds_of(raw)
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 def snapshot_from_dict(
@@ -279,10 +281,10 @@ def snapshot_from_dict(
             type=h["type"],
             interval=h["interval"],
             stale_after=h["stale_after"],
-            last_success=h.get("last_success"),
-            last_attempt=h.get("last_attempt"),
+            last_success=seconds_of(h.get("last_success")),
+            last_attempt=seconds_of(h.get("last_attempt")),
             last_error=h.get("last_error"),
-            last_error_at=h.get("last_error_at"),
+            last_error_at=seconds_of(h.get("last_error_at")),
             warnings=tuple(h.get("warnings") or ()),
         )
         for name, h in data["sources"].items()
@@ -305,7 +307,7 @@ def snapshot_from_dict(
             fingerprint=a["fingerprint"],
             labels=a["labels"],
             annotations=a["annotations"],
-            starts_at=datetime.fromisoformat(a["starts_at"]),
+            starts_at=datetime.fromtimestamp(seconds_of(a["starts_at"]) or 0.0, UTC),
             ends_at=_time(a.get("ends_at")),
             updated_at=_time(a.get("updated_at")),
             state=a["state"],
@@ -316,7 +318,9 @@ def snapshot_from_dict(
         for a in data["alerts"]
     )
     deployments = {
-        model: Deployment(model=model, **entry["serving"])
+        model: Deployment(
+            model=model, **{**entry["serving"], "since": seconds_of(entry["serving"]["since"])}
+        )
         for model, entry in data["models"].items()
         if entry.get("serving")
     }
@@ -325,7 +329,7 @@ def snapshot_from_dict(
         for role, on in (entry.get("switches") or {}).items():
             switches.setdefault(role, {})[model] = bool(on)
     return Snapshot.build(
-        taken_at=data["taken_at"],
+        taken_at=seconds_of(data["taken_at"]) or 0.0,
         slis=slis,
         readings=readings,
         alerts=alerts,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.sqlite_file import open_sqlite, transaction
+from console.timeline import iso
 
 if TYPE_CHECKING:
     from console.config import Config
@@ -96,7 +97,7 @@ class Evidence:
             "outputs": dict(self.outputs),
             "decision": self.decision,
             "actor": self.actor,
-            "at": self.at,
+            "at": iso(self.at),
         }
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 #: Every kind of event the timeline holds, and what it means.
@@ -68,6 +69,25 @@ def utc(at: float) -> str:
     return f"{prefix}{second:02d}.{millis:03d}Z"
 
 
+def iso(moment: float | datetime | None) -> str | None:
+    """A time as every ``--json`` output writes it: ISO 8601 UTC with milliseconds
+    (``2026-11-24T03:12:09.412Z``, :func:`utc`); None stays None."""
+    if moment is None:
+        return None
+    return utc(moment.timestamp() if isinstance(moment, datetime) else moment)
+
+
+def seconds_of(raw: object) -> float | None:
+    """The inverse of :func:`iso` (Unix seconds), also taking Unix seconds as they are."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        return float(raw)
+    if isinstance(raw, str):
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    raise ValueError(f"{raw!r} is not a time")
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One thing that happened, when, and who or what did it."""
@@ -88,7 +108,6 @@ class Event:
     def as_dict(self) -> dict[str, Any]:
         return {
             "at": utc(self.at),
-            "ts": self.at,
             "kind": self.kind,
             "actor": self.actor,
             "summary": self.summary,

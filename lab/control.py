@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.timeline import iso
 from lab import configs, procs, registry, state, web
 from lab.catalog import (
     BAD_VERSION,
@@ -471,7 +472,16 @@ class LabStatus:
             "config": None if self.config_path is None else str(self.config_path),
             "mlflow_url": self.mlflow_url,
             "models": self.models,
-            "faults": self.faults,
+            "faults": (
+                None
+                if self.faults is None
+                else [
+                    {**f, "since": iso(f["since"])}
+                    if isinstance(f.get("since"), int | float)
+                    else f
+                    for f in self.faults
+                ]
+            ),
             "serving": self.serving,
             "registry_error": self.registry_error,
             "components": {

@@ -331,7 +331,9 @@ def test_incident_fields_are_utc_text(data: dict[str, Any]) -> None:
 
 
 def test_timeline_holds_every_event_as_recorded(data: dict[str, Any], events: list[Event]) -> None:
-    assert data["timeline"] == [json.loads(json.dumps(e.as_dict())) for e in events]
+    # As `incident show --json` has them, plus `ts` (Unix seconds), which the export's
+    # schema v1 keeps beside `at`.
+    assert data["timeline"] == [{**json.loads(json.dumps(e.as_dict())), "ts": e.at} for e in events]
 
 
 def test_metrics_are_differences_of_event_times(data: dict[str, Any], events: list[Event]) -> None:

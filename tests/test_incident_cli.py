@@ -197,7 +197,7 @@ def test_list_no_sync_json(config: Path, seeded: Path, capsys: pytest.CaptureFix
     assert incident["id"] == "INC-1"
     assert incident["state"] == "triggered"
     assert incident["model"] == "fraud-detector"
-    assert incident["alert_started_at"] == T0
+    assert incident["alert_started_at"] == "2026-11-23T03:00:00.000Z"
     assert [a["fingerprint"] for a in incident["alerts"]] == ["fp-1"]
 
     assert run(config, "incident", "list", "--no-sync", "--json", "--all") == 0
@@ -257,7 +257,6 @@ def test_show_json_has_incident_metrics_and_timeline(
         "incident.resolved",
     ]
     assert doc["timeline"][0]["at"] == "2026-11-23T03:00:05.000Z"
-    assert doc["timeline"][0]["ts"] == T0 + 5
 
 
 def test_ack_note_and_resolve_change_the_store(

@@ -51,7 +51,7 @@ from console.incidents import (
     timeline,
 )
 from console.store import Evidence, Store
-from console.timeline import Event, compute_metrics, ordered, utc
+from console.timeline import Event, compute_metrics, ordered, seconds_of, utc
 from tests.builders import CONFIG
 
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC).timestamp()
@@ -154,7 +154,7 @@ def test_sync_opens_one_incident_per_model_and_alert_name(book: IncidentBook) ->
     assert firing.actor == "alertmanager"
     assert firing.data["fingerprint"] == "fp-2"
     assert firing.data["labels"]["severity"] == "page"
-    assert firing.data["starts_at"] == T0 + 20
+    assert firing.data["starts_at"] == utc(T0 + 20)
     assert firing.data["generator_url"] == "http://prometheus/graph?fp-2"
     assert [e.ref for e in events] == ["event:1", "event:2", "event:3"]
 
@@ -328,7 +328,11 @@ def test_an_alert_that_stops_is_recorded_and_the_ack_ends_with_the_last_one(
         "alert.resolved",
         "alertmanager",
     )
-    assert resolved.data == {"fingerprint": "fp-a", "observed": True, "noticed_at": resolved.at}
+    assert resolved.data == {
+        "fingerprint": "fp-a",
+        "observed": True,
+        "noticed_at": utc(resolved.at),
+    }
     assert [a.ended_at for a in now.alerts] == [T0 + 100, None]
 
     result = sync(book, [], 200)
@@ -1088,7 +1092,7 @@ def test_an_alert_ends_only_after_the_grace_and_at_the_first_miss(book: Incident
     after = book.get(incident.number)
     assert not after.firing and not after.ack_active
     resolved = [e for e in book.events(incident.number) if e.kind == "alert.resolved"]
-    assert [(e.at - T0, e.data["noticed_at"] - T0) for e in resolved] == [(120, 150)]
+    assert [(e.at - T0, seconds_of(e.data["noticed_at"]) - T0) for e in resolved] == [(120, 150)]
 
 
 def test_an_old_read_of_an_ended_alert_is_not_a_new_firing(book: IncidentBook) -> None:
