@@ -91,7 +91,7 @@ class AuditEntry:
         elif body.get("kind") == "result":
             outcome = " — applied" if result.get("applied") else " — NOT applied"
         elif body.get("kind") == "verify":
-            outcome = " — recovered" if result.get("recovered") else " — NOT recovered"
+            outcome = _verdict(result)
         elif body.get("kind") == "reconcile":
             outcome = f" — {result.get('verdict', '?')}"
         error = f" error: {body['error']}" if body.get("error") else ""
@@ -99,6 +99,14 @@ class AuditEntry:
             f"{body.get('action', '')}: {what}{outcome} (by {body.get('actor', '')})"
             f"{' #' + str(body['intent_seq']) if body.get('intent_seq') else ''}{error}"
         )
+
+
+def _verdict(result: Mapping[str, Any]) -> str:
+    """A verification's outcome, naming the SLI it watched (or that nothing was)."""
+    if result.get("watched") is False:
+        return " — NOT verified: nothing was watched"
+    sli = f" on {result['sli']}" if result.get("sli") else ""
+    return (" — recovered" if result.get("recovered") else " — NOT recovered") + sli
 
 
 @dataclass(frozen=True, slots=True)

@@ -803,3 +803,22 @@ async def test_a_watch_with_no_data_for_the_model_says_no_data_not_recovered(
     )
     assert not recovery.recovered and recovery.watched
     assert recovery.line().startswith("NOT RECOVERED: fraud-detector drift_psi = no data")
+
+
+def test_an_audited_verdict_names_the_sli_it_watched(world: dict[str, Any]) -> None:
+    from console.actions import FROM_ALERT, Recovery
+
+    audit: AuditLog = world["audit"]
+    seen = Recovery("fraud-detector", "latency_p99", "q", "good when < 0.5", True, 0.2, 6.0, 3)
+    unseen = Recovery(
+        "fraud-detector", "freshness", "", "", False, None, 0.0, 0,
+        error="not among `slis`", origin=FROM_ALERT, watched=False,
+    )  # fmt: skip
+    for recovery in (seen, unseen):
+        audit.append(
+            "verify", actor="ana@ops", action="fallback", params={}, result=recovery.as_dict()
+        )
+    summaries = [e.summary() for e in audit.entries()]
+    assert "— recovered on latency_p99" in summaries[0]
+    assert "— NOT verified: nothing was watched" in summaries[1]
+    assert "recovered" not in summaries[1].replace("NOT verified", "")
