@@ -228,7 +228,7 @@ class DashboardScreen(Screen[None]):
         title = f"Models ({shown})"
         if self._filter:
             title += f"  filter: {self._filter!r}"
-        self.query_one("#models-title", Static).update(title)
+        self.query_one("#models-title", Static).update(Text(inert(title)))
 
     def _render_alerts(self, snapshot: Snapshot, now: float) -> None:
         table = self.query_one("#alerts", DataTable)

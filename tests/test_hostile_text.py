@@ -381,3 +381,15 @@ def test_check_evidence_shows_series_labels_inert() -> None:
     line = evidence_line(item, NOW).plain
     assert_inert(line)
     assert "feature=amount\\x1b]0;pwned\\x07 0.47" in line
+
+
+async def test_a_filter_with_markup_is_shown_as_typed() -> None:
+    from textual.widgets import Static
+
+    app = hostile_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash")  # open the filter box
+        await pilot.press(*"[/]")  # type what markup would read as a closing tag
+        await pilot.pause()
+        title = str(app.screen.query_one("#models-title", Static).render())
+        assert "filter: '[/]'" in title
