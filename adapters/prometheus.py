@@ -216,5 +216,5 @@ class PrometheusAdapter(MetricsAdapter):
         data = body.get("data")
         if not isinstance(data, dict):
             raise self.error("malformed response: `data` is missing", url=url)
-        warnings = tuple(str(w) for w in body.get("warnings") or ())
+        warnings = tuple(self.redact(str(w)) for w in body.get("warnings") or ())
         return data, warnings

@@ -281,3 +281,24 @@ store:
         out, err = capsys.readouterr()
         assert_no_secret(out + err)
     assert "***" in out  # the JSON export holds the (redacted) check error
+
+
+async def test_prometheus_warnings_are_redacted() -> None:
+    """Warnings (partial data) are shown beside the values: they pass the redaction too."""
+    body = json.dumps(
+        {
+            "status": "success",
+            "data": {"resultType": "vector", "result": []},
+            "warnings": [f"upstream said: Bearer {TOKEN}"],
+        }
+    ).encode()
+    with fault_server(Reply(body=body)) as server:
+        adapter = PrometheusAdapter(
+            "prometheus",
+            SourceSettings.model_validate({"url": server.url, "bearer_token": CRLF_TOKEN}),
+        )
+        try:
+            result = await adapter.query("up")
+        finally:
+            await adapter.aclose()
+    assert result.warnings == ("upstream said: Bearer ***",)
