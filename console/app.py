@@ -57,6 +57,8 @@ class MLConsoleApp(App[int]):
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("R", "refresh", "Refresh", show=False),
+        # k9s's habit, on every screen; a text box takes ':' as text first.
+        Binding("colon", "palette", "Palette", show=False),
     ]
 
     def __init__(
@@ -422,6 +424,11 @@ class MLConsoleApp(App[int]):
         if self.poller is not None:
             self.poller.refresh_now()
             self.notify("Refreshing every source", timeout=2)
+
+    def action_palette(self) -> None:
+        """``:``: the command palette (a name of its own, so the footer's ``^p palette``
+        hint, which follows the ``command_palette`` action, stays as it is)."""
+        self.action_command_palette()
 
     def action_help(self) -> None:
         from screens.help import HelpScreen

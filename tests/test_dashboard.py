@@ -334,3 +334,23 @@ async def test_during_a_metrics_outage_the_registry_models_stay_and_r_acts(
         assert str(table.get_cell("fraud-detector", "error_ratio")).strip() == "—"  # unknown
         await pilot.press("r")  # roll back the selected (first) model
     assert asked == [("rollback", {"model": "fraud-detector"})]
+
+
+async def test_colon_opens_the_palette_on_other_screens_but_types_in_a_text_box() -> None:
+    from textual.command import CommandPalette
+
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        from screens.incident import IncidentsScreen
+
+        await pilot.press("I")  # the incidents screen
+        assert isinstance(app.screen, IncidentsScreen)
+        await pilot.press("colon")  # the palette, from this screen too
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press("escape")  # close the palette
+        await pilot.press("escape")  # back to the dashboard
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("slash")  # open the filter box
+        await pilot.press("colon")  # typed into the box, not a palette
+        assert not isinstance(app.screen, CommandPalette)
+        assert app.screen.query_one("#filter", Input).value == ":"
