@@ -379,6 +379,12 @@ class MetricsAdapter(Adapter):
     async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeResult:
         """Evaluate a range query. Raises :class:`AdapterError` on any failure."""
 
+    async def parse_error(self, promql: str) -> str | None:
+        """Parse ``promql`` without evaluating it: the server's parse error, or None
+        when it parses. Raises :class:`AdapterError` when the server cannot be asked,
+        and NotImplementedError when the adapter has no parser to offer (the default)."""
+        raise NotImplementedError(f"{self.name} cannot parse PromQL on its own")
+
 
 class AlertsAdapter(Adapter):
     """A source of firing alerts and silences (Alertmanager)."""

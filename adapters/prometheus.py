@@ -169,8 +169,30 @@ class PrometheusAdapter(MetricsAdapter):
         before it is cut, so no cut leaves part of one."""
         return one_line(self.redact(text), limit)
 
-    def _call(self, path: str, params: Mapping[str, str]) -> tuple[dict[str, Any], tuple[str, ...]]:
-        """One request, in a worker thread. Every failure becomes an AdapterError."""
+    async def parse_error(self, promql: str) -> str | None:
+        """Prometheus' own parser: ``/api/v1/format_query`` parses without evaluating;
+        where it is missing (before 2.41, or another server), an instant query at
+        time 0 is parsed the same way and finds no data to cost anything."""
+        loop = asyncio.get_running_loop()
+        for path, params in (
+            ("/api/v1/format_query", {"query": promql}),
+            ("/api/v1/query", {"query": promql, "time": "0"}),
+        ):
+            status, body, text = await loop.run_in_executor(self._pool, self._request, path, params)
+            if status == 404:
+                continue
+            if isinstance(body, dict) and body.get("status") == "success":
+                return None
+            if status == 400 and isinstance(body, dict) and body.get("errorType") == "bad_data":
+                return str(body.get("error") or "")
+            raise self.error(
+                f"HTTP {status}: {self.excerpt(text)!r}", url=f"{self._client.url}{path}"
+            )
+        raise self.error("has no query parser to offer (HTTP 404)", url=self._client.url)
+
+    def _request(self, path: str, params: Mapping[str, str]) -> tuple[int, Any, str]:
+        """One request, in a worker thread: status, JSON body (None if not JSON) and
+        text. A transport failure becomes an AdapterError."""
         url = f"{self._client.url}{path}"
         try:
             try:
@@ -203,6 +225,12 @@ class PrometheusAdapter(MetricsAdapter):
             ) from None
         except requests.exceptions.RequestException as exc:
             raise self.error(f"request failed: {self.excerpt(str(exc))}", url=url) from None
+        return status, body, text
+
+    def _call(self, path: str, params: Mapping[str, str]) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """One request, in a worker thread. Every failure becomes an AdapterError."""
+        url = f"{self._client.url}{path}"
+        status, body, text = self._request(path, params)
         if not isinstance(body, dict):
             raise self.error(
                 f"malformed response (HTTP {status}, not a JSON object): {self.excerpt(text)!r}",

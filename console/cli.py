@@ -137,14 +137,25 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if path is None:
         print(f"mlconsole: no config to check ({why})", file=sys.stderr)
         return EXIT_USAGE
+    from console.config_loader import load_config_located
+    from console.promql_check import check_syntax, config_expressions
+
     try:
-        config = load_config(path)
+        config, located = load_config_located(path)
     except ConfigError as exc:
         for issue in sorted(exc.issues, key=lambda i: (i.line, i.col)):
             print(issue)
         print(f"{len(exc.issues)} error(s) in {path}")
         return EXIT_USAGE
+    expressions = config_expressions(config, located)
+    report = asyncio.run(check_syntax(expressions, config=config))
+    if report.issues:
+        for issue in sorted(report.issues, key=lambda i: (i.line, i.col)):
+            print(issue)
+        print(f"{len(report.issues)} error(s) in {path} ({report.line(len(expressions))})")
+        return EXIT_USAGE
     print(f"{path}: OK ({len(config.sources)} sources, {len(config.slis)} SLIs)")
+    print(report.line(len(expressions)))
     return EXIT_OK
 
 

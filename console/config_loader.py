@@ -435,6 +435,11 @@ def _load_text(text: str, file: str, model: type[M], what: str) -> tuple[M, Loca
 
 def load_config(path: Path) -> Config:
     """Load and check the console config, including that every adapter type is installed."""
+    return load_config_located(path)[0]
+
+
+def load_config_located(path: Path) -> tuple[Config, Located]:
+    """:func:`load_config`, and where each value is written."""
     config, located = _load_file(path, Config, "config")
     from console.source_check import source_option_problems
 
@@ -445,4 +450,4 @@ def load_config(path: Path) -> Config:
         issues.append(Issue(str(path), line, col, dotted(loc), message, hint))
     if issues:
         raise ConfigError(issues)
-    return config
+    return config, located

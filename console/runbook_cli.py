@@ -66,6 +66,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from console.runbook_validate import validate_runbook_files
 
     results = validate_runbook_files([Path(p) for p in args.paths])
+    results, syntax = _check_promql(results, args)
     errors = 0
     bad_files = 0
     for path, runbook, issues in results:
@@ -76,10 +77,53 @@ def cmd_validate(args: argparse.Namespace) -> int:
         errors += len(issues)
         for issue in sorted(issues, key=lambda i: (i.line, i.col, i.key, i.message)):
             _print(str(issue))
+    if syntax:
+        _print(syntax)
     if errors:
         _print(f"{errors} error(s) in {bad_files} of {len(results)} file(s)")
         return EXIT_USAGE
     return EXIT_OK
+
+
+Results = list[tuple[Path, Any, list[Any]]]
+
+
+def _check_promql(results: Results, args: argparse.Namespace) -> tuple[Results, str]:
+    """Parse the check queries of the runbooks that passed, in one go; a query that
+    does not parse becomes its file's issue. The line that says how syntax was checked."""
+    import asyncio
+
+    from console.config import find_config
+    from console.config_loader import ConfigError, load_config, parse_yaml, read_regular_file
+    from console.promql_check import check_syntax, runbook_expressions
+
+    expressions = []
+    for path, runbook, issues in results:
+        if runbook is None or issues:
+            continue
+        try:
+            _, located = parse_yaml(read_regular_file(path, "runbook"), str(path))
+        except ConfigError:
+            continue
+        expressions.extend(runbook_expressions(runbook, located))
+    if not expressions:
+        return results, ""
+    config = None
+    config_path, _ = find_config(getattr(args, "config", None))
+    if config_path is not None:
+        try:
+            config = load_config(config_path)
+        except ConfigError:
+            config = None
+    report = asyncio.run(check_syntax(expressions, config=config))
+    by_file: dict[str, list[Any]] = {}
+    for issue in report.issues:
+        by_file.setdefault(issue.file, []).append(issue)
+    checked = [
+        (path, None if by_file.get(str(path)) else runbook, issues + by_file.get(str(path), []))
+        for path, runbook, issues in results
+    ]
+    return checked, report.line(len(expressions))
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
