@@ -25,6 +25,8 @@ from console.text import inert
 VALUE_WIDTH = 7
 #: Widest burn rate (``61.0x``, ``100x``).
 BURN_WIDTH = 5
+#: The widest ``breached`` cell: further breaches are counted (``+2``).
+BREACHED_WIDTH = 30
 #: The longest model name shown before it is cut.
 MODEL_WIDTH = 28
 
@@ -165,14 +167,26 @@ def breached_cell(snapshot: Snapshot, model: str, stale: frozenset[str]) -> Text
         if stale:
             return Text("· stale", style="dim")
         return Text("·", style="dim")
-    return Text(" ").join(
+    parts = [
         Text.assemble(
             (inert(sli.label), "dim" if sli.name in stale else "bold"),
             " ",
             (format_value(r.value, sli.unit), "dim" if sli.name in stale else "bold red"),
         )
         for sli, r in found
-    )
+    ]
+    # At most BREACHED_WIDTH cells, so the fixed columns leave room at 80 columns; the
+    # rest are counted (and still red in their own columns).
+    text = parts[0]
+    for index, part in enumerate(parts[1:], 1):
+        rest = len(parts) - index - 1
+        more = f" +{rest}" if rest else ""
+        if text.cell_len + 1 + part.cell_len + len(more) > BREACHED_WIDTH:
+            text.append(f" +{len(parts) - index}", style="bold red")
+            break
+        text.append(" ")
+        text.append_text(part)
+    return text
 
 
 def cells(

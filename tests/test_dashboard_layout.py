@@ -104,3 +104,24 @@ def test_the_breached_column_says_unknown_or_stale_rather_than_fine() -> None:
     # Known to the registry only: no SLI ever read.
     assert str(model_table.breached_cell(snap, "never-read", stale)) == "unknown"
     assert "Errors 55.1%" in str(model_table.breached_cell(snap, "fraud-detector", stale))
+
+
+async def test_a_model_breaching_every_sli_still_fits_80_columns() -> None:
+    from console import model_table
+    from console.snapshot import SliStatus
+
+    app = filled_lab_app()
+    snap = app.snapshot
+    worst = {
+        key: replace(r, status=SliStatus.BREACH) if key[0] == "fraud-detector" else r
+        for key, r in snap.readings.items()
+    }
+    app.snapshot = replace(snap, readings=worst)
+    cell = model_table.breached_cell(app.snapshot, "fraud-detector", frozenset())
+    assert cell.cell_len <= model_table.BREACHED_WIDTH
+    assert cell.plain.startswith("Avail 44.9% Errors 55.1%") and cell.plain.endswith("+5")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        lines = screen_lines(app)
+        fraud = next(line for line in lines if line.startswith(" fraud-detector"))
+        assert "Errors 55.1% +5" in fraud and len(fraud) <= 80
