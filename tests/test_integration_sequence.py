@@ -3,7 +3,8 @@
 1. Two incidents on the same alert, one after the other: the second gets a walk and
    a record of its own.
 2. Two models paging at once, each mitigated from its own alert.
-3. A latency page mitigated by the fallback, judged on latency.
+3. A latency page mitigated by the fallback, judged on latency; and a stale-features
+   page, whose fallback is judged on freshness, and so never reported recovered.
 
 Each export carries only its own triage, actions and verdict, and each verdict names
 the SLI that paged. Every wait polls with a deadline; nothing asserts on speed.
@@ -49,6 +50,8 @@ BURN = "ModelErrorBudgetBurn"
 SLOW = "ModelLatencyBudgetBurn"
 OTHER = "churn-predictor"
 LATENCY_MODEL = "recommender"
+STALE = "ModelFeaturesStale"
+STALE_MODEL = "model-0004"
 
 
 async def until(pilot: Any, what: str, probe: Callable[[], Any], deadline: float = DEADLINE) -> Any:
@@ -120,7 +123,9 @@ async def export_json(config: Path, incident: str) -> dict[str, Any]:
     return doc
 
 
-def only_its_own(doc: dict[str, Any], model: str, action: str, sli: str) -> dict[str, Any]:
+def only_its_own(
+    doc: dict[str, Any], model: str, action: str, sli: str, *, recovered: bool = True
+) -> dict[str, Any]:
     """The export holds exactly one action, on its own model, judged on ``sli``."""
     (mitigation,) = doc["mitigation"]
     assert (mitigation["action"], mitigation["model"]) == (action, model), mitigation
@@ -128,7 +133,7 @@ def only_its_own(doc: dict[str, Any], model: str, action: str, sli: str) -> dict
     check = mitigation["verification"]
     assert check is not None, mitigation
     assert (check["sli"], check["origin"], check["watched"]) == (sli, FROM_ALERT, True)
-    assert check["recovered"] is True, check
+    assert check["recovered"] is recovered, check
     return dict(mitigation)
 
 
@@ -137,7 +142,13 @@ async def test_two_models_at_once_and_a_latency_page_keep_their_own_records(
 ) -> None:
     lab = lab_clean
     config = loop_config(lab, tmp_path)
-    for model, fault in ((MODEL, "bad-deploy"), (OTHER, "bad-deploy"), (LATENCY_MODEL, "latency")):
+    faults = (
+        (STALE_MODEL, "stale-features"),  # first: its alert waits for 30 s of staleness
+        (MODEL, "bad-deploy"),
+        (OTHER, "bad-deploy"),
+        (LATENCY_MODEL, "latency"),
+    )
+    for model, fault in faults:
         await asyncio.to_thread(control.inject, lab.state_dir, fault, model)
     app = create_app(load_config(config), actor="pilot@test")
     async with app.run_test(size=(200, 50)) as pilot:
@@ -166,8 +177,17 @@ async def test_two_models_at_once_and_a_latency_page_keep_their_own_records(
         await until(pilot, "fallback applied", lambda: fallback.stage in ("watching", "done"))
         await pilot.press("escape")  # hide the watch; it goes on
 
-        # 2. churn-predictor at the same time, from the CLI, naming its alert's incident
-        run = await cli(config, "rollback", OTHER, "--incident", churn.id, "--yes", "--json")
+        # 2. churn-predictor at the same time, from the CLI, naming its alert's incident;
+        # and a stale-features page, whose fallback cannot bring its freshness back.
+        stale = await until(pilot, "the stale page", lambda: open_incident(app, STALE_MODEL, STALE))
+        run, unfixed = await asyncio.gather(
+            cli(config, "rollback", OTHER, "--incident", churn.id, "--yes", "--json"),
+            cli(config, "fallback", STALE_MODEL, "on", "--incident", stale.id, "--yes", "--json"),
+        )
+        assert unfixed.returncode == 1, unfixed.stderr  # applied, not recovered
+        assert "Verification will watch freshness, the SLI that paged" in unfixed.stderr
+        verdict = json.loads(unfixed.stdout)["recovery"]
+        assert (verdict["sli"], verdict["recovered"]) == ("freshness", False), verdict
         assert run.returncode == 0, run.stderr
         out = json.loads(run.stdout)
         assert out["incident"] == churn.id
@@ -181,18 +201,22 @@ async def test_two_models_at_once_and_a_latency_page_keep_their_own_records(
             assert screen.recovery.sli == sli
             assert f"RECOVERED: {screen.plan.model} {sli} = " in screen.recovery.line()
 
-    for incident in (fraud, churn, slow):
+    for incident in (fraud, churn, slow, stale):
         done = await cli(config, "incident", "resolve", incident.id, "--comment", "mitigated")
         assert done.returncode == 0, done.stderr
-    docs = {i.id: await export_json(config, i.id) for i in (fraud, churn, slow)}
+    docs = {i.id: await export_json(config, i.id) for i in (fraud, churn, slow, stale)}
     mine = {
         fraud.id: only_its_own(docs[fraud.id], MODEL, "rollback", "error_ratio"),
         churn.id: only_its_own(docs[churn.id], OTHER, "rollback", "error_ratio"),
         slow.id: only_its_own(docs[slow.id], LATENCY_MODEL, "fallback", "latency_p95"),
+        stale.id: only_its_own(
+            docs[stale.id], STALE_MODEL, "fallback", "freshness", recovered=False
+        ),
     }
+    assert "freshness did not recover" in docs[stale.id]["summary"]
     # No action, and no walk, is in two exports.
     seqs = [m["intent_seq"] for m in mine.values()]
-    assert len(set(seqs)) == 3
+    assert len(set(seqs)) == 4
     runs = [r["run"] for doc in docs.values() for r in doc["triage"]]
     assert len(runs) == len(set(runs))
     assert {r["runbook"] for r in docs[slow.id]["triage"]} <= {"latency-saturation"}
