@@ -23,7 +23,7 @@ from console.app import create_app
 from console.config_loader import load_config
 from console.export import export_schema
 from console.incidents import IncidentBook
-from console.timeline import utc
+from console.timeline import seconds_of, utc
 from screens.action import ActionScreen
 from screens.incident import IncidentScreen, TextScreen
 from screens.runbook import RunbookScreen
@@ -53,7 +53,7 @@ def lab_clean(lab: Any) -> Any:
 
 
 def at_kind(events: list[dict[str, Any]], kind: str) -> float:
-    return float(next(e["ts"] for e in events if e["kind"] == kind))
+    return seconds_of(next(e["at"] for e in events if e["kind"] == kind)) or 0.0
 
 
 def loop_config(lab: Any, tmp_path: Path) -> Path:
@@ -197,7 +197,7 @@ async def test_the_whole_loop_from_page_to_postmortem(lab_clean: Any, tmp_path: 
         "incident.resolved",
     ):
         assert kind in kinds, (kind, kinds)
-    assert [e["ts"] for e in events] == sorted(e["ts"] for e in events)
+    assert [e["at"] for e in events] == sorted(e["at"] for e in events)  # ISO sorts as time
     concluded = next(e for e in events if e["kind"] == "runbook.concluded")
     assert concluded["data"]["cause"] == "model"
     assert doc["root_cause"]["cause"] == "model"
@@ -220,7 +220,7 @@ async def test_the_whole_loop_from_page_to_postmortem(lab_clean: Any, tmp_path: 
 
     # Metrics agree with the event times.
     def at(kind: str) -> float:
-        return float(next(e["ts"] for e in events if e["kind"] == kind))
+        return seconds_of(next(e["at"] for e in events if e["kind"] == kind)) or 0.0
 
     fired = at("alert.firing")
     expected = {
@@ -243,6 +243,6 @@ async def test_the_whole_loop_from_page_to_postmortem(lab_clean: Any, tmp_path: 
     lines = [line for line in section.splitlines() if UTC_TIME.search(line)]
     assert len(lines) == len(events)
     for line, event in zip(lines, events, strict=True):
-        assert utc(event["ts"]) in line and event["kind"] in line
+        assert event["at"] in line and event["kind"] in line
     assert "v4" in text and "v3" in text  # the versions before and after
     assert (exports / f"{incident.id}.md").read_text().count("\n## ") >= 9
