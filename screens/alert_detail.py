@@ -46,7 +46,7 @@ class AlertDetailScreen(ModalScreen[None]):
             yield Static(id="alert")
             yield Static(id="triage")
             yield Static(id="slis")
-        yield Footer()
+        yield Footer(compact=True)  # every key in view at 80 columns
 
     def on_mount(self) -> None:
         self.query_one("#detail").border_title = (

@@ -253,7 +253,7 @@ class IncidentScreen(Screen[None]):
         )
         yield TimelineView(id="timeline")
         yield Static("", id="event-detail")
-        yield Footer()
+        yield Footer(compact=True)  # every key in view at 80 columns
 
     def on_mount(self) -> None:
         self.query_one(TimelineView).focus()
@@ -451,7 +451,7 @@ class IncidentsScreen(Screen[None]):
         yield Header()
         yield Static("", id="incidents-title")
         yield DataTable(id="incidents", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)  # every key in view at 80 columns
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

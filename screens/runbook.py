@@ -169,7 +169,7 @@ class RunbookScreen(Screen[None]):
 
     CSS_PATH = "runbook.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back to dashboard"),
+        Binding("escape", "app.pop_screen", "Back"),
         Binding("b", "back", "Step back"),
         Binding("R", "retry", "Re-run checks"),
         Binding("e", "evidence", "Evidence"),
@@ -193,7 +193,7 @@ class RunbookScreen(Screen[None]):
             yield OptionList(id="path")
             with VerticalScroll(id="current-pane"):
                 yield Static(id="current")
-        yield Footer()
+        yield Footer(compact=True)  # every key in view at 80 columns
 
     def on_mount(self) -> None:
         runbook = self.walk.runbook

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable
@@ -125,3 +126,24 @@ async def test_a_model_breaching_every_sli_still_fits_80_columns() -> None:
         lines = screen_lines(app)
         fraud = next(line for line in lines if line.startswith(" fraud-detector"))
         assert "Errors 55.1% +5" in fraud and len(fraud) <= 80
+
+
+async def test_the_other_screens_keep_their_keys_at_80_columns(tmp_path: Path) -> None:
+    from screens.incident import IncidentsScreen
+    from screens.runbook import RunbookScreen
+    from tests.test_runbook_screen import app_with_triage, wait_idle
+    from tests.test_triage import Scripted
+
+    app = app_with_triage(tmp_path, Scripted({"drift_psi": 0.41, "null_ratio": 0.0}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")  # triage the top alert: the runbook screen
+        await wait_idle(app, pilot)
+        assert isinstance(app.screen, RunbookScreen)
+        footer = screen_lines(app)[-1]
+        for key in ("esc Back", "b Step back", "R Re-run checks", "e Evidence", "? Help"):
+            assert key in footer, footer
+        await pilot.press("escape")  # back to the dashboard
+        await pilot.press("I")  # every open incident
+        assert isinstance(app.screen, IncidentsScreen)
+        await pilot.pause()
+        assert "? Help" in screen_lines(app)[-1]
