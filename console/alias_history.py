@@ -137,6 +137,18 @@ class AliasHistory:
         except sqlite3.Error as exc:
             raise HistoryError(f"cannot read the alias history in {self.path}: {exc}") from exc
 
+    def models(self, alias: str) -> list[str]:
+        """Every model whose ``alias`` the console has seen, in any session."""
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT DISTINCT model FROM alias_history WHERE alias = ? ORDER BY model",
+                    (alias,),
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot read the alias history in {self.path}: {exc}") from exc
+        return [r[0] for r in rows]
+
     def changes(self, model: str, alias: str) -> list[tuple[str | None, str | None, float, str]]:
         """Every recorded move of one alias, oldest first: (previous, version, at, source)."""
         with self._lock:

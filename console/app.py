@@ -181,6 +181,7 @@ class MLConsoleApp(App[int]):
 
     def _open_workspace(self, poller: Poller) -> None:
         """In a thread: open the audit log and alias history; settle in-doubt actions."""
+        from console.alias_history import HistoryError
         from console.audit import AuditError
         from console.workspace import open_workspace_sync
 
@@ -202,6 +203,13 @@ class MLConsoleApp(App[int]):
                 )
             return
         poller.history = space.history
+        if space.history is not None:
+            try:  # the models of earlier sessions stay listed while no source answers
+                seen = space.history.models(self.config.actions.alias)
+            except HistoryError as exc:
+                self.call_from_thread(self.notify, str(exc), severity="warning", timeout=15)
+            else:
+                self.call_from_thread(poller.remember, seen)
         for warning in space.warnings:
             self.call_from_thread(self.notify, warning, severity="warning", timeout=15)
         self.workspace = space

@@ -156,6 +156,7 @@ class Poller:
         self.load_errors = dict(load_errors or {})
         self._deployments: dict[str, Deployment] = {}
         self._switches: dict[str, dict[str, bool]] = {}
+        self._known: set[str] = set()
         self._roles = {
             source: role
             for role, source in (
@@ -203,6 +204,14 @@ class Poller:
         for adapter in self.adapters.values():
             with contextlib.suppress(Exception):
                 await adapter.aclose()
+
+    def remember(self, models: Iterable[str]) -> None:
+        """Models seen in an earlier session (the alias history): listed from now on,
+        so they stay on screen, and the keys act on them, while no source answers."""
+        self._known.update(models)
+        self.snapshot = self._build()
+        if self.on_snapshot is not None:
+            self.on_snapshot(self.snapshot)
 
     def refresh_now(self) -> None:
         """Wake every loop for an immediate refresh (the ``R`` key)."""
@@ -398,4 +407,5 @@ class Poller:
             model_label=self.config.model_label,
             deployments=self._deployments,
             switches=self._switches,
+            known=self._known,
         )

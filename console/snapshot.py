@@ -8,7 +8,7 @@ any thread without locks.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -168,7 +168,10 @@ class Snapshot:
         model_label: str = "model",
         deployments: Mapping[str, Deployment] | None = None,
         switches: Mapping[str, Mapping[str, bool]] | None = None,
+        known: Iterable[str] = (),
     ) -> Snapshot:
+        """``known``: models seen before (an earlier session's registry reads), listed
+        even while no source names them now."""
         # Every alert names its model by the configured label, whatever made it.
         alerts = tuple(
             a if a.model_label == model_label else replace(a, model_label=model_label)
@@ -180,7 +183,10 @@ class Snapshot:
         # The registry's models too: while the metrics are down (or before they first
         # answer) a model stays on screen, its SLIs unknown, and the keys still act on it.
         models = sorted(
-            {model for model, _ in readings} | {m for m in by_model if m} | set(deployments or ())
+            {model for model, _ in readings}
+            | {m for m in by_model if m}
+            | set(deployments or ())
+            | set(known)
         )
         return cls(
             taken_at=taken_at,

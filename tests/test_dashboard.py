@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable, Input
 
-from adapters.base import AlertRecord, MetricsAdapter, QueryResult, RangeResult, SourceSettings
+from adapters.base import (
+    AdapterError,
+    AlertRecord,
+    MetricsAdapter,
+    QueryResult,
+    RangeResult,
+    SourceSettings,
+)
 from console.app import MLConsoleApp, create_app
 from console.poller import Poller
-from console.snapshot import Snapshot
+from console.snapshot import Health, Snapshot
 from screens.alert_detail import AlertDetailScreen
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
@@ -354,3 +363,40 @@ async def test_colon_opens_the_palette_on_other_screens_but_types_in_a_text_box(
         await pilot.press("colon")  # typed into the box, not a palette
         assert not isinstance(app.screen, CommandPalette)
         assert app.screen.query_one("#filter", Input).value == ":"
+
+
+class _DownPrometheus(MetricsAdapter):
+    """A metrics source that refuses every query: an outage from the start."""
+
+    def __init__(self) -> None:
+        super().__init__("prometheus", SourceSettings(url="http://127.0.0.1:1"))
+
+    async def query(self, promql: str, at: float | None = None) -> QueryResult:
+        raise AdapterError("prometheus", "cannot connect", url="http://127.0.0.1:1")
+
+    async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeResult:
+        return await self.query(promql)  # type: ignore[return-value]
+
+
+async def test_models_of_an_earlier_session_stay_listed_while_no_source_answers(
+    tmp_path: Path,
+) -> None:
+    from adapters.base import RegisteredModel
+    from console.alias_history import AliasHistory
+    from console.config import StoreConfig
+
+    cfg = CONFIG.model_copy(update={"store": StoreConfig(path=tmp_path / "store.db")})
+    earlier = AliasHistory(tmp_path / "store.db")  # what an earlier session saw
+    earlier.observe(
+        [RegisteredModel("fraud-detector", {"champion": "3"}), RegisteredModel("recommender", {})],
+        cfg.actions.alias,
+    )
+    earlier.close()
+    app = MLConsoleApp(cfg, Poller(cfg, {"prometheus": _DownPrometheus()}))
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(400):
+            if rows(app, "#models") == ["fraud-detector", "recommender"]:
+                break
+            await pilot.pause(0.05)
+        assert rows(app, "#models") == ["fraud-detector", "recommender"]
+        assert app.snapshot.sources["prometheus"].state(time.time()) is Health.DOWN
