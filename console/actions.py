@@ -877,7 +877,7 @@ class Executor:
             return await self._run_locked(action, plan)
         finally:
             with contextlib.suppress(LockError):  # a lease left behind runs out by itself
-                locks.release(held)
+                await asyncio.to_thread(locks.release, held)  # the store may make it wait
 
     async def _run_locked(self, action: Action, plan: Plan) -> Report:
         # The intent names the process, so a second console never reconciles an action

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -103,12 +104,14 @@ class TargetLock(ABC):
 
         ``on_wait`` hears about the holder once, when the wait begins. Raises
         :class:`LockBusy` when the wait ends first, :class:`LockError` on a store error.
+        Each take runs in a thread: the store may make it wait (SQLite's busy timeout
+        while another process writes), and the event loop must not wait with it.
         """
         deadline = clock() + wait
         told = False
         while True:
             try:
-                return self.try_acquire(target, holder, lease)
+                return await asyncio.to_thread(self.try_acquire, target, holder, lease)
             except LockBusy as busy:
                 if clock() >= deadline:
                     raise
@@ -120,24 +123,26 @@ class TargetLock(ABC):
 
 class SqliteTargetLock(TargetLock):
     """Leases in the store's SQLite file: ``BEGIN IMMEDIATE`` makes each take atomic
-    across processes."""
+    across processes. Its one connection is used by one thread at a time."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.clock = clock
+        self._lock = threading.Lock()
         try:
             self._db = open_sqlite(path, SCHEMA, synchronous="FULL")
         except (OSError, sqlite3.Error) as exc:
             raise LockError(f"cannot open the target locks in {path}: {exc}") from exc
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def try_acquire(self, target: str, holder: str, lease: float) -> Lease:
         now = self.clock()
         taken = Lease(target, holder, uuid.uuid4().hex, now, now + lease)
         try:
-            with transaction(self._db) as db:
+            with self._lock, transaction(self._db) as db:
                 live = self._live(db, target, now)
                 if live is not None:
                     raise LockBusy(live)
@@ -151,7 +156,7 @@ class SqliteTargetLock(TargetLock):
 
     def release(self, lease: Lease) -> None:
         try:
-            with transaction(self._db) as db:
+            with self._lock, transaction(self._db) as db:
                 db.execute(
                     "DELETE FROM target_locks WHERE target = ? AND token = ?",
                     (lease.target, lease.token),
@@ -161,7 +166,8 @@ class SqliteTargetLock(TargetLock):
 
     def holder(self, target: str) -> Lease | None:
         try:
-            return self._live(self._db, target, self.clock())
+            with self._lock:
+                return self._live(self._db, target, self.clock())
         except sqlite3.Error as exc:
             raise LockError(f"cannot read the lock on {target} in {self.path}: {exc}") from exc
 
