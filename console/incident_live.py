@@ -65,7 +65,11 @@ async def record_first_breach(
 ) -> bool:
     """Find when the SLI last went from good to breached before the alert fired, and
     keep that moment as ``sli.first_breach``. False when it cannot be found (no SLI,
-    no data, never breached within ``incidents.breach_lookback``, Prometheus failing)."""
+    no data, never breached within ``incidents.breach_lookback``, Prometheus failing).
+
+    A repeated page looks back no further than the end of the group's previous
+    incident: a breach that began before then is that incident's, so when the SLI
+    never recovered in between, this one's first breach is not known."""
     sli = incident_sli(config, incident)
     if sli is None:
         return False
@@ -73,10 +77,18 @@ async def record_first_breach(
     if metrics is None:
         return False
     end = incident.alert_started_at
-    lookback = config.incidents.breach_lookback
-    step = max(1.0, math.ceil(lookback / MAX_POINTS))
+    start = end - config.incidents.breach_lookback
     try:
-        result = await metrics.query_range(sli.query, end - lookback, end, step)
+        previous = book.previous_end(incident)
+    except IncidentError:
+        return False
+    if previous is not None:
+        start = max(start, previous)
+    if start >= end:
+        return False
+    step = max(1.0, math.ceil((end - start) / MAX_POINTS))
+    try:
+        result = await metrics.query_range(sli.query, start, end, step)
     except AdapterError:
         return False
     series = next(
@@ -84,8 +96,10 @@ async def record_first_breach(
     )
     if series is None:
         return False
+    # Only what the window holds: points before it belong to an earlier incident.
+    points = [(at, value) for at, value in series.points if at >= start]
     breach: tuple[float, float] | None = None
-    for at, value in series.points:
+    for at, value in points:
         if math.isnan(value):
             continue
         if sli.objective.met(value):
@@ -94,7 +108,7 @@ async def record_first_breach(
             breach = (at, value)
     if breach is None:
         return False
-    if series.points and breach[0] <= series.points[0][0]:
+    if breach[0] <= points[0][0]:
         return False  # breached for the whole lookback: when it began is not known
     at, value = breach
     return _keep(

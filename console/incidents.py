@@ -285,6 +285,19 @@ class IncidentBook:
         candidates.sort(key=lambda i: (severity_rank(i.severity), -i.number))
         return candidates[0] if candidates else None
 
+    def previous_end(self, incident: Incident) -> float | None:
+        """When the same alert group's earlier incidents last ended (their alerts'
+        ends and their resolutions), up to ``incident``'s firing; None if it has no
+        earlier incident. What the SLI did before then belongs to those incidents."""
+        rows = self._read(
+            "SELECT MAX(i.resolved_at), MAX(a.ended_at) FROM incidents i "
+            "LEFT JOIN incident_alerts a ON a.number = i.number "
+            "WHERE i.model = ? AND i.alertname = ? AND i.number < ?",
+            (incident.model, incident.alertname, incident.number),
+        )
+        ends = [float(t) for t in (rows[0] if rows else ()) if t is not None]
+        return min(max(ends), incident.alert_started_at) if ends else None
+
     def _select(self, where: str, args: Sequence[Any], limit: int | None = None) -> list[Incident]:
         """The incidents ``where`` picks, newest first, with their alerts: two queries
         however many there are (the dashboard reads the open ones at every sync)."""

@@ -923,6 +923,30 @@ async def test_first_breach_of_a_series_breached_from_its_first_point(book: Inci
     assert (breach.at, breach.data["value"]) == (T0 - 180, BAD)
 
 
+async def test_a_repeated_page_looks_back_no_further_than_the_previous_incident(
+    book: IncidentBook,
+) -> None:
+    first = opened(book)
+    book.resolve(first.number, actor="ann", now=T0 + 100)
+    # The same alert fires again at +300: a new incident of the same group.
+    (second,) = sync(book, [alert("fp-a", start=300)], 310).opened
+    assert second.number != first.number
+
+    # The SLI breached at -120 (the first incident's breach) and never recovered.
+    never_recovered = Prometheus([series(FRAUD, [GOOD] * 8 + [BAD] * 8, start=-600)])
+    assert not await record_first_breach(book, second, CONFIG, {"prometheus": never_recovered})
+    assert "sli.first_breach" not in kinds(book.events(second.number))
+    ((_, start, end, _),) = never_recovered.range_calls
+    assert (start, end) == (T0 + 100, T0 + 300)
+    assert compute_metrics(timeline(second, book))["mttd"].seconds is None
+
+    # Recovered after the first incident, breached again at +240: that is this one's.
+    recovered = Prometheus([series(FRAUD, [GOOD] * 8 + [BAD] * 3 + [GOOD] * 3 + [BAD] * 2)])
+    assert await record_first_breach(book, second, CONFIG, {"prometheus": recovered})
+    (breach,) = [e for e in book.events(second.number) if e.kind == "sli.first_breach"]
+    assert breach.at == T0 + 240
+
+
 @pytest.mark.parametrize(
     "prometheus",
     [
