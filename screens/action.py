@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 CSS = """
 ActionScreen, SilenceScreen { align: center middle; }
 ActionScreen > Vertical, SilenceScreen > Vertical {
-    width: 96; height: auto; max-height: 90%;
+    width: 96; max-width: 100%; height: auto; max-height: 90%;
     border: thick $warning; background: $surface; padding: 0 1;
 }
 ActionScreen #plan { height: auto; max-height: 20; }

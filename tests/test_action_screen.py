@@ -64,6 +64,29 @@ async def test_r_shows_the_plan_and_y_applies_audits_and_watches(tmp_path: Path)
     assert [e.kind for e in log.entries()] == ["intent", "result", "verify"]
 
 
+@pytest.mark.parametrize("screen_class", [ActionScreen, SilenceScreen])
+async def test_the_plan_and_the_silence_dialog_fit_80_columns(
+    tmp_path: Path, screen_class: type
+) -> None:
+    app, _ = app_with_fakes(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("down")  # fraud-detector is the second row
+        await pilot.press("r" if screen_class is ActionScreen else "s")  # plan / silence form
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, screen_class) and app.screen, "the dialog"
+        )
+        box = screen.query_one("Vertical").region
+        assert box.x >= 0 and box.right <= 80, box
+        if screen_class is ActionScreen:
+            plan = screen.query_one("#plan-text")
+            assert plan.region.right <= 80
+            # The plan wraps within the dialog: every word of it is on screen.
+            shown = " ".join(
+                "".join(s.text for s in plan.render_line(y)) for y in range(plan.size.height)
+            )
+            assert "v4 → v3" in shown and "Filed under" in " ".join(shown.split())
+
+
 async def test_d_is_a_dry_run_and_escape_cancels(tmp_path: Path) -> None:
     app, fakes = app_with_fakes(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
