@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from textual.widgets import Input
 
 from console.app import MLConsoleApp, create_app
@@ -15,6 +14,7 @@ from console.workspace import open_workspace_sync
 from screens.action import ActionScreen, SilenceScreen
 from tests.builders import NOW, snapshot
 from tests.test_actions import Alerts, Metrics, Registry, Switch, config
+from tests.waits import until
 
 SIZE = (160, 40)
 
@@ -34,14 +34,6 @@ def app_with_fakes(
     app.snapshot = snapshot()
     app.workspace = open_workspace_sync(cfg, adapters=fakes, actor="ana@ops", read_only=read_only)
     return app, fakes
-
-
-async def until(pilot: Any, probe: Any, what: str, tries: int = 200) -> Any:
-    for _ in range(tries):
-        if value := probe():
-            return value
-        await pilot.pause(0.05)
-    pytest.fail(f"{what} did not happen")
 
 
 async def test_r_shows_the_plan_and_y_applies_audits_and_watches(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from screens.alert_detail import AlertDetailScreen
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
 from tests.builders import CONFIG, NOW, alert, snapshot
+from tests.waits import until
 
 SIZE = (160, 40)
 
@@ -287,7 +288,7 @@ async def test_colon_opens_a_palette_that_runs_the_actions(
         await pilot.press(*"roll back")  # search for the action
         await until_palette_settles(pilot)
         await pilot.press("enter")  # run the best match
-        await pilot.pause()
+        await until(pilot, lambda: asked, "the palette ran an action")
     assert asked == [("rollback", {"model": "fraud-detector"})]
 
 

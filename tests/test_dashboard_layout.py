@@ -12,6 +12,7 @@ from textual.widgets import DataTable
 
 from console.app import MLConsoleApp
 from tests.test_dashboard import replayed_lab_app
+from tests.waits import until_drawn
 
 
 def filled_lab_app() -> MLConsoleApp:
@@ -30,23 +31,22 @@ def filled_lab_app() -> MLConsoleApp:
     return app
 
 
-def screen_lines(app: MLConsoleApp) -> list[str]:
-    return [
-        "".join(seg.text for seg in strip).rstrip()
-        for strip in app.screen._compositor.render_strips()
-    ]
+def row_of(lines: list[str], model: str) -> str:
+    """The first drawn line of ``model``'s row ('' while it is not drawn)."""
+    return next((line for line in lines if line.startswith(f" {model}")), "")
 
 
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 48)])
 async def test_names_and_breaches_in_view_without_scrolling(size: tuple[int, int]) -> None:
     app = filled_lab_app()
     async with app.run_test(size=size) as pilot:
-        await pilot.pause()
-        lines = screen_lines(app)
-        fraud = next(line for line in lines if line.startswith(" fraud-detector"))
+        lines = await until_drawn(
+            pilot, app, lambda ls: row_of(ls, "churn-predictor"), "the models table"
+        )
+        fraud = row_of(lines, "fraud-detector")
         # Both breached SLIs of fraud-detector, by name or under their headers.
         assert "44.9%" in fraud and "55.1%" in fraud, "\n".join(lines)
-        churn = next(line for line in lines if line.startswith(" churn-predictor"))
+        churn = row_of(lines, "churn-predictor")
         assert "5.22" in churn, "\n".join(lines)
         table = app.screen.query_one("#models", DataTable)
         assert table.scroll_x == 0
@@ -56,8 +56,9 @@ async def test_names_and_breaches_in_view_without_scrolling(size: tuple[int, int
 async def test_the_footer_keeps_its_essential_keys(size: tuple[int, int]) -> None:
     app = filled_lab_app()
     async with app.run_test(size=size) as pilot:
-        await pilot.pause()
-        footer = screen_lines(app)[-1]
+        # The footer fills in once the screen has its focus: wait for its last key.
+        lines = await until_drawn(pilot, app, lambda ls: "q Quit" in ls[-1], "the footer")
+        footer = lines[-1]
         for key in ("t Triage", "r Rollback", "f Fallback", "s Silence", "? Help", "q Quit"):
             assert key in footer, footer
         assert ": Palette" in footer, footer
@@ -66,22 +67,26 @@ async def test_the_footer_keeps_its_essential_keys(size: tuple[int, int]) -> Non
 async def test_at_160_columns_no_column_is_clipped_once_sparklines_fill() -> None:
     app = filled_lab_app()
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.pause()
+        lines = await until_drawn(
+            pilot, app, lambda ls: row_of(ls, "churn-predictor"), "the models table"
+        )
         table = app.screen.query_one("#models", DataTable)
         assert table.virtual_size.width <= table.scrollable_content_region.width
-        header = "\n".join(screen_lines(app)[:8])
+        header = "\n".join(lines[:8])
         assert "Pipeline" in header and ">= 50%" in header
 
 
 async def test_model_names_stay_when_the_slis_scroll_sideways() -> None:
     app = filled_lab_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await until_drawn(pilot, app, lambda ls: row_of(ls, "churn-predictor"), "the models")
         table = app.screen.query_one("#models", DataTable)
+        assert table.max_scroll_x > 0  # there is something to scroll to at 80 columns
         table.scroll_to(x=table.max_scroll_x, animate=False)  # to the last SLI column
-        await pilot.pause()
-        lines = screen_lines(app)
-        fraud = next(line for line in lines if line.startswith(" fraud-detector"))
+        lines = await until_drawn(
+            pilot, app, lambda ls: table.scroll_x == table.max_scroll_x, "the scroll"
+        )
+        fraud = row_of(lines, "fraud-detector")
         assert "Errors 55.1%" in fraud  # the name and the breaches stay in view
         assert any("Pipeline" in line or ">= 50%" in line for line in lines[:10])
 
@@ -122,9 +127,10 @@ async def test_a_model_breaching_every_sli_still_fits_80_columns() -> None:
     assert cell.cell_len <= model_table.BREACHED_WIDTH
     assert cell.plain.startswith("Avail 44.9% Errors 55.1%") and cell.plain.endswith("+5")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        lines = screen_lines(app)
-        fraud = next(line for line in lines if line.startswith(" fraud-detector"))
+        lines = await until_drawn(
+            pilot, app, lambda ls: row_of(ls, "fraud-detector"), "the models table"
+        )
+        fraud = row_of(lines, "fraud-detector")
         assert "Errors 55.1% +5" in fraud and len(fraud) <= 80
 
 
@@ -139,11 +145,11 @@ async def test_the_other_screens_keep_their_keys_at_80_columns(tmp_path: Path) -
         await pilot.press("t")  # triage the top alert: the runbook screen
         await wait_idle(app, pilot)
         assert isinstance(app.screen, RunbookScreen)
-        footer = screen_lines(app)[-1]
+        lines = await until_drawn(pilot, app, lambda ls: "? Help" in ls[-1], "the footer")
+        footer = lines[-1]
         for key in ("esc Back", "b Step back", "R Re-run checks", "e Evidence", "? Help"):
             assert key in footer, footer
         await pilot.press("escape")  # back to the dashboard
         await pilot.press("I")  # every open incident
         assert isinstance(app.screen, IncidentsScreen)
-        await pilot.pause()
-        assert "? Help" in screen_lines(app)[-1]
+        await until_drawn(pilot, app, lambda ls: "? Help" in ls[-1], "the incidents' footer")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,12 @@ from screens.dashboard import DashboardScreen
 from screens.incident import IncidentScreen, IncidentsScreen, TextScreen
 from screens.timeline import TimelineView
 from tests.builders import CONFIG, NOW, alert, snapshot
+from tests.waits import until
 
 SIZE = (160, 40)
 ACTOR = "ann@host"
 FRAUD = "fraud-detector-ModelErrorBudgetBurn"
 CHURN = "churn-predictor-ModelFeatureDrift"
-#: Enough rounds of the message loop for a store read in a thread to come back.
-TRIES = 2000
 
 
 def make_config(tmp_path: Path, *, auto_open: bool = False) -> Config:
@@ -66,14 +64,6 @@ def without(snap: Snapshot, fingerprint: str) -> Snapshot:
 
 def group(model: str) -> list[Any]:
     return [a for a in snapshot().alerts if a.model == model]
-
-
-async def until(pilot: Pilot[Any], condition: Callable[[], object], what: str) -> None:
-    for _ in range(TRIES):
-        if condition():
-            return
-        await pilot.pause()
-    raise AssertionError(f"never happened: {what}")
 
 
 async def book_ready(app: MLConsoleApp, pilot: Pilot[Any]) -> IncidentBook:
