@@ -1071,6 +1071,7 @@ def watch_target(
             sli.name,
             origin,
             sli.slo.error_ratio_query,
+            f"its SLO's bad-event ratio `{sli.slo.error_ratio_query}` "
             f"good below {budget:g}, the error budget rate",
             lambda v: v < budget,
             source,

@@ -769,6 +769,27 @@ async def test_verification_watches_the_sli_that_paged_not_actions_verify(
     )
 
 
+def test_a_latency_page_with_an_slo_names_the_ratio_it_is_judged_on() -> None:
+    from console.actions import watch_target
+    from console.config import SloConfig
+
+    base = config()
+    slis = [
+        s.model_copy(
+            update={"slo": SloConfig(target=0.99, error_ratio_query="mlc:latency_slow_ratio")}
+        )
+        if s.name == "latency_p99"
+        else s
+        for s in base.slis
+    ]
+    target = watch_target(base.model_copy(update={"slis": slis}), paged_sli="latency_p99")
+    # The threshold is the error budget rate of the SLO's bad-event ratio, not of the
+    # seconds the SLI itself reads: the plan says which query it holds against.
+    assert target.query == "mlc:latency_slow_ratio"
+    assert "`mlc:latency_slow_ratio` good below 0.01" in target.describe()
+    assert target.good is not None and target.good(0.005) and not target.good(0.2)
+
+
 async def test_a_page_with_no_sli_to_watch_is_never_reported_recovered(
     world: dict[str, Any],
 ) -> None:
