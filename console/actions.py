@@ -1036,12 +1036,16 @@ class WatchTarget:
     good: Callable[[float], bool] | None = None
     source: str | None = None
     problem: str | None = None
+    measure: str = ""
+    """What is read when it is not the SLI's own value (its SLO's bad-event ratio):
+    a latency SLI judged on the share of slow requests must not read as seconds."""
 
     def describe(self) -> str:
         """One line for a plan: what will be watched, or that nothing can be."""
         if self.problem:
             return f"nothing can be watched: {self.problem}"
-        return f"{self.sli}, {self.origin}: {self.threshold}"
+        measure = f" ({self.measure})" if self.measure else ""
+        return f"{self.sli}{measure}, {self.origin}: {self.threshold}"
 
 
 def watch_target(
@@ -1071,10 +1075,10 @@ def watch_target(
             sli.name,
             origin,
             sli.slo.error_ratio_query,
-            f"its SLO's bad-event ratio `{sli.slo.error_ratio_query}` "
             f"good below {budget:g}, the error budget rate",
             lambda v: v < budget,
             source,
+            measure=f"bad-event ratio `{sli.slo.error_ratio_query}`",
         )
     return WatchTarget(
         sli.name, origin, sli.query, f"good when {sli.objective}", sli.objective.met, source
@@ -1098,6 +1102,8 @@ class Recovery:
     """Why this SLI was watched (see :class:`WatchTarget`)."""
     watched: bool = True
     """False when nothing could be watched; ``error`` says why."""
+    measure: str = ""
+    """See :attr:`WatchTarget.measure`."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -1120,7 +1126,8 @@ class Recovery:
         value = "no data" if self.value is None else f"{self.value:.4g}"
         verdict = "RECOVERED" if self.recovered else "NOT RECOVERED"
         return (
-            f"{verdict}: {self.model} {self.sli} = {value} ({self.threshold}) after "
+            f"{verdict}: {self.model} {self.sli}{' ' + self.measure if self.measure else ''}"
+            f" = {value} ({self.threshold}) after "
             f"{self.elapsed:.0f}s, {self.reads} reads; watched {self.origin}"
         )
 
@@ -1160,6 +1167,7 @@ async def watch_recovery(
             error=problem,
             origin=target.origin,
             watched=False,
+            measure=target.measure,
         )
     good = target.good
     label = ctx.config.model_label
@@ -1193,6 +1201,7 @@ async def watch_recovery(
                 reads=reads,
                 error=None if done else error,
                 origin=target.origin,
+                measure=target.measure,
             )
         await sleep(min(cfg.every, max(0.0, cfg.window - elapsed)) or cfg.every)
 

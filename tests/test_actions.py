@@ -770,7 +770,7 @@ async def test_verification_watches_the_sli_that_paged_not_actions_verify(
 
 
 def test_a_latency_page_with_an_slo_names_the_ratio_it_is_judged_on() -> None:
-    from console.actions import watch_target
+    from console.actions import Recovery, watch_target
     from console.config import SloConfig
 
     base = config()
@@ -786,8 +786,23 @@ def test_a_latency_page_with_an_slo_names_the_ratio_it_is_judged_on() -> None:
     # The threshold is the error budget rate of the SLO's bad-event ratio, not of the
     # seconds the SLI itself reads: the plan says which query it holds against.
     assert target.query == "mlc:latency_slow_ratio"
-    assert "`mlc:latency_slow_ratio` good below 0.01" in target.describe()
+    assert target.describe().startswith("latency_p99 (bad-event ratio `mlc:latency_slow_ratio`)")
+    assert "good below 0.01" in target.describe()
     assert target.good is not None and target.good(0.005) and not target.good(0.2)
+    recovery = Recovery(
+        "fraud-detector",
+        target.sli,
+        target.query,
+        target.threshold,
+        True,
+        0.0,
+        3.0,
+        2,
+        measure=target.measure,
+    )
+    assert recovery.line().startswith(
+        "RECOVERED: fraud-detector latency_p99 bad-event ratio `mlc:latency_slow_ratio` = 0 "
+    )
 
 
 async def test_a_page_with_no_sli_to_watch_is_never_reported_recovered(
