@@ -184,7 +184,8 @@ class PrometheusAdapter(MetricsAdapter):
             if isinstance(body, dict) and body.get("status") == "success":
                 return None
             if status == 400 and isinstance(body, dict) and body.get("errorType") == "bad_data":
-                return str(body.get("error") or "")
+                # The server's text: it may echo the credentials it was sent.
+                return self.redact(str(body.get("error") or ""))
             raise self.error(
                 f"HTTP {status}: {self.excerpt(text)!r}", url=f"{self._client.url}{path}"
             )

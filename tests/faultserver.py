@@ -29,9 +29,11 @@ class Reply:
     and ``X-Api-Key``) in every form a careless server might: as sent, repr'd,
     JSON-escaped, URL-encoded and, for Basic auth, decoded. Its JSON fits
     Prometheus (``error``), Alertmanager and MLflow (``message``)."""
+    error_type: str = "internal"
+    """The ``errorType`` of an echo (``bad_data`` with a 400: a query that does not parse)."""
 
 
-def echo_body(headers: Mapping[str, str]) -> bytes:
+def echo_body(headers: Mapping[str, str], error_type: str = "internal") -> bytes:
     parts = []
     for name in ("Authorization", "X-Api-Key"):
         value = headers.get(name)
@@ -43,7 +45,7 @@ def echo_body(headers: Mapping[str, str]) -> bytes:
             parts.append(base64.b64decode(token).decode(errors="replace"))
     echoed = " | ".join(parts)
     return json.dumps(
-        {"status": "error", "errorType": "internal", "error": echoed, "message": echoed}
+        {"status": "error", "errorType": error_type, "error": echoed, "message": echoed}
     ).encode()
 
 
@@ -68,7 +70,7 @@ def fault_server(*replies: Reply) -> Iterator[FaultServer]:
             reply = state.next_reply()
             if reply.delay:
                 time.sleep(reply.delay)
-            body = echo_body(self.headers) if reply.echo else reply.body
+            body = echo_body(self.headers, reply.error_type) if reply.echo else reply.body
             try:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)

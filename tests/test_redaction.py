@@ -302,3 +302,26 @@ async def test_prometheus_warnings_are_redacted() -> None:
         finally:
             await adapter.aclose()
     assert result.warnings == ("upstream said: Bearer ***",)
+
+
+@pytest.mark.parametrize("credential", sorted(CREDENTIALS))
+async def test_a_parse_error_that_echoes_a_credential_is_redacted(credential: str) -> None:
+    """check-config and runbook validate quote Prometheus' parse error: a server that
+    echoes the request's credentials in it shows them masked there too."""
+    from console.promql_check import Expression, check_with_prometheus
+
+    with fault_server(Reply(status=400, echo=True, error_type="bad_data")) as server:
+        settings = {**CREDENTIALS[credential](server.url), "retries": 0, "timeout": 2}
+        adapter = PrometheusAdapter("prometheus", SourceSettings.model_validate(settings))
+        try:
+            error = await adapter.parse_error("rate(x[5m]")
+            report = await check_with_prometheus(
+                [Expression("config.yaml", 3, 12, "slis[0].query", "rate(x[5m]")], adapter
+            )
+        finally:
+            await adapter.aclose()
+    assert error is not None
+    assert_no_secret(error)
+    assert "***" in error  # masked, not dropped
+    [issue] = report.issues
+    assert_no_secret(str(issue.message))
