@@ -339,3 +339,25 @@ async def test_the_silence_dialog_takes_the_duration_first(tmp_path: Path) -> No
         )
         assert "(2h)" in screen.plan.summary()
         assert fakes["alertmanager"].created == []  # nothing until y
+
+
+@pytest.mark.parametrize("key", ["r", "s"])
+async def test_the_dialogs_fit_an_80_column_terminal(tmp_path: Path, key: str) -> None:
+    """At 80x24 the plan (and the silence form) is cut to the screen, never wider: a
+    wider dialog hid the end of each line, so the verdict lost its reads and its SLI."""
+    from textual.containers import Vertical
+
+    app, _ = app_with_fakes(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("down", key)  # select fraud-detector, then open its plan or form
+        screen = await until(
+            pilot,
+            lambda: isinstance(app.screen, (ActionScreen, SilenceScreen)) and app.screen,
+            "the dialog",
+        )
+        await pilot.pause()
+        box = screen.query_one(Vertical).region
+        assert box.x >= 0 and box.right <= 80, box
+        if isinstance(screen, ActionScreen):
+            plan = screen.query_one("#plan-text").region
+            assert plan.right <= box.right, plan
