@@ -703,7 +703,9 @@ class IncidentBook:
         now = self.clock() if now is None else now
         with self._tx() as db:
             self._state_row(db, number)
-            self._event(db, number, "note", actor, text.splitlines()[0], {"text": text}, now)
+            # The summary is the whole note: shown on one line, its newlines are made
+            # visible, and a later line is never left out of `show` or the export.
+            self._event(db, number, "note", actor, text, {"text": text}, now)
             db.execute("UPDATE incidents SET updated_at = ? WHERE number = ?", (now, number))
         return self.events(number)[-1]
 

@@ -466,3 +466,22 @@ def test_export_links_open_where_the_config_says(
     assert graphs and all(u.startswith("https://prom.example.com/graph?g0.expr=") for u in graphs)
     assert "mlc%3Aerror_ratio%3Arate1m" in graphs[0]  # the SLI's own query, measured
     assert "127.0.0.1" not in json.dumps(doc["links"]) and "secret" not in json.dumps(doc)
+
+
+def test_a_note_of_several_lines_is_shown_and_exported_whole(
+    config: Path, seeded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every line of a note reaches ``incident show`` and the Markdown export (newlines
+    shown, never forging a line), not only its first line."""
+    note = "rolled back to v3\nv4 stays blocked until the schema is fixed"
+    assert run(config, "incident", "note", "INC-1", note) == 0
+    capsys.readouterr()
+
+    assert run(config, "incident", "show", "INC-1") == 0
+    shown = capsys.readouterr().out
+    (line,) = [row for row in shown.splitlines() if "rolled back to v3" in row]
+    assert line.endswith("rolled back to v3\\nv4 stays blocked until the schema is fixed")
+
+    assert run(config, "export", "INC-1") == 0
+    markdown = capsys.readouterr().out
+    assert "rolled back to v3 v4 stays blocked until the schema is fixed" in markdown

@@ -420,7 +420,7 @@ def test_notes_are_kept_and_empty_ones_refused(book: IncidentBook) -> None:
     )
 
     assert (note.kind, note.actor, note.at) == ("note", "ann", T0 + 80)
-    assert note.summary == "v4 went out at 02:55"
+    assert note.summary == "v4 went out at 02:55\nerrors right after"
     assert note.data == {"text": "v4 went out at 02:55\nerrors right after"}
     assert book.events(incident.number)[-1] == note
     with pytest.raises(IncidentError, match="needs some text"):
