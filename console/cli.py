@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from console import __version__
 from console.config import Config, find_config
 from console.config_loader import ConfigError, load_config
+from console.text import print_inert
 
 EXIT_OK = 0
 EXIT_FIRING = 1
@@ -127,7 +128,7 @@ def _resolve_config(args: argparse.Namespace, explicit: str | None = None) -> Co
         return load_config(path)
     except ConfigError as exc:
         for issue in exc.issues:
-            print(issue, file=sys.stderr)
+            print_inert(issue, file=sys.stderr)
         print(f"mlconsole: {len(exc.issues)} error(s) in {path} (from {why})", file=sys.stderr)
         return EXIT_USAGE
 
@@ -144,14 +145,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         config, located = load_config_located(path)
     except ConfigError as exc:
         for issue in sorted(exc.issues, key=lambda i: (i.line, i.col)):
-            print(issue)
+            print_inert(issue)
         print(f"{len(exc.issues)} error(s) in {path}")
         return EXIT_USAGE
     expressions = config_expressions(config, located)
     report = asyncio.run(check_syntax(expressions, config=config))
     if report.issues:
         for issue in sorted(report.issues, key=lambda i: (i.line, i.col)):
-            print(issue)
+            print_inert(issue)
         print(f"{len(report.issues)} error(s) in {path} ({report.line(len(expressions))})")
         return EXIT_USAGE
     print(f"{path}: OK ({len(config.sources)} sources, {len(config.slis)} SLIs)")

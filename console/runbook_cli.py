@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from console.text import inert
+from console.text import print_inert
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -71,16 +70,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     bad_files = 0
     for path, runbook, issues in results:
         if runbook is not None and not issues:
-            _print(f"{path}: OK ({len(runbook.steps)} steps)")
+            print_inert(f"{path}: OK ({len(runbook.steps)} steps)")
             continue
         bad_files += 1
         errors += len(issues)
         for issue in sorted(issues, key=lambda i: (i.line, i.col, i.key, i.message)):
-            _print(str(issue))
+            print_inert(str(issue))
     if syntax:
-        _print(syntax)
+        print_inert(syntax)
     if errors:
-        _print(f"{errors} error(s) in {bad_files} of {len(results)} file(s)")
+        print_inert(f"{errors} error(s) in {bad_files} of {len(results)} file(s)")
         return EXIT_USAGE
     return EXIT_OK
 
@@ -135,9 +134,3 @@ def cmd_schema(args: argparse.Namespace) -> int:
     document = {"$schema": SCHEMA_DIALECT, "title": SCHEMA_TITLE, **schema, "$defs": definitions}
     print(json.dumps(document, indent=2))
     return EXIT_OK
-
-
-def _print(text: str) -> None:
-    """Print text that may hold anything a YAML file holds, on any terminal encoding."""
-    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-    print(inert(text).encode(encoding, "backslashreplace").decode(encoding, "replace"))

@@ -142,3 +142,33 @@ def test_a_real_prometheus_parses_when_promtool_is_missing(
     assert main(["-c", str(path), "runbook", "validate", str(runbook)]) == 2
     ((line, col, key, _),) = errors(capsys.readouterr().out)
     assert (line, col, key) == (7, 12, "steps[0].query")
+
+
+def test_check_config_shows_a_hostile_parse_error_and_config_text_inert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The parse error is the server's text, and a config key the file's: an escape
+    sequence in either is shown as its escape, never sent to the terminal."""
+    import json
+
+    from tests.faultserver import Reply, fault_server
+
+    no_promtool(tmp_path, monkeypatch)
+    hostile = "\x1b]0;pwned\x07\x1b[2J all good"
+    body = {"status": "error", "errorType": "bad_data", "error": f"parse error: {hostile}"}
+    path = tmp_path / "config.yaml"
+    with fault_server(Reply(status=400, body=json.dumps(body).encode())) as server:
+        path.write_text(CONFIG.format(url=server.url))
+        assert main(["check-config", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;pwned\\x07\\x1b[2J all good" in out
+
+    path.write_text(CONFIG.format(url=server.url) + '"\\e]0;pwned\\a": 1\n')
+    assert main(["check-config", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;pwned\\x07" in out
+    assert main(["-c", str(path), "status"]) == 2  # the same issues, on stderr
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b]0;pwned\\x07" in err
