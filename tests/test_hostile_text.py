@@ -68,6 +68,21 @@ def test_inert_keeps_newlines_only_where_lines_are_expected() -> None:
     assert inert("one\ntwo") == "one\\ntwo"
 
 
+def test_every_unsafe_character_is_escaped_and_none_passes_the_printable_fast_path() -> None:
+    from console.text import UNSAFE_RANGES
+
+    for first, last in UNSAFE_RANGES:
+        for code in range(first, last + 1):
+            char = chr(code)
+            # inert() skips its escaping for printable text: none of these may be.
+            assert not char.isprintable(), hex(code)
+            assert char not in inert(f"a{char}b"), hex(code)
+            if char not in "\r\n":
+                assert char not in inert(f"a{char}b", multiline=True), hex(code)
+    # Unprintable but harmless (a no-break space) is kept as it is.
+    assert inert("a\u00a0b") == "a\u00a0b"
+
+
 def test_a_clean_string_is_returned_as_it_is() -> None:
     clean = "fraud-detector burns its error budget 58x"
     assert inert(clean) is clean
