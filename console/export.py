@@ -1391,7 +1391,8 @@ def _link_line(link: Link) -> str:
     title, url = md_escape(link["title"]), link["url"]
     clean = inert(url) == url and not any(c in url for c in " <>")
     if url.startswith(("http://", "https://")) and clean:
-        title = title.replace("[", "\\[").replace("]", "\\]")
+        # md_escape has escaped the title's brackets: escaping them again showed a
+        # backslash and left the bracket bare.
         target = url.replace("(", "%28").replace(")", "%29")
         return f"- [{title}]({target})"
     return f"- {title}: {md_code(url)}"
