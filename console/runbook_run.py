@@ -223,7 +223,6 @@ async def _run_action_step(args: argparse.Namespace, config: Any, walk: Any) -> 
     """
     from console.action_cli import mitigate
     from console.actions import ActionError
-    from console.filing import Origin
 
     step = walk.current
     try:
@@ -238,11 +237,7 @@ async def _run_action_step(args: argparse.Namespace, config: Any, walk: Any) -> 
         yes=True,  # --answer STEP=confirm is the confirmation
         incident=None,
         # Filed under the incident of the alert the walk triages; judged on its SLI.
-        origin=Origin(
-            labels=dict(walk.record.labels),
-            fingerprint=walk.record.alert_fingerprint,
-            step_sli=step.sli,
-        ),
+        origin=walk.action_origin(),
         no_verify=False,
         read_only=getattr(args, "read_only", False),
         actor=getattr(args, "actor", None),

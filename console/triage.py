@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.base import AdapterError, AlertRecord, MetricsAdapter
 from console.config import Config
@@ -33,6 +33,9 @@ from console.runbook import (
 )
 from console.runbook_catalog import Catalog, runbook_dirs
 from console.store import RUN_GRACE, Evidence, RunRecord, Store, store_path
+
+if TYPE_CHECKING:
+    from console.filing import Origin
 
 
 def default_actor() -> str:
@@ -375,6 +378,21 @@ class Walk:
             raise WalkError(f"step {step.id!r} is a {step.kind} step, not an action")
         params = {k: self.text(v) for k, v in step.params.items()}
         return from_runbook(step.action, params, runbook=self.runbook.id)
+
+    def action_origin(self) -> Origin:
+        """Where the current ``action`` step's mitigation is taken from: the alert this
+        walk triages (so it is filed under that alert's incident) and the SLI the step
+        declares (what verification watches when the alert names none)."""
+        from console.filing import Origin
+
+        step = self.current
+        if not isinstance(step, ActionStep):
+            raise WalkError(f"step {step.id!r} is a {step.kind} step, not an action")
+        return Origin(
+            labels=dict(self.record.labels),
+            fingerprint=self.record.alert_fingerprint,
+            step_sli=step.sli,
+        )
 
     def record_action(self, report: Mapping[str, Any], *, actor: str | None = None) -> bool:
         """The current ``action`` step's mitigation ran (``report``: a

@@ -287,7 +287,6 @@ class RunbookScreen(Screen[None]):
         cancelling the plan leaves the walk where it is.
         """
         from console.actions import ActionError
-        from console.filing import Origin
         from screens.action import start_action
 
         if self.mlapp.read_only:
@@ -313,11 +312,8 @@ class RunbookScreen(Screen[None]):
                 return
             self.run_walk()
 
-        record = self.walk.record
         # Filed under the incident of the alert this walk is for; judged on its SLI.
-        origin = Origin(
-            labels=dict(record.labels), fingerprint=record.alert_fingerprint, step_sli=step.sli
-        )
+        origin = self.walk.action_origin()
         self.run_worker(
             start_action(self.mlapp, name, action_params, on_report=ran, origin=origin),
             exit_on_error=False,

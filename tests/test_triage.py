@@ -417,3 +417,32 @@ async def test_a_link_without_a_metrics_source_is_kept_with_why(tmp_path: Path) 
     walk = Walk.start(runbook, {"model": "m"}, Store(tmp_path / "s.db"), None)
     assert (await walk.advance()).reason == "concluded"
     assert "no metrics source" in walk.evidence[0].outputs["error"]
+
+
+async def test_an_action_step_is_taken_from_the_alert_the_walk_triages(tmp_path: Path) -> None:
+    """One origin for the screen's confirm and `runbook run --answer STEP=confirm`: the
+    walk's alert (its incident) and the step's declared SLI."""
+    labels = {"alertname": "ModelFeatureDrift", "model": "m", "sli": "drift_psi"}
+    declared = load_text(
+        RUNBOOK.replace(
+            "    action: pipeline-pause\n", "    action: pipeline-pause\n    sli: latency_p99\n"
+        ),
+        "drift-test.yaml",
+        Runbook,
+    )
+    walk = Walk.start(
+        declared,
+        labels,
+        Store(tmp_path / "s.db"),
+        Scripted({"drift_psi": 0.4, "null_ratio": 0.0}),
+        alert_fingerprint="fp-drift",
+    )
+    await walk.advance()
+    with pytest.raises(WalkError, match="not an action"):
+        walk.action_origin()  # at the question, not at the action step
+    walk.answer(2)
+    assert (await walk.advance()).reason == "action"
+    origin = walk.action_origin()
+    assert origin.labels == labels and origin.fingerprint == "fp-drift"
+    assert origin.alertname == "ModelFeatureDrift" and origin.paged_sli == "drift_psi"
+    assert origin.step_sli == "latency_p99"
