@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.sqlite_file import open_sqlite, open_sqlite_readonly, transaction
+from console.sqlite_file import (
+    open_sqlite,
+    open_sqlite_readonly,
+    refuse_non_regular,
+    transaction,
+)
 from console.timeline import utc
 
 GENESIS = "0" * 64
@@ -245,6 +250,7 @@ class AuditLog:
 
     def _read_head(self) -> tuple[int, str] | None:
         try:
+            refuse_non_regular(self.head_path)  # a FIFO there would block the read
             data = json.loads(self.head_path.read_text(encoding="utf-8"))
             return int(data["seq"]), str(data["hash"])
         except FileNotFoundError:

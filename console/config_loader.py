@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from console.config import Config
+from console.file_kind import not_regular
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -343,21 +343,6 @@ def load_file(path: Path, model: type[M], *, what: str = "config") -> M:
     return _load_file(path, model, what)[0]
 
 
-_FILE_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _not_regular(mode: int) -> str | None:
-    if stat.S_ISREG(mode):
-        return None
-    return next((kind for test, kind in _FILE_KINDS if test(mode)), "not a regular file")
-
-
 def read_regular_file(path: Path, what: str = "config") -> str:
     """The UTF-8 text of ``path``, which must be a regular file (a symlink to one is
     fine) of at most :data:`MAX_FILE_BYTES`. A directory, a FIFO (which would block
@@ -369,13 +354,13 @@ def read_regular_file(path: Path, what: str = "config") -> str:
         return ConfigError([Issue(file, 0, 0, "", message, hint)])
 
     try:
-        kind = _not_regular(os.stat(path).st_mode)
+        kind = not_regular(os.stat(path).st_mode)
         if kind is None:
             # Non-blocking, so a FIFO swapped in since the stat cannot hang the open;
             # fstat then checks what was really opened.
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             with os.fdopen(fd, "rb") as handle:
-                kind = _not_regular(os.fstat(handle.fileno()).st_mode)
+                kind = not_regular(os.fstat(handle.fileno()).st_mode)
                 data = b"" if kind else handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise refuse(f"{what} file not found") from None

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
+
+from console.file_kind import not_regular
+
+
+def refuse_non_regular(path: Path) -> None:
+    """Raise OSError if ``path`` exists and is not a regular file (a symlink to one is
+    fine): SQLite would block on a FIFO until a writer comes, and read a device."""
+    try:
+        kind = not_regular(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return
+    if kind is not None:
+        raise OSError(f"{path} is {kind}, not a regular file")
 
 
 def open_sqlite(
@@ -18,6 +32,7 @@ def open_sqlite(
     connection is opened in a worker thread at start-up and used on the event
     loop after: one connection, never used by two threads at once.
     """
+    refuse_non_regular(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
@@ -34,6 +49,7 @@ def open_sqlite_readonly(path: Path) -> sqlite3.Connection:
     ``immutable``, which writes nothing beside it either, so a copy in a read-only
     directory can be checked. Raises sqlite3.Error (or OSError) when it cannot be read.
     """
+    refuse_non_regular(path)
     uri = path.resolve().as_uri()
     wal = path.with_name(path.name + "-wal")
     mode = "mode=ro" if wal.exists() and wal.stat().st_size > 0 else "mode=ro&immutable=1"

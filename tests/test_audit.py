@@ -194,3 +194,38 @@ def test_audit_cli_verify_and_list(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["audit", "verify", "--db", db]) == 1
     assert "TAMPERED at entry 3" in capsys.readouterr().out
     assert main(["audit", "verify", "--db", str(tmp_path / "none.db")]) == 2
+
+
+@pytest.mark.parametrize("where", ["log", "head"])
+def test_verify_refuses_a_fifo_instead_of_waiting_on_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """A FIFO named as the log (or put where its head file is) would block the read
+    until some writer came: verify says what it is and exits at once."""
+    import os
+
+    from console.cli import main
+
+    log = filled(tmp_path, 2)
+    log.close()
+    if where == "log":
+        db = tmp_path / "pipe.db"
+        os.mkfifo(db)
+        assert main(["audit", "verify", "--db", str(db)]) == 2
+        assert main(["audit", "list", "--db", str(db)]) == 2
+        err = capsys.readouterr().err
+        assert f"{db} is a FIFO (named pipe), not a regular file" in err
+        with pytest.raises(AuditError, match="is a FIFO"):
+            AuditLog(db)  # the writer's open refuses it too
+    else:
+        log.head_path.unlink()
+        os.mkfifo(log.head_path)
+        assert main(["audit", "verify", "--db", str(log.path)]) == 1
+        assert "TAMPERED" in capsys.readouterr().out
+
+
+def test_verify_names_a_device_for_what_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli import main
+
+    assert main(["audit", "verify", "--db", "/dev/zero"]) == 2
+    assert "/dev/zero is a character device, not a regular file" in capsys.readouterr().err
