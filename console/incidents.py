@@ -97,7 +97,8 @@ def parse_incident_id(text: str) -> int:
     raw = text.strip()
     if raw.upper().startswith(ID_PREFIX):
         raw = raw[len(ID_PREFIX) :]
-    if not (raw.isascii() and raw.isdigit()):
+    # SQLite keeps numbers up to 2**63 - 1: a longer one names no incident.
+    if not (raw.isascii() and raw.isdigit()) or int(raw) >= 2**63:
         raise IncidentError(f"{text!r} is not an incident id (like {ID_PREFIX}7)")
     return int(raw)
 

@@ -485,3 +485,14 @@ def test_a_note_of_several_lines_is_shown_and_exported_whole(
     assert run(config, "export", "INC-1") == 0
     markdown = capsys.readouterr().out
     assert "rolled back to v3 v4 stays blocked until the schema is fixed" in markdown
+
+
+def test_an_incident_number_too_large_for_the_store_is_one_message(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console.incidents import IncidentError, parse_incident_id
+
+    with pytest.raises(IncidentError, match="is not an incident id"):
+        parse_incident_id("INC-99999999999999999999999")
+    assert run(config, "incident", "show", "99999999999999999999999") == 2
+    assert "'99999999999999999999999' is not an incident id" in capsys.readouterr().err
