@@ -42,10 +42,14 @@ def audit_path(config: Config) -> Path:
 
 
 def resolve_actor(config: Config, override: str | None = None) -> str:
-    """``--actor``, then ``actions.actor``, then ``$MLCONSOLE_ACTOR``, then ``user@host``."""
+    """``--actor``, then ``actions.actor``, then ``$MLCONSOLE_ACTOR``, then ``user@host``:
+    the first that is not blank, without the whitespace around it (blank is no one)."""
     from console.triage import default_actor
 
-    return override or config.actions.actor or os.environ.get(ENV_ACTOR) or default_actor()
+    for candidate in (override, config.actions.actor, os.environ.get(ENV_ACTOR)):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    return default_actor()
 
 
 @dataclass

@@ -81,3 +81,21 @@ def test_a_silence_duration_out_of_range_is_one_error_and_exit_2(
     assert len(err.strip().splitlines()) == 1, err
     assert "from 1m to 30d" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", " \n "])
+def test_a_blank_actor_never_names_the_audit_entries(
+    blank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whitespace is no one: a blank --actor, actions.actor or $MLCONSOLE_ACTOR gives
+    way to the next source, so an audit entry always names somebody."""
+    from console.workspace import resolve_actor
+    from tests.test_actions import config as base_config
+
+    config = base_config()
+    config.actions.actor = blank
+    monkeypatch.setenv("MLCONSOLE_ACTOR", blank)
+    assert resolve_actor(config, blank).strip() != ""
+    monkeypatch.setenv("MLCONSOLE_ACTOR", " ann@oncall ")
+    assert resolve_actor(config, blank) == "ann@oncall"
+    assert resolve_actor(config, " bob ") == "bob"
