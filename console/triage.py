@@ -496,7 +496,12 @@ class Triage:
         self._started: set[tuple[str, float, str]] = set()
 
     def existing_walk(
-        self, runbook: Runbook, alert: AlertRecord, incident: int | None = None
+        self,
+        runbook: Runbook,
+        alert: AlertRecord,
+        incident: int | None = None,
+        *,
+        store: Store | None = None,
     ) -> RunRecord | None:
         """The walk of ``runbook`` that triages this firing of ``alert``, if there is one.
 
@@ -506,12 +511,13 @@ class Triage:
         firing, is never resumed; nor is a concluded walk of an earlier firing of the
         same incident (the alert fired again after the walk ended).
         """
+        store = self.store if store is None else store
         firing_at = alert.starts_at.timestamp()
-        found = self.store.runs(alert_fingerprint=alert.fingerprint, runbook_id=runbook.id)
+        found = store.runs(alert_fingerprint=alert.fingerprint, runbook_id=runbook.id)
         if incident is not None:
             found += [
                 r
-                for r in self.store.incident_runs(incident, ())
+                for r in store.incident_runs(incident, ())
                 if r.runbook_id == runbook.id and r.alert_fingerprint != alert.fingerprint
             ]
 
@@ -528,6 +534,26 @@ class Triage:
 
         mine = [r for r in found if ours(r)]
         return max(mine, key=lambda r: r.created_at) if mine else None
+
+    def firing_checks(
+        self, alert: AlertRecord, incident: int | None = None
+    ) -> list[tuple[str, list[Evidence]]]:
+        """The checks each runbook's walk of this firing of ``alert`` has run, by runbook
+        id. Read with a connection of its own, so a screen can ask from a worker
+        thread while the event loop goes on using the triage's. Raises StoreError."""
+        store = Store(self.store.path)
+        try:
+            found = []
+            for runbook in self.catalog.for_alert(alert.labels, alert.annotations):
+                run = self.existing_walk(runbook, alert, incident, store=store)
+                if run is None:
+                    continue
+                checks = [e for e in store.evidence(run.id) if e.kind == "check"]
+                if checks:
+                    found.append((runbook.id, checks))
+            return found
+        finally:
+            store.close()
 
     def walk_for(self, runbook: Runbook, alert: AlertRecord, incident: int | None = None) -> Walk:
         """This firing's walk of this runbook: resumed if it has one, else started.

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -20,6 +21,7 @@ from screens.render import alert_age, alert_state, utc
 
 if TYPE_CHECKING:
     from console.app import MLConsoleApp
+    from console.store import Evidence
 
 
 class AlertDetailScreen(ModalScreen[None]):
@@ -54,38 +56,45 @@ class AlertDetailScreen(ModalScreen[None]):
             if self.alert
             else inert(f"{self.model}: no alerts", markup=True)
         )
-        checks = self._triage_checks()
-        self.query_one("#triage", Static).update(checks)
-        self.query_one("#triage", Static).display = bool(checks.plain)
+        self.query_one("#triage", Static).display = False
         self.show_snapshot(self.mlapp.snapshot)
+        if self.mlapp.triage is not None and self.alert is not None:
+            incident = self.mlapp.incident_for_alert(self.alert)
+            self._read_checks(self.alert, None if incident is None else incident.number)
 
-    def _triage_checks(self) -> Text:
+    @work(thread=True, exclusive=True, group="alert-checks", exit_on_error=False)
+    def _read_checks(self, alert: AlertRecord, incident: int | None) -> None:
         """The checks this firing's runbook walk has run (pre-triage runs them when the
-        page arrives), each with its series: which feature drifted, and by how much."""
-        from screens.runbook import evidence_line
+        page arrives), read in a thread: opening an alert never waits on the store."""
+        from console.store import StoreError
 
         triage = self.mlapp.triage
-        if triage is None or self.alert is None:
-            return Text()
-        incident = self.mlapp.incident_for_alert(self.alert)
+        assert triage is not None
+        try:
+            found = triage.firing_checks(alert, incident)
+        except StoreError as exc:
+            self.app.call_from_thread(
+                self.notify, f"Runbook checks not read: {exc}", severity="warning"
+            )
+            return
+        self.app.call_from_thread(self._show_checks, found)
+
+    def _show_checks(self, found: list[tuple[str, list[Evidence]]]) -> None:
+        """Each check with its series: which feature drifted, and by how much."""
+        from screens.runbook import evidence_line
+
+        if not self.is_attached:  # closed while they were read
+            return
         label = self.mlapp.config.model_label
         now = self.mlapp.now()
         lines: list[Text] = []
-        for runbook in triage.catalog.for_alert(self.alert.labels, self.alert.annotations):
-            run = triage.existing_walk(
-                runbook, self.alert, None if incident is None else incident.number
-            )
-            if run is None:
-                continue
-            checks = [e for e in triage.store.evidence(run.id) if e.kind == "check"]
-            if checks:
-                lines.append(
-                    Text(f"\nchecks of runbook {inert(runbook.id)}", style="bold underline")
-                )
-                lines.extend(
-                    Text("  ") + evidence_line(item, now, model_label=label) for item in checks
-                )
-        return Text("\n").join(lines)
+        for runbook_id, checks in found:
+            lines.append(Text(f"\nchecks of runbook {inert(runbook_id)}", style="bold underline"))
+            lines.extend(Text("  ") + evidence_line(e, now, model_label=label) for e in checks)
+        shown = Text("\n").join(lines)
+        triage = self.query_one("#triage", Static)
+        triage.update(shown)
+        triage.display = bool(shown.plain)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         now = self.mlapp.now()

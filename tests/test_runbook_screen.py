@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
+import pytest
 from rich.console import Console
 from textual.widgets import OptionList, Static
 
@@ -19,6 +21,7 @@ from screens.alert_detail import AlertDetailScreen
 from screens.runbook import EvidenceScreen, RunbookScreen
 from tests.builders import CONFIG, NOW, snapshot
 from tests.test_triage import RUNBOOK, Scripted
+from tests.waits import until
 
 SIZE = (160, 40)
 
@@ -227,5 +230,39 @@ async def test_the_alert_detail_names_the_drifting_feature(tmp_path: Path) -> No
         await wait_idle(app, pilot)
         await pilot.press("enter")  # open the top alert (churn-predictor's drift)
         assert isinstance(app.screen, AlertDetailScreen)
-        shown = str(app.screen.query_one("#triage", Static).render())
+        triage = app.screen.query_one("#triage", Static)
+        shown = await until(pilot, lambda: str(triage.render()), "the checks shown")
         assert "psi" in shown and "feature=amount 0.41" in shown
+
+
+async def test_the_alert_detail_reads_the_checks_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening an alert never waits on the store: its runbook checks are read in a
+    thread, and the screen is up (and takes keys) while they are."""
+    import threading
+
+    app = app_with_triage(tmp_path, FeatureDrift({"drift_psi": 0.41, "null_ratio": 0.0}))
+    store_free = threading.Event()
+    waited: list[bool] = []
+    evidence = Store.evidence
+
+    def slow_evidence(store: Store, run_id: str) -> list[Any]:
+        if threading.current_thread() is threading.main_thread():
+            # On the event loop, nothing can set the event until this gives up.
+            waited.append(store_free.wait(timeout=5))
+        else:
+            waited.append(store_free.wait(timeout=60))
+        return evidence(store, run_id)
+
+    async with app.run_test(size=SIZE) as pilot:
+        app.apply_snapshot(snapshot())  # the page arrives: pre-triage runs its checks
+        await wait_idle(app, pilot)
+        monkeypatch.setattr(Store, "evidence", slow_evidence)  # a store slow to answer
+        await pilot.press("enter")  # open the top alert (churn-predictor's drift)
+        await until(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "the alert")
+        store_free.set()  # the store answers, once the screen is up
+        triage = app.screen.query_one("#triage", Static)
+        shown = await until(pilot, lambda: str(triage.render()), "the checks shown")
+        assert "feature=amount 0.41" in shown
+    assert waited == [True]
