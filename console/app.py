@@ -151,7 +151,7 @@ class MLConsoleApp(App[int]):
                 (a for a in poller.adapters.values() if isinstance(a, MetricsAdapter)), None
             )
             try:
-                self.triage = open_triage(self.config, metrics, clock=self.clock)
+                self.triage = open_triage(self.config, metrics, clock=self.clock, actor=self.actor)
             except StoreError as exc:
                 self.call_from_thread(
                     self.notify, f"Runbooks unavailable: {exc}", severity="error", timeout=30

@@ -115,6 +115,7 @@ async def _run(
     from console.runbook_validate import validate_runbook_file
     from console.store import Store, StoreError, store_path
     from console.triage import Walk, WalkError
+    from console.workspace import resolve_actor
 
     path = Path(args.runbook)
     if path.suffix in (".yaml", ".yml") or path.exists():
@@ -162,6 +163,8 @@ async def _run(
                 metrics,
                 alert_fingerprint=fingerprint,
                 firing_at=firing_at,
+                # The evidence names who answered, as the audit does.
+                actor=resolve_actor(config, getattr(args, "actor", None)),
             )
             pause = await walk.advance()
             action_exit: int | None = None

@@ -614,9 +614,19 @@ class Triage:
 
 
 def open_triage(
-    config: Config, metrics: MetricsAdapter | None, *, clock: Callable[[], float] = time.time
+    config: Config,
+    metrics: MetricsAdapter | None,
+    *,
+    clock: Callable[[], float] = time.time,
+    actor: str | None = None,
 ) -> Triage:
-    """Load the runbooks and open the store the config names. Raises StoreError."""
+    """Load the runbooks and open the store the config names. Raises StoreError.
+
+    The walks' evidence names the console's actor (``actor``, else the config's and
+    the environment's, see :func:`console.workspace.resolve_actor`), as the audit does.
+    """
+    from console.workspace import resolve_actor
+
     catalog = Catalog.load(runbook_dirs(config))
     store = Store(store_path(config))
-    return Triage(catalog, store, metrics, clock=clock)
+    return Triage(catalog, store, metrics, clock=clock, actor=resolve_actor(config, actor))

@@ -446,3 +446,46 @@ async def test_an_action_step_is_taken_from_the_alert_the_walk_triages(tmp_path:
     assert origin.labels == labels and origin.fingerprint == "fp-drift"
     assert origin.alertname == "ModelFeatureDrift" and origin.paged_sli == "drift_psi"
     assert origin.step_sli == "latency_p99"
+
+
+# -- who the walk names ------------------------------------------------------------------
+
+
+def test_the_dashboards_walks_name_the_consoles_actor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runbook steps a responder answers in the TUI name the same person as the
+    audit log: --actor, then actions.actor, then $MLCONSOLE_ACTOR (not user@host)."""
+    from console.config import StoreConfig
+    from console.triage import open_triage
+    from tests.test_actions import config as base_config
+
+    config = base_config().model_copy(update={"store": StoreConfig(path=tmp_path / "s.db")})
+    monkeypatch.setenv("MLCONSOLE_ACTOR", "env@oncall")
+    assert open_triage(config, None, actor="ann@oncall").actor == "ann@oncall"
+    assert open_triage(config, None).actor == "env@oncall"
+    config.actions.actor = "cfg@oncall"
+    assert open_triage(config, None).actor == "cfg@oncall"
+
+
+def test_runbook_run_names_the_actor_in_its_evidence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tests.test_incident_cli import CONFIG_TEXT, run
+
+    config = tmp_path / "mlconsole.yaml"
+    config.write_text(CONFIG_TEXT.format(store=tmp_path / "store.db"), encoding="utf-8")
+    runbook = tmp_path / "rb.yaml"
+    runbook.write_text(
+        "id: who\ntitle: Who read it\nversion: 1\nlabels: [model]\nmatch: [{alertname: X}]\n"
+        "steps:\n"
+        "  - {id: read, kind: note, title: Read, text: the logs, next: done}\n"
+        "  - {id: done, kind: conclude, cause: unknown, summary: read}\n",
+        encoding="utf-8",
+    )
+    argv = ("runbook", "run", str(runbook), "--labels", "model=m")
+    assert run(config, *argv, "--json") == 0  # run() passes --actor ann@oncall
+    evidence = json.loads(capsys.readouterr().out)["evidence"]
+    assert {e["actor"] for e in evidence} == {"ann@oncall"}
