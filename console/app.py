@@ -392,6 +392,11 @@ class MLConsoleApp(App[int]):
             if hasattr(screen, "show_incidents"):
                 screen.show_incidents()
 
+    def incidents_read(self, open_now: tuple[Incident, ...]) -> None:
+        """The open incidents, read again in a thread after a change: show them."""
+        self.open_incidents = open_now
+        self.incidents_changed()
+
     def reload_incidents(self) -> None:
         """After a responder changed an incident: read the open ones again, redraw."""
         from console.incidents import IncidentError

@@ -9,6 +9,7 @@ lines on screen.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -29,7 +30,10 @@ from screens.render import INCIDENT_STYLE
 from screens.timeline import TimelineView
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from console.app import MLConsoleApp
+    from console.incidents import IncidentBook
 
 #: How often an open incident's timeline is read again while it is shown.
 REFRESH_EVERY = 5.0
@@ -80,34 +84,60 @@ def open_incident_for(app: MLConsoleApp, alert: AlertRecord) -> Incident | None:
     return incident
 
 
+def write_incident(
+    app: MLConsoleApp,
+    write: Callable[[IncidentBook], tuple[str, float | None]],
+    *,
+    severity: SeverityLevel = "warning",
+) -> None:
+    """A responder's change to an incident, made in a worker thread so the key never
+    waits on the store (another console may be writing it). ``write`` returns the
+    toast that says it is done (and its timeout); the open incidents are then read
+    again in the same thread and every screen redraws. A refusal is said instead."""
+    book = app.incidents
+    if book is None:
+        return
+
+    def run() -> None:
+        try:
+            said, timeout = write(book)
+            open_now = tuple(book.incidents(open_only=True))
+        except IncidentError as exc:
+            app.call_from_thread(app.notify, str(exc), severity=severity)
+            return
+        app.call_from_thread(app.incidents_read, open_now)
+        app.call_from_thread(app.notify, said, timeout=timeout)
+
+    app.run_worker(run, thread=True, group="incident-writes", exit_on_error=False)
+
+
 def acknowledge(app: MLConsoleApp, incident: Incident) -> None:
     """Acknowledge: shown to every responder who shares the store. Not a silence."""
     if not _book_or_say(app):
         return
-    assert app.incidents is not None
-    try:
-        done = app.incidents.acknowledge(incident.number, actor=_actor(app), now=app.now())
-    except IncidentError as exc:
-        app.notify(str(exc), severity="warning")
-        return
-    app.reload_incidents()
-    app.notify(
-        f"{done.id} acknowledged by {done.acked_by}. Pages still arrive: this is not a silence",
-        timeout=6,
-    )
+    actor, now = _actor(app), app.now()
+
+    def ack(book: IncidentBook) -> tuple[str, float | None]:
+        done = book.acknowledge(incident.number, actor=actor, now=now)
+        return (
+            f"{done.id} acknowledged by {done.acked_by}. Pages still arrive: this is not a silence",
+            6,
+        )
+
+    write_incident(app, ack)
 
 
 def ask_note(app: MLConsoleApp, incident: Incident) -> None:
     def save(text: str | None) -> None:
-        if not text or app.incidents is None:
+        if not text:
             return
-        try:
-            app.incidents.note(incident.number, text, actor=_actor(app), now=app.now())
-        except IncidentError as exc:
-            app.notify(str(exc), severity="error")
-            return
-        app.reload_incidents()
-        app.notify(f"Note added to {incident.id}")
+        actor, now = _actor(app), app.now()
+
+        def note(book: IncidentBook) -> tuple[str, float | None]:
+            book.note(incident.number, text, actor=actor, now=now)
+            return f"Note added to {incident.id}", None
+
+        write_incident(app, note, severity="error")
 
     if _book_or_say(app):
         app.push_screen(
@@ -121,17 +151,15 @@ def ask_note(app: MLConsoleApp, incident: Incident) -> None:
 
 def ask_resolve(app: MLConsoleApp, incident: Incident) -> None:
     def resolve(comment: str | None) -> None:
-        if comment is None or app.incidents is None:
+        if comment is None:
             return
-        try:
-            done = app.incidents.resolve(
-                incident.number, actor=_actor(app), comment=comment, now=app.now()
-            )
-        except IncidentError as exc:
-            app.notify(str(exc), severity="warning")
-            return
-        app.reload_incidents()
-        app.notify(f"{done.id} resolved. e exports the postmortem draft", timeout=8)
+        actor, now = _actor(app), app.now()
+
+        def close(book: IncidentBook) -> tuple[str, float | None]:
+            done = book.resolve(incident.number, actor=actor, comment=comment, now=now)
+            return f"{done.id} resolved. e exports the postmortem draft", 8
+
+        write_incident(app, close)
 
     if not _book_or_say(app):
         return

@@ -132,6 +132,40 @@ async def test_auto_open_shows_incidents_and_the_ack_is_shared(tmp_path: Path) -
             other.close()
 
 
+async def test_an_ack_never_holds_the_keys_while_the_store_is_slow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write is made in a thread: while the store makes it wait (another console
+    writing), the keys go on, and the ack shows once it is written."""
+    config = make_config(tmp_path, auto_open=True)
+    app = make_app(config)
+    store_free = threading.Event()
+    waited: list[bool] = []
+    acknowledge = IncidentBook.acknowledge
+
+    def slow_acknowledge(book: IncidentBook, *args: Any, **kwargs: Any) -> Incident:
+        on_loop = threading.current_thread() is threading.main_thread()
+        # On the event loop, nothing can set the event until this gives up.
+        waited.append(store_free.wait(timeout=5 if on_loop else 60))
+        return acknowledge(book, *args, **kwargs)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await book_ready(app, pilot)
+        app.apply_snapshot(snapshot())  # alertmanager answered a second ago: sync
+        await until(pilot, lambda: incident_cell(app, FRAUD) == "INC-1 triggered", "INC-1")
+        monkeypatch.setattr(IncidentBook, "acknowledge", slow_acknowledge)
+        await pilot.press("tab", "down")  # the alerts table, fraud-detector's row
+        await pilot.press("a")  # acknowledge its incident, on a slow store
+        await pilot.press("question_mark")  # the keys go on meanwhile: help opens
+        await until(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen", "help")
+        store_free.set()  # the store answers
+        await pilot.press("escape")  # back to the dashboard
+        await until(
+            pilot, lambda: incident_cell(app, FRAUD) == f"INC-1 ack {ACTOR}", "the ack shown"
+        )
+    assert waited == [True]
+
+
 async def test_a_snapshot_from_a_down_alertmanager_opens_nothing(tmp_path: Path) -> None:
     from dataclasses import replace
 
@@ -451,7 +485,7 @@ async def test_a_change_during_a_read_is_shown(
             await pilot.press("R")  # a read that has the incident before the ack
             await until(pilot, read_done.is_set, "the read in flight")
             await pilot.press("a")  # acknowledged while it is in flight
-            assert book.get(1).ack_active
+            await until(pilot, lambda: book.get(1).ack_active, "the ack written")
             release.set()
             await until(pilot, lambda: not screen._loading, "the held read shown")
             for _ in range(50):  # room for a reload asked for meanwhile, if any
