@@ -30,6 +30,8 @@ KEYS = (
     ("x", "incident: resolve it"),
     ("1-9", "runbook: answer a question / 1 plan and run the mitigation, 2 skip it"),
     ("b", "runbook: go back one step"),
+    ("e", "runbook: the evidence of the highlighted step (enter too)"),
+    ("R", "runbook: read the checks of the current path again (older readings kept)"),
     ("R", "refresh every source now"),
     (": or ctrl+p", "command palette"),
     ("y / d / u", "on a plan: apply / dry run (nothing changes) / undo once applied"),

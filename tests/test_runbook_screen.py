@@ -266,3 +266,12 @@ async def test_the_alert_detail_reads_the_checks_off_the_event_loop(
         shown = await until(pilot, lambda: str(triage.render()), "the checks shown")
         assert "feature=amount 0.41" in shown
     assert waited == [True]
+
+
+def test_help_names_what_the_runbook_keys_do_there() -> None:
+    """R and e mean other things on the runbook screen than on the dashboard."""
+    from screens.help import KEYS
+
+    runbook = [(key, what) for key, what in KEYS if what.startswith("runbook:")]
+    assert any(key == "R" and "checks" in what for key, what in runbook), runbook
+    assert any(key == "e" and "evidence" in what for key, what in runbook), runbook
