@@ -25,7 +25,6 @@ import gc
 import math
 import os
 import re
-import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing_extensions import TypedDict
 
 from console import __version__
 from console.config import format_duration
+from console.file_kind import not_regular
 from console.incidents import Incident
 from console.text import inert
 from console.timeline import METRIC_DEFINITIONS, MITIGATIONS, Event, compute_metrics, utc
@@ -1662,20 +1662,6 @@ class ExportTargetError(OSError):
     """An export path names something other than a regular file or a new path."""
 
 
-def _kind_of(mode: int) -> str:
-    for test, kind in (
-        (stat.S_ISLNK, "a symbolic link"),
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return kind
-    return "not a regular file"
-
-
 def check_export_target(path: Path) -> None:
     """Raise :class:`ExportTargetError` unless ``path`` is a regular file or does not
     exist. A symbolic link is refused even when it points at a regular file: the
@@ -1685,10 +1671,10 @@ def check_export_target(path: Path) -> None:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return
-    if not stat.S_ISREG(mode):
+    kind = not_regular(mode)
+    if kind is not None:
         raise ExportTargetError(
-            f"{path} is {_kind_of(mode)}; an export writes only to a regular file "
-            "or a new path, so name one"
+            f"{path} is {kind}; an export writes only to a regular file or a new path, so name one"
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import stat
 
 _FILE_KINDS = (
+    (stat.S_ISLNK, "a symbolic link"),  # an lstat() mode (an export never replaces one)
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
     (stat.S_ISCHR, "a character device"),

@@ -109,3 +109,18 @@ def test_the_e_key_path_refuses_a_planted_link(
     finally:
         records.close()
     assert planted.is_symlink() and not (tmp_path / "victim.md").exists()
+
+
+def test_one_description_of_what_a_path_is(tmp_path: Path) -> None:
+    """The export, the config loader and the SQLite files name a path's kind alike."""
+    import os
+
+    from console.file_kind import not_regular
+
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "file")
+    os.mkfifo(tmp_path / "fifo")
+    assert not_regular(os.lstat(tmp_path / "file").st_mode) is None
+    assert not_regular(os.lstat(tmp_path / "link").st_mode) == "a symbolic link"
+    assert not_regular(os.lstat(tmp_path / "fifo").st_mode) == "a FIFO (named pipe)"
+    assert not_regular(os.stat(tmp_path / "link").st_mode) is None  # followed: a file
