@@ -820,6 +820,11 @@ class Executor:
         self.audit = audit
         self.incident = incident
 
+    async def _write(self, kind: str, action: Action, plan: Plan, **fields: Any) -> AuditEntry:
+        """:meth:`_append` in a thread: a durable write (synced to disk) that may wait
+        for another console's (SQLite's busy timeout), never on the event loop."""
+        return await asyncio.to_thread(self._append, kind, action, plan, **fields)
+
     def _append(self, kind: str, action: Action, plan: Plan, **fields: Any) -> AuditEntry:
         if self.audit is None:
             raise AuditError("no audit log is open")
@@ -871,7 +876,7 @@ class Executor:
             message = self.ctx.redact(
                 f"refused: {plan.summary()}: the lock on {target} {why}: {exc}; nothing was changed"
             )
-            seq = self._append("refusal", action, plan, error=message).seq
+            seq = (await self._write("refusal", action, plan, error=message)).seq
             return Report(Outcome.REFUSED, plan, message, None, seq, error=message)
         try:
             return await self._run_locked(action, plan)
@@ -882,16 +887,16 @@ class Executor:
     async def _run_locked(self, action: Action, plan: Plan) -> Report:
         # The intent names the process, so a second console never reconciles an action
         # that is still running (see reconcile_in_doubt).
-        intent = self._append("intent", action, plan, process=this_process())
+        intent = await self._write("intent", action, plan, process=this_process())
         try:
             await action.check(plan)
         except ConflictError as exc:
             message = self.ctx.redact(str(exc))
-            seq = self._closing("refusal", action, plan, intent, error=message)
+            seq = await self._closing("refusal", action, plan, intent, error=message)
             return Report(Outcome.REFUSED, plan, message, intent.seq, seq, error=message)
         except (AdapterError, ActionError) as exc:
             message = self.ctx.redact(f"not applied: cannot check the current state: {exc}")
-            seq = self._closing(
+            seq = await self._closing(
                 "result", action, plan, intent, result={"applied": False}, error=message
             )
             return Report(Outcome.FAILED, plan, message, intent.seq, seq, error=message)
@@ -920,7 +925,9 @@ class Executor:
         warning = None
         seq = None
         try:
-            seq = self._append("result", action, plan, result=record, intent_seq=intent.seq).seq
+            seq = (
+                await self._write("result", action, plan, result=record, intent_seq=intent.seq)
+            ).seq
         except AuditError as exc:
             warning = (
                 f"the result could not be written to the audit log ({exc}); "
@@ -953,9 +960,10 @@ class Executor:
         warning = None
         seq = None
         try:
-            seq = self._append(
+            written = await self._write(
                 "result", action, plan, result=record, error=error, intent_seq=intent.seq
-            ).seq
+            )
+            seq = written.seq
         except AuditError as audit_exc:
             warning = f"the failure could not be written to the audit log ({audit_exc})"
         return Report(
@@ -969,11 +977,11 @@ class Executor:
             audit_warning=warning,
         )
 
-    def _closing(
+    async def _closing(
         self, kind: str, action: Action, plan: Plan, intent: AuditEntry, **fields: Any
     ) -> int | None:
         try:
-            return self._append(kind, action, plan, intent_seq=intent.seq, **fields).seq
+            return (await self._write(kind, action, plan, intent_seq=intent.seq, **fields)).seq
         except AuditError:
             return None
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -132,6 +133,7 @@ class AuditLog:
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         self.read_only = read_only
+        self._lock = threading.Lock()
         try:
             if read_only:
                 self._db = open_sqlite_readonly(path)
@@ -141,7 +143,8 @@ class AuditLog:
             raise AuditError(f"cannot open the audit log {path}: {exc}") from exc
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def append(
         self,
@@ -182,7 +185,8 @@ class AuditLog:
             raise AuditError(f"the audit log {self.path} is open read-only")
         written = False
         try:
-            with transaction(self._db) as db:
+            # One connection: appends from worker threads take turns.
+            with self._lock, transaction(self._db) as db:
                 row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
                 # Appending over a gap would make the chain whole again and hide it:
@@ -267,7 +271,8 @@ class AuditLog:
             sql += " WHERE json_valid(body) AND json_extract(body, '$.incident') = ?"
             args = (incident,)
         try:
-            return self._db.execute(sql + " ORDER BY seq", args).fetchall()
+            with self._lock:
+                return self._db.execute(sql + " ORDER BY seq", args).fetchall()
         except sqlite3.Error as exc:
             raise AuditError(f"cannot read the audit log {self.path}: {exc}") from exc
 
@@ -330,5 +335,6 @@ class AuditLog:
 
     def head(self) -> str:
         """The last hash: publish it elsewhere and truncation becomes detectable too."""
-        row = self._db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         return str(row[0]) if row else GENESIS

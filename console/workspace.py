@@ -6,6 +6,7 @@ each CLI action command opens its own.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -103,7 +104,8 @@ class Workspace:
         recovery = await watch_recovery(self.ctx, report.plan.model, target, on_read=on_read)
         warning = None
         try:
-            executor.record_verification(action, report, recovery)
+            # In a thread: the write may wait for another console's.
+            await asyncio.to_thread(executor.record_verification, action, report, recovery)
         except AuditError as exc:
             warning = f"the verdict could not be audited: {exc}"
         self.verified(incident, recovery)
@@ -212,8 +214,6 @@ def open_workspace_sync(
 
 
 async def open_workspace(config: Config, *, actor: str | None = None) -> Workspace:
-    import asyncio
-
     return await asyncio.to_thread(open_workspace_sync, config, actor=actor)
 
 

@@ -7,6 +7,7 @@ of the path (and the order of audit writes around it) can be pinned exactly.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -858,3 +859,52 @@ def test_an_audited_verdict_names_the_sli_it_watched(world: dict[str, Any]) -> N
     assert "— recovered on latency_p99" in summaries[0]
     assert "— NOT verified: nothing was watched" in summaries[1]
     assert "recovered" not in summaries[1].replace("NOT verified", "")
+
+
+async def test_audit_writes_wait_for_another_process_off_the_event_loop(
+    world: dict[str, Any],
+) -> None:
+    """An append waits (SQLite's busy timeout) while another console writes the shared
+    audit log: the wait is in a thread, so the keys (the event loop) go on."""
+    import subprocess
+    import sys
+    import textwrap
+
+    audit: AuditLog = world["audit"]
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import sqlite3, sys
+                db = sqlite3.connect(sys.argv[1], isolation_level=None)
+                db.execute("BEGIN IMMEDIATE")  # another console appending
+                print("writing", flush=True)
+                sys.stdin.readline()
+                db.execute("COMMIT")
+                """
+            ),
+            str(audit.path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdin is not None and writer.stdout is not None
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        action = build_action(world["ctx"], "rollback", {"model": "fraud-detector"})
+        plan = await action.plan()
+        running = asyncio.create_task(Executor(world["ctx"], audit).run(action, plan))
+        await asyncio.sleep(0)  # the run starts, and its intent waits for the log
+        # The loop runs meanwhile: this ends the other write. On a loop blocked by the
+        # append, it would run only after SQLite gave up (nothing would run).
+        writer.stdin.write("\n")
+        writer.stdin.flush()
+        report = await running
+        assert report.outcome is Outcome.APPLIED
+        assert kinds(audit) == ["intent", "result"]
+    finally:
+        writer.kill()
+        writer.wait()
