@@ -866,45 +866,17 @@ async def test_audit_writes_wait_for_another_process_off_the_event_loop(
 ) -> None:
     """An append waits (SQLite's busy timeout) while another console writes the shared
     audit log: the wait is in a thread, so the keys (the event loop) go on."""
-    import subprocess
-    import sys
-    import textwrap
+    from tests.sqlite_writer import another_writer
 
     audit: AuditLog = world["audit"]
-    writer = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                """
-                import sqlite3, sys
-                db = sqlite3.connect(sys.argv[1], isolation_level=None)
-                db.execute("BEGIN IMMEDIATE")  # another console appending
-                print("writing", flush=True)
-                sys.stdin.readline()
-                db.execute("COMMIT")
-                """
-            ),
-            str(audit.path),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert writer.stdin is not None and writer.stdout is not None
-    try:
-        assert writer.stdout.readline().strip() == "writing"
-        action = build_action(world["ctx"], "rollback", {"model": "fraud-detector"})
-        plan = await action.plan()
+    action = build_action(world["ctx"], "rollback", {"model": "fraud-detector"})
+    plan = await action.plan()
+    with another_writer(audit.path) as finish_writing:
         running = asyncio.create_task(Executor(world["ctx"], audit).run(action, plan))
         await asyncio.sleep(0)  # the run starts, and its intent waits for the log
         # The loop runs meanwhile: this ends the other write. On a loop blocked by the
         # append, it would run only after SQLite gave up (nothing would run).
-        writer.stdin.write("\n")
-        writer.stdin.flush()
+        finish_writing()
         report = await running
-        assert report.outcome is Outcome.APPLIED
-        assert kinds(audit) == ["intent", "result"]
-    finally:
-        writer.kill()
-        writer.wait()
+    assert report.outcome is Outcome.APPLIED
+    assert kinds(audit) == ["intent", "result"]

@@ -127,20 +127,6 @@ def test_an_unusable_store_refuses_every_lock(tmp_path: Path) -> None:
         UnavailableLock("the store is gone").try_acquire("alias:m@champion", "ana@ops", 60)
 
 
-WRITER = textwrap.dedent(
-    """
-    import sqlite3, sys
-
-    db = sqlite3.connect(sys.argv[1], isolation_level=None)
-    db.execute("BEGIN IMMEDIATE")  # another console writing to the store
-    print("writing", flush=True)
-    sys.stdin.readline()
-    db.execute("COMMIT")
-    print("done", flush=True)
-    """
-)
-
-
 async def test_taking_a_lock_while_the_store_is_being_written_leaves_the_event_loop_free(
     tmp_path: Path,
 ) -> None:
@@ -148,26 +134,20 @@ async def test_taking_a_lock_while_the_store_is_being_written_leaves_the_event_l
     happens in a thread, so the keys (the event loop) go on meanwhile."""
     import asyncio
 
+    from tests.sqlite_writer import another_writer
+
     store = tmp_path / "store.db"
     here = SqliteTargetLock(store)  # the schema exists before the writer starts
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(store)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert writer.stdin is not None and writer.stdout is not None
     try:
-        assert writer.stdout.readline().strip() == "writing"
-        taking = asyncio.create_task(here.acquire("alias:m@champion", "me@console", 60, wait=60))
-        await asyncio.sleep(0)  # the take starts and waits for the store's write lock
-        # The loop runs while it waits: this coroutine ends the other write. On a loop
-        # blocked by the take, it would run only after SQLite gave up (LockError).
-        writer.stdin.write("\n")
-        writer.stdin.flush()
-        lease = await taking
+        with another_writer(store) as finish_writing:
+            taking = asyncio.create_task(
+                here.acquire("alias:m@champion", "me@console", 60, wait=60)
+            )
+            await asyncio.sleep(0)  # the take starts and waits for the store's write lock
+            # The loop runs while it waits: this ends the other write. On a loop
+            # blocked by the take, it would run only after SQLite gave up (LockError).
+            finish_writing()
+            lease = await taking
         assert here.holder("alias:m@champion") == lease
     finally:
-        writer.kill()
-        writer.wait()
         here.close()
