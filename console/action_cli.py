@@ -313,7 +313,12 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
                 print("Not applied.")
                 return EXIT_REFUSED
         try:
-            report = await executor.run(action, plan, on_wait=lambda text: _say(args, text))
+            report = await executor.run(
+                action,
+                plan,
+                on_wait=lambda text: _say(args, text),
+                unattended=bool(args.yes),  # --yes, and runbook run's --answer STEP=confirm
+            )
         except AuditError as exc:
             print(f"mlconsole {args.command}: nothing was run: {inert(exc)}", file=sys.stderr)
             return EXIT_AUDIT

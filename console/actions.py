@@ -54,6 +54,9 @@ from console.timeline import iso
 
 #: How the alias history marks the moves the console made itself.
 CONSOLE_SOURCE = "mlconsole:"
+#: A rollback the console made this recently makes "roll back again" a decision a
+#: person reads: an unattended run (``--yes``, ``runbook run``) refuses to go further.
+RECENT_ROLLBACK = 600.0
 
 
 class ActionError(Exception):
@@ -101,6 +104,9 @@ class Plan:
     notes: tuple[str, ...] = ()
     watch_sli: bool = False
     """Whether the model's SLI should recover after it (serving changes do)."""
+    caution: str | None = None
+    """Why a person must read this plan before it runs (it rolls back past a rollback
+    made minutes ago): shown among the notes; unattended runs refuse it."""
 
     def summary(self) -> str:
         return "; ".join(change.line() for change in self.changes)
@@ -308,6 +314,7 @@ class Rollback(Action):
                 f"{model} has no alias {alias!r} in the registry: nothing to roll back"
             )
         notes: list[str] = []
+        caution: str | None = None
         target = self.params.get("to")
         if target is not None:
             target = str(target).removeprefix("v")
@@ -315,6 +322,9 @@ class Rollback(Action):
         else:
             target, why = await self._previous(registry, model, alias, current)
             notes.append(why)
+            caution = self._recent_rollback(model, alias, current)
+            if caution is not None:
+                notes.append(caution)
         if target == current:
             raise ActionError(f"{model}@{alias} already points at v{current}")
         before_v, after_v = await asyncio.gather(
@@ -338,7 +348,42 @@ class Rollback(Action):
             after={"version": target},
             notes=tuple(notes),
             watch_sli=True,
+            caution=caution,
         )
+
+    def _recent_rollback(self, model: str, alias: str, current: str) -> str | None:
+        """A warning when ``current`` was set by a console's rollback minutes ago: going
+        back once more is then likely one responder repeating another's rollback."""
+        changes = self._changes(model, alias)
+        if not changes:
+            return None
+        previous, version, at, source = changes[-1]
+        age = time.time() - at
+        if version != current or not source.startswith(CONSOLE_SOURCE) or age > RECENT_ROLLBACK:
+            return None
+        who = source.removeprefix(CONSOLE_SOURCE) or "a console"
+        return (
+            f"CAUTION: {who} rolled {alias} back to v{current} (from v{previous}) "
+            f"{max(0.0, age):.0f}s ago; this rolls back once more"
+        )
+
+    async def check(self, plan: Plan) -> None:
+        """The alias must still be where the plan found it, and, when the target was
+        derived ("the version before"), deriving it now, under the lock, must give the
+        same version: another console's rollback may have landed between this plan and
+        the lock, and the version before is then another one."""
+        await super().check(plan)
+        if self.params.get("to") is not None:
+            return
+        again = await self.plan()
+        if dict(again.after) != dict(plan.after) or (again.caution and not plan.caution):
+            raise ConflictError(
+                f"refused: {plan.summary()}: the version before v{plan.before['version']} "
+                f"is now v{again.after['version']}"
+                + (f" ({again.caution})" if again.caution else "")
+                + "; another console rolled back meanwhile. Nothing was changed: look "
+                "again, then plan again"
+            )
 
     async def _previous(
         self, registry: RegistryAdapter, model: str, alias: str, current: str
@@ -845,17 +890,27 @@ class Executor:
         *,
         dry_run: bool = False,
         on_wait: Callable[[str], None] | None = None,
+        unattended: bool = False,
     ) -> Report:
         """Run a planned action. Raises ReadOnlyError, and AuditError when the intent
         (or a refusal for want of the lock) cannot be written (then nothing ran).
 
         The target's lock is held from the check through the read-back, so two
         consoles never both apply one plan; ``on_wait`` hears who holds it, if
-        someone does, while this waits for it (up to the action lease)."""
+        someone does, while this waits for it (up to the action lease). An
+        ``unattended`` run (no person read the plan) refuses a plan with a caution."""
         if self.ctx.read_only:
             raise ReadOnlyError(f"read-only mode: {plan.summary()} was not applied")
         if dry_run:
             return Report(Outcome.DRY_RUN, plan, f"dry run: {plan.summary()} (nothing changed)")
+        if unattended and plan.caution:
+            message = self.ctx.redact(
+                f"refused: {plan.summary()}: {plan.caution}. An unattended run does not roll "
+                "back further: name the version (--to VERSION) or confirm the plan on a "
+                "terminal; nothing was changed"
+            )
+            seq = self._append("refusal", action, plan, error=message).seq
+            return Report(Outcome.REFUSED, plan, message, None, seq, error=message)
         locks = self.ctx.locks
         if locks is None:
             return await self._run_locked(action, plan)

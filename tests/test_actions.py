@@ -484,6 +484,55 @@ async def test_a_second_rollback_never_returns_to_the_version_rolled_back_from(
     assert "next lower version" in again.notes[0]
 
 
+async def test_an_unattended_rollback_does_not_repeat_another_consoles_rollback(
+    world: dict[str, Any],
+) -> None:
+    ctx, audit, registry = world["ctx"], world["audit"], world["registry"]
+    await deployed(world, "3", "4")  # v4: the bad deploy
+    first = build_action(ctx, "rollback", {"model": "fraud-detector"})
+    assert (await Executor(ctx, audit).run(first, await first.plan())).outcome is Outcome.APPLIED
+    # A second responder's `rollback --yes`, a moment later: its plan would go on to v2.
+    second = build_action(ctx, "rollback", {"model": "fraud-detector"})
+    plan = await second.plan()
+    assert plan.summary() == "fraud-detector@champion: v3 → v2"
+    assert plan.caution and "ana@ops rolled champion back to v3 (from v4)" in plan.caution
+    assert plan.caution in plan.notes  # the person reading the plan sees it
+    report = await Executor(ctx, audit).run(second, plan, unattended=True)
+    assert report.outcome is Outcome.REFUSED and "--to VERSION" in report.message
+    assert registry.aliases["fraud-detector"]["champion"] == "3"
+    assert kinds(audit)[-1] == "refusal"
+    # Named by hand, or confirmed by a person who read the caution, it runs.
+    named = build_action(ctx, "rollback", {"model": "fraud-detector", "to": "2"})
+    named_plan = await named.plan()
+    assert named_plan.caution is None
+    report = await Executor(ctx, audit).run(named, named_plan, unattended=True)
+    assert report.outcome is Outcome.APPLIED
+
+
+async def test_a_rollback_landing_between_plan_and_lock_refuses_the_derived_target(
+    world: dict[str, Any],
+) -> None:
+    ctx, audit, registry, history = (
+        world["ctx"],
+        world["audit"],
+        world["registry"],
+        world["history"],
+    )
+    await deployed(world, "2", "3", "4")
+    # Another console has just set v3 and is still inside its lock: the registry says
+    # v3, but its move is not in the history yet (it records it at read-back).
+    registry.aliases["fraud-detector"]["champion"] = "3"
+    second = build_action(ctx, "rollback", {"model": "fraud-detector"})
+    plan = await second.plan()
+    assert plan.summary() == "fraud-detector@champion: v3 → v4"  # "the version before"
+    # That console reads back and records its move; then this one gets the lock.
+    history.record("fraud-detector", "champion", "3", source="mlconsole:bob@ops")
+    report = await Executor(ctx, audit).run(second, plan)
+    assert report.outcome is Outcome.REFUSED, report.message
+    assert "the version before v3 is now v2" in report.message
+    assert registry.aliases["fraud-detector"]["champion"] == "3"  # never back to the bad v4
+
+
 async def test_an_intent_still_being_applied_is_not_reconciled(world: dict[str, Any]) -> None:
     ctx, audit = world["ctx"], world["audit"]
     plan = await build_action(ctx, "rollback", {"model": "fraud-detector"}).plan()

@@ -96,6 +96,41 @@ def test_racing_processes_roll_back_one_plan_once(lab_clean: Any, tmp_path: Path
     assert log.in_doubt() == [] and log.verify().ok
 
 
+def test_racing_rollbacks_without_a_version_go_back_once_not_in_a_cascade(
+    lab_clean: Any, tmp_path: Path
+) -> None:
+    lab = lab_clean
+    bad_deploy(lab)
+    config = lab_config(lab, tmp_path)
+    other = SqliteTargetLock(tmp_path / "store.db")
+    held = other.try_acquire(f"alias:{MODEL}@champion", "other@console", 300)
+    # No --to: each plans "the version before", v4 → v3, and waits for the lock.
+    responders = [
+        Responder(config, "rollback", MODEL, "--yes", "--no-verify", actor=f"r{n}@ops")
+        for n in range(4)
+    ]
+    try:
+        wait_for(
+            "all four responders planned and waiting for the lock",
+            lambda: all(any("waiting for the lock" in line for line in r.out) for r in responders),
+        )
+    finally:
+        other.release(held)
+    codes = [r.finish() for r in responders]
+    assert sorted(codes) == [0, 4, 4, 4], [r.err for r in responders]
+    assert champion(lab) == "3"
+    # Responders who arrive once it is done are not rolled on to v2, v1 unread.
+    for n in range(2):
+        late = mlconsole(config, "rollback", MODEL, "--yes", "--no-verify", "--actor", f"late{n}")
+        assert late.returncode == 4, late.stderr
+        assert "rolled champion back to v3 (from v4)" in late.stderr
+        assert "--to VERSION" in late.stderr
+    assert champion(lab) == "3"
+    log = audit_of(tmp_path)
+    assert kinds(log).count("result") == 1
+    assert kinds(log).count("refusal") == 5 and log.verify().ok
+
+
 def test_another_writer_between_apply_and_read_back_is_reported_as_a_conflict(
     lab_clean: Any, tmp_path: Path
 ) -> None:
