@@ -62,18 +62,12 @@ class Responder:
         return code
 
 
-def test_racing_processes_roll_back_one_plan_once(lab_clean: Any, tmp_path: Path) -> None:
-    lab = lab_clean
-    bad_deploy(lab)
-    config = lab_config(lab, tmp_path)
-    # Another console holds the target while the four plan, so all four plan v4 → v3
-    # and race for the lock the moment it is released.
+def race(config: Path, tmp_path: Path, *args: str) -> tuple[list[Responder], list[int]]:
+    """Four processes run ``args``; another console holds the target's lock while they
+    plan, so all four plan v4 → v3 and race for the lock the moment it is released."""
     other = SqliteTargetLock(tmp_path / "store.db")
     held = other.try_acquire(f"alias:{MODEL}@champion", "other@console", 300)
-    responders = [
-        Responder(config, "rollback", MODEL, "--to", "3", "--yes", "--no-verify", actor=f"r{n}@ops")
-        for n in range(4)
-    ]
+    responders = [Responder(config, *args, "--no-verify", actor=f"r{n}@ops") for n in range(4)]
     try:
         wait_for(
             "all four responders planned and waiting for the lock",
@@ -83,7 +77,14 @@ def test_racing_processes_roll_back_one_plan_once(lab_clean: Any, tmp_path: Path
             assert any(f"{MODEL}@champion: v4 → v3" in line for line in r.out)
     finally:
         other.release(held)
-    codes = [r.finish() for r in responders]
+    return responders, [r.finish() for r in responders]
+
+
+def test_racing_processes_roll_back_one_plan_once(lab_clean: Any, tmp_path: Path) -> None:
+    lab = lab_clean
+    bad_deploy(lab)
+    config = lab_config(lab, tmp_path)
+    responders, codes = race(config, tmp_path, "rollback", MODEL, "--to", "3", "--yes")
     assert sorted(codes) == [0, 4, 4, 4], [r.err for r in responders]
     for r, code in zip(responders, codes, strict=True):
         if code == 4:
@@ -102,21 +103,8 @@ def test_racing_rollbacks_without_a_version_go_back_once_not_in_a_cascade(
     lab = lab_clean
     bad_deploy(lab)
     config = lab_config(lab, tmp_path)
-    other = SqliteTargetLock(tmp_path / "store.db")
-    held = other.try_acquire(f"alias:{MODEL}@champion", "other@console", 300)
-    # No --to: each plans "the version before", v4 → v3, and waits for the lock.
-    responders = [
-        Responder(config, "rollback", MODEL, "--yes", "--no-verify", actor=f"r{n}@ops")
-        for n in range(4)
-    ]
-    try:
-        wait_for(
-            "all four responders planned and waiting for the lock",
-            lambda: all(any("waiting for the lock" in line for line in r.out) for r in responders),
-        )
-    finally:
-        other.release(held)
-    codes = [r.finish() for r in responders]
+    # No --to: each works out "the version before" itself.
+    responders, codes = race(config, tmp_path, "rollback", MODEL, "--yes")
     assert sorted(codes) == [0, 4, 4, 4], [r.err for r in responders]
     assert champion(lab) == "3"
     # Responders who arrive once it is done are not rolled on to v2, v1 unread.
