@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -99,6 +99,9 @@ def basic_auth_forms(user: str, password: str) -> set[str]:
 
 
 _SECRET_KEYS = frozenset({"password", "token", "bearer_token"})
+_SECRET_QUERY = re.compile(r"token|key|secret|pass|auth|sig|cred", re.IGNORECASE)
+"""Query parameters of a source's URL whose values are credentials (``?token=``,
+``?api_key=``, ``?X-Amz-Signature=``): masked like a declared secret."""
 """Keys of raw (not yet validated) ``options`` whose string values are credentials;
 every value under a ``headers`` key is one too."""
 
@@ -123,8 +126,9 @@ def _walk(value: Any, found: list[str], *, header: bool = False) -> None:
 def settings_secrets(settings: BaseModel) -> tuple[str, ...]:
     """Every credential ``settings`` hold: each ``SecretStr`` anywhere in them, the
     password in their URL, header values and passwords in raw ``options``, and the
-    Basic ``Authorization`` value of each user and password. :class:`Redactor`
-    masks each in every form it may be echoed in."""
+    Basic ``Authorization`` value of each user and password, and the values of
+    credential-named query parameters in their URL. :class:`Redactor` masks each
+    in every form it may be echoed in."""
     found: list[str] = []
     _walk(settings, found)
     basic = getattr(settings, "basic_auth", None)
@@ -136,6 +140,10 @@ def settings_secrets(settings: BaseModel) -> tuple[str, ...]:
         user, _, password = netloc.rpartition("@")[0].partition(":")
         found.extend((password, unquote(password)))
         found.extend(basic_auth_forms(unquote(user), unquote(password)))
+    query = urlsplit(url).query if isinstance(url, str) else ""
+    for key, value in parse_qsl(query, keep_blank_values=False):
+        if _SECRET_QUERY.search(key):
+            found.append(value)
     return tuple(dict.fromkeys(value for value in found if value))
 
 

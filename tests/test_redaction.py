@@ -70,6 +70,18 @@ def test_every_form_of_a_secret_is_masked() -> None:
     assert redact("nothing secret here") == "nothing secret here"
 
 
+def test_a_credential_in_the_urls_query_is_masked() -> None:
+    from adapters.redaction import settings_secrets
+
+    settings = SourceSettings.model_validate(
+        {"url": "http://prom.test/prefix?api_token=q-s3cret-value&org=acme-corp"}
+    )
+    redact = Redactor(settings_secrets(settings))
+    said = redact("GET http://prom.test/prefix?api_token=q-s3cret-value&org=acme-corp: 502")
+    assert "q-s3cret-value" not in said and "api_token=***" in said
+    assert "org=acme-corp" in said  # a parameter named for no credential is kept
+
+
 def test_a_crlf_token_is_sent_without_its_line_ending() -> None:
     settings = SourceSettings.model_validate(
         {"url": "http://prom.test", "bearer_token": CRLF_TOKEN, "headers": {"X-Api-Key": API_KEY}}
