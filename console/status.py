@@ -15,7 +15,7 @@ from console.config import Config
 from console.format import HEALTH_STYLE, format_age
 from console.model_table import Detail, stale_slis
 from console.snapshot import Health, Snapshot
-from console.text import inert
+from console.text import CELL_LIMIT, inert
 
 #: Cells between two columns of the status tables (one space each side).
 STATUS_PADDING = 2
@@ -114,7 +114,9 @@ def render_status(
             )
         )
         if alert.summary:
-            console.print(Padding(Text(inert(alert.summary), style="dim"), (0, 0, 0, 4)))
+            console.print(
+                Padding(Text(inert(alert.summary, limit=CELL_LIMIT), style="dim"), (0, 0, 0, 4))
+            )
     console.print(
         Text(f"as of {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M:%S} UTC", style="dim")
     )

@@ -83,17 +83,27 @@ def _escaped(text: str, multiline: bool) -> str:
     return text.translate(_TABLE)
 
 
-def inert(text: object, *, markup: bool = False, multiline: bool = False) -> str:
+#: Most characters of outside text a one-line cell shows (a summary column, a status
+#: line): an annotation of 200 KB would otherwise make one row as wide as a book.
+CELL_LIMIT = 500
+
+
+def inert(
+    text: object, *, markup: bool = False, multiline: bool = False, limit: int | None = None
+) -> str:
     """``text`` with every control, format and bidi character shown as its escape.
 
     ``markup=True`` also escapes ``[`` so Rich or Textual markup in the text is
     shown, not applied (for a ``Static``, a ``DataTable`` string cell, ``notify``
     or ``Console.print`` of a string). ``multiline=True`` keeps newlines (a
     CR LF or a lone CR becomes one ``\\n``) where the text may span lines.
-    Anything not a string is ``str()``-ed first.
+    Anything not a string is ``str()``-ed first. ``limit`` cuts longer text to that
+    many characters and says how many more there were.
     """
     if not isinstance(text, str):
         text = "" if text is None else str(text)
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit]}… (+{len(text) - limit:,} characters)"
     # Every character the tables escape is unprintable to str.isprintable (a C loop),
     # so printable text, nearly all of it, skips them.
     if not text.isprintable():

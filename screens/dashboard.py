@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from adapters.base import AlertRecord
 from console import model_table
 from console.snapshot import Health, Snapshot
-from console.text import inert
+from console.text import CELL_LIMIT, inert
 from screens.render import (
     SEVERITY_STYLE,
     alert_age,
@@ -246,7 +246,7 @@ class DashboardScreen(Screen[None]):
                     alert_state(alert),
                     alert_age(alert, now),
                     incident_cell(self.mlapp.incident_for_alert(alert)),
-                    Text(inert(alert.summary)),
+                    Text(inert(alert.summary, limit=CELL_LIMIT)),
                     key=alert.fingerprint,
                 )
                 keys.append(alert.fingerprint)

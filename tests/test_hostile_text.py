@@ -156,6 +156,21 @@ def test_status_shows_hostile_text_inert() -> None:
     assert "\\x1b]0;pwned\\x07" in text
 
 
+def test_a_huge_annotation_is_cut_in_one_line_cells() -> None:
+    from console.status import render_status
+
+    huge = "x" * 200_000
+    snap = hostile_snapshot()
+    alert = replace(snap.alerts[0], annotations={"summary": huge})
+    snap = replace(snap, alerts=(alert,))
+    out = io.StringIO()
+    render_status(snap, CONFIG, NOW, Console(file=out, width=120, color_system=None))
+    text = out.getvalue()
+    assert "(+199,500 characters)" in " ".join(text.split())
+    assert len(text) < 10_000  # not 200 KB wrapped over 1,700 lines
+    assert inert(huge, limit=10) == "xxxxxxxxxx… (+199,990 characters)"
+
+
 @pytest.fixture
 def hostile_incident(store: Path) -> Path:  # noqa: F811
     """INC-1 on an alert whose summary is hostile, noted by a hostile actor."""
