@@ -16,7 +16,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,6 +108,20 @@ def severity_rank(severity: str) -> int:
         return SEVERITY_ORDER.index(severity.lower())
     except ValueError:
         return len(SEVERITY_ORDER)
+
+
+def pick_open(
+    incidents: Iterable[Incident], model: str, alertname: str | None = None
+) -> Incident | None:
+    """Of open ``incidents``, the one of ``model`` (and ``alertname``): the most
+    severe, then the newest. The dashboard asks it of the incidents it last read."""
+    candidates = [
+        i
+        for i in incidents
+        if i.is_open and i.model == model and (alertname is None or i.alertname == alertname)
+    ]
+    candidates.sort(key=lambda i: (severity_rank(i.severity), -i.number))
+    return candidates[0] if candidates else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,14 +291,8 @@ class IncidentBook:
         return self._select("state != 'resolved'" if open_only else "1", (), limit)
 
     def open_for(self, model: str, alertname: str | None = None) -> Incident | None:
-        """The open incident of a model (and alert name): the most severe, then newest."""
-        candidates = [
-            i
-            for i in self.incidents(open_only=True)
-            if i.model == model and (alertname is None or i.alertname == alertname)
-        ]
-        candidates.sort(key=lambda i: (severity_rank(i.severity), -i.number))
-        return candidates[0] if candidates else None
+        """The open incident of a model (and alert name): see :func:`pick_open`."""
+        return pick_open(self.incidents(open_only=True), model, alertname)
 
     def previous_end(self, incident: Incident) -> float | None:
         """When the same alert group's earlier incidents last ended (their alerts'

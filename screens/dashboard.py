@@ -414,20 +414,15 @@ class DashboardScreen(Screen[None]):
 
     def _incident(self, *, open_one: bool) -> Incident | None:
         """The focused alert's incident; ``open_one`` opens it by key if there is none."""
-        from console.incidents import IncidentError
+        from console.incidents import pick_open
         from screens.incident import open_incident_for
 
         alert = self._focused_alert()
         if alert is None:
             models = self.query_one("#models", DataTable)
             model = self._focused_model() or self._selected_key(models, self._model_rows)
-            found = None
-            if model and self.mlapp.incidents is not None:
-                try:
-                    found = self.mlapp.incidents.open_for(model)
-                except IncidentError as exc:
-                    self.notify(str(exc), severity="error")
-                    return None
+            # The incidents last read (kept current by the sync): a key never reads the store.
+            found = pick_open(self.mlapp.open_incidents, model) if model else None
             if found is None:
                 self.notify("Select an alert (or a model with a firing alert) first")
             return found

@@ -233,7 +233,8 @@ async def test_ack_opens_by_key_and_notes_are_kept(tmp_path: Path) -> None:
         assert len(book.events(1)) == 4
 
 
-async def test_ack_on_an_incident_with_no_alert_firing_warns(tmp_path: Path) -> None:
+def app_with_quiet_incident(tmp_path: Path) -> MLConsoleApp:
+    """INC-1 open for fraud-detector, whose alert ends at the first snapshot without it."""
     config = make_config(tmp_path)
     # The clock stands still here: end an alert at its first miss.
     config = config.model_copy(
@@ -244,13 +245,23 @@ async def test_ack_on_an_incident_with_no_alert_firing_warns(tmp_path: Path) -> 
         seeded.open(group("fraud-detector"), model_label="model", actor="bob@host", now=NOW - 60)
     finally:
         seeded.close()
-    app = make_app(config)
+    return make_app(config)
+
+
+async def fraud_alert_ended(app: MLConsoleApp, pilot: Pilot[Any]) -> IncidentBook:
+    """fraud-detector's alert stops, and the sync that sees it is done."""
+    book = await book_ready(app, pilot)
+    app.apply_snapshot(without(snapshot(), FRAUD))  # fraud-detector's alert stopped
+    await until(pilot, lambda: not book.get(1).firing, "the sync saw the alert end")
+    await until(pilot, lambda: not app._syncing, "the sync finished")
+    return book
+
+
+async def test_ack_on_an_incident_with_no_alert_firing_warns(tmp_path: Path) -> None:
+    app = app_with_quiet_incident(tmp_path)
     seen = notices(app)
     async with app.run_test(size=SIZE) as pilot:
-        book = await book_ready(app, pilot)
-        app.apply_snapshot(without(snapshot(), FRAUD))  # fraud-detector's alert stopped
-        await until(pilot, lambda: not book.get(1).firing, "the sync saw the alert end")
-        await until(pilot, lambda: not app._syncing, "the sync finished")
+        book = await fraud_alert_ended(app, pilot)
         before = book.get(1)
         events = book.events(1)
         assert events[-1].kind == "alert.resolved"
@@ -595,3 +606,31 @@ async def test_the_dashboard_resolves_an_incident_quiet_for_auto_resolve_after(
         assert after.get(2).state == "triggered"  # churn-predictor still fires
     finally:
         after.close()
+
+
+async def test_a_key_on_a_model_row_finds_its_incident_without_reading_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model with no alert left still has its open incident: `n` finds it among the
+    incidents last read, not by a store read on the event loop."""
+    app = app_with_quiet_incident(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await fraud_alert_ended(app, pilot)
+        await until(pilot, lambda: app.open_incidents, "the open incidents read")
+        on_loop: list[str] = []
+        incidents = IncidentBook.incidents
+
+        def watched(self: IncidentBook, *args: Any, **kwargs: Any) -> list[Incident]:
+            if threading.current_thread() is threading.main_thread():
+                on_loop.append("incidents")
+            return incidents(self, *args, **kwargs)
+
+        monkeypatch.setattr(IncidentBook, "incidents", watched)
+        # Models: churn-predictor (firing), fraud-detector (quiet, INC-1), recommender.
+        await pilot.press("down")  # fraud-detector's row: no alert, an open incident
+        await pilot.press("n")  # a note for its incident
+        dialog = await until(
+            pilot, lambda: isinstance(app.screen, TextScreen) and app.screen, "the note dialog"
+        )
+        assert dialog.title_text == "Note for INC-1"
+    assert on_loop == []
