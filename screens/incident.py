@@ -489,18 +489,29 @@ class IncidentsScreen(Screen[None]):
         table.focus()
 
     def show_incidents(self) -> None:
-        book = self.mlapp.incidents
-        table = self.query_one(DataTable)
-        if book is None:
+        """Read the incidents again (in a thread: the store may make it wait)."""
+        if self.mlapp.incidents is None:
             self.query_one("#incidents-title", Static).update(
                 Text("Incidents are not available (the store could not be opened)", "bold red")
             )
             return
+        self._read(self.show_all)
+
+    @work(thread=True, exclusive=True, group="incidents-list", exit_on_error=False)
+    def _read(self, show_all: bool) -> None:
+        book = self.mlapp.incidents
+        assert book is not None
         try:
-            incidents = book.incidents(open_only=not self.show_all)
+            incidents = book.incidents(open_only=not show_all)
         except IncidentError as exc:
-            self.notify(str(exc), severity="error")
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
+        self.app.call_from_thread(self._show, incidents, show_all)
+
+    def _show(self, incidents: list[Incident], show_all: bool) -> None:
+        if show_all != self.show_all or not self.is_attached:
+            return  # read for a view the responder has left
+        table = self.query_one(DataTable)
         now = self.mlapp.now()
         selected = self._numbers[table.cursor_row] if self._numbers and table.row_count else None
         table.clear()

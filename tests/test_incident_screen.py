@@ -391,10 +391,12 @@ async def test_incidents_list_toggles_resolved_and_opens_one(tmp_path: Path) -> 
                 for i in range(table.row_count)
             ]
 
-        assert listed() == [("INC-3", "triggered"), ("INC-1", "triggered")]
+        opened_two = [("INC-3", "triggered"), ("INC-1", "triggered")]
+        await until(pilot, lambda: listed() == opened_two, "the open incidents listed")
         assert "2 open incidents" in str(screen.query_one("#incidents-title", Static).render())
         await pilot.press("A")  # resolved ones too
-        assert listed() == [("INC-3", "triggered"), ("INC-2", "resolved"), ("INC-1", "triggered")]
+        every = [("INC-3", "triggered"), ("INC-2", "resolved"), ("INC-1", "triggered")]
+        await until(pilot, lambda: listed() == every, "every incident listed")
         assert "3 incidents" in str(screen.query_one("#incidents-title", Static).render())
         assert table.cursor_row == 0
         await pilot.press("down", "enter")  # open INC-2
@@ -408,9 +410,40 @@ async def test_incidents_list_toggles_resolved_and_opens_one(tmp_path: Path) -> 
         await pilot.press("escape")  # back to the list, the cursor where it was
         assert app.screen is screen and table.cursor_row == 1
         await pilot.press("A")  # open ones only again; INC-2 is gone
-        assert listed() == [("INC-3", "triggered"), ("INC-1", "triggered")]
+        await until(pilot, lambda: listed() == opened_two, "the open ones listed again")
         await pilot.press("escape")
         assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_the_incident_list_is_read_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`I` opens the list at once; its incidents come when the store answers."""
+    app = app_with_quiet_incident(tmp_path)  # INC-1, open
+    store_free = threading.Event()
+    waited: list[bool] = []
+    incidents = IncidentBook.incidents
+
+    def slow(book: IncidentBook, *args: Any, **kwargs: Any) -> list[Incident]:
+        if threading.current_thread() is threading.main_thread():
+            # On the event loop, nothing can set the event until this gives up.
+            waited.append(store_free.wait(timeout=5))
+        else:
+            waited.append(store_free.wait(timeout=60))
+        return incidents(book, *args, **kwargs)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await book_ready(app, pilot)
+        await until(pilot, lambda: not app._syncing, "the first read done")
+        monkeypatch.setattr(IncidentBook, "incidents", slow)  # a store slow to answer
+        await pilot.press("I")  # every open incident
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, IncidentsScreen) and app.screen, "the list"
+        )
+        store_free.set()  # the store answers, once the screen is up
+        table = screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 1, "INC-1 listed")
+    assert waited and all(waited)
 
 
 # -- bugs --------------------------------------------------------------------------
