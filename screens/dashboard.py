@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -412,8 +413,9 @@ class DashboardScreen(Screen[None]):
     def show_incidents(self) -> None:
         self.show_snapshot(self.mlapp.snapshot)
 
-    def _incident(self, *, open_one: bool) -> Incident | None:
-        """The focused alert's incident; ``open_one`` opens it by key if there is none."""
+    def _with_incident(self, then: Callable[[Incident], None], *, open_one: bool) -> None:
+        """Hand the focused alert's incident to ``then``; ``open_one`` opens it by key
+        first (in a worker thread) if there is none."""
         from console.incidents import pick_open
         from screens.incident import open_incident_for
 
@@ -425,36 +427,36 @@ class DashboardScreen(Screen[None]):
             found = pick_open(self.mlapp.open_incidents, model) if model else None
             if found is None:
                 self.notify("Select an alert (or a model with a firing alert) first")
-            return found
+            else:
+                then(found)
+            return
         incident = self.mlapp.incident_for_alert(alert)
-        if incident is None and open_one:
-            incident = open_incident_for(self.mlapp, alert)
-        elif incident is None:
+        if incident is not None:
+            then(incident)
+        elif open_one:
+            open_incident_for(self.mlapp, alert, then)
+        else:
             self.notify(f"{alert.name} has no incident yet: a or i opens one")
-        return incident
 
     def action_acknowledge(self) -> None:
         """Acknowledge the selected alert's incident (opening it if need be)."""
         from screens.incident import acknowledge
 
-        incident = self._incident(open_one=True)
-        if incident is not None:
-            acknowledge(self.mlapp, incident)
+        self._with_incident(lambda incident: acknowledge(self.mlapp, incident), open_one=True)
 
     def action_note(self) -> None:
         from screens.incident import ask_note
 
-        incident = self._incident(open_one=False)
-        if incident is not None:
-            ask_note(self.mlapp, incident)
+        self._with_incident(lambda incident: ask_note(self.mlapp, incident), open_one=False)
 
     def action_incident(self) -> None:
         """Open the selected alert's incident and its timeline (opening it if need be)."""
         from screens.incident import IncidentScreen
 
-        incident = self._incident(open_one=True)
-        if incident is not None:
+        def show(incident: Incident) -> None:
             self.app.push_screen(IncidentScreen(incident.number))
+
+        self._with_incident(show, open_one=True)
 
     def action_incidents(self) -> None:
         """Every open incident, whatever is selected."""
@@ -465,9 +467,7 @@ class DashboardScreen(Screen[None]):
     def action_export(self) -> None:
         from screens.incident import export_incident
 
-        incident = self._incident(open_one=False)
-        if incident is not None:
-            export_incident(self.mlapp, incident)
+        self._with_incident(lambda incident: export_incident(self.mlapp, incident), open_one=False)
 
     def _focused_alert(self) -> AlertRecord | None:
         snapshot = self.mlapp.snapshot

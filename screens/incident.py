@@ -55,33 +55,49 @@ def _book_or_say(app: MLConsoleApp) -> bool:
     return True
 
 
-def open_incident_for(app: MLConsoleApp, alert: AlertRecord) -> Incident | None:
-    """Open (by key) the incident of ``alert``'s group, with every alert of the group."""
+def open_incident_for(
+    app: MLConsoleApp, alert: AlertRecord, then: Callable[[Incident], None] | None = None
+) -> None:
+    """Open (by key) the incident of ``alert``'s group, with every alert of the group.
+
+    The store is written in a worker thread, so the key never waits on it; ``then``
+    gets the incident on the event loop once it is open."""
     if not _book_or_say(app):
-        return None
-    assert app.incidents is not None
+        return
+    book = app.incidents
+    assert book is not None
     label = app.config.model_label
     model = alert.labels.get(label, "")
     group = [
         a for a in app.snapshot.alerts if a.name == alert.name and a.labels.get(label, "") == model
     ] or [alert]
-    try:
-        incident = app.incidents.open(group, model_label=label, actor=_actor(app))
-    except IncidentError as exc:
-        app.notify(str(exc), severity="error")
-        return None
-    app.reload_incidents()
-    app.notify(f"{incident.id} opened for {incident.alertname} on {incident.model}")
-    if app.poller is not None:
-        from console.incident_live import record_first_breach
+    actor = _actor(app)
 
-        adapters = dict(app.poller.adapters)
-        app.run_worker(
-            record_first_breach(app.incidents, incident, app.config, adapters),
-            group="incidents",
-            exit_on_error=False,
-        )
-    return incident
+    def run() -> None:
+        try:
+            incident = book.open(group, model_label=label, actor=actor)
+            open_now = tuple(book.incidents(open_only=True))
+        except IncidentError as exc:
+            app.call_from_thread(app.notify, str(exc), severity="error")
+            return
+        app.call_from_thread(opened, incident, open_now)
+
+    def opened(incident: Incident, open_now: tuple[Incident, ...]) -> None:
+        app.incidents_read(open_now)
+        app.notify(f"{incident.id} opened for {incident.alertname} on {incident.model}")
+        if app.poller is not None:
+            from console.incident_live import record_first_breach
+
+            adapters = dict(app.poller.adapters)
+            app.run_worker(
+                record_first_breach(book, incident, app.config, adapters),
+                group="incidents",
+                exit_on_error=False,
+            )
+        if then is not None:
+            then(incident)
+
+    app.run_worker(run, thread=True, group="incident-writes", exit_on_error=False)
 
 
 def write_incident(

@@ -132,28 +132,26 @@ async def test_auto_open_shows_incidents_and_the_ack_is_shared(tmp_path: Path) -
             other.close()
 
 
+@pytest.mark.parametrize("opened", [True, False], ids=["incident open", "opened by the key"])
 async def test_an_ack_never_holds_the_keys_while_the_store_is_slow(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened: bool
 ) -> None:
     """The write is made in a thread: while the store makes it wait (another console
-    writing), the keys go on, and the ack shows once it is written."""
-    config = make_config(tmp_path, auto_open=True)
+    writing), the keys go on, and the ack shows once it is written. With no incident
+    yet, ``a`` opens one the same way first."""
+    from tests.slow_store import slow
+
+    config = make_config(tmp_path, auto_open=opened)
     app = make_app(config)
-    store_free = threading.Event()
-    waited: list[bool] = []
-    acknowledge = IncidentBook.acknowledge
-
-    def slow_acknowledge(book: IncidentBook, *args: Any, **kwargs: Any) -> Incident:
-        on_loop = threading.current_thread() is threading.main_thread()
-        # On the event loop, nothing can set the event until this gives up.
-        waited.append(store_free.wait(timeout=5 if on_loop else 60))
-        return acknowledge(book, *args, **kwargs)
-
     async with app.run_test(size=SIZE) as pilot:
         await book_ready(app, pilot)
         app.apply_snapshot(snapshot())  # alertmanager answered a second ago: sync
-        await until(pilot, lambda: incident_cell(app, FRAUD) == "INC-1 triggered", "INC-1")
-        monkeypatch.setattr(IncidentBook, "acknowledge", slow_acknowledge)
+        await until(pilot, lambda: not app._syncing, "the sync done")
+        if opened:
+            await until(pilot, lambda: incident_cell(app, FRAUD) == "INC-1 triggered", "INC-1")
+        store_free, waited = slow(
+            monkeypatch, IncidentBook, "acknowledge" if opened else "open"
+        )  # a store slow to answer
         await pilot.press("tab", "down")  # the alerts table, fraud-detector's row
         await pilot.press("a")  # acknowledge its incident, on a slow store
         await pilot.press("question_mark")  # the keys go on meanwhile: help opens
@@ -419,23 +417,13 @@ async def test_the_incident_list_is_read_off_the_event_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`I` opens the list at once; its incidents come when the store answers."""
+    from tests.slow_store import slow
+
     app = app_with_quiet_incident(tmp_path)  # INC-1, open
-    store_free = threading.Event()
-    waited: list[bool] = []
-    incidents = IncidentBook.incidents
-
-    def slow(book: IncidentBook, *args: Any, **kwargs: Any) -> list[Incident]:
-        if threading.current_thread() is threading.main_thread():
-            # On the event loop, nothing can set the event until this gives up.
-            waited.append(store_free.wait(timeout=5))
-        else:
-            waited.append(store_free.wait(timeout=60))
-        return incidents(book, *args, **kwargs)
-
     async with app.run_test(size=SIZE) as pilot:
         await book_ready(app, pilot)
         await until(pilot, lambda: not app._syncing, "the first read done")
-        monkeypatch.setattr(IncidentBook, "incidents", slow)  # a store slow to answer
+        store_free, waited = slow(monkeypatch, IncidentBook, "incidents")  # a slow store
         await pilot.press("I")  # every open incident
         screen = await until(
             pilot, lambda: isinstance(app.screen, IncidentsScreen) and app.screen, "the list"

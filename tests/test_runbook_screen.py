@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.console import Console
@@ -240,25 +239,13 @@ async def test_the_alert_detail_reads_the_checks_off_the_event_loop(
 ) -> None:
     """Opening an alert never waits on the store: its runbook checks are read in a
     thread, and the screen is up (and takes keys) while they are."""
-    import threading
+    from tests.slow_store import slow
 
     app = app_with_triage(tmp_path, FeatureDrift({"drift_psi": 0.41, "null_ratio": 0.0}))
-    store_free = threading.Event()
-    waited: list[bool] = []
-    evidence = Store.evidence
-
-    def slow_evidence(store: Store, run_id: str) -> list[Any]:
-        if threading.current_thread() is threading.main_thread():
-            # On the event loop, nothing can set the event until this gives up.
-            waited.append(store_free.wait(timeout=5))
-        else:
-            waited.append(store_free.wait(timeout=60))
-        return evidence(store, run_id)
-
     async with app.run_test(size=SIZE) as pilot:
         app.apply_snapshot(snapshot())  # the page arrives: pre-triage runs its checks
         await wait_idle(app, pilot)
-        monkeypatch.setattr(Store, "evidence", slow_evidence)  # a store slow to answer
+        store_free, waited = slow(monkeypatch, Store, "evidence")  # a store slow to answer
         await pilot.press("enter")  # open the top alert (churn-predictor's drift)
         await until(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "the alert")
         store_free.set()  # the store answers, once the screen is up
