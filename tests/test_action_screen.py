@@ -163,7 +163,7 @@ async def test_read_only_hides_the_keys_and_does_nothing(tmp_path: Path) -> None
         await pilot.press("down")
         for key in ("r", "f", "s", "p"):
             await pilot.press(key)
-            await pilot.pause(0.1)
+            await app.workers.wait_for_complete()  # whatever the key started is done
             assert type(app.screen).__name__ == "DashboardScreen"
     assert fakes["registry"].aliases["fraud-detector"]["champion"] == "4"
     assert AuditLog(tmp_path / "audit.db").entries() == []
@@ -239,8 +239,13 @@ async def test_a_runbook_action_step_is_refused_in_read_only_mode(tmp_path: Path
     app, fakes = app_with_runbook(tmp_path, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         runbook = await walk_to_the_action_step(app, pilot)
-        await pilot.press("1")
-        await pilot.pause(0.3)
+        await pilot.press("1")  # confirm the mitigation: refused, read-only
+        await until(
+            pilot,
+            lambda: any("Read-only mode" in n.message for n in app._notifications),
+            "the refusal said",
+        )
+        await app.workers.wait_for_complete()
         assert not isinstance(app.screen, ActionScreen)
         assert runbook.walk.current.id == "retrain"  # it waits; 2 would skip
     assert fakes["pipelines"].on == {}

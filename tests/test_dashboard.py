@@ -296,12 +296,12 @@ async def until_palette_settles(pilot: object) -> None:
     from textual.command import CommandList, CommandPalette
 
     app = pilot.app  # type: ignore[attr-defined]
-    for _ in range(200):
+
+    def found() -> bool:
         screen = app.screen
-        if isinstance(screen, CommandPalette) and screen.query_one(CommandList).option_count:
-            return
-        await pilot.pause(0.05)  # type: ignore[attr-defined]
-    raise AssertionError("the palette found nothing")
+        return isinstance(screen, CommandPalette) and screen.query_one(CommandList).option_count > 0
+
+    await until(pilot, found, "the palette found something")
 
 
 async def test_the_palette_lists_the_actions_and_hides_mutations_when_read_only() -> None:
@@ -395,9 +395,6 @@ async def test_models_of_an_earlier_session_stay_listed_while_no_source_answers(
     earlier.close()
     app = MLConsoleApp(cfg, Poller(cfg, {"prometheus": _DownPrometheus()}))
     async with app.run_test(size=SIZE) as pilot:
-        for _ in range(400):
-            if rows(app, "#models") == ["fraud-detector", "recommender"]:
-                break
-            await pilot.pause(0.05)
-        assert rows(app, "#models") == ["fraud-detector", "recommender"]
+        known = ["fraud-detector", "recommender"]
+        await until(pilot, lambda: rows(app, "#models") == known, "the models of the registry")
         assert app.snapshot.sources["prometheus"].state(time.time()) is Health.DOWN
