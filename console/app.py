@@ -133,11 +133,24 @@ class MLConsoleApp(App[int]):
                 thread=True,
                 group="connect",
                 exit_on_error=False,
+                name="connect",
             )
         elif self._poller_factory is not None:
-            self.run_worker(self._build_poller, thread=True, group="connect", exit_on_error=False)
+            self.run_worker(
+                self._build_poller,
+                thread=True,
+                group="connect",
+                exit_on_error=False,
+                name="connect",
+            )
         else:  # snapshots come from the caller; incidents still live in the store
-            self.run_worker(self._open_incidents, thread=True, group="connect", exit_on_error=False)
+            self.run_worker(
+                self._open_incidents,
+                thread=True,
+                group="connect",
+                exit_on_error=False,
+                name="connect",
+            )
 
     def _build_poller(self) -> None:
         """In a thread: import and construct the adapters, then start polling."""
@@ -283,6 +296,7 @@ class MLConsoleApp(App[int]):
                     triage.pretriage(alert, matched[0]),
                     group="pretriage",
                     exit_on_error=False,
+                    name="pretriage",
                 )
 
     def on_ready(self) -> None:
@@ -325,12 +339,14 @@ class MLConsoleApp(App[int]):
                 functools.partial(self._sync, snapshot),  # type: ignore[arg-type]
                 group="incidents",
                 exit_on_error=False,
+                name="incidents",
             )
         else:  # no alerts to trust, but other responders' acks and notes still show
             self.run_worker(
                 self._reread,  # type: ignore[arg-type]
                 group="incidents",
                 exit_on_error=False,
+                name="incidents",
             )
 
     async def _reread(self) -> None:

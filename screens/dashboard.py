@@ -348,7 +348,11 @@ class DashboardScreen(Screen[None]):
         from screens.action import start_action
 
         origin = self._origin()
-        self.run_worker(start_action(self.mlapp, name, params, origin=origin), exit_on_error=False)
+        self.run_worker(
+            start_action(self.mlapp, name, params, origin=origin),
+            exit_on_error=False,
+            name="action-plan",
+        )
 
     def action_rollback(self) -> None:
         """Roll the selected model back to the version its alias held before."""

@@ -93,11 +93,14 @@ def open_incident_for(
                 record_first_breach(book, incident, app.config, adapters),
                 group="incidents",
                 exit_on_error=False,
+                name="incidents",
             )
         if then is not None:
             then(incident)
 
-    app.run_worker(run, thread=True, group="incident-writes", exit_on_error=False)
+    app.run_worker(
+        run, thread=True, group="incident-writes", exit_on_error=False, name="incident-writes"
+    )
 
 
 def write_incident(
@@ -124,7 +127,9 @@ def write_incident(
         app.call_from_thread(app.incidents_read, open_now)
         app.call_from_thread(app.notify, said, timeout=timeout)
 
-    app.run_worker(run, thread=True, group="incident-writes", exit_on_error=False)
+    app.run_worker(
+        run, thread=True, group="incident-writes", exit_on_error=False, name="incident-writes"
+    )
 
 
 def acknowledge(app: MLConsoleApp, incident: Incident) -> None:
@@ -213,7 +218,7 @@ def export_incident(app: MLConsoleApp, incident: Incident) -> None:
         )
 
     app.notify(f"Exporting {incident.id}…", timeout=2)
-    app.run_worker(write, thread=True, group="export", exit_on_error=False)
+    app.run_worker(write, thread=True, group="export", exit_on_error=False, name="export")
 
 
 class TextScreen(ModalScreen[str | None]):
@@ -378,7 +383,7 @@ class IncidentScreen(Screen[None]):
             if await record_first_breach(app.incidents, incident, app.config, adapters):
                 self.load()
 
-        self.run_worker(look(), group="first-breach", exit_on_error=False)
+        self.run_worker(look(), group="first-breach", exit_on_error=False, name="first-breach")
 
     def _head(self, incident: Incident, events: list[Event]) -> Text:
         text = Text()

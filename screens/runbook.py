@@ -317,6 +317,7 @@ class RunbookScreen(Screen[None]):
         self.run_worker(
             start_action(self.mlapp, name, action_params, on_report=ran, origin=origin),
             exit_on_error=False,
+            name="action-plan",
         )
 
     def action_back(self) -> None:

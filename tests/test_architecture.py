@@ -85,3 +85,22 @@ def test_cli_help_and_version_need_no_config() -> None:
         [sys.executable, "-m", "console.cli", "--bogus"], capture_output=True, text=True
     )
     assert run.returncode == 2 and "Traceback" not in run.stderr
+
+
+def test_every_worker_is_named() -> None:
+    """An unnamed worker makes Textual build the repr() of its work (a whole Snapshot,
+    megabytes at 1,000 models) to name it."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    unnamed = []
+    for path in [*root.glob("console/*.py"), *root.glob("screens/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "run_worker"
+                and not any(k.arg == "name" for k in node.keywords)
+            ):
+                unnamed.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert unnamed == []
