@@ -20,6 +20,7 @@ from console.incidents import (
     IncidentError,
     SyncResult,
 )
+from console.runbook import select_series
 from console.timeline import Event
 
 if TYPE_CHECKING:
@@ -41,6 +42,14 @@ def incident_sli(config: Config, incident: Incident) -> SliConfig | None:
 def _metrics(config: Config, adapters: dict[str, Any], sli: SliConfig) -> MetricsAdapter | None:
     adapter = adapters.get(config.metrics_source_for(sli) or "")
     return adapter if isinstance(adapter, MetricsAdapter) else None
+
+
+def model_query(config: Config, sli: SliConfig, model: str) -> str:
+    """The SLI's query narrowed to one model's series: an incident reads its model's
+    series (about 25 kB over a lookback at 1,000 models), not every model's (20+ MB).
+    Its whole query where the model cannot be selected in PromQL; callers still pick
+    the model's series from the result."""
+    return select_series(sli.query, config.model_label, model) or sli.query
 
 
 def _data(
@@ -88,7 +97,9 @@ async def record_first_breach(
         return False
     step = max(1.0, math.ceil((end - start) / MAX_POINTS))
     try:
-        result = await metrics.query_range(sli.query, start, end, step)
+        result = await metrics.query_range(
+            model_query(config, sli, incident.model), start, end, step
+        )
     except AdapterError:
         return False
     series = next(
@@ -148,7 +159,7 @@ async def record_snapshot(
     value: float | None = None
     if metrics is not None:
         try:
-            result = await metrics.query(sli.query)
+            result = await metrics.query(model_query(config, sli, incident.model))
         except AdapterError:
             result = None
         if result is not None:
@@ -287,7 +298,9 @@ async def measure_impact(
     try:
         if metrics is None:
             raise AdapterError(config.metrics_source_for(sli) or "metrics", "no such source")
-        result = await metrics.query_range(sli.query, start, end, step)
+        result = await metrics.query_range(
+            model_query(config, sli, incident.model), start, end, step
+        )
     except AdapterError as exc:  # redacted by the adapter: no credential reaches the store
         data["error"] = exc.summary()
         return Event(end, "sli.impact", "prometheus", f"{sli.name}: not measured", data)

@@ -50,6 +50,7 @@ from console.incidents import (
     severity_rank,
     timeline,
 )
+from console.runbook import select_series
 from console.store import Evidence, Store
 from console.timeline import Event, compute_metrics, ordered, seconds_of, utc
 from tests.builders import CONFIG
@@ -878,6 +879,8 @@ def series(model: str, values: Sequence[float], *, start: float = -600) -> Range
 
 NAN = float("nan")
 GOOD, BAD = 0.001, 0.03
+#: The SLI's query ("e") narrowed to the incident's model: what incidents ask for.
+E_FRAUD = select_series("e", "model", FRAUD)
 
 
 def opened(book: IncidentBook) -> Incident:
@@ -899,7 +902,7 @@ async def test_first_breach_is_the_start_of_the_last_breach_before_the_alert(
 
     assert await record_first_breach(book, incident, CONFIG, {"prometheus": prometheus})
 
-    assert prometheus.range_calls == [("e", T0 - 3600, T0, 1.0)]
+    assert prometheus.range_calls == [(E_FRAUD, T0 - 3600, T0, 1.0)]
     (breach,) = [e for e in book.events(incident.number) if e.kind == "sli.first_breach"]
     assert (breach.at, breach.actor) == (T0 - 300, "prometheus")
     assert breach.data["value"] == 0.02
@@ -1007,7 +1010,7 @@ async def test_an_applied_rollback_mitigates_with_the_sli_at_that_moment(
     snapshot = events[-1]
     assert snapshot.data["value"] == 0.031
     assert snapshot.data["sli"] == "error_ratio" and snapshot.data["query"] == "e"
-    assert prometheus.instant_calls == ["e"]
+    assert prometheus.instant_calls == [E_FRAUD]  # its model alone
 
     # Only the first mitigation moves it and is measured.
     assert not await after_action(
@@ -1206,9 +1209,9 @@ async def test_impact_is_the_peak_and_breach_of_the_slis_own_query_over_the_wind
     )
 
     assert impact is None  # resolved: kept in the incident, read back with its timeline
-    # The SLI's own query ("e", not the burn-rate or verification query), over the
-    # window from the first breach to the resolution.
-    assert prometheus.range_calls == [("e", T0 - 120, T0 + 800, 1.0)]
+    # The SLI's own query ("e", not the burn-rate or verification query), for its
+    # model alone, over the window from the first breach to the resolution.
+    assert prometheus.range_calls == [(E_FRAUD, T0 - 120, T0 + 800, 1.0)]
     (kept,) = [e for e in book.events(done.number) if e.kind == "sli.impact"]
     assert kept.data["worst_value"] == 0.45 and kept.data["worst_at"] == T0  # the peak
     assert (kept.data["breached_from"], kept.data["breached_until"]) == (T0 - 120, T0 + 300)
@@ -1241,7 +1244,7 @@ async def test_an_open_incidents_impact_is_measured_to_now_and_not_kept(
         book, incident, CONFIG, {"prometheus": prometheus}, [], now=T0 + 150
     )
     assert impact is not None and impact.data["ongoing"] is True
-    assert prometheus.range_calls == [("e", T0, T0 + 150, 1.0)]
+    assert prometheus.range_calls == [(E_FRAUD, T0, T0 + 150, 1.0)]
     assert (impact.data["breached_from"], impact.data["breach_seconds"]) == (T0, None)
     assert "sli.impact" not in kinds(book.events(incident.number))
     doc = build_document(incident, timeline(incident, book), measured=impact)
