@@ -49,9 +49,19 @@ DEFAULT_PROMETHEUS_PORT = 19090
 DEFAULT_ALERTMANAGER_PORT = 19093
 DEFAULT_SERVICE_PORT = 19100
 DEFAULT_MLFLOW_PORT = 19500
+DEFAULT_VICTORIA_PORT = 19428
 
 #: Default number of simulated models.
 DEFAULT_MODELS = 3
+
+#: The scale lab (``lab up --scale N``): the share of models that breach an objective,
+#: and how often a fresh point is appended to every series (seconds).
+DEFAULT_BREACHING = 0.05
+DEFAULT_FEED_INTERVAL = 15.0
+#: The history the scale lab imports at start, and its step (seconds): three times the
+#: dashboard's sparkline window, at the append interval.
+SCALE_HISTORY = 900.0
+SCALE_STEP = 15.0
 
 #: Every component binds to loopback only.
 HOST = "127.0.0.1"

@@ -9,15 +9,19 @@ import argparse
 import json
 import shlex
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lab.catalog import (
     DEFAULT_ALERTMANAGER_PORT,
+    DEFAULT_BREACHING,
+    DEFAULT_FEED_INTERVAL,
     DEFAULT_MLFLOW_PORT,
     DEFAULT_MODELS,
     DEFAULT_PROMETHEUS_PORT,
     DEFAULT_SERVICE_PORT,
+    DEFAULT_VICTORIA_PORT,
     FAULTS,
     GOOD_VERSION,
 )
@@ -29,11 +33,30 @@ if TYPE_CHECKING:
 EXIT_DEGRADED = 1
 EXIT_NOT_RUNNING = 3
 
+#: How long ``up`` waits for readiness by default (seconds); the scale lab imports
+#: millions of samples first.
+_TIMEOUT = 60.0
+_SCALE_TIMEOUT = 180.0
+
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be a fraction between 0 and 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
     return value
 
 
@@ -65,18 +88,66 @@ def add_lab_parser(subparsers: Any) -> None:
         help="run the local demo lab (model service, Prometheus, Alertmanager, MLflow)",
         description="A local production world to rehearse incidents on: a simulated "
         "model service, Prometheus with SLO rules, Alertmanager, and an MLflow model "
-        "registry whose champion aliases decide what the service serves.",
+        "registry whose champion aliases decide what the service serves. "
+        "`lab up --scale N` starts the scale lab instead: VictoriaMetrics with synthetic "
+        "SLI series for N models, and their alerts.",
     )
     commands = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
 
-    up = commands.add_parser("up", help="start the lab", description="Start the lab.")
+    up = commands.add_parser(
+        "up",
+        help="start the lab",
+        description="Start the lab: the simulation (model service, Prometheus, "
+        "Alertmanager, MLflow), or with --scale N the scale lab: VictoriaMetrics holding "
+        "synthetic SLI series for N models (model-00000, ...; up to 10,000 and more) "
+        "under the recording-rule names the console reads, imported with 15 minutes of "
+        "history and a fresh point every --feed-interval seconds, plus Alertmanager with "
+        "the alerts of the breaching models. The scale lab runs no model service, "
+        "Prometheus or MLflow, so it has no faults and no mitigations; the console reads "
+        "it through the same prometheus source type.",
+    )
     _add_state_dir(up)
-    up.add_argument(
+    size = up.add_mutually_exclusive_group()
+    size.add_argument(
         "--models",
         type=_positive_int,
-        default=DEFAULT_MODELS,
+        # None, not the default itself: argparse lets a value equal to the default
+        # pass as "not given", so `--models 3 --scale 5` would not be refused.
+        default=None,
         metavar="N",
         help=f"number of simulated models (default {DEFAULT_MODELS})",
+    )
+    size.add_argument(
+        "--scale",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="start the scale lab with N synthetic models instead of the simulation "
+        "(needs victoria-metrics: apt-get install victoria-metrics)",
+    )
+    scale = up.add_argument_group("scale lab (with --scale)")
+    scale.add_argument(
+        "--victoria-port",
+        type=_port,
+        default=DEFAULT_VICTORIA_PORT,
+        metavar="PORT",
+        help=f"VictoriaMetrics' port (default {DEFAULT_VICTORIA_PORT})",
+    )
+    scale.add_argument(
+        "--breaching",
+        type=_fraction,
+        default=DEFAULT_BREACHING,
+        metavar="FRACTION",
+        help="share of the models out of an objective, each with a firing alert "
+        f"(default {DEFAULT_BREACHING})",
+    )
+    scale.add_argument(
+        "--feed-interval",
+        type=_seconds,
+        default=DEFAULT_FEED_INTERVAL,
+        metavar="SECONDS",
+        help="how often a fresh point is appended to every series "
+        f"(default {DEFAULT_FEED_INTERVAL:g})",
     )
     up.add_argument(
         "--prometheus-port",
@@ -122,9 +193,10 @@ def add_lab_parser(subparsers: Any) -> None:
     up.add_argument(
         "--timeout",
         type=float,
-        default=60.0,
+        default=None,
         metavar="SECONDS",
-        help="how long to wait for readiness (default 60)",
+        help=f"how long to wait for readiness "
+        f"(default {_TIMEOUT:g}; {_SCALE_TIMEOUT:g} with --scale)",
     )
     up.set_defaults(func=_cmd_up)
 
@@ -201,6 +273,24 @@ class _ProgressLine:
         self._last = list(pending)
 
 
+def _describe_scale(record: dict[str, Any] | None) -> str:
+    """The scale lab's feeder record in one line."""
+    if not record:
+        return "the feeder has not started yet"
+    text = (
+        f"{record['breaching']} of {record['models']} models breaching, {record['series']} series"
+    )
+    if "import_seconds" in record:
+        text += (
+            f"; {record['samples_imported']:,} samples of history imported "
+            f"in {record['import_seconds']:.1f}s"
+        )
+    if "last_append" in record:
+        age = max(0.0, time.time() - float(record["last_append"]))
+        text += f"; {record.get('alerts', 0)} alerts posted, last points {age:.0f}s ago"
+    return text
+
+
 def _print_up(info: LabInfo) -> None:
     if info.already_running:
         state = "already up"
@@ -208,9 +298,14 @@ def _print_up(info: LabInfo) -> None:
         state = "up"
     else:
         state = "starting (not waiting; see: mlconsole lab status)"
-    print(f"lab {state}: {len(info.models)} models, state in {info.state_dir}", file=sys.stderr)
+    kind = "scale lab" if info.scale else "lab"
+    print(f"{kind} {state}: {len(info.models)} models, state in {info.state_dir}", file=sys.stderr)
     for name, url in info.urls.items():
         print(f"  {name:<13} {url}", file=sys.stderr)
+    if info.scale:
+        from lab.scale import read_state
+
+        print(f"  {_describe_scale(read_state(info.state_dir))}", file=sys.stderr)
     # The path alone goes to stdout, so scripts can capture it.
     print(info.config_path)
     print(f"  export MLCONSOLE_CONFIG={shlex.quote(str(info.config_path))}", file=sys.stderr)
@@ -219,17 +314,28 @@ def _print_up(info: LabInfo) -> None:
 def _cmd_up(args: argparse.Namespace) -> int:
     from lab.control import LabError, Ports, up
 
-    ports = Ports(args.prometheus_port, args.alertmanager_port, args.service_port, args.mlflow_port)
+    ports = Ports(
+        args.prometheus_port,
+        args.alertmanager_port,
+        args.service_port,
+        args.mlflow_port,
+        args.victoria_port,
+    )
+    scale = args.scale is not None
+    timeout = args.timeout or (_SCALE_TIMEOUT if scale else _TIMEOUT)
     progress = _ProgressLine()
     try:
         info = up(
             args.state_dir,
-            models=args.models,
+            models=args.scale if scale else (args.models or DEFAULT_MODELS),
             ports=ports,
             wait=args.wait,
-            timeout=args.timeout,
+            timeout=timeout,
             progress=progress,
             registry=args.registry,
+            scale=scale,
+            breaching=args.breaching,
+            feed_interval=args.feed_interval,
         )
     except LabError as exc:
         if progress.tty:
@@ -282,13 +388,19 @@ def _print_status(st: LabStatus) -> None:
     if not st.recorded:
         print(f"lab is not running (state dir {st.state_dir})")
         return
-    print(f"lab {'up' if st.healthy else 'DEGRADED'} (state dir {st.state_dir})")
+    kind = "scale lab (VictoriaMetrics, synthetic series)" if st.mode == "scale" else "lab"
+    print(f"{kind} {'up' if st.healthy else 'DEGRADED'} (state dir {st.state_dir})")
     print(f"  {'COMPONENT':<13} {'PID':>7}  {'ALIVE':<5}  {'READY':<5}  URL")
     for c in st.components:
         pid = "-" if c.pid is None else str(c.pid)
         alive, ready = ("yes" if c.alive else "no"), ("yes" if c.ready else "no")
         print(f"  {c.name:<13} {pid:>7}  {alive:<5}  {ready:<5}  {c.url}")
     print(f"  models: {_describe_models(st.models)}")
+    if st.mode == "scale":
+        print(f"  scale: {_describe_scale(st.scale)}")
+        if st.config_path is not None:
+            print(f"  config: {st.config_path}")
+        return
     if st.mlflow_url is not None:
         note = "the champion alias names the version served"
         if st.registry_error:

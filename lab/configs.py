@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from lab.catalog import DEFAULT_MLFLOW_PORT, HOST
+from lab.catalog import (
+    DEFAULT_ALERTMANAGER_PORT,
+    DEFAULT_MLFLOW_PORT,
+    DEFAULT_PROMETHEUS_PORT,
+    DEFAULT_SERVICE_PORT,
+    DEFAULT_VICTORIA_PORT,
+    HOST,
+)
 
 #: The package directory; its rules/ and templates/ ship as package data.
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -21,14 +28,22 @@ RULE_FILES: tuple[str, ...] = ("recording.yml", "alerts.yml")
 class Ports:
     """Loopback ports of the lab's components."""
 
-    prometheus: int
-    alertmanager: int
-    service: int
+    prometheus: int = DEFAULT_PROMETHEUS_PORT
+    alertmanager: int = DEFAULT_ALERTMANAGER_PORT
+    service: int = DEFAULT_SERVICE_PORT
     mlflow: int = DEFAULT_MLFLOW_PORT
+    #: VictoriaMetrics, which only the scale lab runs.
+    victoria: int = DEFAULT_VICTORIA_PORT
 
     def url(self, component: str) -> str:
-        """Base URL of ``component`` (``prometheus``, ``alertmanager``, ``service``, ``mlflow``)."""
+        """Base URL of ``component`` (``prometheus``, ``alertmanager``, ``service``,
+        ``mlflow``, ``victoria``)."""
         return f"http://{HOST}:{getattr(self, component)}"
+
+    @staticmethod
+    def has(component: str) -> bool:
+        """Whether ``component`` listens on a port of its own."""
+        return component in Ports.__dataclass_fields__
 
 
 def _yaml_str(value: str) -> str:
@@ -111,15 +126,24 @@ def _blocks(text: str, keep: dict[str, bool]) -> str:
     return _BLOCK.sub(choose, text)
 
 
-def mlconsole_config(ports: Ports, state_dir: Path, *, registry: bool = True) -> str:
+def mlconsole_config(
+    ports: Ports, state_dir: Path, *, registry: bool = True, scale: bool = False
+) -> str:
     """The console's configuration for this lab, from ``lab/templates/mlconsole.yaml``.
 
     Without a registry, the ``registry`` source and the actions through it are left out.
+    The scale lab (``scale``) has no model service, so no switch sources and no actions
+    through them, and its metrics source (still ``type: prometheus``) is VictoriaMetrics,
+    asked every 5 s, with 30 s for an answer of ten thousand series on a busy machine.
     """
     template = (PACKAGE_DIR / "templates" / "mlconsole.yaml").read_text(encoding="utf-8")
-    template = _blocks(_NOTE.sub("", template), {"registry": registry})
+    template = _blocks(
+        _NOTE.sub("", template), {"registry": registry and not scale, "service": not scale}
+    )
     return Template(template).substitute(
-        prometheus_url=ports.url("prometheus"),
+        metrics_url=ports.url("victoria" if scale else "prometheus"),
+        metrics_interval="5s" if scale else "2s",
+        metrics_timeout=30 if scale else 3,
         alertmanager_url=ports.url("alertmanager"),
         service_url=ports.url("service"),
         mlflow_url=ports.url("mlflow"),

@@ -21,22 +21,22 @@ from pathlib import Path
 from typing import Any
 
 from console.timeline import iso
-from lab import configs, procs, registry, state, web
+from lab import configs, procs, registry, scale, state, web
 from lab.catalog import (
     BAD_VERSION,
     CHAMPION_ALIAS,
-    DEFAULT_ALERTMANAGER_PORT,
-    DEFAULT_MLFLOW_PORT,
+    DEFAULT_BREACHING,
+    DEFAULT_FEED_INTERVAL,
     DEFAULT_MODELS,
-    DEFAULT_PROMETHEUS_PORT,
-    DEFAULT_SERVICE_PORT,
     GOOD_VERSION,
     HOST,
+    SCALE_HISTORY,
+    SCALE_STEP,
     model_names,
 )
 from lab.configs import Ports
 from lab.paths import default_state_dir
-from lab.state import COMPONENTS, LabInfo
+from lab.state import LabInfo
 
 __all__ = [
     "ComponentStatus",
@@ -57,11 +57,17 @@ __all__ = [
 #: Called while ``up`` waits: the components not ready yet, and seconds elapsed.
 Progress = Callable[[Sequence[str], float], None]
 
-_DEBIAN_HINT = "on Debian/Ubuntu: apt-get install prometheus prometheus-alertmanager"
 #: Debian names Alertmanager's binary prometheus-alertmanager; upstream calls it alertmanager.
 _BINARIES: dict[str, tuple[str, ...]] = {
     "prometheus": ("prometheus",),
     "alertmanager": ("prometheus-alertmanager", "alertmanager"),
+    "victoria": ("victoria-metrics",),
+}
+#: The Debian package of each server.
+_PACKAGES = {
+    "prometheus": "prometheus",
+    "alertmanager": "prometheus-alertmanager",
+    "victoria": "victoria-metrics",
 }
 _LOG_TAIL_LINES = 20
 #: Overrides where the MLflow executable is; by default the repository's .venv-mlflow.
@@ -77,12 +83,7 @@ class LabError(Exception):
 
 def default_ports() -> Ports:
     """The lab's default ports."""
-    return Ports(
-        prometheus=DEFAULT_PROMETHEUS_PORT,
-        alertmanager=DEFAULT_ALERTMANAGER_PORT,
-        service=DEFAULT_SERVICE_PORT,
-        mlflow=DEFAULT_MLFLOW_PORT,
-    )
+    return Ports()
 
 
 def resolve_state_dir(state_dir: Path | str | None) -> Path:
@@ -108,6 +109,9 @@ def up(
     timeout: float = 60.0,
     progress: Progress | None = None,
     registry: bool = True,
+    scale: bool = False,
+    breaching: float = DEFAULT_BREACHING,
+    feed_interval: float = DEFAULT_FEED_INTERVAL,
 ) -> LabInfo:
     """Start the lab and, with ``wait``, return once every component is ready.
 
@@ -117,12 +121,24 @@ def up(
     background process seeds MLflow once it is up. ``registry=False`` runs no MLflow
     (the service then keeps its built-in versions), for labs of a thousand models.
 
+    ``scale=True`` starts the scale lab instead: VictoriaMetrics holding synthetic SLI
+    series for ``models`` models (``breaching`` of them, a fraction, out of their
+    objectives), Alertmanager with those models' alerts, and a feeder process that
+    imports the history, then appends a point to every series every ``feed_interval``
+    seconds (see :mod:`lab.scale`). It is ready once VictoriaMetrics answers every
+    series. No model service, Prometheus or MLflow runs, so ``registry`` is ignored.
+
     If the lab is already running, nothing is started and the returned info has
     ``already_running`` set. On any failure, whatever was started is stopped again and
     :class:`LabError` says why (with the failing component's log tail).
     """
     if models < 1:
         raise LabError("--models must be at least 1")
+    if not 0.0 <= breaching <= 1.0:
+        raise LabError("--breaching must be a fraction between 0 and 1")
+    if feed_interval <= 0:
+        raise LabError("--feed-interval must be more than 0 seconds")
+    registry = registry and not scale
     root = resolve_state_dir(state_dir)
     ports = ports or default_ports()
     with state.locked(root):
@@ -136,18 +152,24 @@ def up(
             procs.stop(existing.processes.values())
             state.remove(root)
 
-        binaries = _find_binaries(registry)
+        binaries = (
+            _find_servers(("victoria", "alertmanager")) if scale else _find_binaries(registry)
+        )
         info = LabInfo(
             state_dir=root,
-            models=model_names(models),
+            models=scale_model_names(models) if scale else model_names(models),
             ports=ports,
             started_at=time.time(),
             registry=registry,
+            scale=scale,
         )
         _check_ports(ports, info.components)
-        commands = _prepare(info, binaries)
+        if scale:
+            commands = _prepare_scale(info, binaries, breaching, feed_interval)
+        else:
+            commands = _prepare(info, binaries)
         # Rendered before anything starts, so a broken template fails fast and cheaply.
-        console_config = configs.mlconsole_config(ports, root, registry=registry)
+        console_config = configs.mlconsole_config(ports, root, registry=registry, scale=scale)
         try:
             for name in info.components:
                 argv, env = commands[name]
@@ -171,14 +193,26 @@ def up(
 
 
 def _find_binaries(registry: bool = True) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for component, names in _BINARIES.items():
-        path = next((p for p in map(shutil.which, names) if p), None)
-        if path is None:
-            raise LabError(f"{' or '.join(names)} not found on PATH ({_DEBIAN_HINT})")
-        found[component] = path
+    found = _find_servers(("prometheus", "alertmanager"))
     if registry:
         found["mlflow"] = mlflow_binary()
+    return found
+
+
+def _find_servers(servers: Sequence[str]) -> dict[str, str]:
+    """Each of ``servers`` (components) on PATH, or a LabError naming the packages."""
+    found: dict[str, str] = {}
+    for component, names in _BINARIES.items():
+        if component not in servers:
+            continue
+        path = next((p for p in map(shutil.which, names) if p), None)
+        if path is None:
+            packages = " ".join(_PACKAGES[c] for c in servers)
+            raise LabError(
+                f"{' or '.join(names)} not found on PATH "
+                f"(on Debian/Ubuntu: apt-get install {packages}, or bash scripts/setup.sh)"
+            )
+        found[component] = path
     return found
 
 
@@ -198,7 +232,7 @@ def mlflow_binary() -> str:
 
 def _check_ports(ports: Ports, components: Sequence[str]) -> None:
     by_port: dict[int, str] = {}
-    for component in components:
+    for component in filter(Ports.has, components):
         port = getattr(ports, component)
         if port in by_port:
             raise LabError(f"{component} and {by_port[port]} cannot both use port {port}")
@@ -224,7 +258,6 @@ def _prepare(
         (data / sub).mkdir(parents=True)
     rules = configs.install_rules(root / "rules")
     (root / "prometheus.yml").write_text(configs.prometheus_config(ports, rules), encoding="utf-8")
-    (root / "alertmanager.yml").write_text(configs.alertmanager_config(), encoding="utf-8")
 
     env = _lab_env()
     env["PYTHONUNBUFFERED"] = "1"
@@ -237,15 +270,6 @@ def _prepare(
     ]  # fmt: skip
     if info.registry:
         service += ["--registry", ports.url("mlflow")]
-    alertmanager = [
-        binaries["alertmanager"],
-        f"--config.file={root / 'alertmanager.yml'}",
-        f"--storage.path={data / 'alertmanager'}",
-        f"--web.listen-address={HOST}:{ports.alertmanager}",
-        f"--web.external-url={ports.url('alertmanager')}/",
-        # Empty turns off the gossip listener, which would otherwise bind 0.0.0.0:9094.
-        "--cluster.listen-address=",
-    ]
     prometheus = [
         binaries["prometheus"],
         f"--config.file={root / 'prometheus.yml'}",
@@ -256,12 +280,74 @@ def _prepare(
     ]
     commands: dict[str, tuple[list[str], dict[str, str] | None]] = {
         "service": (service, env),
-        "alertmanager": (alertmanager, None),
+        "alertmanager": (_alertmanager_command(info, binaries["alertmanager"]), None),
         "prometheus": (prometheus, None),
     }
     if info.registry:
         commands["mlflow"] = _mlflow_command(info, binaries["mlflow"], data / "mlflow")
     return commands
+
+
+def _alertmanager_command(info: LabInfo, binary: str) -> list[str]:
+    """Alertmanager on loopback, its config written into the state dir."""
+    root, ports = info.state_dir, info.ports
+    (root / "alertmanager.yml").write_text(configs.alertmanager_config(), encoding="utf-8")
+    return [
+        binary,
+        f"--config.file={root / 'alertmanager.yml'}",
+        f"--storage.path={root / 'data' / 'alertmanager'}",
+        f"--web.listen-address={HOST}:{ports.alertmanager}",
+        f"--web.external-url={ports.url('alertmanager')}/",
+        # Empty turns off the gossip listener, which would otherwise bind 0.0.0.0:9094.
+        "--cluster.listen-address=",
+    ]
+
+
+def scale_model_names(count: int) -> list[str]:
+    """The scale lab's models: ``model-00000``, ``model-00001``, ..."""
+    return scale.model_names(count)
+
+
+def _prepare_scale(
+    info: LabInfo, binaries: dict[str, str], breaching: float, feed_interval: float
+) -> dict[str, tuple[list[str], dict[str, str] | None]]:
+    """The scale lab's commands: VictoriaMetrics, Alertmanager and the feeder."""
+    root, ports = info.state_dir, info.ports
+    data = root / "data"
+    for sub in ("victoria", "alertmanager"):
+        shutil.rmtree(data / sub, ignore_errors=True)
+        (data / sub).mkdir(parents=True)
+    (root / scale.STATE_NAME).unlink(missing_ok=True)
+    victoria = [
+        binaries["victoria"],
+        f"-storageDataPath={data / 'victoria'}",
+        f"-httpListenAddr={HOST}:{ports.victoria}",
+        "-retentionPeriod=1",
+        # By default the newest 30 s are hidden from queries as possibly incomplete; the
+        # feeder writes each tick whole, and the console should see it at once.
+        "-search.latencyOffset=1s",
+        # The history is imported after start-up: no range query may be answered from
+        # a cache filled before it arrived.
+        "-search.disableCache",
+    ]
+    env = _lab_env()
+    env["PYTHONUNBUFFERED"] = "1"
+    feeder = [
+        sys.executable, "-m", "lab.scale",
+        "--victoria", ports.url("victoria"),
+        "--alertmanager", ports.url("alertmanager"),
+        "--models", str(len(info.models)),
+        "--breaching", repr(breaching),
+        "--interval", repr(feed_interval),
+        "--history", repr(SCALE_HISTORY),
+        "--step", repr(SCALE_STEP),
+        "--state-dir", str(root),
+    ]  # fmt: skip
+    return {
+        "victoria": (victoria, None),
+        "alertmanager": (_alertmanager_command(info, binaries["alertmanager"]), None),
+        "feeder": (feeder, env),
+    }
 
 
 def _mlflow_command(
@@ -318,8 +404,16 @@ def _service_scraped(prometheus_url: str) -> bool:
 
 
 def _ready_url(info: LabInfo, component: str) -> str:
-    path = "/health" if component == "mlflow" else "/-/ready"
+    path = "/health" if component in ("mlflow", "victoria") else "/-/ready"
     return f"{info.ports.url(component)}{path}"
+
+
+def _answers(info: LabInfo, component: str) -> bool:
+    """Whether ``component`` says it is ready: its readiness URL, or for the feeder,
+    whether VictoriaMetrics answered every series it imported."""
+    if component == "feeder":
+        return bool((scale.read_state(info.state_dir) or {}).get("ready"))
+    return web.is_ok(_ready_url(info, component))
 
 
 def _service_state(info: LabInfo) -> dict[str, Any] | None:
@@ -338,7 +432,7 @@ def _follows_registry(info: LabInfo) -> bool:
 
 
 def _is_ready(info: LabInfo, component: str) -> bool:
-    if not web.is_ok(_ready_url(info, component)):
+    if not _answers(info, component):
         return False
     if component == "prometheus":
         # Prometheus being up is not enough: the console needs data, so wait for a scrape.
@@ -417,7 +511,8 @@ def down(state_dir: Path | str | None = None, *, timeout: float = 10.0) -> list[
         names = {rec.pid: name for name, rec in info.processes.items()}
         # Prometheus first, so it sends no new alerts to a stopping Alertmanager; MLflow
         # last, so the service never sees it go.
-        ordered = [info.processes[n] for n in reversed(COMPONENTS) if n in info.processes]
+        order = [*reversed(info.components), *info.processes]
+        ordered = [info.processes[n] for n in dict.fromkeys(order) if n in info.processes]
         stopped = procs.stop(ordered, timeout=timeout)
         state.remove(root)
     return [names[r.pid] for r in stopped]
@@ -457,6 +552,11 @@ class LabStatus:
     serving: dict[str, dict[str, Any]] | None = None
     #: Why the service last failed to read the registry (None: it did not fail).
     registry_error: str | None = None
+    #: ``simulation``, or ``scale`` for the VictoriaMetrics lab of synthetic series.
+    mode: str = "simulation"
+    #: The scale lab's feeder record (models, breaching, series, samples imported,
+    #: import seconds, last append, alerts); None in the simulation or before it wrote.
+    scale: dict[str, Any] | None = None
 
     @property
     def healthy(self) -> bool:
@@ -469,6 +569,8 @@ class LabStatus:
             "state_dir": str(self.state_dir),
             "up": self.recorded,
             "healthy": self.healthy,
+            "mode": self.mode,
+            "scale": self.scale,
             "config": None if self.config_path is None else str(self.config_path),
             "mlflow_url": self.mlflow_url,
             "models": self.models,
@@ -512,13 +614,23 @@ def status(state_dir: Path | str | None = None) -> LabStatus:
                 name=name,
                 pid=None if record is None else record.pid,
                 alive=alive,
-                ready=alive and web.is_ok(_ready_url(info, name)),
-                url=info.ports.url(name),
+                ready=alive and _answers(info, name),
+                url=info.urls.get(name, f"{info.victoria_url}/api/v1/import"),
                 log=None if record is None else record.log,
             )
         )
-    answer = _service_state(info) or {}
     config = info.config_path if info.config_path.exists() else None
+    if info.scale:
+        return LabStatus(
+            root,
+            True,
+            components,
+            info.models,
+            config_path=config,
+            mode=info.mode,
+            scale=scale.read_state(root),
+        )
+    answer = _service_state(info) or {}
     return LabStatus(
         root,
         True,
@@ -540,6 +652,11 @@ def _running_lab(state_dir: Path | str | None) -> LabInfo:
     info = state.load(root)
     if info is None:
         raise LabError(f"the lab is not up (no lab in {root}); start it with: mlconsole lab up")
+    if info.scale:
+        raise LabError(
+            "the scale lab runs no model service, so it has no faults to inject or reset: "
+            "its breaching models are chosen at start (lab up --scale N --breaching FRACTION)"
+        )
     return info
 
 

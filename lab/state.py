@@ -21,11 +21,17 @@ CONFIG_NAME = "mlconsole.yaml"
 COMPONENTS: tuple[str, ...] = ("mlflow", "service", "alertmanager", "prometheus")
 #: The component a lab started with ``registry=False`` goes without.
 REGISTRY_COMPONENT = "mlflow"
+#: Components of the scale lab in start order: VictoriaMetrics and Alertmanager, then
+#: the feeder that imports the synthetic series into one and posts alerts to the other.
+SCALE_COMPONENTS: tuple[str, ...] = ("victoria", "alertmanager", "feeder")
 _FORMAT = 1
 
 
-def components(registry: bool) -> tuple[str, ...]:
-    """The components of a lab with or without the model registry, in start order."""
+def components(registry: bool, scale: bool = False) -> tuple[str, ...]:
+    """The components of a lab with or without the model registry, or of the scale
+    lab, in start order."""
+    if scale:
+        return SCALE_COMPONENTS
     return COMPONENTS if registry else tuple(c for c in COMPONENTS if c != REGISTRY_COMPONENT)
 
 
@@ -44,11 +50,18 @@ class LabInfo:
     already_running: bool = False
     #: Whether the lab runs MLflow, whose champion aliases say what the service serves.
     registry: bool = False
+    #: Whether this is the scale lab: synthetic series in VictoriaMetrics, no service.
+    scale: bool = False
 
     @property
     def components(self) -> tuple[str, ...]:
         """The lab's components, in start order."""
-        return components(self.registry)
+        return components(self.registry, self.scale)
+
+    @property
+    def mode(self) -> str:
+        """``scale`` (VictoriaMetrics, synthetic series) or ``simulation``."""
+        return "scale" if self.scale else "simulation"
 
     @property
     def config_path(self) -> Path:
@@ -59,6 +72,16 @@ class LabInfo:
     def prometheus_url(self) -> str:
         """Prometheus base URL."""
         return self.ports.url("prometheus")
+
+    @property
+    def victoria_url(self) -> str:
+        """VictoriaMetrics base URL (the scale lab's metrics store)."""
+        return self.ports.url("victoria")
+
+    @property
+    def metrics_url(self) -> str:
+        """Where the console reads metrics: VictoriaMetrics in the scale lab, else Prometheus."""
+        return self.victoria_url if self.scale else self.prometheus_url
 
     @property
     def alertmanager_url(self) -> str:
@@ -77,8 +100,8 @@ class LabInfo:
 
     @property
     def urls(self) -> dict[str, str]:
-        """Base URL of every component."""
-        return {c: self.ports.url(c) for c in self.components}
+        """Base URL of every component that listens on a port."""
+        return {c: self.ports.url(c) for c in self.components if Ports.has(c)}
 
     @property
     def pids(self) -> dict[str, int]:
@@ -93,8 +116,9 @@ class LabInfo:
             "started_at": self.started_at,
             "ready": self.ready,
             "registry": self.registry,
+            "mode": self.mode,
             "models": self.models,
-            "ports": {c: getattr(self.ports, c) for c in self.components},
+            "ports": {c: getattr(self.ports, c) for c in self.components if Ports.has(c)},
             "urls": self.urls,
             "config": str(self.config_path),
             "processes": {name: rec.to_json() for name, rec in self.processes.items()},
@@ -109,16 +133,12 @@ class LabInfo:
         return cls(
             state_dir=Path(data["state_dir"]),
             models=[str(m) for m in data["models"]],
-            ports=Ports(
-                prometheus=int(ports["prometheus"]),
-                alertmanager=int(ports["alertmanager"]),
-                service=int(ports["service"]),
-                **({"mlflow": int(ports["mlflow"])} if "mlflow" in ports else {}),
-            ),
+            ports=Ports(**{c: int(port) for c, port in ports.items() if Ports.has(c)}),
             started_at=float(data["started_at"]),
             processes={name: ProcessRecord.from_json(rec) for name, rec in processes.items()},
             ready=bool(data.get("ready", False)),
             registry=REGISTRY_COMPONENT in processes if registry is None else bool(registry),
+            scale=data.get("mode") == "scale",
         )
 
 

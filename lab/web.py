@@ -41,6 +41,11 @@ def get_json(url: str, timeout: float = 2.0) -> Any:
     return json.loads(_open(urllib.request.Request(url), timeout))
 
 
+def get_bytes(url: str, timeout: float = 2.0) -> bytes:
+    """GET ``url``; return the answer's body."""
+    return _open(urllib.request.Request(url), timeout)
+
+
 def post_json(url: str, payload: dict[str, Any], timeout: float = 5.0) -> Any:
     """POST ``payload`` as JSON to ``url`` and decode the JSON answer."""
     request = urllib.request.Request(
@@ -76,3 +81,13 @@ def port_is_free(host: str, port: int) -> bool:
                 return False
             raise
     return True
+
+
+def post_bytes(
+    url: str, body: bytes, *, content_type: str = "text/plain", timeout: float = 30.0
+) -> bytes:
+    """POST ``body`` as it is to ``url``; return the answer's body."""
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": content_type}, method="POST"
+    )
+    return _open(request, timeout)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything mlconsole needs on a Debian machine: the lab's servers from
-# apt, the Python venv from the exact pins in requirements.lock, and MLflow (the
-# lab's model registry) in a venv of its own from lab/mlflow.lock.
+# apt (Prometheus, Alertmanager, and VictoriaMetrics for the scale lab), the Python
+# venv from the exact pins in requirements.lock, and MLflow (the lab's model
+# registry) in a venv of its own from lab/mlflow.lock.
 # Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,13 +12,15 @@ command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v tmux >/dev/null || need_apt+=(tmux)
+# The scale lab (`mlconsole lab up --scale N`) keeps its series in VictoriaMetrics.
+command -v victoria-metrics >/dev/null || need_apt+=(victoria-metrics)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}" >&2
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-alertmanager tmux curl >/dev/null
+    prometheus prometheus-alertmanager victoria-metrics tmux curl >/dev/null
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -36,3 +36,35 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield info
     finally:
         control.down(state_dir)
+
+
+#: The scale lab's Alertmanager and VictoriaMetrics (base+95, base+429).
+SCALE_TEST_PORTS = {"alertmanager": _BASE + 95, "victoria": _BASE + 429}
+#: The scale lab of the tests: few models, a tenth of them breaching, fresh points
+#: every second, so a test sees new values within a few seconds.
+SCALE_TEST_MODELS = 50
+SCALE_TEST_BREACHING = 0.1
+SCALE_TEST_FEED_INTERVAL = 1.0
+
+
+@pytest.fixture(scope="session")
+def scale_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The scale lab (VictoriaMetrics with synthetic series, Alertmanager with the
+    breaching models' alerts, the feeder) on test ports, started once per session."""
+    from lab import control
+    from lab.configs import Ports
+
+    state_dir = tmp_path_factory.mktemp("scale-lab")
+    info = control.up(
+        state_dir,
+        models=SCALE_TEST_MODELS,
+        ports=Ports(**SCALE_TEST_PORTS),
+        scale=True,
+        breaching=SCALE_TEST_BREACHING,
+        feed_interval=SCALE_TEST_FEED_INTERVAL,
+        timeout=90,
+    )
+    try:
+        yield info
+    finally:
+        control.down(state_dir)

@@ -77,7 +77,8 @@ def test_state_dir_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 def test_parser_defaults_and_choices() -> None:
     args = parse("up")
     ports = (args.prometheus_port, args.alertmanager_port, args.service_port, args.mlflow_port)
-    assert (args.models, *ports) == (3, 19090, 19093, 19100, 19500)
+    # No --models: the lab's default of 3 (None, so --models N and --scale N conflict).
+    assert (args.models, *ports) == (None, 19090, 19093, 19100, 19500)
     assert args.wait is True and args.state_dir is None and callable(args.func)
     assert args.registry is True
     assert parse("up", "--no-wait", "--models", "1000").wait is False
@@ -92,6 +93,8 @@ def test_parser_defaults_and_choices() -> None:
         parse("inject", "meteor")
     with pytest.raises(SystemExit):
         parse("up", "--models", "0")
+    with pytest.raises(SystemExit):
+        parse("up", "--models", "3", "--scale", "5")
 
 
 def test_importing_the_cli_is_cheap() -> None:
