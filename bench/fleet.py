@@ -53,6 +53,13 @@ from lab.configs import PACKAGE_DIR, Ports, mlconsole_config
 #: ``metric{matchers}``: the metric name and the matchers of a plain selector.
 _SELECTOR = re.compile(r"^\s*([A-Za-z_:][\w:]*)\s*(?:\{([^}]*)\})?\s*$")
 _MODEL_MATCHER = re.compile(r'model\s*=\s*"([^"]*)"')
+#: ``(query) and on(model) label_replace(vector(1), "model", "NAME", "", "")``: one
+#: model's series of ``query``, as the incident reads ask.
+_ONE_MODEL = re.compile(
+    r"^\(\s*(.+?)\s*\)\s*and\s+on\s*\(\s*model\s*\)\s*label_replace\(\s*vector\(1\)\s*,"
+    r'\s*"model"\s*,\s*"([^"]*)"',
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +193,8 @@ class Fleet:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread is not None:  # shutdown() waits for a loop that must be running
+            self._server.shutdown()
         self._server.server_close()
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -257,6 +265,13 @@ class Fleet:
         """The known query ``query`` asks for, and the indexes of the models it selects."""
         if query in self.series:
             return query, list(range(len(self.models)))
+        one = _ONE_MODEL.match(query)
+        if one is not None:
+            inner = self._select(one.group(1))
+            if inner is None:
+                return None
+            index = self._index(one.group(2))
+            return inner[0], [i for i in inner[1] if i == index]
         match = _SELECTOR.match(query)
         if match is None or match.group(1) not in self.series:
             return None
@@ -264,9 +279,13 @@ class Fleet:
         wanted = _MODEL_MATCHER.search(matchers)
         if wanted is None:
             return match.group(1), list(range(len(self.models)))
-        name = wanted.group(1)
+        index = self._index(wanted.group(1))
+        return match.group(1), [index] if index >= 0 else []
+
+    def _index(self, name: str) -> int:
+        """Where model ``name`` is in :attr:`models`; -1 when it is not one of them."""
         index = int(name[6:]) if name.startswith("model-") and name[6:].isdigit() else -1
-        return match.group(1), [index] if 0 <= index < len(self.models) else []
+        return index if 0 <= index < len(self.models) else -1
 
     def instant(self, query: str, at: float) -> bytes:
         selected = self._select(query)
@@ -320,7 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        with contextlib.suppress(ConnectionError):  # the console quit mid-answer
+            self.wfile.write(body)
 
     def _params(self) -> dict[str, str]:
         query = urllib.parse.urlsplit(self.path).query
