@@ -146,6 +146,11 @@ def up(
         if existing is not None:
             alive = [procs.is_alive(r) for r in existing.processes.values()]
             if set(existing.processes) == set(existing.components) and all(alive):
+                if existing.scale != scale:
+                    raise LabError(
+                        f"the {existing.mode} lab is already running in {root}; stop it "
+                        f"first (mlconsole lab down), or use another --state-dir"
+                    )
                 existing.already_running = True
                 return existing
             # Leftovers of a crashed or interrupted lab: clear them, then start afresh.

@@ -15,9 +15,10 @@ import pytest
 from console.config_loader import load_config
 from console.poller import sli_queries
 from console.snapshot import SliStatus, judge
-from lab import scale
+from lab import control, procs, scale, state
 from lab.configs import Ports, mlconsole_config
 from lab.scale import KIND_ALERTS, KINDS, METRICS, Fleet, alert_rules, value_at
+from lab.state import LabInfo
 
 #: One full slow wave, in steps that also catch the fast wave's peaks and troughs.
 TIMES = [1_800_000_000.0 + 7.0 * i for i in range(90)]
@@ -147,3 +148,33 @@ def test_scale_and_models_together_are_refused(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[-1].endswith(
         "argument --models: not allowed with argument --scale"
     )
+
+
+def running_lab(tmp_path: Path, *, scale_lab: bool) -> LabInfo:
+    """A lab record whose every component is this very test process, so it counts as up."""
+    me = procs.ProcessRecord(os.getpid(), procs.start_identity(os.getpid()), ["pytest"], "/l")
+    info = LabInfo(tmp_path, ["m"], Ports(), 1.0, scale=scale_lab)
+    info.processes = dict.fromkeys(info.components, me)
+    state.save(info)
+    return info
+
+
+def test_scale_lab_record_round_trips(tmp_path: Path) -> None:
+    info = running_lab(tmp_path, scale_lab=True)
+    loaded = state.load(tmp_path)
+    assert loaded is not None and loaded.scale and loaded.mode == "scale"
+    assert loaded.to_json() == info.to_json()
+    assert loaded.components == ("victoria", "alertmanager", "feeder")
+    # The feeder listens nowhere; the console reads VictoriaMetrics.
+    assert sorted(loaded.urls) == ["alertmanager", "victoria"]
+    assert loaded.metrics_url == "http://127.0.0.1:19428"
+
+
+@pytest.mark.parametrize("running_scale", [True, False])
+def test_up_refuses_to_start_one_mode_over_the_other(tmp_path: Path, running_scale: bool) -> None:
+    running_lab(tmp_path, scale_lab=running_scale)
+    mode = "scale" if running_scale else "simulation"
+    with pytest.raises(control.LabError, match=f"the {mode} lab is already running in"):
+        control.up(tmp_path, scale=not running_scale, registry=False)
+    again = control.up(tmp_path, scale=running_scale, registry=False)
+    assert again.already_running
