@@ -6,6 +6,7 @@ a config that names only Prometheus never pays for (or breaks on) the others.
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import EntryPoint, entry_points
 
 from adapters.base import Adapter
@@ -17,7 +18,10 @@ class AdapterLoadError(Exception):
     """An adapter type is unknown or its module failed to import."""
 
 
+@functools.cache
 def _entry_points() -> dict[str, EntryPoint]:
+    # Read once a process: each look-up reads the metadata of every installed package
+    # (tens of ms), and a config names several sources.
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 

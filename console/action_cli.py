@@ -22,14 +22,13 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import sys
 from collections.abc import Mapping
 from typing import Any
 
-from console.config import SILENCE_RANGE
+from console.durations import SILENCE_RANGE
 from console.text import inert
 
 EXIT_OK = 0
@@ -194,6 +193,8 @@ def cmd_silence(args: argparse.Namespace) -> int:
 
 
 def run_action(args: argparse.Namespace, name: str, params: Mapping[str, Any]) -> int:
+    import asyncio
+
     from console.cli import _resolve_config
 
     config = _resolve_config(args)

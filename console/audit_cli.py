@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 def default_audit_path(args: argparse.Namespace) -> Path:
     """Beside the store the config names (``audit.db``), else in the XDG state dir."""
-    from console.config import find_config
     from console.config_loader import ConfigError, load_config
+    from console.config_path import find_config
     from console.store import default_store_path
     from console.workspace import audit_path
 

@@ -13,17 +13,18 @@ Exit codes (every command):
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import json
 import sys
-import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from console import __version__
-from console.config import Config, find_config
-from console.config_loader import ConfigError, load_config
-from console.text import print_inert
+
+if TYPE_CHECKING:
+    from console.config import Config
+
+# Importing this module, and building the parser, must stay cheap: `--version` and
+# `--help` answer from here. Each command imports what it needs when it runs (the
+# config models, pydantic and YAML alone cost several times a bare interpreter).
 
 EXIT_OK = 0
 EXIT_FIRING = 1
@@ -115,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _resolve_config(args: argparse.Namespace, explicit: str | None = None) -> Config | int:
+    from console.config_path import find_config
+
     path, why = find_config(explicit or args.config)
     if path is None:
         print(
@@ -124,6 +127,9 @@ def _resolve_config(args: argparse.Namespace, explicit: str | None = None) -> Co
             file=sys.stderr,
         )
         return EXIT_USAGE
+    from console.config_loader import ConfigError, load_config
+    from console.text import print_inert
+
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -134,12 +140,15 @@ def _resolve_config(args: argparse.Namespace, explicit: str | None = None) -> Co
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from console.config_path import find_config
+
     path, why = find_config(args.path or args.config)
     if path is None:
         print(f"mlconsole: no config to check ({why})", file=sys.stderr)
         return EXIT_USAGE
-    from console.config_loader import load_config_located
+    from console.config_loader import ConfigError, load_config_located
     from console.promql_check import check_syntax, config_expressions
+    from console.text import print_inert
 
     try:
         config, located = load_config_located(path)
@@ -149,6 +158,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"{len(exc.issues)} error(s) in {path}")
         return EXIT_USAGE
     expressions = config_expressions(config, located)
+    import asyncio
+
     report = asyncio.run(check_syntax(expressions, config=config))
     if report.issues:
         for issue in sorted(report.issues, key=lambda i: (i.line, i.col)):
@@ -164,9 +175,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = _resolve_config(args)
     if isinstance(config, int):
         return config
+    import asyncio
+    import contextlib
+    import time
+
     from console.poller import Poller, build_adapters
     from console.snapshot import Snapshot
-    from console.status import exit_code, render_status
+    from console.status import exit_code
 
     async def collect() -> tuple[Snapshot, float]:
         adapters, failures = build_adapters(config)
@@ -182,8 +197,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     snapshot, now = asyncio.run(collect())
     if args.json:
+        import json
+
         print(json.dumps(snapshot.as_dict(now), indent=2, sort_keys=False))
     else:
+        from console.status import render_status
+
         render_status(snapshot, config, now)
     return exit_code(snapshot, now)
 
@@ -200,8 +219,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words == ["--version"]:  # what argparse would print, without building every parser
+        print(f"mlconsole {__version__}")
+        return EXIT_OK
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     func = getattr(args, "func", cmd_dashboard)
     try:
         code = func(args)

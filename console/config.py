@@ -18,82 +18,22 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from adapters.base import SourceSettings
 
-ENV_CONFIG = "MLCONSOLE_CONFIG"
+# Re-exported (``as``): these names have always been importable from here.
+from console.config_path import ENV_CONFIG as ENV_CONFIG
+from console.config_path import find_config as find_config
+from console.config_path import xdg_config_path as xdg_config_path
+from console.durations import DURATION_TEXT, parse_config_duration
+from console.durations import SILENCE_RANGE as SILENCE_RANGE
+from console.durations import format_duration as format_duration
+from console.durations import parse_duration as parse_duration
+from console.durations import parse_silence_duration as parse_silence_duration
+
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-
-
-def parse_duration(raw: Any) -> float:
-    """``30``, ``"30s"``, ``"5m"``, ``"1h"``, ``"30d"`` → seconds."""
-    if isinstance(raw, bool):
-        raise ValueError("a duration is a number of seconds or a string like '30s', '5m', '1h'")
-    if isinstance(raw, int | float):
-        return float(raw)
-    if isinstance(raw, str) and (match := _DURATION.match(raw)):
-        return float(match.group(1)) * _UNITS[match.group(2)]
-    raise ValueError(f"{raw!r} is not a duration; write seconds or a string like '30s', '5m', '1h'")
-
-
-def format_duration(seconds: float) -> str:
-    """The inverse of :func:`parse_duration`, for display: 90 → ``1m30s``."""
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        m, s = divmod(seconds, 60)
-        return f"{m}m{s:02d}s" if s else f"{m}m"
-    if seconds < 86400:
-        h, rem = divmod(seconds, 3600)
-        return f"{h}h{rem // 60:02d}m" if rem // 60 else f"{h}h"
-    d, rem = divmod(seconds, 86400)
-    return f"{d}d{rem // 3600}h" if rem // 3600 else f"{d}d"
-
-
-MAX_DURATION = 365 * 86400.0
-"""Longest interval or window a config may set: a year."""
-
-
-def parse_config_duration(raw: Any) -> float:
-    """:func:`parse_duration` for config keys: finite and at most :data:`MAX_DURATION`
-    (YAML's ``.inf`` and ``.nan`` are numbers, but no interval or window)."""
-    seconds = parse_duration(raw)
-    if not math.isfinite(seconds):
-        raise ValueError(
-            f"{raw!r} is not a usable duration; write a finite length like '30s', '5m', '1h'"
-        )
-    if seconds > MAX_DURATION:
-        longest = format_duration(MAX_DURATION)
-        raise ValueError(f"{raw!r} is longer than the most allowed, {longest}")
-    return seconds
-
 
 Duration = Annotated[float, BeforeValidator(parse_config_duration), Field(gt=0)]
 """A positive, finite length of time in seconds (``30``, ``"5m"``, ``"1h"``)."""
 NonNegativeDuration = Annotated[float, BeforeValidator(parse_config_duration), Field(ge=0)]
 """Like :data:`Duration`, where 0 is allowed."""
-
-SILENCE_MIN = 60.0
-SILENCE_MAX = 30 * 86400.0
-SILENCE_RANGE = f"from {format_duration(SILENCE_MIN)} to {format_duration(SILENCE_MAX)}"
-
-
-def parse_silence_duration(raw: Any) -> float:
-    """A silence's length in seconds, from ``--duration``, the silence dialog, a
-    runbook step or ``actions.silence_duration``: one rule for all of them. Zero,
-    negative, garbage and lengths past :data:`SILENCE_MAX` raise ValueError (one line,
-    naming the accepted range)."""
-    try:
-        seconds = parse_duration(raw.strip() if isinstance(raw, str) else raw)
-    except ValueError:
-        raise ValueError(
-            f"{raw!r} is not a duration; write e.g. 30m, 2h or 1d ({SILENCE_RANGE})"
-        ) from None
-    if not SILENCE_MIN <= seconds <= SILENCE_MAX:  # False for nan too
-        raise ValueError(f"a silence lasts {SILENCE_RANGE}, not {raw!r}")
-    return seconds
-
 
 _OBJECTIVE = re.compile(r"^\s*(<=|>=|<|>)\s*(\S+)\s*$")
 
@@ -137,7 +77,7 @@ def parse_objective(raw: Any) -> Objective:
             if not math.isfinite(value):
                 raise ValueError(f"{raw!r}: an objective's threshold must be a finite number")
             return Objective(op, value)  # type: ignore[arg-type]
-        if _DURATION.match(threshold):  # "< 15m" for a seconds SLI
+        if DURATION_TEXT.match(threshold):  # "< 15m" for a seconds SLI
             return Objective(op, parse_duration(threshold))  # type: ignore[arg-type]
     raise ValueError(f"{raw!r} is not an objective; write it like '< 0.2' or '>= 0.999'")
 
@@ -419,21 +359,3 @@ class Config(BaseModel):
             return sli.source
         metrics = [name for name, src in self.sources.items() if src.type == "prometheus"]
         return metrics[0] if metrics else None
-
-
-def xdg_config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "mlconsole" / "config.yaml"
-
-
-def find_config(explicit: str | None) -> tuple[Path | None, str]:
-    """Where the config is, and why: ``--config``, then ``$MLCONSOLE_CONFIG``, then XDG."""
-    if explicit:
-        return Path(explicit).expanduser(), "--config"
-    env = os.environ.get(ENV_CONFIG)
-    if env:
-        return Path(env).expanduser(), f"${ENV_CONFIG}"
-    xdg = xdg_config_path()
-    if xdg.exists():
-        return xdg, "XDG config dir"
-    return None, f"no --config, ${ENV_CONFIG} unset, and no {xdg}"

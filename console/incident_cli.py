@@ -12,9 +12,7 @@ cannot move that way (acknowledging a resolved incident, resolving twice).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.config import format_duration
+from console.durations import format_duration
 from console.text import inert
 from console.text_table import Column, output_width, render_table
 
@@ -48,6 +46,8 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
+        import sqlite3
+
         from console.audit import AuditError
         from console.incidents import IncidentError
         from console.store import StoreError
@@ -209,6 +209,8 @@ def _actor(args: argparse.Namespace, config: Config) -> str:
 
 def _sync(records: Records, actor: str) -> str | None:
     """Read the alerts once and sync; the error if they could not be read."""
+    import asyncio
+
     from adapters.base import AdapterError
     from console.incident_live import sync_from_source
     from console.poller import build_adapters
@@ -407,6 +409,8 @@ def cmd_open(args: argparse.Namespace) -> int:
             finally:
                 for adapter in adapters.values():
                     await adapter.aclose()
+
+        import asyncio
 
         return asyncio.run(run())
 

@@ -92,8 +92,8 @@ def _check_promql(results: Results, args: argparse.Namespace) -> tuple[Results, 
     does not parse becomes its file's issue. The line that says how syntax was checked."""
     import asyncio
 
-    from console.config import find_config
     from console.config_loader import ConfigError, load_config, parse_yaml, read_regular_file
+    from console.config_path import find_config
     from console.promql_check import check_syntax, runbook_expressions
 
     expressions = []

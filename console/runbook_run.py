@@ -19,7 +19,6 @@ be written (the action step did not run).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import io
 import json
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from console.text import inert
-from console.timeline import seconds_of
 
 EXIT_CONCLUDED, EXIT_WAITING, EXIT_USAGE, EXIT_CHECK_FAILED = 0, 1, 2, 3
 CONFIRM = {"confirm", "confirmed", "yes", "y", "1"}
@@ -95,6 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"mlconsole runbook run: {inert(parsed)}", file=sys.stderr)
             return EXIT_USAGE
     assert isinstance(answers, dict) and isinstance(labels, dict)
+    import asyncio
+
     try:
         return asyncio.run(_run(args, config, labels, answers))
     except _UsageError as exc:
@@ -274,6 +274,7 @@ def _print(result: dict[str, Any], walk: Any, pause: Any) -> None:
     from rich.text import Text
 
     from console.runbook import AskStep
+    from console.timeline import seconds_of
 
     console = Console()
     runbook = walk.runbook

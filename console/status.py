@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.padding import Padding
-from rich.table import Table
-from rich.text import Text
-
-from console import model_table
 from console.cli import EXIT_FIRING, EXIT_OK, EXIT_UNREACHABLE
-from console.config import Config
-from console.format import HEALTH_STYLE, format_age
-from console.model_table import Detail, stale_slis
 from console.snapshot import Health, Snapshot
-from console.text import CELL_LIMIT, inert
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+    from console.config import Config
+    from console.model_table import Detail
+
+# Rich and the table's cells are imported by the renderers only: `status --json` and
+# the exit code need neither (rich.console alone costs about a bare interpreter).
 
 #: Cells between two columns of the status tables (one space each side).
 STATUS_PADDING = 2
@@ -36,6 +37,12 @@ def render_slis(snapshot: Snapshot, config: Config, now: float, console: Console
     Columns never shrink (a value is never cut to ``99.…``): the table drops what the
     dashboard drops when narrow, and when the SLIs still do not fit, they continue in
     further blocks, each led by the model's name."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from console import model_table
+    from console.model_table import stale_slis
+
     stale = stale_slis(snapshot, config, now)
     models = model_table.ordered(snapshot, snapshot.models)
 
@@ -76,6 +83,14 @@ def render_slis(snapshot: Snapshot, config: Config, now: float, console: Console
 def render_status(
     snapshot: Snapshot, config: Config, now: float, console: Console | None = None
 ) -> None:
+    from rich.console import Console
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    from console.format import HEALTH_STYLE, format_age
+    from console.text import CELL_LIMIT, inert
+
     console = console or Console()
     sources = Table(title="Sources", title_justify="left")
     for column in ("source", "type", "state", "age", "last error"):

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from rich.cells import cell_len, set_cell_size
-
 from console.text import inert
+
+# rich.cells (cell widths) is imported where a table is drawn, not when the command
+# line that defines the columns is imported.
 
 GAPS = ("  ", " ")
 """Two spaces between columns; one when that makes the table fit."""
@@ -41,6 +42,8 @@ def output_width(stream: TextIO | None = None) -> int | None:
 
 
 def _fit(text: str, width: int) -> str:
+    from rich.cells import cell_len, set_cell_size
+
     if cell_len(text) <= width:
         return text
     return set_cell_size(text, width - 1) + "…"
@@ -52,6 +55,8 @@ def render_table(
     """The header line and one line per row. With ``width``, shrinkable columns are
     cut (widest first) until the lines fit, or none can shrink further. Cells are
     outside text: each is made inert (one line, controls shown) before it is measured."""
+    from rich.cells import cell_len
+
     rows = [[inert(cell) for cell in row] for row in rows]
     widths = [
         max([cell_len(c.header), *(cell_len(row[i]) for row in rows)])

@@ -1,0 +1,256 @@
+"""Start-up costs only what a command uses: checked by what a fresh interpreter imports.
+
+`--version` and `--help` import none of the libraries the commands need (pydantic,
+YAML, httpx, ...), `status --json` no rendering library, and every HTTP client of a
+process shares one SSL context per distinct TLS setting.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters import registry
+from adapters.base import SourceSettings
+from adapters.http import HttpClient, HttpError
+
+HEAVY = {"pydantic", "yaml", "httpx", "requests", "prometheus_api_client", "textual", "rich"}
+"""What a command that does not need them must not pay for."""
+
+
+def run_main(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, set[str]]:
+    """``console.cli.main(argv)`` in a fresh interpreter: its exit code, its output, and
+    the top-level packages of HEAVY it imported."""
+    probe = textwrap.dedent(f"""
+        import contextlib, io, json, sys
+        from console.cli import main
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                code = main({list(argv)!r})
+        except SystemExit as exc:
+            code = exc.code
+        heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({sorted(HEAVY)!r}))
+        print(json.dumps([code, out.getvalue(), heavy]))
+    """)
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
+    )
+    code, out, heavy = json.loads(run.stdout.splitlines()[-1])
+    return code, out, set(heavy)
+
+
+def test_version_imports_none_of_the_command_libraries() -> None:
+    code, out, heavy = run_main("--version")
+    assert (code, out) == (0, "mlconsole 0.1.0\n")
+    assert heavy == set()
+
+
+def test_version_says_what_the_parser_would_say() -> None:
+    """`--version` is answered before the parser is built: in the same words."""
+    from console import __version__
+    from console.cli import build_parser
+
+    code, out, _ = run_main("--version")
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["--version"])
+    assert exited.value.code == code == 0
+    assert out == f"mlconsole {__version__}\n"
+
+
+COMMANDS = [
+    [],
+    ["status"],
+    ["check-config"],
+    ["dashboard"],
+    ["rollback"],
+    ["fallback"],
+    ["silence"],
+    ["pipeline"],
+    ["audit"],
+    ["audit", "verify"],
+    ["incident"],
+    ["incident", "list"],
+    ["export"],
+    ["lab"],
+    ["lab", "up"],
+    ["runbook"],
+    ["runbook", "run"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "mlconsole")
+def test_help_imports_none_of_the_command_libraries(command: list[str]) -> None:
+    code, out, heavy = run_main(*command, "--help")
+    assert code == 0 and out.startswith("usage: mlconsole")
+    assert heavy == set(), f"{' '.join(command)} --help imported {heavy}"
+
+
+def test_no_config_is_said_without_loading_the_config_models(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path), "HOME": str(tmp_path)}
+    code, _, heavy = run_main("status", "--json", env=env)
+    assert code == 2
+    assert heavy == set()
+
+
+def test_status_json_imports_no_rendering_library(tmp_path: Path) -> None:
+    """`status --json` prints JSON: rich (the tables) and textual stay unimported."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "sources:\n  am: {type: alertmanager, url: 'http://127.0.0.1:9', retries: 0, timeout: 1}\n"
+    )
+    code, out, heavy = run_main("--config", str(config), "status", "--json")
+    assert code == 3  # the source refused: unreachable
+    assert json.loads(out)["sources"]["am"]["state"] == "down"
+    assert not {"rich", "textual"} & heavy
+    assert "pydantic" in heavy and "httpx" in heavy  # it did load the config and ask
+
+
+def test_adapters_are_looked_up_in_the_installed_metadata_once() -> None:
+    """Reading every package's entry points costs tens of ms; a config with five
+    sources (and its option check) must not pay it six times."""
+    calls = []
+    real = registry.entry_points
+
+    def counting(**kwargs: str) -> object:
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    registry._entry_points.cache_clear()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(registry, "entry_points", counting)
+            assert "alertmanager" in registry.available()
+            for _ in range(5):
+                registry.load("alertmanager")
+            registry.load("prometheus")
+        assert calls == [{"group": registry.GROUP}]
+    finally:
+        registry._entry_points.cache_clear()
+
+
+# -- one SSL context per distinct TLS setting ----------------------------------------
+
+
+def settings(url: str, **tls: object) -> SourceSettings:
+    return SourceSettings.model_validate({"url": url, "tls": tls, "retries": 0})
+
+
+def tls_context(source: SourceSettings) -> ssl.SSLContext:
+    from adapters.http import tls_context
+
+    return tls_context(source)
+
+
+def client_context(client: HttpClient) -> ssl.SSLContext:
+    """The context the client's connection pool opens TLS connections with."""
+    context = client._client._transport._pool._ssl_context  # type: ignore[attr-defined]
+    assert isinstance(context, ssl.SSLContext)
+    return context
+
+
+def test_clients_with_the_same_tls_setting_share_one_context() -> None:
+    one = HttpClient("am", settings("https://am.example:9093"), system="Alertmanager")
+    two = HttpClient("mlflow", settings("https://mlflow.example"), system="MLflow")
+    assert client_context(one) is client_context(two) is tls_context(one.settings)
+    assert client_context(one).verify_mode == ssl.CERT_REQUIRED
+    assert client_context(one).check_hostname
+    assert client_context(one).cert_store_stats()["x509_ca"] > 0  # the default bundle
+
+
+def test_a_different_tls_setting_gets_its_own_context() -> None:
+    verified = tls_context(settings("https://a.example"))
+    unverified = tls_context(settings("https://a.example", verify=False))
+    assert unverified is not verified
+    assert unverified.verify_mode == ssl.CERT_NONE and not unverified.check_hostname
+    assert tls_context(settings("https://b.example", verify=False)) is unverified
+
+
+def test_a_plain_http_source_loads_no_certificates() -> None:
+    context = tls_context(settings("http://127.0.0.1:9093"))
+    assert context is tls_context(settings("http://other:80"))
+    assert context.cert_store_stats()["x509_ca"] == 0
+    # It trusts nothing: were it ever used for TLS, it would refuse, never accept.
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def https_server(certificate: tuple[Path, Path]) -> Iterator[str]:
+    """A local HTTPS server that answers every GET with ``{"ok": true}``."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_the_shared_contexts_verify_as_httpx_would(
+    https_server: str, certificate: tuple[Path, Path]
+) -> None:
+    """ca_file trusts the server; the default bundle does not; verify: false connects."""
+    cert, key = certificate
+    trusting = HttpClient("s", settings(https_server, ca_file=str(cert)), system="S")
+    default = HttpClient("s", settings(https_server), system="S")
+    unverified = HttpClient("s", settings(https_server, verify=False), system="S")
+    with_client_cert = HttpClient(
+        "s",
+        settings(https_server, ca_file=str(cert), cert_file=str(cert), key_file=str(key)),
+        system="S",
+    )
+    try:
+        assert await trusting.request_json("GET", "/") == {"ok": True}
+        assert await unverified.request_json("GET", "/") == {"ok": True}
+        assert await with_client_cert.request_json("GET", "/") == {"ok": True}
+        with pytest.raises(HttpError) as refused:
+            await default.request_json("GET", "/")
+        assert "CERTIFICATE" in str(refused.value) and "tls:" in refused.value.hint
+        assert client_context(with_client_cert) is not client_context(trusting)
+    finally:
+        for client in (trusting, default, unverified, with_client_cert):
+            await client.aclose()
