@@ -229,3 +229,75 @@ def test_verify_names_a_device_for_what_it_is(capsys: pytest.CaptureFixture[str]
 
     assert main(["audit", "verify", "--db", "/dev/zero"]) == 2
     assert "/dev/zero is a character device, not a regular file" in capsys.readouterr().err
+
+
+# -- a long log -----------------------------------------------------------------------
+
+LONG = 20_000
+
+
+@pytest.fixture(scope="module")
+def long_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A whole log of LONG entries, written straight into SQLite (as bench/audit.py
+    builds its million), with the log's own hashing."""
+    from bench.audit import synthetic_log
+
+    return synthetic_log(tmp_path_factory.mktemp("long") / "audit.db", LONG)
+
+
+def copy_of(log: Path, tmp_path: Path) -> AuditLog:
+    for suffix in ("", ".head"):
+        (tmp_path / f"audit.db{suffix}").write_bytes(Path(f"{log}{suffix}").read_bytes())
+    return AuditLog(tmp_path / "audit.db")
+
+
+def verify_peak(log: AuditLog) -> int:
+    """The most Python memory verify held at once, in bytes."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        assert log.verify().ok
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_verify_memory_does_not_grow_with_the_log(long_log: Path, tmp_path: Path) -> None:
+    """verify streams the rows: ten times the entries, the same memory (it read them
+    all at once before, 1 GB at a million entries)."""
+    from bench.audit import synthetic_log
+
+    short = AuditLog(synthetic_log(tmp_path / "short.db", LONG // 10), read_only=True)
+    long = AuditLog(long_log, read_only=True)
+    short_peak, long_peak = verify_peak(short), verify_peak(long)
+    assert long.verify().entries == LONG and short.verify().entries == LONG // 10
+    assert long_peak < max(2 * short_peak, short_peak + 256 * 1024), (short_peak, long_peak)
+
+
+def test_a_change_deep_in_a_long_log_is_named(long_log: Path, tmp_path: Path) -> None:
+    log = copy_of(long_log, tmp_path)
+    db = raw(log)
+    body = json.loads(db.execute("SELECT body FROM audit WHERE seq = 15000").fetchone()[0])
+    body["actor"] = "mallory@host"
+    db.execute("UPDATE audit SET body = ? WHERE seq = 15000", (canonical(body),))
+    result = log.verify()
+    assert (result.ok, result.entries, result.bad_seq) == (False, LONG, 15000)
+    assert result.reason == "entry 15000 was changed after it was written"
+
+
+def test_a_deletion_deep_in_a_long_log_is_named_by_the_cli(
+    long_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console.cli import main
+
+    log = copy_of(long_log, tmp_path)
+    raw(log).execute("DELETE FROM audit WHERE seq = 17000")
+    assert main(["audit", "verify", "--db", str(log.path)]) == 1
+    assert capsys.readouterr().out == (
+        f"{log.path}: TAMPERED at entry 17001: entry 17001 stands where entry 17000 "
+        "should: entries were deleted or reordered\n"
+    )
+    result = log.verify()
+    assert (result.entries, result.bad_seq) == (LONG - 1, 17001)
