@@ -16,7 +16,7 @@ import functools
 import inspect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -182,6 +182,27 @@ class QueryResult:
 
 
 @dataclass(frozen=True, slots=True)
+class LabelValues:
+    """An instant query's answer read by one label: each series' value under the value
+    of that label (``{"fraud-detector": 0.031, ...}`` for ``model``).
+
+    The bulk form of :class:`QueryResult`, for the refresh that reads one series per
+    model from every SLI query: no object per series. Series without the label are
+    left out (``unlabelled`` counts them); when two series share a label value, the
+    later one in the answer wins. NaN and ±Inf are kept as floats.
+    """
+
+    query: str
+    label: str
+    values: Mapping[str, float]
+    timestamp: float
+    """When the values were evaluated: an instant vector's samples all carry the
+    evaluation time (the newest sample's timestamp when they differ; 0 when empty)."""
+    warnings: tuple[str, ...] = ()
+    unlabelled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class RangeSeries:
     """One series of a range query: labels and ``(timestamp, value)`` points."""
 
@@ -281,6 +302,7 @@ class ModelVersion:
 CONTRACT_METHODS = frozenset(
     {
         "query",
+        "query_by_label",
         "query_range",
         "alerts",
         "groups",
@@ -293,6 +315,7 @@ CONTRACT_METHODS = frozenset(
         "alias",
         "set_alias",
         "state",
+        "states",
         "set_state",
     }
 )
@@ -375,6 +398,25 @@ class MetricsAdapter(Adapter):
     async def query(self, promql: str, at: float | None = None) -> QueryResult:
         """Evaluate an instant query. Raises :class:`AdapterError` on any failure."""
 
+    async def query_by_label(self, promql: str, label: str) -> LabelValues:
+        """Evaluate an instant query and read each series' value by its ``label``.
+
+        The refresh asks this, once per SLI for every model. The default reads
+        :meth:`query`; an adapter that can skip building a :class:`Sample` per series
+        overrides it. Raises :class:`AdapterError` on any failure."""
+        result = await self.query(promql)
+        values: dict[str, float] = {}
+        timestamp = 0.0
+        unlabelled = 0
+        for sample in result.samples:
+            key = sample.labels.get(label)
+            if key is None:
+                unlabelled += 1
+                continue
+            values[key] = sample.value
+            timestamp = max(timestamp, sample.timestamp)
+        return LabelValues(promql, label, values, timestamp, result.warnings, unlabelled)
+
     @abstractmethod
     async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeResult:
         """Evaluate a range query. Raises :class:`AdapterError` on any failure."""
@@ -450,6 +492,19 @@ class RegistryAdapter(Adapter):
         read the alias first and read it back after."""
 
 
+#: The default :meth:`SwitchAdapter.states` reads one target per request; this many at once.
+SWITCH_READS_AT_ONCE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchStates:
+    """A sweep's read of a switch: on or off per target, and why a target could not
+    be read (its message, for the source's warnings)."""
+
+    on: Mapping[str, bool]
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+
 class SwitchAdapter(Adapter):
     """An on/off control per target: a serving fallback, a pipeline's pause.
 
@@ -462,6 +517,32 @@ class SwitchAdapter(Adapter):
     @abstractmethod
     async def state(self, target: str) -> bool:
         """Whether the switch is on for ``target`` now, read from the system."""
+
+    async def states(self, targets: Sequence[str]) -> SwitchStates:
+        """Every target's state in one sweep, as the console's refresh reads them.
+
+        The default asks :meth:`state` per target, :data:`SWITCH_READS_AT_ONCE` at a
+        time; an adapter whose system answers for every target at once overrides it
+        with one request. A target that could not be read is in ``errors``; when none
+        could be, the first failure is raised as an :class:`AdapterError` (the source
+        is down, not merely partial)."""
+        import asyncio  # here: the commands that only parse a config never load it
+
+        gate = asyncio.Semaphore(SWITCH_READS_AT_ONCE)
+
+        async def read(target: str) -> bool:
+            async with gate:
+                return await self.state(target)
+
+        results = await asyncio.gather(*(read(t) for t in targets), return_exceptions=True)
+        on = {t: r for t, r in zip(targets, results, strict=True) if isinstance(r, bool)}
+        failed = [(t, r) for t, r in zip(targets, results, strict=True) if not isinstance(r, bool)]
+        if failed and not on:
+            first = failed[0][1]
+            if isinstance(first, AdapterError):
+                raise first
+            raise AdapterError(self.name, f"{first.__class__.__name__}: {first}")
+        return SwitchStates(on, {t: str(r) for t, r in failed})
 
     @abstractmethod
     async def set_state(self, target: str, on: bool) -> None:

@@ -6,6 +6,11 @@ in the adapter's own thread pool and never blocks the event loop. Its
 how Prometheus says the data is partial; :class:`_EnvelopeClient` keeps the
 library's session, retries, auth and TLS handling and returns the envelope
 whole so the console can show partial data as partial.
+
+Answers are parsed once, with orjson, from the response's bytes (the text is decoded
+only to quote it in an error). The refresh's bulk read, :meth:`query_by_label`, reads
+the values it needs out of the parsed answer in the worker thread, with no object per
+series.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 import requests
 from prometheus_api_client import PrometheusConnect
 from requests.adapters import HTTPAdapter
@@ -23,6 +29,7 @@ from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from adapters.base import (
+    LabelValues,
     MetricsAdapter,
     QueryResult,
     RangeResult,
@@ -52,7 +59,8 @@ class _ReadTimeoutAfterRetries(Exception):
 class _EnvelopeClient(PrometheusConnect):  # type: ignore[misc]
     """PrometheusConnect that returns the whole response envelope."""
 
-    def envelope(self, path: str, params: Mapping[str, str]) -> tuple[int, Any, str]:
+    def envelope(self, path: str, params: Mapping[str, str]) -> tuple[int, bytes]:
+        """Status and the answer's bytes."""
         response = self._session.request(
             method=self._method,
             url=f"{self.url}{path}",
@@ -64,11 +72,46 @@ class _EnvelopeClient(PrometheusConnect):  # type: ignore[misc]
             cert=self._session.cert,
             timeout=self._timeout,
         )
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        return response.status_code, body, response.text
+        return response.status_code, response.content
+
+
+def _json(content: bytes) -> Any:
+    """The parsed answer, or None when it is not JSON."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _text(content: bytes) -> str:
+    """An answer's bytes as text, to quote in an error."""
+    return content.decode("utf-8", errors="replace")
+
+
+def _label_values(result: Any, label: str) -> tuple[dict[str, float], float, int] | None:
+    """An instant vector's values by ``label``: ``(values, newest timestamp, series
+    without the label)``; None when a result is not a ``[time, value]`` sample. The
+    refresh's hot path: one dict entry per series, nothing else kept."""
+    values: dict[str, float] = {}
+    timestamp = 0.0
+    unlabelled = 0
+    try:
+        for item in result:
+            metric = item.get("metric")
+            key = metric.get(label) if metric else None
+            if key is None:
+                unlabelled += 1
+                continue
+            at, raw = item["value"]
+            try:
+                values[key] = float(raw)
+            except (TypeError, ValueError):  # NaN and ±Inf arrive as strings float() reads
+                values[key] = math.nan
+            if at > timestamp:
+                timestamp = float(at)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return values, timestamp, unlabelled
 
 
 class PrometheusAdapter(MetricsAdapter):
@@ -116,6 +159,28 @@ class PrometheusAdapter(MetricsAdapter):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._call, path, params)
 
+    async def query_by_label(self, promql: str, label: str) -> LabelValues:
+        """:meth:`query`, read by ``label`` in the worker thread: no :class:`Sample`."""
+        loop = asyncio.get_running_loop()
+
+        def read() -> tuple[tuple[dict[str, float], float, int] | None, tuple[str, ...]]:
+            data, warnings = self._call("/api/v1/query", {"query": promql})
+            if data.get("resultType") == "scalar":  # no labels: nothing to read by one
+                return ({}, 0.0, 1), warnings
+            return _label_values(data.get("result") or (), label), warnings
+
+        read_values, warnings = await loop.run_in_executor(self._pool, read)
+        if read_values is None:
+            raise self._malformed_sample()
+        values, timestamp, unlabelled = read_values
+        return LabelValues(promql, label, values, timestamp, warnings, unlabelled)
+
+    def _malformed_sample(self) -> Exception:
+        return self.error(
+            "malformed response: a result is not a [time, value] sample",
+            url=f"{self._client.url}/api/v1/query",
+        )
+
     async def query(self, promql: str, at: float | None = None) -> QueryResult:
         params = {"query": promql}
         if at is not None:
@@ -135,10 +200,7 @@ class PrometheusAdapter(MetricsAdapter):
                     for item in result or ()
                 )
             except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-                raise self.error(
-                    "malformed response: a result is not a [time, value] sample",
-                    url=f"{self._client.url}/api/v1/query",
-                ) from None
+                raise self._malformed_sample() from None
         return QueryResult(promql, tuple(samples), warnings)
 
     async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeResult:
@@ -178,7 +240,8 @@ class PrometheusAdapter(MetricsAdapter):
             ("/api/v1/format_query", {"query": promql}),
             ("/api/v1/query", {"query": promql, "time": "0"}),
         ):
-            status, body, text = await loop.run_in_executor(self._pool, self._request, path, params)
+            status, content = await loop.run_in_executor(self._pool, self._request, path, params)
+            body = _json(content)
             if status == 404:
                 continue
             if isinstance(body, dict) and body.get("status") == "success":
@@ -187,17 +250,17 @@ class PrometheusAdapter(MetricsAdapter):
                 # The server's text: it may echo the credentials it was sent.
                 return self.redact(str(body.get("error") or ""))
             raise self.error(
-                f"HTTP {status}: {self.excerpt(text)!r}", url=f"{self._client.url}{path}"
+                f"HTTP {status}: {self.excerpt(_text(content))!r}", url=f"{self._client.url}{path}"
             )
         raise self.error("has no query parser to offer (HTTP 404)", url=self._client.url)
 
-    def _request(self, path: str, params: Mapping[str, str]) -> tuple[int, Any, str]:
-        """One request, in a worker thread: status, JSON body (None if not JSON) and
-        text. A transport failure becomes an AdapterError."""
+    def _request(self, path: str, params: Mapping[str, str]) -> tuple[int, bytes]:
+        """One request, in a worker thread: status and the answer's bytes. A transport
+        failure becomes an AdapterError."""
         url = f"{self._client.url}{path}"
         try:
             try:
-                status, body, text = self._client.envelope(path, params)
+                status, content = self._client.envelope(path, params)
             except requests.exceptions.ConnectionError as exc:
                 # urllib3 wraps a read timeout in MaxRetryError once retries run out,
                 # and requests then calls it a connection error. Say what it was.
@@ -226,20 +289,22 @@ class PrometheusAdapter(MetricsAdapter):
             ) from None
         except requests.exceptions.RequestException as exc:
             raise self.error(f"request failed: {self.excerpt(str(exc))}", url=url) from None
-        return status, body, text
+        return status, content
 
     def _call(self, path: str, params: Mapping[str, str]) -> tuple[dict[str, Any], tuple[str, ...]]:
         """One request, in a worker thread. Every failure becomes an AdapterError."""
         url = f"{self._client.url}{path}"
-        status, body, text = self._request(path, params)
+        status, content = self._request(path, params)
+        body = _json(content)
         if not isinstance(body, dict):
             raise self.error(
-                f"malformed response (HTTP {status}, not a JSON object): {self.excerpt(text)!r}",
+                f"malformed response (HTTP {status}, not a JSON object): "
+                f"{self.excerpt(_text(content))!r}",
                 url=url,
             )
         if status != 200 or body.get("status") != "success":
             kind = body.get("errorType") or "error"
-            detail = str(body.get("error") or "") or self.excerpt(text)
+            detail = str(body.get("error") or "") or self.excerpt(_text(content))
             hint = "check the PromQL in the config" if status in (400, 422) else ""
             raise self.error(f"HTTP {status} {kind}: {detail}", url=url, hint=hint)
         data = body.get("data")

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,19 +21,17 @@ from adapters.base import (
     AdapterError,
     AlertRecord,
     AlertsAdapter,
+    LabelValues,
     MetricsAdapter,
-    QueryResult,
     RegistryAdapter,
     SwitchAdapter,
 )
 from adapters.redaction import Redactor
 from console.alias_history import AliasHistory, Deployment, HistoryError
 from console.config import Config, SliConfig, SourceConfig
-from console.snapshot import SliReading, Snapshot, SourceHealth, burn_rate, judge
+from console.snapshot import Judge, SliReading, SliStatus, Snapshot, SourceHealth
 
 SnapshotCallback = Callable[[Snapshot], None]
-#: Switch states are read one request per model; this many at once per source.
-SWITCH_READS_AT_ONCE = 8
 
 
 def build_adapters(config: Config) -> tuple[dict[str, Adapter], dict[str, str]]:
@@ -94,24 +91,41 @@ class _History:
     Points are kept ``step`` apart whatever the refresh interval, so a sparkline
     always spans the configured history window; between two steps the newest
     point is overwritten, so the last point is always the current value.
+
+    Each key keeps ``[time of its newest point, its values, the same as a tuple]``:
+    the tuple is what a reading shows, so a value that did not change (within a step)
+    costs no new tuple, and the reading that holds it can stay as it was. A changed
+    value costs one tuple, copied from the list (a third of the cost of slicing one).
     """
 
     points: int
     step: float
-    series: dict[tuple[str, str], deque[tuple[float, float]]] = field(default_factory=dict)
+    series: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
 
     def add(self, key: tuple[str, str], at: float, value: float) -> tuple[float, ...]:
-        buf = self.series.get(key)
-        if buf is None:
-            buf = self.series[key] = deque(maxlen=self.points)
-        if buf and at - buf[-1][0] < self.step:
-            buf[-1] = (buf[-1][0], value)
+        entry = self.series.get(key)
+        if entry is None:
+            first = (value,)
+            self.series[key] = [at, [value], first]
+            return first
+        values: list[float] = entry[1]
+        if at - entry[0] < self.step:
+            last = values[-1]
+            if last == value or (last != last and value != value):  # equal, or both NaN
+                return entry[2]  # type: ignore[no-any-return]
+            values[-1] = value
         else:
-            buf.append((at, value))
-        return tuple(v for _, v in buf)
+            entry[0] = at
+            values.append(value)
+            if len(values) > self.points:
+                del values[0]
+        shown = entry[2] = tuple(values)
+        return shown
 
     def seed(self, key: tuple[str, str], points: list[tuple[float, float]]) -> None:
-        self.series[key] = deque(points[-self.points :], maxlen=self.points)
+        kept = [v for _, v in points[-self.points :]]
+        if kept:
+            self.series[key] = [points[-1][0], kept, tuple(kept)]
 
 
 def sli_queries(slis: Iterable[SliConfig]) -> list[str]:
@@ -168,9 +182,16 @@ class Poller:
         self.on_snapshot = on_snapshot
         self.clock = clock
         self._slis = tuple(config.slis)
+        self._judges = {sli.name: Judge(sli) for sli in self._slis}
         self._readings: dict[tuple[str, str], SliReading] = {}
+        #: Per SLI, each model it has a reading for, and that reading's key.
+        self._keys: dict[str, dict[str, tuple[str, str]]] = {}
+        #: The models the readings name.
+        self._reading_models: set[str] = set()
         #: By alerts source: each refresh replaces its own source's alerts only.
         self._alerts: dict[str, tuple[AlertRecord, ...]] = {}
+        #: Every source's alerts in one tuple, rebuilt only when an alerts source answers.
+        self._all_alerts: tuple[AlertRecord, ...] = ()
         self._history = _History(
             config.ui.history_points, config.ui.history / config.ui.history_points
         )
@@ -184,7 +205,7 @@ class Poller:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: dict[str, asyncio.Event] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self.snapshot = self._build()
+        self.snapshot = self._build(None)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -209,7 +230,7 @@ class Poller:
         """Models seen in an earlier session (the alias history): listed from now on,
         so they stay on screen, and the keys act on them, while no source answers."""
         self._known.update(models)
-        self.snapshot = self._build()
+        self.snapshot = self._build(self.snapshot)
         if self.on_snapshot is not None:
             self.on_snapshot(self.snapshot)
 
@@ -254,6 +275,7 @@ class Poller:
                     warnings = await self._refresh_metrics(name, adapter)
                 elif isinstance(adapter, AlertsAdapter):
                     self._alerts[name] = await adapter.alerts()
+                    self._all_alerts = tuple(a for alerts in self._alerts.values() for a in alerts)
                     warnings = ()
                 elif isinstance(adapter, RegistryAdapter):
                     await self._refresh_registry(adapter)
@@ -278,7 +300,7 @@ class Poller:
                 health = replace(health, last_success=self.clock(), warnings=warnings)
             self._health[name] = health
             known = bool(self.snapshot.models)
-            self.snapshot = self._build()
+            self.snapshot = self._build(self.snapshot)
             if not known and self.snapshot.models:
                 self._wake_switches()  # they had no model to ask until now
         if self.on_snapshot is not None:
@@ -295,12 +317,14 @@ class Poller:
             await self._seed_history(adapter, slis)
             self._seeded.add(name)
         queries = sli_queries(slis)
-        # One query per SLI across all models, all at once.
-        results = await asyncio.gather(*(adapter.query(q) for q in queries), return_exceptions=True)
+        label = self.config.model_label
+        # One query per SLI across all models, all at once, read by the model label.
+        results = await asyncio.gather(
+            *(adapter.query_by_label(q, label) for q in queries), return_exceptions=True
+        )
         by_query = dict(zip(queries, results, strict=True))
         _raise_if_all_failed(name, results)
         warnings: list[str] = []
-        label = self.config.model_label
         for sli in slis:
             result = by_query[sli.query]
             if isinstance(result, BaseException):
@@ -311,31 +335,51 @@ class Poller:
             bad = None
             if sli.slo is not None and sli.slo.error_ratio_query:
                 bad_result = by_query[sli.slo.error_ratio_query]
-                if isinstance(bad_result, QueryResult):
-                    bad = {s.labels.get(label, ""): s.value for s in bad_result.samples}
-            seen: set[str] = set()
-            for sample in result.samples:
-                model = sample.labels.get(label)
-                if model is None:
-                    continue
-                seen.add(model)
-                key = (model, sli.name)
-                value = sample.value
-                self._readings[key] = SliReading(
-                    sli=sli.name,
-                    model=model,
-                    value=value,
-                    status=judge(sli, value),
-                    burn_rate=burn_rate(sli, value, bad.get(model) if bad else None),
-                    history=self._history.add(key, sample.timestamp, value),
-                )
-            for key in [k for k in self._readings if k[1] == sli.name and k[0] not in seen]:
-                # The series vanished: keep the model visible, say there is no data.
-                old = self._readings[key]
-                self._readings[key] = replace(
-                    old, value=None, status=judge(sli, None), burn_rate=None
-                )
+                if isinstance(bad_result, LabelValues):
+                    bad = bad_result.values
+            self._read_sli(sli, result, bad)
         return tuple(warnings)
+
+    def _read_sli(
+        self, sli: SliConfig, result: LabelValues, bad: Mapping[str, float] | None
+    ) -> None:
+        """One SLI's answer into the readings: a new reading only where the value, its
+        status, burn rate or history moved; the same object where nothing did.
+
+        The refresh's hot loop, once per model per SLI: names are bound locally."""
+        name = sli.name
+        readings = self._readings
+        keys = self._keys.setdefault(name, {})
+        judge = self._judges[name]
+        status, burn_rate = judge.status, judge.burn_rate
+        add = self._history.add
+        at = result.timestamp
+        values = result.values
+        for model, value in values.items():
+            key = keys.get(model)
+            if key is None:
+                key = keys[model] = (model, name)
+                self._reading_models.add(model)
+            history = add(key, at, value)
+            burn = burn_rate(value, bad.get(model) if bad is not None else None)
+            old = readings.get(key)
+            if (
+                old is not None
+                and old.history is history  # so the value is the same too
+                and old.value is not None
+                and old.burn_rate == burn
+                and old.error is None
+            ):
+                continue
+            readings[key] = SliReading(name, model, value, status(value), burn, history)
+        for model in keys.keys() - values.keys():
+            # The series vanished: keep the model visible, say there is no data.
+            key = keys[model]
+            old = readings[key]
+            if old.value is not None or old.burn_rate is not None or old.error is not None:
+                readings[key] = replace(
+                    old, value=None, status=SliStatus.NODATA, burn_rate=None, error=None
+                )
 
     async def _refresh_registry(self, adapter: RegistryAdapter) -> None:
         models = await adapter.models()
@@ -353,28 +397,21 @@ class Poller:
             raise AdapterError(adapter.name, str(exc)) from exc
 
     async def _refresh_switch(self, name: str, adapter: SwitchAdapter) -> tuple[str, ...] | None:
-        """Read the switch of every model shown (a few at a time); None when no model
-        is known yet, so the switch source was not asked and stays as it was."""
+        """Read the switch of every model shown, in one sweep (one request where the
+        adapter reads them in bulk); None when no model is known yet, so the switch
+        source was not asked and stays as it was."""
         models = self.snapshot.models
         if not models:
             return None
-        gate = asyncio.Semaphore(SWITCH_READS_AT_ONCE)
-
-        async def read(model: str) -> bool:
-            async with gate:
-                return await adapter.state(model)
-
-        results = await asyncio.gather(*(read(m) for m in models), return_exceptions=True)
-        errors = _raise_if_all_failed(name, results)
+        read = await adapter.states(models)
         role = self._roles.get(name, name)
-        self._switches[role] = {
-            m: r for m, r in zip(models, results, strict=True) if isinstance(r, bool)
-        }
-        return tuple(f"{m}: {r}" for m, r in zip(models, results, strict=True) if r in errors)
+        self._switches[role] = {m: read.on[m] for m in models if m in read.on}
+        return tuple(f"{m}: {read.errors[m]}" for m in models if m in read.errors)
 
     def _mark_sli_error(self, sli: SliConfig, message: str) -> None:
-        for key, old in list(self._readings.items()):
-            if key[1] == sli.name:
+        for key in self._keys.get(sli.name, {}).values():
+            old = self._readings[key]
+            if old.error != message:
                 self._readings[key] = replace(old, error=message)
 
     async def _seed_history(self, adapter: MetricsAdapter, slis: list[SliConfig]) -> None:
@@ -397,15 +434,17 @@ class Poller:
                 if model is not None:
                     self._history.seed((model, sli.name), list(series.points))
 
-    def _build(self) -> Snapshot:
+    def _build(self, previous: Snapshot | None) -> Snapshot:
         return Snapshot.build(
             taken_at=self.clock(),
             slis=self._slis,
             readings=self._readings,
-            alerts=tuple(a for alerts in self._alerts.values() for a in alerts),
+            alerts=self._all_alerts,
             sources=self._health,
             model_label=self.config.model_label,
             deployments=self._deployments,
             switches=self._switches,
             known=self._known,
+            reading_models=self._reading_models,
+            previous=previous,
         )
