@@ -20,6 +20,7 @@ series and re-posts the alerts every ``--interval`` seconds. It records what it 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -201,6 +202,7 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
 
 
+@functools.cache
 def alert_rules() -> dict[str, dict[str, Any]]:
     """The lab's alerting rules by alert name (``labels`` and ``annotations``)."""
     doc = yaml.safe_load((PACKAGE_DIR / "rules" / "alerts.yml").read_text(encoding="utf-8"))

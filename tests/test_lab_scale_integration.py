@@ -9,15 +9,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from console.config_loader import load_config
 from console.poller import Poller, build_adapters
-from lab import scale
+from lab import procs, scale
+from lab.control import load
 from lab.scale import KIND_ALERTS, Fleet, alert_rules
 from lab.state import LabInfo
+from tests.conftest import _BASE as BASE
 from tests.conftest import SCALE_TEST_BREACHING, SCALE_TEST_MODELS
 
 pytestmark = pytest.mark.integration
@@ -130,3 +133,22 @@ def test_faults_are_refused_in_the_scale_lab(scale_lab: LabInfo) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("mlconsole lab: the scale lab runs no model service")
     assert "Traceback" not in result.stderr
+
+
+def test_up_and_down_from_the_command_line(tmp_path: Path) -> None:
+    state_dir = str(tmp_path / "lab")
+    ports = ["--alertmanager-port", str(BASE + 96), "--victoria-port", str(BASE + 430)]
+    up = run("-m", "lab", "up", "--scale", "3", "--state-dir", state_dir, *ports)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert up.stdout == f"{tmp_path / 'lab' / 'mlconsole.yaml'}\n"
+        assert "scale lab up: 3 models" in up.stderr
+        assert "0 of 3 models breaching, 27 series; 1,647 samples of history imported" in up.stderr
+        info = load(state_dir)
+        assert info is not None
+        records = list(info.processes.values())
+    finally:
+        down = run("-m", "lab", "down", "--state-dir", state_dir)
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.startswith("lab stopped (feeder, alertmanager, victoria)")
+    assert not any(procs.is_alive(r) for r in records)
