@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,9 @@ from console.config import Config
 from console.poller import Poller, build_adapters, initial_snapshot
 from console.snapshot import Health, Snapshot
 from console.text import inert
+
+#: First breaches read between two redraws of the screens that show incidents.
+BREACHES_PER_REDRAW = 25
 
 
 class SnapshotUpdated(Message):
@@ -88,6 +92,9 @@ class MLConsoleApp(App[int]):
         #: The open incidents as last read from the store, for every screen to show.
         self.open_incidents: tuple[Incident, ...] = ()
         self._syncing = False
+        #: Incidents opened whose first breach is still to be read, oldest first.
+        self._breaches_due: deque[Incident] = deque()
+        self._measuring_breaches = False
         #: Actions being applied or verified right now; quitting then asks twice.
         self.applying = 0
         self._quit_asked_at = -1e9
@@ -283,8 +290,10 @@ class MLConsoleApp(App[int]):
         triage = self.triage
         if triage is None:
             return
+        now_firing = set()
         for alert in snapshot.firing:
             firing = (alert.fingerprint, alert.starts_at.timestamp())
+            now_firing.add(firing)
             if firing in self._pretriaged:  # a repeated page is a new firing: new walk
                 continue
             self._pretriaged.add(firing)
@@ -298,6 +307,11 @@ class MLConsoleApp(App[int]):
                     exit_on_error=False,
                     name="pretriage",
                 )
+        if self._alerts_complete(snapshot):
+            # Only the firings of now: the set follows the alerts, not their history. A
+            # firing seen again after this (never, unless it flapped) finds its walk
+            # in the store and starts none.
+            self._pretriaged &= now_firing
 
     def on_ready(self) -> None:
         self.first_paint = time.perf_counter() - self.started_at
@@ -340,6 +354,9 @@ class MLConsoleApp(App[int]):
                 group="incidents",
                 exit_on_error=False,
                 name="incidents",
+                # Textual describes a worker by repr(work) unless told: here the
+                # repr of a whole snapshot, megabytes at a thousand models.
+                description="incidents: sync with the alerts",
             )
         else:  # no alerts to trust, but other responders' acks and notes still show
             self.run_worker(
@@ -370,7 +387,7 @@ class MLConsoleApp(App[int]):
     async def _sync(self, snapshot: Snapshot) -> None:
         import asyncio
 
-        from console.incident_live import record_first_breach, sync_alerts
+        from console.incident_live import sync_alerts
         from console.incidents import IncidentError
 
         book = self.incidents
@@ -396,11 +413,36 @@ class MLConsoleApp(App[int]):
             )
         if result.changed or self.open_incidents != before:  # here, or another console
             self.incidents_changed()
-        adapters = dict(self.poller.adapters) if self.poller is not None else {}
-        for incident in result.opened:
-            await record_first_breach(book, incident, self.config, adapters)
         if result.opened:
-            self.incidents_changed()
+            self._breaches_due.extend(result.opened)
+            if not self._measuring_breaches:
+                self._measuring_breaches = True
+                self.run_worker(
+                    self._first_breaches,  # type: ignore[arg-type]
+                    group="first-breach",
+                    exit_on_error=False,
+                    name="first-breach",
+                    description="incidents: first breaches",
+                )
+
+    async def _first_breaches(self) -> None:
+        """The first breach of each incident opened, one range query at a time, however
+        many open at once: the syncs go on meanwhile, and what is held is the queue."""
+        from console.incident_live import record_first_breach
+
+        book = self.incidents
+        assert book is not None
+        adapters = dict(self.poller.adapters) if self.poller is not None else {}
+        try:
+            while self._breaches_due:
+                found = False
+                for _ in range(min(len(self._breaches_due), BREACHES_PER_REDRAW)):
+                    incident = self._breaches_due.popleft()
+                    found |= await record_first_breach(book, incident, self.config, adapters)
+                if found:
+                    self.incidents_changed()
+        finally:
+            self._measuring_breaches = False
 
     def incidents_changed(self) -> None:
         """The store's incidents changed: every screen that shows them redraws."""
