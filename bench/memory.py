@@ -1,0 +1,311 @@
+"""The console's resident memory at a thousand models, with and without alerts.
+
+Starts its own lab (``--models`` models, no registry, own ports and state dir), or
+uses a running one (``--config``), then runs the real app headless (``run_test``)
+in a child process per scenario, each with its own store, reading the child's own
+``VmRSS`` after a full garbage collection:
+
+* ``none``: the dashboard refreshing for ``--minutes`` with no alert firing;
+* ``alerts``: ``--alerts`` alerts posted to the lab's Alertmanager (one per model,
+  kept firing), ``--minutes`` later; then every alert cleared, and ``--minutes``
+  later again ("cleared"), in the same process;
+* ``soak`` (with ``--soak-minutes``): the alerts firing and churning (a tenth of
+  them resolve and as many fire on other models every minute, so the alerts seen
+  grow while the alerts firing stay as many), RSS sampled every minute: first, last
+  and the least-squares slope in MB per minute.
+
+It prints each figure and the ratios; only the ratios are meant to travel.
+
+    python bench/memory.py [--models 1000] [--alerts 500] [--minutes 2] [--soak-minutes 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ALERT = "ModelErrorBudgetBurn"
+
+
+class Trace:
+    """With MLCONSOLE_BENCH_TRACE set: what grew between two moments, by allocation
+    site (tracemalloc) and by type (gc), on stderr. Slows the app: diagnosis only."""
+
+    def __init__(self) -> None:
+        import tracemalloc
+
+        frames = os.environ.get("MLCONSOLE_BENCH_TRACE")
+        self.on = frames is not None
+        self.base: Any = None
+        self.types: dict[str, int] = {}
+        if frames and int(frames):
+            tracemalloc.start(int(frames))
+
+    def mark(self, what: str) -> None:
+        import collections
+        import ctypes
+        import tracemalloc
+
+        if not self.on:
+            return
+        gc.collect()
+        before = rss_mb()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        current, peak = tracemalloc.get_traced_memory()
+        print(
+            f"--- {what}: RSS {before:.1f} MB, after malloc_trim {rss_mb():.1f} MB; "
+            f"traced {current / 1e6:.1f} MB (peak {peak / 1e6:.1f}); "
+            f"{len(gc.get_objects())} objects, {len(asyncio.all_tasks())} tasks",
+            file=sys.stderr,
+        )
+        tasks = collections.Counter(
+            getattr(t.get_coro(), "__qualname__", "?") for t in asyncio.all_tasks()
+        )
+        print(f"--- {what}: tasks {tasks.most_common(8)}", file=sys.stderr)
+        if not tracemalloc.is_tracing():
+            return
+        snap = tracemalloc.take_snapshot()
+        types = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+        if self.base is not None:
+            print(f"--- {what}: top growth by site", file=sys.stderr)
+            for stat in snap.compare_to(self.base, "traceback")[:12]:
+                print(f"{stat.size_diff / 1e6:+8.2f} MB {stat.count_diff:+8d}", file=sys.stderr)
+                for line in stat.traceback.format()[-12:]:
+                    print("      " + line, file=sys.stderr)
+            grown = {t: n - self.types.get(t, 0) for t, n in types.items()}
+            top = sorted(grown.items(), key=lambda kv: -kv[1])[:15]
+            print(f"--- {what}: objects by type " + repr(top), file=sys.stderr)
+        self.base, self.types = snap, dict(types)
+
+
+def rss_mb() -> float:
+    """This process's resident set, in MB, after a full collection."""
+    gc.collect()
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit("no VmRSS in /proc/self/status")
+
+
+def alert_body(model: str, *, ends_in: float) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "labels": {"alertname": ALERT, "model": model, "severity": "page", "sli": "error_ratio"},
+        "annotations": {
+            "summary": f"{model} is burning its error budget (memory bench)",
+            "runbook": "model-regression",
+        },
+        "startsAt": (now - timedelta(seconds=1)).isoformat(),
+        "endsAt": (now + timedelta(seconds=ends_in)).isoformat(),
+    }
+
+
+class Alerts:
+    """Alerts posted straight to the lab's Alertmanager, as its rules would."""
+
+    def __init__(self, url: str, models: list[str]) -> None:
+        self.client = httpx.AsyncClient(base_url=url, timeout=30)
+        self.models = models
+        self.firing: list[str] = []
+
+    async def post(self, models: list[str], *, ends_in: float) -> None:
+        body = [alert_body(m, ends_in=ends_in) for m in models]
+        (await self.client.post("/api/v2/alerts", json=body)).raise_for_status()
+
+    async def fire(self, models: list[str]) -> None:
+        self.firing = models
+        await self.post(models, ends_in=600)
+
+    async def keep(self) -> None:
+        """Post the firing ones again, so Alertmanager never resolves them by itself."""
+        await self.post(self.firing, ends_in=600)
+
+    async def clear(self, models: list[str] | None = None) -> None:
+        gone = self.firing if models is None else models
+        await self.post(gone, ends_in=0)
+        self.firing = [m for m in self.firing if m not in set(gone)]
+
+
+async def hold(app: Any, alerts: Alerts | None, minutes: float) -> None:
+    """Let the app refresh for ``minutes``, keeping the alerts firing."""
+    end = time.monotonic() + minutes * 60
+    while time.monotonic() < end:
+        await asyncio.sleep(min(30.0, max(0.0, end - time.monotonic())))
+        if alerts is not None and alerts.firing:
+            await alerts.keep()
+
+
+async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from console.app import SnapshotUpdated, create_app
+    from console.config_loader import load_config
+
+    config = load_config(config_path)
+    # The lab's models past its three named ones: model-0004 on.
+    models = [f"model-{n:04d}" for n in range(4, args.models + 1)]
+    alerts = Alerts(str(config.sources["alertmanager"].url), models)
+    snapshots = 0
+
+    def count(message: object) -> None:
+        nonlocal snapshots
+        snapshots += isinstance(message, SnapshotUpdated)
+
+    out: dict[str, Any] = {"scenario": scenario}
+    trace = Trace()
+    app = create_app(config)
+    async with app.run_test(size=(160, 48), message_hook=count):
+        await hold(app, None, 0.25)  # started, first snapshots in
+        out["start"] = rss_mb()
+        trace.mark("start")
+        if scenario == "none":
+            await hold(app, None, args.minutes)
+            out["rss"] = rss_mb()
+        elif scenario == "alerts":
+            await alerts.fire(models[: args.alerts])
+            await hold(app, alerts, args.minutes)
+            out["rss"] = rss_mb()
+            trace.mark("alerts firing")
+            out["incidents"] = len(app.open_incidents)
+            await alerts.clear()
+            await hold(app, alerts, args.minutes)
+            out["cleared"] = rss_mb()
+            trace.mark("alerts cleared")
+            out["incidents_after"] = len(app.open_incidents)
+        else:  # soak
+            await alerts.fire(models[: args.alerts])
+            samples = []
+            churn = max(1, args.alerts // 10)
+            spare = models[args.alerts :]
+            for _minute in range(int(args.soak_minutes)):
+                await hold(app, alerts, 1.0)
+                samples.append(rss_mb())
+                # A tenth resolve, as many fire elsewhere: as many firing, more seen.
+                gone, new = alerts.firing[:churn], spare[:churn]
+                spare = spare[churn:] + gone
+                await alerts.clear(gone)
+                await alerts.post(new, ends_in=600)
+                alerts.firing += new
+            out["samples"] = samples
+        await alerts.clear(alerts.firing)
+    await alerts.client.aclose()
+    out["snapshots"] = snapshots
+    return out
+
+
+def slope(samples: list[float]) -> float:
+    """Least-squares MB per sample (per minute)."""
+    n = len(samples)
+    if n < 2:
+        return 0.0
+    mean_x, mean_y = (n - 1) / 2, statistics.fmean(samples)
+    top = sum((x - mean_x) * (y - mean_y) for x, y in enumerate(samples))
+    return top / sum((x - mean_x) ** 2 for x in range(n))
+
+
+def run_child(scenario: str, config: Path, args: argparse.Namespace) -> dict[str, Any]:
+    # Children run as this process was run (-S: another checkout on PYTHONPATH).
+    command = [sys.executable, *(["-S"] if sys.flags.no_site else []), __file__]
+    command += ["--child", scenario, "--config", str(config)]
+    # The audit log and anything else kept under XDG_STATE_HOME: the scenario's own.
+    env = {**os.environ, "XDG_STATE_HOME": str(config.with_suffix(".state"))}
+    command += ["--models", str(args.models), "--alerts", str(args.alerts)]
+    command += ["--minutes", str(args.minutes), "--soak-minutes", str(args.soak_minutes)]
+    print(f"  {scenario} ...", file=sys.stderr)
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def own_config(lab_config: Path, directory: Path, scenario: str, timeout: float) -> Path:
+    """The lab's config with a store of the scenario's own, so none inherits incidents,
+    and Prometheus given ``timeout`` seconds: a long answer is read, not dropped (on
+    this lab a fleet-wide range query takes over the 3 s the lab's config allows)."""
+    data = yaml.safe_load(lab_config.read_text())
+    data["sources"]["prometheus"]["timeout"] = timeout
+    data["store"] = {"path": str(directory / f"{scenario}.db")}
+    data.setdefault("incidents", {})["export_dir"] = str(directory / "exports")
+    path = directory / f"{scenario}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def measure(lab_config: Path, directory: Path, args: argparse.Namespace) -> None:
+    scenarios = ["none", "alerts"] + (["soak"] if args.soak_minutes else [])
+    print(
+        f"{args.models} models, {args.alerts} alerts, {args.minutes} min per phase",
+        file=sys.stderr,
+    )
+    got = {}
+    for scenario in scenarios:
+        config = own_config(lab_config, directory, scenario, args.timeout)
+        got[scenario] = run_child(scenario, config, args)
+    none, alerts = got["none"], got["alerts"]
+    print(f"models: {args.models}, alerts: {args.alerts}, minutes per phase: {args.minutes}")
+    print(f"no alerts:            RSS {none['rss']:7.1f} MB ({none['snapshots']} snapshots)")
+    print(
+        f"{args.alerts} alerts firing:    RSS {alerts['rss']:7.1f} MB "
+        f"({alerts['incidents']} open incidents)"
+    )
+    print(
+        f"after they cleared:   RSS {alerts['cleared']:7.1f} MB "
+        f"({alerts['incidents_after']} open incidents; {alerts['snapshots']} snapshots)"
+    )
+    print(f"ratio alerts / none:  {alerts['rss'] / none['rss']:.2f}x")
+    print(f"ratio cleared / none: {alerts['cleared'] / none['rss']:.2f}x")
+    if "soak" in got:
+        samples = got["soak"]["samples"]
+        print(
+            f"soak {len(samples)} min: first {samples[0]:.1f} MB, last {samples[-1]:.1f} MB, "
+            f"slope {slope(samples):+.2f} MB/min, ratio last / first "
+            f"{samples[-1] / samples[0]:.2f}x"
+        )
+        print("soak samples (MB): " + " ".join(f"{s:.0f}" for s in samples))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--alerts", type=int, default=500)
+    parser.add_argument("--minutes", type=float, default=2.0, help="per phase (default 2)")
+    parser.add_argument("--soak-minutes", type=float, default=0.0, help="0: no soak")
+    parser.add_argument("--timeout", type=float, default=120.0, help="Prometheus' (seconds)")
+    parser.add_argument("--base-port", type=int, default=39290)
+    parser.add_argument("--config", type=Path, help="a running lab's config: start none")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(asyncio.run(child(args.child, args.config, args))))
+        return
+    if args.alerts + max(1, args.alerts // 10) > args.models - 3:
+        parser.error("--alerts: too many for --models (the soak fires a tenth more elsewhere)")
+    with tempfile.TemporaryDirectory(prefix="mlconsole-bench-") as tmp:
+        if args.config is not None:
+            measure(args.config, Path(tmp), args)
+            return
+        from lab import control
+        from lab.configs import Ports
+
+        ports = Ports(args.base_port, args.base_port + 3, args.base_port + 10)
+        print(f"starting a lab with {args.models} models ...", file=sys.stderr)
+        info = control.up(Path(tmp), models=args.models, ports=ports, timeout=120, registry=False)
+        try:
+            measure(Path(info.config_path), Path(tmp), args)
+        finally:
+            control.down(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
