@@ -12,6 +12,20 @@ The requests are described in the source's ``options:``::
 
 (``enable``/``disable``, because YAML reads ``on``/``off`` as booleans.)
 
+The console reads every model's switch on each sweep. Where the service answers for
+every target at once, ``read_all`` makes that one request per sweep instead of one
+per model (``read`` still reads one target, e.g. to read an action back)::
+
+        read_all: {method: GET, path: /admin/state, items: serving, field: fallback}
+
+``read_all.items`` is the dotted path to the targets in the answer: an object keyed
+by target (``{"serving": {"fraud-detector": {"fallback": true}, ...}}``), or, with
+``read_all.key`` naming the field of each entry that holds its target, a list of
+entries (``items: models`` and ``key: name`` for ``{"models": [{"name":
+"fraud-detector", "fallback": true}]}``). ``read_all.field`` is the dotted path to
+the state inside each entry (empty for the entry itself), compared with
+``read_all.on_value``. ``read_all`` has no ``{target}``: it is one request for all.
+
 ``{target}`` (usually a model name) is substituted in ``path``, URL-encoded,
 and in every string of ``body``, as it is. ``read.field`` is a dotted path into
 the JSON answer (``data.models.0.enabled``; empty for the whole answer), and
@@ -23,6 +37,7 @@ error, never taken for "off".
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -36,9 +51,11 @@ from pydantic import (
     field_validator,
 )
 
-from adapters.base import AdapterError, SourceSettings, SwitchAdapter
+from adapters.base import AdapterError, SourceSettings, SwitchAdapter, SwitchStates
 
 PLACEHOLDER = "{target}"
+#: A dotted path into a JSON answer (``data.models.0.on``), or empty for all of it.
+DOTTED = r"^([^.]+(\.[^.]+)*)?$"
 _BRACES = re.compile(r"\{[^{}]*\}")
 
 
@@ -78,18 +95,62 @@ class ReadRequest(SwitchRequest):
     """The request that reads the switch, and where in its answer the state is."""
 
     method: Method = "GET"
-    field: str = Field(default="", pattern=r"^([^.]+(\.[^.]+)*)?$")
+    field: str = Field(default="", pattern=DOTTED)
     """Dotted path to the state in the JSON answer (``data.enabled``, ``items.0.on``);
     empty for the whole answer."""
     on_value: JsonValue = True
     """The value at ``field`` that means "on"."""
 
 
+def _mentions_target(value: Any) -> bool:
+    if isinstance(value, str):
+        return PLACEHOLDER in value
+    if isinstance(value, list):
+        return any(_mentions_target(item) for item in value)
+    if isinstance(value, dict):
+        return any(_mentions_target(item) for item in value.values())
+    return False
+
+
+class ReadAllRequest(SwitchRequest):
+    """The one request that reads every target's state, and where each is in its answer."""
+
+    method: Method = "GET"
+    items: str = Field(default="", pattern=DOTTED)
+    """Dotted path to the targets in the answer: an object keyed by target, or a list
+    of entries (then ``key`` says which field names the target); empty for the whole
+    answer."""
+    key: str = Field(default="", pattern=DOTTED)
+    """For a list of entries: the dotted path, in each entry, to its target's name.
+    Empty when ``items`` is an object keyed by target."""
+    field: str = Field(default="", pattern=DOTTED)
+    """Dotted path to the state inside each target's entry; empty for the entry itself."""
+    on_value: JsonValue = True
+    """The value at ``field`` that means "on"."""
+
+    @field_validator("path")
+    @classmethod
+    def _one_request_path(cls, path: str) -> str:
+        if PLACEHOLDER in path:
+            raise ValueError(f"read_all is one request for every target: no {PLACEHOLDER} here")
+        return path
+
+    @field_validator("body")
+    @classmethod
+    def _one_request_body(cls, body: Any) -> Any:
+        if _mentions_target(body):
+            raise ValueError(f"read_all is one request for every target: no {PLACEHOLDER} here")
+        return body
+
+
 class HttpSwitchSettings(SourceSettings):
-    """An ``http-switch`` source: the base settings plus its three requests."""
+    """An ``http-switch`` source: the base settings plus its requests."""
 
     read: ReadRequest
     """Reads the state for a target."""
+    read_all: ReadAllRequest | None = None
+    """Reads every target's state in one request, when the service can: the console's
+    sweep then sends one request instead of one per model."""
     enable: SwitchRequest
     """Turns the switch on for a target."""
     disable: SwitchRequest
@@ -149,9 +210,11 @@ class HttpSwitchAdapter(SwitchAdapter):
         if not isinstance(settings, HttpSwitchSettings):
             raise TypeError("http-switch needs HttpSwitchSettings (its `options:`)")
         self.switch = settings
+        requests = (settings.read, settings.read_all, settings.enable, settings.disable)
         request_secrets = [
             value.get_secret_value()
-            for request in (settings.read, settings.enable, settings.disable)
+            for request in requests
+            if request is not None
             for value in request.headers.values()
         ]
         # httpx loads with the first switch built, not with its settings: the config
@@ -173,24 +236,110 @@ class HttpSwitchAdapter(SwitchAdapter):
         read = self.switch.read
         path = render_path(read.path, self._target(target))
         answer = await self._send(read, target, json_answer=True)
-        value = lookup(answer, read.field)
-        where = f"`{read.field}`" if read.field else "the answer"
-        if value is MISSING:
-            keys = ", ".join(map(str, value_keys(answer, read.field))) or "none"
+        state = self._state_in(answer, read.field, read.on_value, "read", "the answer", path)
+        if isinstance(state, AdapterError):
+            raise state
+        return state
+
+    async def states(self, targets: Sequence[str]) -> SwitchStates:
+        """With ``read_all``: one request, each target's state read from its entry.
+        Without: one ``read`` per target (the contract's default)."""
+        read_all = self.switch.read_all
+        if read_all is None:
+            return await super().states(targets)
+        headers = {k: v.get_secret_value() for k, v in read_all.headers.items()} or None
+        answer = await self._http.request_json(
+            read_all.method, read_all.path, json=read_all.body, headers=headers
+        )
+        entries = self._entries(answer, read_all)
+        on: dict[str, bool] = {}
+        errors: dict[str, str] = {}
+        for target in targets:
+            if target not in entries:
+                errors[target] = str(
+                    self.error(
+                        f"{target!r} is not in the answer's "
+                        f"{f'`{read_all.items}`' if read_all.items else 'targets'}",
+                        url=self._http.url_for(read_all.path),
+                    )
+                )
+                continue
+            state = self._state_in(
+                entries[target],
+                read_all.field,
+                read_all.on_value,
+                "read_all",
+                f"{target!r}'s entry",
+                read_all.path,
+            )
+            if isinstance(state, AdapterError):
+                errors[target] = str(state)
+            else:
+                on[target] = state
+        if errors and not on:
+            raise self.error(
+                f"no target's state could be read from the answer: {next(iter(errors.values()))}",
+                url=self._http.url_for(read_all.path),
+                hint="check `read_all.items`, `read_all.key` and `read_all.field`",
+            )
+        return SwitchStates(on, errors)
+
+    def _entries(self, answer: Any, read_all: ReadAllRequest) -> dict[str, Any]:
+        """Each target's entry in a ``read_all`` answer, by target."""
+        url = self._http.url_for(read_all.path)
+        collection = lookup(answer, read_all.items)
+        where = f"`{read_all.items}`" if read_all.items else "the answer"
+        if collection is MISSING:
+            keys = ", ".join(map(str, value_keys(answer, read_all.items))) or "none"
             raise self.error(
                 f"the answer has no {where} (keys at its parent: {keys})",
-                url=self._http.url_for(path),
-                hint="set `read.field` to the dotted path of the state in the answer",
+                url=url,
+                hint="set `read_all.items` to the dotted path of the targets in the answer",
             )
-        if _kind(value) != _kind(read.on_value):
+        if read_all.key:
+            if not isinstance(collection, list):
+                raise self.error(
+                    f"{where} is {_kind(collection)}, not a list of entries",
+                    url=url,
+                    hint="drop `read_all.key` when the targets are an object keyed by target",
+                )
+            entries: dict[str, Any] = {}
+            for entry in collection:
+                name = lookup(entry, read_all.key)
+                if isinstance(name, str):
+                    entries[name] = entry
+            return entries
+        if not isinstance(collection, dict):
             raise self.error(
-                f"{where} is {self._http.excerpt(repr(value), 60)}, "
-                f"not a {_kind(read.on_value)} like `on_value` "
-                f"{self._http.excerpt(repr(read.on_value), 60)}",
-                url=self._http.url_for(path),
-                hint="set `read.on_value` to the value that means on",
+                f"{where} is {_kind(collection)}, not an object keyed by target",
+                url=url,
+                hint="for a list of entries, set `read_all.key` to the field naming each target",
             )
-        return bool(value == read.on_value)
+        return collection
+
+    def _state_in(
+        self, answer: Any, field: str, on_value: Any, request: str, what: str, path: str
+    ) -> bool | AdapterError:
+        """The state at ``field`` of ``answer``, or the error that says why it is unclear
+        (a value of another kind than ``on_value`` is never taken for off)."""
+        value = lookup(answer, field)
+        where = f"`{field}`" if field else what
+        if value is MISSING:
+            keys = ", ".join(map(str, value_keys(answer, field))) or "none"
+            return self.error(
+                f"{what} has no {where} (keys at its parent: {keys})",
+                url=self._http.url_for(path),
+                hint=f"set `{request}.field` to the dotted path of the state in the answer",
+            )
+        if _kind(value) != _kind(on_value):
+            return self.error(
+                f"{where} is {self._http.excerpt(repr(value), 60)}, "
+                f"not a {_kind(on_value)} like `on_value` "
+                f"{self._http.excerpt(repr(on_value), 60)}",
+                url=self._http.url_for(path),
+                hint=f"set `{request}.on_value` to the value that means on",
+            )
+        return bool(value == on_value)
 
     async def set_state(self, target: str, on: bool) -> None:
         """Send ``enable`` or ``disable``; the answer is not read (read the state back)."""

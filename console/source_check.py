@@ -15,6 +15,7 @@ turn into file:line:col.
 from __future__ import annotations
 
 import difflib
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -117,7 +118,19 @@ def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
         field = current.model_fields.get(str(part))
         if field is None:
             return []
-        current = field.annotation
+        current = _model_of(field.annotation)
+    current = _model_of(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
     return []
+
+
+def _model_of(annotation: Any) -> Any:
+    """The pydantic model an optional field holds (``ReadAllRequest | None``), else
+    the annotation as it is."""
+    models = [
+        arg
+        for arg in typing.get_args(annotation)
+        if isinstance(arg, type) and issubclass(arg, BaseModel)
+    ]
+    return models[0] if len(models) == 1 else annotation

@@ -153,6 +153,13 @@ def test_lab_config_has_the_sources_and_actions_the_console_acts_through() -> No
     )  # fmt: skip
     assert serving["options"] == {
         "read": {"method": "GET", "path": "/admin/fallback?model={target}", "field": "enabled"},
+        # Every model's state in one request per sweep.
+        "read_all": {
+            "method": "GET",
+            "path": "/admin/state",
+            "items": "serving",
+            "field": "fallback",
+        },
         "enable": {
             "method": "POST",
             "path": "/admin/fallback",
@@ -166,6 +173,7 @@ def test_lab_config_has_the_sources_and_actions_the_console_acts_through() -> No
     }
     assert sources["pipelines"]["options"] == {
         "read": {"method": "GET", "path": "/admin/pipeline?model={target}", "field": "paused"},
+        "read_all": {"method": "GET", "path": "/admin/state", "items": "serving", "field": "paused"},
         "enable": {
             "method": "POST",
             "path": "/admin/pipeline",
