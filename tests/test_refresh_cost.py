@@ -8,6 +8,7 @@ import math
 from dataclasses import replace
 
 import pytest
+import respx
 
 from adapters.base import (
     AdapterError,
@@ -185,3 +186,36 @@ async def test_the_default_bulk_read_goes_through_query() -> None:
     read = await PerSample("third-party", SETTINGS).query_by_label("q", "model")
     assert (dict(read.values), read.timestamp, read.unlabelled) == ({"a": 1.0}, 5.0, 1)
     assert read.warnings == ("partial",)
+
+
+# -- Alertmanager: an unchanged alert is not parsed again --------------------------------
+
+
+def am_alert(fingerprint: str, state: str = "active") -> dict[str, object]:
+    return {
+        "fingerprint": fingerprint,
+        "labels": {"alertname": "ModelErrorBudgetBurn", "model": "fraud-detector"},
+        "annotations": {"summary": "burning"},
+        "startsAt": "2026-11-30T05:40:00.000Z",
+        "endsAt": "2026-11-30T05:50:00.000Z",
+        "updatedAt": "2026-11-30T05:45:00.000Z",
+        "status": {"state": state, "silencedBy": [], "inhibitedBy": []},
+    }
+
+
+@respx.mock
+async def test_an_unchanged_alert_is_the_same_record_on_the_next_read() -> None:
+    from adapters.alertmanager import AlertmanagerAdapter
+
+    route = respx.get("http://am.test/api/v2/alerts")
+    route.respond(json=[am_alert("a"), am_alert("b")])
+    am = AlertmanagerAdapter("alertmanager", SourceSettings(url="http://am.test"))
+    first = await am.alerts()
+    route.respond(json=[am_alert("a"), am_alert("b", state="suppressed")])
+    second = await am.alerts()
+    assert second[0] is first[0]  # unchanged: not parsed again
+    assert second[1] is not first[1] and second[1].state == "suppressed"
+    am.model_label = "service"  # a record names its model by the configured label
+    third = await am.alerts()
+    assert third[0] is not second[0] and third[0].model_label == "service"
+    await am.aclose()
