@@ -132,32 +132,21 @@ class MLConsoleApp(App[int]):
         from screens.dashboard import DashboardScreen
 
         self.push_screen(DashboardScreen())
-        if self.poller is not None:
+        if self.poller is not None:  # given ready-made: poll from the start
             self._start_poller(self.poller)
+
+    def _connect(self) -> None:
+        """After the first paint: open the sources, the store and the audit log in a
+        thread, so their imports and files never hold the first frame back."""
+        work: Callable[[], None]
+        if self.poller is not None:
             poller = self.poller
-            self.run_worker(
-                lambda: self._open_workspace(poller),
-                thread=True,
-                group="connect",
-                exit_on_error=False,
-                name="connect",
-            )
+            work = functools.partial(self._open_workspace, poller)
         elif self._poller_factory is not None:
-            self.run_worker(
-                self._build_poller,
-                thread=True,
-                group="connect",
-                exit_on_error=False,
-                name="connect",
-            )
+            work = self._build_poller
         else:  # snapshots come from the caller; incidents still live in the store
-            self.run_worker(
-                self._open_incidents,
-                thread=True,
-                group="connect",
-                exit_on_error=False,
-                name="connect",
-            )
+            work = self._open_incidents
+        self.run_worker(work, thread=True, group="connect", exit_on_error=False, name="connect")
 
     def _build_poller(self) -> None:
         """In a thread: import and construct the adapters, then start polling."""
@@ -316,6 +305,7 @@ class MLConsoleApp(App[int]):
     def on_ready(self) -> None:
         self.first_paint = time.perf_counter() - self.started_at
         self.log.info(f"first paint after {self.first_paint:.3f}s")
+        self._connect()
 
     async def on_unmount(self) -> None:
         if self.poller is not None:
