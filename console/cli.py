@@ -184,6 +184,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     from console.status import exit_code
 
     async def collect() -> tuple[Snapshot, float]:
+        # Every source is judged as of when it was asked, not when the slowest one
+        # answered: a source that answered during this run is fresh, however long
+        # another one took.
+        asked = time.time()
         adapters, failures = build_adapters(config)
         poller = Poller(config, adapters, load_errors=failures)
         try:
@@ -191,7 +195,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             budget = max((s.retry_budget for s in config.sources.values()), default=5.0)
             with contextlib.suppress(TimeoutError):  # what did not answer stays down/pending
                 await asyncio.wait_for(poller.refresh_once(), timeout=args.wait or budget + 2)
-            return poller.snapshot, time.time()
+            return poller.snapshot, asked
         finally:
             await poller.stop()
 

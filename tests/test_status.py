@@ -22,6 +22,7 @@ from console.config_loader import load_config
 from console.format import format_value
 from console.snapshot import Snapshot, snapshot_from_dict
 from console.status import render_status
+from tests.faultserver import Reply, fault_server
 
 DATA = Path(__file__).parent / "data"
 
@@ -133,6 +134,29 @@ def test_status_reads_the_fallback_switch_of_the_real_lab(lab: Any) -> None:
     assert "FALLBACK" in row, run.stdout
     assert all(len(line) <= 80 for line in run.stdout.splitlines())
     assert "\x1b" not in run.stdout  # piped: no colour codes
+
+
+@pytest.mark.integration
+def test_a_slow_source_does_not_make_the_others_stale(lab: Any, tmp_path: Path) -> None:
+    """Alertmanager answers at once and Prometheus takes longer than Alertmanager's
+    stale_after: Alertmanager's data is as fresh as the command, not stale."""
+    config = yaml.safe_load(lab.config_path.read_text())
+    config["sources"]["alertmanager"]["stale_after"] = "1s"
+    slow = Reply(
+        body=json.dumps(
+            {"status": "success", "data": {"resultType": "vector", "result": []}}
+        ).encode(),
+        delay=2.5,
+    )
+    with fault_server(*[slow] * 40) as server:
+        config["sources"]["prometheus"]["url"] = server.url
+        path = tmp_path / "slow-metrics.yaml"
+        path.write_text(yaml.safe_dump(config))
+        run = mlconsole(path, "status", "--json")
+    body = json.loads(run.stdout)
+    assert body["sources"]["prometheus"]["state"] == "ok", body["sources"]["prometheus"]
+    assert body["sources"]["alertmanager"]["state"] == "ok", body["sources"]["alertmanager"]
+    assert body["sources"]["alertmanager"]["age_seconds"] == 0
 
 
 @pytest.mark.integration
