@@ -472,7 +472,8 @@ class MLConsoleApp(App[int]):
         self._pretriage(snapshot)
         self._sync_incidents(snapshot)
         for screen in self.screen_stack:
-            if hasattr(screen, "show_snapshot"):
+            # A screen pushed but not mounted yet shows the app's snapshot when it mounts.
+            if hasattr(screen, "show_snapshot") and screen.is_mounted:
                 screen.show_snapshot(snapshot)
 
     def on_snapshot_updated(self, message: SnapshotUpdated) -> None:

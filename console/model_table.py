@@ -16,7 +16,14 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from console.config import Config, SliConfig
-from console.format import STATUS_STYLE, format_burn, format_objective, format_value, sparkline
+from console.format import (
+    STATUS_STYLE,
+    format_age,
+    format_burn,
+    format_objective,
+    format_value,
+    sparkline,
+)
 from console.serving import serving_cell
 from console.snapshot import Health, SliReading, SliStatus, Snapshot
 from console.text import inert
@@ -155,6 +162,22 @@ def sli_cell(
     return text
 
 
+def sli_width(sli: SliConfig, reading: SliReading | None, detail: Detail) -> int:
+    """``sli_cell(sli, reading, ...).cell_len``, without building the cell: what
+    :func:`fit` needs of every row, where only the rows in view are drawn."""
+    if reading is None:
+        return VALUE_WIDTH
+    width = max(VALUE_WIDTH, cell_len(format_value(reading.value, sli.unit)))
+    if detail.burn and sli.slo is not None:
+        burn = reading.burn_rate
+        width += 1 + max(BURN_WIDTH, cell_len(format_burn(burn)) if burn is not None else 0)
+    if detail.spark:
+        width += 1 + detail.spark  # never more points than that
+    if reading.error:
+        width += 2
+    return width
+
+
 def breached_cell(snapshot: Snapshot, model: str, stale: frozenset[str]) -> Text:
     """``Errors 61% Avail 39%``: each breached SLI and its value; ``·`` when none is,
     ``unknown`` when no SLI of the model has a value (never read, or the metrics down),
@@ -189,6 +212,12 @@ def breached_cell(snapshot: Snapshot, model: str, stale: frozenset[str]) -> Text
     return text
 
 
+def model_name(model: str) -> str:
+    """The model's name as its cell shows it: inert, cut at :data:`MODEL_WIDTH`."""
+    shown = inert(model)
+    return shown if cell_len(shown) <= MODEL_WIDTH else shown[: MODEL_WIDTH - 1] + "…"
+
+
 def cells(
     snapshot: Snapshot,
     model: str,
@@ -199,10 +228,8 @@ def cells(
 ) -> list[Text]:
     """One model's row, in the order of :func:`columns`."""
     firing = firing_count(snapshot, model)
-    shown = inert(model)
-    name = shown if cell_len(shown) <= MODEL_WIDTH else shown[: MODEL_WIDTH - 1] + "…"
     row = [
-        Text(name, style="bold red" if firing else ""),
+        Text(model_name(model), style="bold red" if firing else ""),
         Text(str(firing) if firing else "·", style="bold red" if firing else "dim"),
     ]
     if detail.breached:
@@ -215,16 +242,76 @@ def cells(
     return row
 
 
+def row_widths(
+    snapshot: Snapshot,
+    model: str,
+    now: float,
+    *,
+    stale: frozenset[str],
+    detail: Detail,
+) -> list[int]:
+    """Each cell's width in ``cells(snapshot, model, ...)``; the SLI cells (most of a
+    row) are measured without being built."""
+    firing = firing_count(snapshot, model)
+    row = [
+        cell_len(model_name(model)),
+        len(str(firing)) if firing else 1,
+    ]
+    if detail.breached:
+        row.append(breached_cell(snapshot, model, stale).cell_len)
+    row.append(serving_cell(snapshot, model, now).cell_len)
+    row.extend(sli_width(sli, snapshot.reading(model, sli.name), detail) for sli in snapshot.slis)
+    return row
+
+
+def serving_key(snapshot: Snapshot, model: str, now: float) -> tuple[object, ...]:
+    """What :func:`~console.serving.serving_cell` shows for ``model``: equal keys, equal
+    cells (the deploy's age as shown, not the clock)."""
+    deployed = snapshot.deployments.get(model)
+    age = None
+    if deployed is not None and deployed.version is not None and not deployed.first_seen:
+        age = format_age(now - deployed.since)
+    return (
+        snapshot.switches.get("fallback", {}).get(model),
+        deployed,
+        age,
+        snapshot.switches.get("pipeline", {}).get(model),
+    )
+
+
+def row_key(
+    snapshot: Snapshot, model: str, now: float, stale: frozenset[str]
+) -> tuple[object, ...]:
+    """Everything ``model``'s row is built from: equal keys, equal rows. Cheap when
+    nothing changed (the readings compare by identity first)."""
+    return (
+        firing_count(snapshot, model),
+        serving_key(snapshot, model, now),
+        tuple(snapshot.readings.get((model, sli.name)) for sli in snapshot.slis),
+        stale,
+    )
+
+
+def header_widths(cols: Sequence[Column]) -> list[int]:
+    return [max(cell_len(line) for line in c.header.plain.split("\n")) for c in cols]
+
+
 def widths(cols: Sequence[Column], rows: Iterable[Sequence[Text]]) -> list[int]:
     """Each column's width in cells: its widest header line or cell."""
-    result = [max(cell_len(line) for line in c.header.plain.split("\n")) for c in cols]
+    return widest(cols, ([cell.cell_len for cell in row] for row in rows))
+
+
+def widest(cols: Sequence[Column], rows: Iterable[Sequence[int]]) -> list[int]:
+    """Each column's width in cells: its widest header line or cell (of ``rows``,
+    each row its cells' widths)."""
+    result = header_widths(cols)
     for row in rows:
-        for index, cell in enumerate(row):
-            result[index] = max(result[index], cell.cell_len)
+        result = [max(pair) for pair in zip(result, row, strict=True)]
     return result
 
 
 RowMaker = Callable[[Detail], Iterable[Sequence[Text]]]
+WidthMaker = Callable[[Detail], Iterable[Sequence[int]]]
 
 
 def fit(
@@ -233,8 +320,19 @@ def fit(
     """The richest :data:`DETAILS` whose columns all fit in ``width`` (each column
     taking ``padding`` cells besides its content), else :data:`COMPACT`; and the
     widths of its columns."""
+
+    def make_widths(detail: Detail) -> Iterable[Sequence[int]]:
+        return ([cell.cell_len for cell in row] for row in make_rows(detail))
+
+    return fit_widths(slis, make_widths, width, padding)
+
+
+def fit_widths(
+    slis: Sequence[SliConfig], make_widths: WidthMaker, width: int, padding: int
+) -> tuple[Detail, list[int]]:
+    """:func:`fit`, from each row's cell widths (:func:`row_widths`)."""
     for detail in DETAILS:
-        sizes = widths(columns(slis, detail), make_rows(detail))
+        sizes = widest(columns(slis, detail), make_widths(detail))
         if sum(sizes) + padding * len(sizes) <= width or detail is COMPACT:
             return detail, sizes
     raise AssertionError("unreachable: COMPACT always returns")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -19,9 +20,12 @@ from console.snapshot import Health, Snapshot
 from console.text import CELL_LIMIT, inert
 from screens.render import (
     SEVERITY_STYLE,
+    LazyRow,
+    LiveCell,
     alert_age,
     alert_state,
     incident_cell,
+    same_text,
     source_badge,
 )
 
@@ -31,19 +35,62 @@ if TYPE_CHECKING:
     from console.incidents import Incident
 
 
-class SourceBar(Static):
+class Line(Static):
+    """A Static told of new text only when it changed, and that asks for a layout of
+    the screen only when its height changes: the source bar changes every second,
+    and a layout of the whole screen for it costs more than everything else on it."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._shown: Text | None = None
+
+    def show_text(self, text: Text) -> None:
+        old = self._shown
+        if old is not None and same_text(text, old):
+            return
+        width = self.content_size.width
+        console = self.app.console
+        layout = (
+            not width
+            or old is None
+            or (len(text.wrap(console, width)) != len(old.wrap(console, width)))
+        )
+        self.update(text, layout=layout)
+        self._shown = text
+
+
+class SourceBar(Line):
     """Each source's health: ok, stale or down, with the age of its data."""
 
     def show(self, snapshot: Snapshot, now: float) -> None:
         if not snapshot.sources:
-            self.update(Text("no sources configured", style="bold red"))
+            self.show_text(Text("no sources configured", style="bold red"))
             return
         parts = Text("  ·  ").join(source_badge(h, now) for h in snapshot.sources.values())
         down = [h for h in snapshot.sources.values() if h.state(now) is Health.DOWN]
         if down and down[0].last_error:
             parts.append("\n")
             parts.append(inert(down[0].last_error), style="red")
-        self.update(parts)
+        self.show_text(parts)
+
+
+@dataclass(eq=False)
+class _ModelRow:
+    """One model's row as last drawn: what it was built from, its cells' widths at
+    each detail (:func:`model_table.row_widths`), and its cells, built when in view."""
+
+    key: tuple[object, ...]
+    row: LazyRow
+    widths: dict[model_table.Detail, list[int]] = field(default_factory=dict)
+    cells: list[object] = field(default_factory=list)
+    """The table's cell objects (:class:`LazyCell`) for this row."""
+
+
+def visible_rows(table: DataTable[object]) -> range:
+    """The indexes of the rows in view (one more each side)."""
+    top = int(table.scroll_y)
+    height = max(0, table.size.height - (table.header_height if table.show_header else 0))
+    return range(max(0, top - 1), top + height + 1)
 
 
 class DashboardScreen(Screen[None]):
@@ -94,8 +141,18 @@ class DashboardScreen(Screen[None]):
         self._pending: Snapshot | None = None
         self._model_rows: list[str] = []
         self._model_layout: tuple[object, ...] = ()
+        self._model_cache: dict[str, _ModelRow] = {}
+        #: What the rows in view are built from: (snapshot, now, stale SLIs), and
+        #: (columns, their widths, detail).
+        self._model_inputs: tuple[Snapshot, float, frozenset[str]] | None = None
+        self._model_view: tuple[list[model_table.Column], list[int], model_table.Detail]
+        self._model_view = ([], [], model_table.FULL)
         self._seen_firing: set[str] = set()
         self._alert_rows: list[str] = []
+        #: Each alert row as drawn: (what its cells but the age show, its age cell).
+        self._alert_drawn: dict[str, tuple[tuple[str, AlertRecord, Incident | None], LiveCell]]
+        self._alert_drawn = {}
+        self._alert_age_width = -1
 
     @property
     def mlapp(self) -> MLConsoleApp:
@@ -106,9 +163,9 @@ class DashboardScreen(Screen[None]):
         yield SourceBar(id="sources")
         yield Input(placeholder="filter by model or alert name (esc clears)", id="filter")
         with Vertical(id="panes"):
-            yield Static("Models", classes="pane-title", id="models-title")
+            yield Line("Models", classes="pane-title", id="models-title")
             yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
-            yield Static("Alerts", classes="pane-title", id="alerts-title")
+            yield Line("Alerts", classes="pane-title", id="alerts-title")
             yield DataTable(id="alerts", cursor_type="row")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -185,22 +242,57 @@ class DashboardScreen(Screen[None]):
         )
 
     def _render_models(self, snapshot: Snapshot, now: float) -> None:
+        """The models table, at the cost of what changed and what is in view.
+
+        Each row's cells are built only when drawn (:class:`LazyRow`); a snapshot
+        rebuilds the table only when the rows or the columns change, re-sorts it when
+        only the order changes, and otherwise tells the table of the changed cells of
+        the rows in view. The widths that :func:`model_table.fit` needs come from
+        every row, but measured (:func:`model_table.row_widths`), not built, and only
+        for the rows whose inputs changed."""
         table = self.query_one("#models", DataTable)
         stale = model_table.stale_slis(snapshot, self.mlapp.config, now)
         rows = model_table.ordered(
             snapshot, (m for m in snapshot.models if self._matches(snapshot, m))
         )
+        self._model_inputs = (snapshot, now, stale)
+        cache = self._model_cache
+        changed: list[str] = []
+        for model in rows:
+            key = model_table.row_key(snapshot, model, now, stale)
+            entry = cache.get(model)
+            if entry is None:
+                cache[model] = _ModelRow(key, LazyRow(model, self._model_builder(model)))
+            elif entry.key != key:
+                entry.key = key
+                entry.widths.clear()
+                changed.append(model)
+        if len(cache) > 2 * len(snapshot.models) + 64:  # models that left for good
+            known = set(snapshot.models)
+            for model in [m for m in cache if m not in known]:
+                del cache[model]
 
-        def make_rows(detail: model_table.Detail) -> list[list[Text]]:
-            return [model_table.cells(snapshot, m, now, stale=stale, detail=detail) for m in rows]
+        def make_widths(detail: model_table.Detail) -> list[list[int]]:
+            found = []
+            for model in rows:
+                entry = cache[model]
+                sizes = entry.widths.get(detail)
+                if sizes is None:
+                    sizes = entry.widths[detail] = model_table.row_widths(
+                        snapshot, model, now, stale=stale, detail=detail
+                    )
+                found.append(sizes)
+            return found
 
         # The table's own width, less its vertical scrollbar: what fits without scrolling.
         room = max(0, (table.size.width or self.size.width) - 2)
-        detail, sizes = model_table.fit(snapshot.slis, make_rows, room, 2 * table.cell_padding)
+        detail, sizes = model_table.fit_widths(
+            snapshot.slis, make_widths, room, 2 * table.cell_padding
+        )
         cols = model_table.columns(snapshot.slis, detail)
-        cells = dict(zip(rows, make_rows(detail), strict=True))
         layout = (detail, tuple(sizes), tuple(c.key for c in cols))
-        if rows != self._model_rows or layout != self._model_layout:
+        self._model_view = (cols, sizes, detail)
+        if layout != self._model_layout or set(rows) != set(self._model_rows):
             selected = self._selected_key(table, self._model_rows)
             table.clear(columns=layout != self._model_layout)
             if layout != self._model_layout:
@@ -210,53 +302,130 @@ class DashboardScreen(Screen[None]):
                     table.add_column(header, key=column.key, width=size)
                 self._model_layout = layout
             for model in rows:
-                table.add_row(
-                    *(
-                        model_table.aligned_cell(c, cell, size)
-                        for c, cell, size in zip(cols, cells[model], sizes, strict=True)
-                    ),
-                    key=model,
-                )
+                entry = cache[model]
+                entry.row.reset()
+                entry.cells = list(entry.row.lazy_cells(sizes))
+                table.add_row(*entry.cells, key=model)
             self._model_rows = rows
             self._restore_cursor(table, rows, selected)
         else:
-            for model in rows:
-                for column, cell, size in zip(cols, cells[model], sizes, strict=True):
-                    table.update_cell(
-                        model, column.key, model_table.aligned_cell(column, cell, size)
-                    )
+            if rows != self._model_rows:  # the same rows, in another order
+                selected = self._selected_key(table, self._model_rows)
+                place = {model: index for index, model in enumerate(rows)}
+                table.sort("model", key=lambda cell: place[cell.row.key])
+                self._model_rows = rows
+                self._restore_cursor(table, rows, selected)
+            self._patch_models(table, changed, cols)
         shown = f"{len(rows)} of {len(snapshot.models)}" if self._filter else str(len(rows))
         title = f"Models ({shown})"
         if self._filter:
             title += f"  filter: {self._filter!r}"
-        self.query_one("#models-title", Static).update(Text(inert(title)))
+        self.query_one("#models-title", Line).show_text(Text(inert(title)))
+
+    def _model_builder(self, model: str) -> Callable[[], list[Text]]:
+        def build() -> list[Text]:
+            assert self._model_inputs is not None
+            snapshot, now, stale = self._model_inputs
+            cols, sizes, detail = self._model_view
+            cells = model_table.cells(snapshot, model, now, stale=stale, detail=detail)
+            return [
+                model_table.aligned_cell(column, cell, size)
+                for column, cell, size in zip(cols, cells, sizes, strict=True)
+            ]
+
+        return build
+
+    def _patch_models(
+        self, table: DataTable[object], changed: list[str], cols: Sequence[model_table.Column]
+    ) -> None:
+        """Tell the table of the changed cells of the rows in view. A changed row out
+        of view is built afresh when it is drawn; the table is told of one of them
+        (when nothing in view changed), because any update drops its drawn lines."""
+        if not changed:
+            return
+        view = visible_rows(table)
+        told = False
+        hidden: str | None = None
+        for model in changed:
+            entry = self._model_cache[model]
+            old = entry.row.reset()
+            if table.get_row_index(model) not in view:
+                hidden = hidden or model
+                continue
+            new = entry.row.cells()
+            for index, column in enumerate(cols):
+                if old is None or not same_text(old[index], new[index]):
+                    table.update_cell(model, column.key, entry.cells[index])
+                    told = True
+        if hidden is not None and not told:
+            table.update_cell(hidden, cols[0].key, self._model_cache[hidden].cells[0])
 
     def _render_alerts(self, snapshot: Snapshot, now: float) -> None:
+        """The alerts table, rebuilt only when its alerts, their incidents or the age
+        column's width changed; otherwise only the ages that moved are replaced, and
+        the table is told of those in view."""
         table = self.query_one("#alerts", DataTable)
-        selected = self._selected_key(table, self._alert_rows)
-        table.clear()
-        keys: list[str] = []
+        label = self.mlapp.config.model_label
+        incidents: dict[tuple[str, str], Incident] = {}
+        for open_one in reversed(self.mlapp.open_incidents):  # the first one wins
+            incidents[(open_one.model, open_one.alertname)] = open_one
+        wanted: list[tuple[str, tuple[str, AlertRecord, Incident | None], str]] = []
         for model, alerts in snapshot.alerts_by_model.items():
             if not self._matches(snapshot, model):
                 continue
             for index, alert in enumerate(alerts):
+                incident = incidents.get((alert.labels.get(label, ""), alert.name))
+                key = (model if index == 0 else "", alert, incident)
+                wanted.append((alert.fingerprint, key, alert_age(alert, now)))
+        drawn = self._alert_drawn
+        keys = [fingerprint for fingerprint, _, _ in wanted]
+        widest = max((len(age) for _, _, age in wanted), default=0)
+        same = (
+            keys == self._alert_rows
+            and widest == self._alert_age_width
+            and all(drawn[f][0] == key for f, key, _ in wanted)
+        )
+        if same:
+            view = visible_rows(table)
+            told = False
+            hidden: str | None = None
+            for row, (fingerprint, _, age) in enumerate(wanted):
+                cell = drawn[fingerprint][1]
+                if cell.text.plain == age:
+                    continue
+                cell.set(Text(age))
+                if row in view:
+                    table.update_cell(fingerprint, "age", cell)
+                    told = True
+                else:
+                    hidden = hidden or fingerprint
+            if hidden is not None and not told:
+                table.update_cell(hidden, "age", drawn[hidden][1])
+        else:
+            selected = self._selected_key(table, self._alert_rows)
+            table.clear()
+            self._alert_drawn = drawn = {}
+            for fingerprint, key, age in wanted:
+                shown, alert, incident = key
+                cell = LiveCell(Text(age))
+                drawn[fingerprint] = (key, cell)
                 table.add_row(
-                    Text(inert(model) if index == 0 else "", style="bold"),
+                    Text(inert(shown), style="bold"),
                     Text(inert(alert.name)),
                     Text(inert(alert.severity), style=SEVERITY_STYLE.get(alert.severity, "")),
                     alert_state(alert),
-                    alert_age(alert, now),
-                    incident_cell(self.mlapp.incident_for_alert(alert)),
+                    cell,
+                    incident_cell(incident),
                     Text(inert(alert.summary, limit=CELL_LIMIT)),
-                    key=alert.fingerprint,
+                    key=fingerprint,
                 )
-                keys.append(alert.fingerprint)
-        self._alert_rows = keys
-        self._restore_cursor(table, keys, selected)
+            self._alert_rows = keys
+            self._alert_age_width = widest
+            self._restore_cursor(table, keys, selected)
         if not keys and table.has_focus:  # the last alert stopped: back to the models
             self.query_one("#models", DataTable).focus()
         firing = len(snapshot.firing)
-        self.query_one("#alerts-title", Static).update(
+        self.query_one("#alerts-title", Line).show_text(
             Text.assemble(
                 "Alerts ",
                 (f"{firing} firing", "bold red" if firing else "green"),

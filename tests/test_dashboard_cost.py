@@ -1,0 +1,319 @@
+"""The dashboard's cost follows what changed and what is in view: a new snapshot
+touches only the cells that changed, a source that changed nothing rebuilds nothing,
+one-line updates lay out nothing, and the selection survives all of it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from textual.screen import Screen
+from textual.widgets import DataTable
+
+from console import model_table
+from console.app import MLConsoleApp, create_app
+from console.snapshot import SliReading, SliStatus, Snapshot, SourceHealth
+from tests.builders import CONFIG, NOW, VALUES, snapshot
+from tests.waits import screen_lines, until
+
+SIZE = (160, 40)
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def new_app(first: Snapshot, clock: Callable[[], float] = lambda: NOW) -> MLConsoleApp:
+    app = create_app(CONFIG, poll=False, clock=clock)
+    app.snapshot = first
+    return app
+
+
+def with_value(snap: Snapshot, model: str, sli: str, value: float) -> Snapshot:
+    """``snap`` with one reading's value changed (a new reading object, as the
+    poller makes for every sample)."""
+    readings = dict(snap.readings)
+    readings[(model, sli)] = replace(readings[(model, sli)], value=value)
+    return replace(snap, readings=readings)
+
+
+def fresh_readings(snap: Snapshot) -> Snapshot:
+    """The same values in new reading objects: a refresh in which nothing moved."""
+    readings = {key: replace(r) for key, r in snap.readings.items()}
+    return replace(snap, readings=readings)
+
+
+def record(table: DataTable[Any], name: str) -> list[tuple[Any, ...]]:
+    """Calls of ``table.<name>`` from now on (the call still happens)."""
+    calls: list[tuple[Any, ...]] = []
+    original = getattr(table, name)
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        calls.append(tuple(str(a) for a in args[:2]))
+        return original(*args, **kwargs)
+
+    setattr(table, name, recording)
+    return calls
+
+
+def many_models(count: int) -> Snapshot:
+    """The test world with ``count`` more healthy models (``m-000``...), so the models
+    table scrolls."""
+    base = snapshot()
+    readings = dict(base.readings)
+    for index in range(count):
+        for sli in base.slis:
+            reading = base.readings[("recommender", sli.name)]
+            readings[(f"m-{index:03d}", sli.name)] = replace(reading, model=f"m-{index:03d}")
+    return Snapshot.build(
+        taken_at=base.taken_at,
+        slis=base.slis,
+        readings=readings,
+        alerts=base.alerts,
+        sources=base.sources,
+    )
+
+
+async def test_one_changed_reading_updates_only_its_cell() -> None:
+    app = new_app(snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#models", DataTable)
+        await pilot.press("down")  # select the second model, fraud-detector
+        assert table.cursor_row == 1
+        updates = record(table, "update_cell")
+        rebuilds = record(table, "clear")
+        app.apply_snapshot(with_value(app.snapshot, "recommender", "latency_p99", 0.37))
+        await pilot.pause()
+        assert updates == [("recommender", "latency_p99")]
+        assert rebuilds == []
+        assert "370ms" in str(table.get_cell("recommender", "latency_p99"))
+        assert "370ms" in "\n".join(screen_lines(app))  # drawn, not only stored
+        assert table.cursor_row == 1  # still fraud-detector
+        # A refresh in which no value moved tells the table of nothing.
+        app.apply_snapshot(fresh_readings(app.snapshot))
+        await pilot.pause()
+        assert updates == [("recommender", "latency_p99")]
+
+
+async def test_a_metrics_refresh_does_not_rebuild_the_alerts_table() -> None:
+    app = new_app(snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        alerts = app.screen.query_one("#alerts", DataTable)
+        alerts.focus()
+        alerts.move_cursor(row=1)  # the second alert
+        await pilot.pause()
+        rebuilds = record(alerts, "clear")
+        added = record(alerts, "add_row")
+        updates = record(alerts, "update_cell")
+        app.apply_snapshot(with_value(app.snapshot, "fraud-detector", "error_ratio", 0.61))
+        await pilot.pause()
+        assert (rebuilds, added, updates) == ([], [], [])
+        assert alerts.cursor_row == 1 and alerts.has_focus
+        # An alert that resolves does rebuild it.
+        app.apply_snapshot(snapshot(alerts=app.snapshot.alerts[:1]))
+        await until(pilot, lambda: alerts.row_count == 1, "the resolved alert gone")
+        assert rebuilds
+
+
+async def test_ages_move_only_their_cells() -> None:
+    clock = Clock()
+    app = new_app(snapshot(), clock)
+    async with app.run_test(size=SIZE) as pilot:
+        alerts = app.screen.query_one("#alerts", DataTable)
+        before = [str(alerts.get_cell_at((row, 4))) for row in range(alerts.row_count)]
+        rebuilds = record(alerts, "clear")
+        updates = record(alerts, "update_cell")
+        clock.now += 1  # ages 3m and 12m: 3m01s and 12m01s
+        app.apply_snapshot(fresh_readings(app.snapshot))
+        await pilot.pause()
+        after = [str(alerts.get_cell_at((row, 4))) for row in range(alerts.row_count)]
+        assert before == ["12m", "3m"] and after == ["12m01s", "3m01s"]
+        assert rebuilds  # the age column grew: laid out again, as before
+        rebuilds.clear()
+        clock.now += 1
+        app.apply_snapshot(fresh_readings(app.snapshot))
+        await pilot.pause()
+        assert rebuilds == []
+        assert sorted(updates) == [
+            ("churn-predictor-ModelFeatureDrift", "age"),
+            ("fraud-detector-ModelErrorBudgetBurn", "age"),
+        ]
+        assert "12m02s" in "\n".join(screen_lines(app))
+
+
+async def test_the_source_bar_and_titles_lay_out_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    app = new_app(snapshot(alerts=()), clock)  # no ages in an alerts table
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        bar = screen.query_one("#sources")
+
+        def settled() -> bool:
+            """Nothing left to lay out or paint."""
+            return not (
+                bar._layout_required
+                or screen._layout_required
+                or screen._layout_widgets
+                or screen._dirty_widgets
+            )
+
+        # Started: the store read (it redraws the dashboard) and the first layouts done.
+        await until(pilot, lambda: app.incidents is not None and settled(), "a settled screen")
+        await pilot.pause()
+        layouts: list[object] = []
+        original = Screen._refresh_layout
+
+        def counting(self: Screen[Any], *args: Any, **kwargs: Any) -> None:
+            if self is screen:
+                layouts.append(args)
+            original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Screen, "_refresh_layout", counting)
+        clock.now += 5  # every source's age moves: 1s becomes 6s
+        screen._tick()  # type: ignore[attr-defined]
+        await until(pilot, lambda: "6s" in screen_lines(app)[1] and settled(), "the new ages")
+        await pilot.pause()
+        assert layouts == []
+        # A new snapshot with new ages and values: still no layout.
+        clock.now += 1
+        app.apply_snapshot(with_value(app.snapshot, "recommender", "latency_p99", 0.37))
+        await until(
+            pilot, lambda: "370ms" in "\n".join(screen_lines(app)) and settled(), "the new value"
+        )
+        await pilot.pause()
+        assert layouts == []
+        # A source going down adds a line to the bar: that one is laid out.
+        sources = dict(app.snapshot.sources)
+        sources["prometheus"] = SourceHealth(
+            "prometheus",
+            "prometheus",
+            2,
+            6,
+            last_success=NOW - 42,
+            last_error="prometheus: cannot connect",
+            last_error_at=clock.now,
+        )
+        app.apply_snapshot(replace(app.snapshot, sources=sources))
+        await until(pilot, lambda: layouts, "a layout for the taller bar")
+        await until(
+            pilot,
+            lambda: any("cannot connect" in line for line in screen_lines(app)),
+            "the error line",
+        )
+
+
+async def test_a_changed_row_out_of_view_is_fresh_when_scrolled_to() -> None:
+    app = new_app(many_models(120))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#models", DataTable)
+        await pilot.pause()
+        last = "recommender"
+        assert table.get_row_index(last) == table.row_count - 1
+        assert last not in "\n".join(screen_lines(app))  # out of view
+        updates = record(table, "update_cell")
+        built: list[str] = []
+        original = model_table.cells
+
+        def counting(snap: Snapshot, model: str, *args: Any, **kwargs: Any) -> Any:
+            built.append(model)
+            return original(snap, model, *args, **kwargs)
+
+        model_table.cells = counting  # type: ignore[assignment]
+        try:
+            app.apply_snapshot(with_value(app.snapshot, last, "latency_p99", 0.37))
+            await pilot.pause()
+            assert built == []  # not in view: not built
+            assert len(updates) == 1  # the table told once that its drawn lines are old
+            table.move_cursor(row=table.row_count - 1, animate=False)  # scrolls to it
+            lines = await until(
+                pilot,
+                lambda: [line for line in screen_lines(app) if last in line],
+                "the last row in view",
+            )
+            assert "370ms" in lines[0]
+            # Only the rows that came into view were built, not the other hundred.
+            assert last in built and len(built) <= table.size.height + 2
+        finally:
+            model_table.cells = original  # type: ignore[assignment]
+
+
+async def test_rows_reordered_without_a_rebuild_keep_the_selection() -> None:
+    app = new_app(snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#models", DataTable)
+        await pilot.press("down")  # select fraud-detector (second: churn-predictor first)
+        rebuilds = record(table, "clear")
+        # churn-predictor's drift alert resolves and its drift recovers: it sorts last.
+        snap = with_value(app.snapshot, "churn-predictor", "drift_psi", 0.02)
+        readings = dict(snap.readings)
+        key = ("churn-predictor", "drift_psi")
+        readings[key] = replace(readings[key], status=SliStatus.OK)
+        alerts = tuple(a for a in snap.alerts if a.model != "churn-predictor")
+        app.apply_snapshot(
+            Snapshot.build(
+                taken_at=snap.taken_at,
+                slis=snap.slis,
+                readings=readings,
+                alerts=alerts,
+                sources=snap.sources,
+            )
+        )
+        await pilot.pause()
+        order = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert order == ["fraud-detector", "churn-predictor", "recommender"]
+        assert rebuilds == []
+        assert table.cursor_row == 0  # fraud-detector, still selected
+        lines = screen_lines(app)
+        assert lines.index(next(x for x in lines if "fraud-detector" in x)) < lines.index(
+            next(x for x in lines if x.lstrip().startswith("churn-predictor"))
+        )
+
+
+@pytest.mark.parametrize("detail", model_table.DETAILS)
+def test_row_widths_measure_what_cells_build(detail: model_table.Detail) -> None:
+    snap = snapshot()
+    odd = [None, math.nan, math.inf, -0.5, 0.0, 1e-7, 0.00123, 0.999, 12.5, 123456.0, 9e12]
+    readings = dict(snap.readings)
+    for index, value in enumerate(odd):
+        model = f"odd-{index}"
+        for sli in snap.slis:
+            readings[(model, sli.name)] = SliReading(
+                sli.name,
+                model,
+                value,
+                SliStatus.BREACH if index % 2 else SliStatus.OK,
+                burn_rate=None if value is None else value * 1000,
+                history=tuple(range(index)),
+                error="partial" if index % 3 == 0 else None,
+            )
+    snap = replace(
+        snap, readings=readings, models=(*snap.models, *(f"odd-{i}" for i in range(len(odd))))
+    )
+    stale = frozenset({"latency_p99"})
+    for model in [*VALUES, *(f"odd-{i}" for i in range(len(odd))), "x" * 40]:
+        built = model_table.cells(snap, model, NOW, stale=stale, detail=detail)
+        measured = model_table.row_widths(snap, model, NOW, stale=stale, detail=detail)
+        assert measured == [cell.cell_len for cell in built], model
+
+
+async def test_a_snapshot_while_a_screen_is_being_pushed() -> None:
+    from screens.alert_detail import AlertDetailScreen
+
+    app = new_app(snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(AlertDetailScreen(None, "recommender"))
+        # A snapshot arrives before the pushed screen has its widgets.
+        app.apply_snapshot(with_value(app.snapshot, "recommender", "latency_p99", 0.37))
+        await until(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "the detail")
+        await until(
+            pilot, lambda: "370ms" in "\n".join(screen_lines(app)), "the detail's new value"
+        )
