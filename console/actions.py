@@ -49,6 +49,7 @@ from console.alias_history import AliasHistory, HistoryError
 from console.audit import TIME_FORMAT as AUDIT_TIME_FORMAT
 from console.audit import AuditEntry, AuditError, AuditLog
 from console.config import Config, format_duration, parse_silence_duration
+from console.runbook import select_series
 from console.target_lock import LockBusy, LockError, TargetLock
 from console.timeline import iso
 
@@ -1234,6 +1235,8 @@ async def watch_recovery(
         )
     good = target.good
     label = ctx.config.model_label
+    # The model's series alone, not every model's, at each read of the watch.
+    query = select_series(target.query, label, model) or target.query
     start = clock()
     streak = reads = 0
     value: float | None = None
@@ -1241,7 +1244,7 @@ async def watch_recovery(
     while True:
         elapsed = clock() - start
         try:
-            result = await adapter.query(target.query)
+            result = await adapter.query(query)
             error = None
             value = next((s.value for s in result.samples if s.labels.get(label) == model), None)
         except AdapterError as exc:

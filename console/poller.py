@@ -188,6 +188,9 @@ class Poller:
         self._keys: dict[str, dict[str, tuple[str, str]]] = {}
         #: The models the readings name.
         self._reading_models: set[str] = set()
+        #: Series no longer answered, by key: when they were first missed.
+        self._vanished: dict[tuple[str, str], float] = {}
+        self._forgotten = False
         #: By alerts source: each refresh replaces its own source's alerts only.
         self._alerts: dict[str, tuple[AlertRecord, ...]] = {}
         #: Every source's alerts in one tuple, rebuilt only when an alerts source answers.
@@ -372,9 +375,25 @@ class Poller:
             ):
                 continue
             readings[key] = SliReading(name, model, value, status(value), burn, history)
-        for model in keys.keys() - values.keys():
-            # The series vanished: keep the model visible, say there is no data.
+        vanished = self._vanished
+        if vanished:  # back again: no longer on its way out
+            for key in [k for k in vanished if k[1] == name and k[0] in values]:
+                del vanished[key]
+        gone = keys.keys() - values.keys()
+        if not gone:
+            return
+        now = self.clock()
+        forget_after = self.config.ui.history
+        for model in gone:
+            # The series vanished: keep the model visible, say there is no data, for
+            # as long as its sparkline reaches back; then forget it, so what is held
+            # follows the series there are now, not every series there ever was.
             key = keys[model]
+            if now - vanished.setdefault(key, now) > forget_after:
+                del keys[model], readings[key], vanished[key]
+                self._history.series.pop(key, None)
+                self._forgotten = True
+                continue
             old = readings[key]
             if old.value is not None or old.burn_rate is not None or old.error is not None:
                 readings[key] = replace(
@@ -435,6 +454,9 @@ class Poller:
                     self._history.seed((model, sli.name), list(series.points))
 
     def _build(self, previous: Snapshot | None) -> Snapshot:
+        if self._forgotten:  # a model is listed only while one of its series is kept
+            self._forgotten = False
+            self._reading_models = {m for keys in self._keys.values() for m in keys}
         return Snapshot.build(
             taken_at=self.clock(),
             slis=self._slis,

@@ -45,6 +45,7 @@ from console.actions import (
 from console.alias_history import AliasHistory
 from console.audit import AuditError, AuditLog
 from console.config import Config
+from console.runbook import select_series
 from tests.builders import CONFIG
 
 SETTINGS = SourceSettings(url="http://127.0.0.1:1")
@@ -806,7 +807,8 @@ async def test_verification_watches_the_sli_that_paged_not_actions_verify(
         ctx, "fraud-detector", target, sleep=_no_sleep, clock=lambda: float(next(clock))
     )
     assert recovery.recovered and recovery.sli == "latency_p99"
-    assert set(metrics.asked) == {latency.query}
+    # Each read asks for the watched model's series alone, not every model's.
+    assert set(metrics.asked) == {select_series(latency.query, "model", "fraud-detector")}
     assert "latency_p99 = 0.2" in recovery.line() and FROM_ALERT in recovery.line()
     assert recovery.as_dict()["sli"] == "latency_p99"
     assert recovery.as_dict()["origin"] == FROM_ALERT

@@ -801,7 +801,9 @@ def test_a_verdict_that_watched_nothing_says_so_and_claims_no_recovery(
 def test_a_link_title_with_brackets_is_escaped_once() -> None:
     from console.export import _link_line
 
-    line = _link_line({"title": "Graph: rate(x[5m]) `a|b`", "url": "http://h/g?e=x", "kind": "graph"})
+    line = _link_line(
+        {"title": "Graph: rate(x[5m]) `a|b`", "url": "http://h/g?e=x", "kind": "graph"}
+    )
     # Each bracket escaped once: rendered, the title reads rate(x[5m]), and no
     # bare bracket can close the link text early.
     assert line == "- [Graph: rate(x\\[5m\\]) \\`a\\|b\\`](http://h/g?e=x)"

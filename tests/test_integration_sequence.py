@@ -163,7 +163,10 @@ async def test_two_models_at_once_and_a_latency_page_keep_their_own_records(
         await select_alert(pilot, app, fraud)
         rollback = await plan_for(pilot, app, "r")  # roll back the selected alert's model
         assert f"Filed under {fraud.id}: the incident of {BURN} on {MODEL}" in plan_text(rollback)
-        assert "Verification will watch error_ratio (bad-event ratio `mlc:error_ratio:rate10s`), the SLI that paged" in plan_text(rollback)
+        assert (
+            "Verification will watch error_ratio (bad-event ratio `mlc:error_ratio:rate10s`), the SLI that paged"
+            in plan_text(rollback)
+        )
         await pilot.press("y")  # apply
         await until(pilot, "fraud applied", lambda: rollback.stage in ("watching", "done"))
         await pilot.press("escape")  # hide the watch; it goes on
@@ -172,7 +175,10 @@ async def test_two_models_at_once_and_a_latency_page_keep_their_own_records(
         await select_alert(pilot, app, slow)
         fallback = await plan_for(pilot, app, "f")  # fallback for the selected alert's model
         assert f"Filed under {slow.id}: the incident of {SLOW}" in plan_text(fallback)
-        assert "Verification will watch latency_p95 (bad-event ratio `mlc:latency_slow_ratio:rate10s`), the SLI that paged" in plan_text(fallback)
+        assert (
+            "Verification will watch latency_p95 (bad-event ratio `mlc:latency_slow_ratio:rate10s`), the SLI that paged"
+            in plan_text(fallback)
+        )
         await pilot.press("y")  # apply
         await until(pilot, "fallback applied", lambda: fallback.stage in ("watching", "done"))
         await pilot.press("escape")  # hide the watch; it goes on
@@ -192,7 +198,10 @@ async def test_two_models_at_once_and_a_latency_page_keep_their_own_records(
         out = json.loads(run.stdout)
         assert out["incident"] == churn.id
         assert f"Filed under {churn.id}: named by hand." in run.stderr
-        assert "Verification will watch error_ratio (bad-event ratio `mlc:error_ratio:rate10s`), the SLI that paged" in run.stderr
+        assert (
+            "Verification will watch error_ratio (bad-event ratio `mlc:error_ratio:rate10s`), the SLI that paged"
+            in run.stderr
+        )
         assert (out["recovery"]["sli"], out["recovery"]["recovered"]) == ("error_ratio", True)
 
         for screen, sli in ((rollback, "error_ratio"), (fallback, "latency_p95")):

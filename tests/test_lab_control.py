@@ -173,7 +173,12 @@ def test_lab_config_has_the_sources_and_actions_the_console_acts_through() -> No
     }
     assert sources["pipelines"]["options"] == {
         "read": {"method": "GET", "path": "/admin/pipeline?model={target}", "field": "paused"},
-        "read_all": {"method": "GET", "path": "/admin/state", "items": "serving", "field": "paused"},
+        "read_all": {
+            "method": "GET",
+            "path": "/admin/state",
+            "items": "serving",
+            "field": "paused",
+        },
         "enable": {
             "method": "POST",
             "path": "/admin/pipeline",

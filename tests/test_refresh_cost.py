@@ -112,6 +112,37 @@ async def test_a_vanished_series_says_no_data_once_then_stays_the_same() -> None
     assert poller.snapshot.readings[("recommender", "error_ratio")] is gone
 
 
+async def test_a_series_gone_longer_than_the_history_window_is_forgotten() -> None:
+    """What the poller holds follows the series there are now: a model whose series
+    stopped (a retired model, a relabelled job) says no data while its sparkline still
+    reaches back, then its readings and history are dropped and it leaves the list."""
+    now = [1000.0]
+    metrics = BulkMetrics(VALUES)
+    poller = Poller(CONFIG, {"prometheus": metrics}, clock=lambda: now[0])
+    await poller.refresh("prometheus")
+    metrics.values = {"fraud-detector": VALUES["fraud-detector"]}
+    await poller.refresh("prometheus")
+    assert "recommender" in poller.snapshot.models  # no data, still listed
+    now[0] += CONFIG.ui.history  # the sparkline's window: still held
+    metrics.at = now[0]
+    await poller.refresh("prometheus")
+    assert poller.snapshot.reading("recommender", "error_ratio") is not None
+    now[0] += 1  # past the window
+    metrics.at = now[0]
+    await poller.refresh("prometheus")
+    assert poller.snapshot.reading("recommender", "error_ratio") is None
+    assert "recommender" not in poller.snapshot.models
+    assert all(key[0] != "recommender" for key in poller._history.series)
+    assert poller._vanished == {}
+    # It comes back: listed and read again, from a fresh history.
+    metrics.values = VALUES
+    await poller.refresh("prometheus")
+    back = poller.snapshot.reading("recommender", "error_ratio")
+    assert back is not None and back.value == VALUES["recommender"]["e"]
+    assert back.history == (VALUES["recommender"]["e"],)
+    assert "recommender" in poller.snapshot.models
+
+
 def test_history_hands_back_the_same_tuple_while_the_value_holds() -> None:
     history = _History(points=3, step=10)
     key = ("m", "s")
