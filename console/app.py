@@ -146,7 +146,14 @@ class MLConsoleApp(App[int]):
             work = self._build_poller
         else:  # snapshots come from the caller; incidents still live in the store
             work = self._open_incidents
-        self.run_worker(work, thread=True, group="connect", exit_on_error=False, name="connect")
+        self.run_worker(
+            work,
+            thread=True,
+            group="connect",
+            exit_on_error=False,
+            name="connect",
+            description="open the sources, the store and the audit log",
+        )
 
     def _build_poller(self) -> None:
         """In a thread: import and construct the adapters, then start polling."""
@@ -229,7 +236,12 @@ class MLConsoleApp(App[int]):
             return
         if doubtful:
             self.call_from_thread(
-                self.run_worker, self._reconcile(doubtful), group="reconcile", exit_on_error=False
+                self.run_worker,
+                self._reconcile(doubtful),
+                group="reconcile",
+                exit_on_error=False,
+                name="reconcile",
+                description="reconcile actions in doubt",
             )
 
     async def _reconcile(self, doubtful: list[AuditEntry]) -> None:
@@ -295,6 +307,7 @@ class MLConsoleApp(App[int]):
                     group="pretriage",
                     exit_on_error=False,
                     name="pretriage",
+                    description="pre-triage a new page",
                 )
         if self._alerts_complete(snapshot):
             # Only the firings of now: the set follows the alerts, not their history. A
@@ -354,6 +367,7 @@ class MLConsoleApp(App[int]):
                 group="incidents",
                 exit_on_error=False,
                 name="incidents",
+                description="read the incidents",
             )
 
     async def _reread(self) -> None:

@@ -204,7 +204,13 @@ class ActionScreen(ModalScreen[None]):
         self._status(Text("Applying… (intent audited first)", style="bold yellow"))
         self._keys("applying…")
         # The app owns the work, so closing this screen never cuts an audit short.
-        self.app.run_worker(self._apply(), group="action", exit_on_error=False, name="action")
+        self.app.run_worker(
+            self._apply(),
+            group="action",
+            exit_on_error=False,
+            name="action",
+            description="apply a mitigation",
+        )
 
     async def _apply(self) -> None:
         try:

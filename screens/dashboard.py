@@ -521,6 +521,7 @@ class DashboardScreen(Screen[None]):
             start_action(self.mlapp, name, params, origin=origin),
             exit_on_error=False,
             name="action-plan",
+            description="plan a mitigation",
         )
 
     def action_rollback(self) -> None:

@@ -94,12 +94,18 @@ def open_incident_for(
                 group="incidents",
                 exit_on_error=False,
                 name="incidents",
+                description="read the incidents",
             )
         if then is not None:
             then(incident)
 
     app.run_worker(
-        run, thread=True, group="incident-writes", exit_on_error=False, name="incident-writes"
+        run,
+        thread=True,
+        group="incident-writes",
+        exit_on_error=False,
+        name="incident-writes",
+        description="write to the incident store",
     )
 
 
@@ -128,7 +134,12 @@ def write_incident(
         app.call_from_thread(app.notify, said, timeout=timeout)
 
     app.run_worker(
-        run, thread=True, group="incident-writes", exit_on_error=False, name="incident-writes"
+        run,
+        thread=True,
+        group="incident-writes",
+        exit_on_error=False,
+        name="incident-writes",
+        description="write to the incident store",
     )
 
 
@@ -218,7 +229,14 @@ def export_incident(app: MLConsoleApp, incident: Incident) -> None:
         )
 
     app.notify(f"Exporting {incident.id}…", timeout=2)
-    app.run_worker(write, thread=True, group="export", exit_on_error=False, name="export")
+    app.run_worker(
+        write,
+        thread=True,
+        group="export",
+        exit_on_error=False,
+        name="export",
+        description="export an incident",
+    )
 
 
 class TextScreen(ModalScreen[str | None]):
@@ -383,7 +401,13 @@ class IncidentScreen(Screen[None]):
             if await record_first_breach(app.incidents, incident, app.config, adapters):
                 self.load()
 
-        self.run_worker(look(), group="first-breach", exit_on_error=False, name="first-breach")
+        self.run_worker(
+            look(),
+            group="first-breach",
+            exit_on_error=False,
+            name="first-breach",
+            description="read an incident's first breach",
+        )
 
     def _head(self, incident: Incident, events: list[Event]) -> Text:
         text = Text()

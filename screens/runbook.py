@@ -318,6 +318,7 @@ class RunbookScreen(Screen[None]):
             start_action(self.mlapp, name, action_params, on_report=ran, origin=origin),
             exit_on_error=False,
             name="action-plan",
+            description="plan a mitigation",
         )
 
     def action_back(self) -> None:

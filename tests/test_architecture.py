@@ -87,20 +87,24 @@ def test_cli_help_and_version_need_no_config() -> None:
     assert run.returncode == 2 and "Traceback" not in run.stderr
 
 
-def test_every_worker_is_named() -> None:
-    """An unnamed worker makes Textual build the repr() of its work (a whole Snapshot,
-    megabytes at 1,000 models) to name it."""
+def test_every_worker_is_named_and_described() -> None:
+    """A worker without a name or a description makes Textual build the repr() of its
+    work to stand in for them (a partial's repr holds its arguments: a whole Snapshot,
+    megabytes at 1,000 models). Started directly, or from a thread through
+    call_from_thread(run_worker, ...)."""
     import ast
 
     root = Path(__file__).resolve().parents[1]
     unnamed = []
     for path in [*root.glob("console/*.py"), *root.glob("screens/*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "run_worker"
-                and not any(k.arg == "name" for k in node.keywords)
-            ):
+            if not isinstance(node, ast.Call):
+                continue
+            direct = isinstance(node.func, ast.Attribute) and node.func.attr == "run_worker"
+            relayed = any(
+                isinstance(arg, ast.Attribute) and arg.attr == "run_worker" for arg in node.args
+            )
+            given = {k.arg for k in node.keywords}
+            if (direct or relayed) and not {"name", "description"} <= given:
                 unnamed.append(f"{path.relative_to(root)}:{node.lineno}")
     assert unnamed == []
