@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -38,6 +37,7 @@ from adapters.base import (
     SourceSettings,
 )
 from adapters.redaction import EXCERPT, one_line
+from adapters.threads import DaemonPool
 
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 QUERY_THREADS = 16
@@ -147,7 +147,9 @@ class PrometheusAdapter(MetricsAdapter):
         session.mount(self._client.url, HTTPAdapter(max_retries=retry, pool_maxsize=QUERY_THREADS))
         # Its own pool, sized for one refresh's SLI queries at once: the loop's
         # default executor has only cores + 4 threads, shared with everything else.
-        self._pool = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix=name)
+        # Daemon threads: a query in flight when the console quits does not hold
+        # the process until it is answered or times out.
+        self._pool = DaemonPool(QUERY_THREADS, name)
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

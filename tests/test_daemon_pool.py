@@ -1,0 +1,76 @@
+"""Queries run in daemon threads: quitting while one is in flight does not wait for it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import CancelledError
+
+import pytest
+
+from adapters.threads import DaemonPool
+
+
+def test_work_runs_in_daemon_threads_and_failures_reach_the_caller() -> None:
+    pool = DaemonPool(2, "probe")
+    seen = pool.submit(lambda: threading.current_thread()).result(timeout=30)
+    assert seen.daemon and seen.name.startswith("probe_")
+    with pytest.raises(ZeroDivisionError):
+        pool.submit(lambda: 1 / 0).result(timeout=30)
+    assert pool.submit(pow, 2, 10).result(timeout=30) == 1024
+    pool.shutdown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(pow, 2, 2)
+
+
+def test_at_most_size_threads_and_queued_work_is_cancelled_at_shutdown() -> None:
+    pool = DaemonPool(1, "one")
+    release = threading.Event()
+    started = threading.Event()
+
+    def hold() -> str:
+        started.set()
+        release.wait(30)
+        return "held"
+
+    running = pool.submit(hold)
+    started.wait(30)
+    queued = pool.submit(pow, 3, 3)  # waits for the one thread
+    assert len(pool._threads) == 1
+    pool.shutdown(wait=False, cancel_futures=True)
+    release.set()
+    assert running.result(timeout=30) == "held"
+    with pytest.raises(CancelledError):
+        queued.result(timeout=30)
+
+
+def test_a_query_in_flight_does_not_hold_the_process_at_exit(tmp_path: object) -> None:
+    """The process asks a Prometheus that answers only after 120 s, gives up on the
+    query as the console does at quit, and must end long before that answer."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from adapters.base import SourceSettings
+        from adapters.prometheus import PrometheusAdapter
+        from tests.faultserver import Reply, fault_server
+
+        async def main(url):
+            settings = SourceSettings.model_validate({"url": url, "timeout": 300, "retries": 0})
+            prometheus = PrometheusAdapter("prometheus", settings)
+            query = asyncio.ensure_future(prometheus.query("up"))
+            while not server.requests:  # the request has reached the server
+                await asyncio.sleep(0.01)
+            query.cancel()
+            await prometheus.aclose()
+
+        with fault_server(Reply(body=b"{}", delay=120)) as server:
+            asyncio.run(main(server.url))
+            print("asked and gave up", flush=True)
+        """
+    )
+    # fault_server's exit does not wait for its handler threads either (daemon).
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "asked and gave up" in run.stdout
