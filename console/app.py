@@ -431,8 +431,11 @@ class MLConsoleApp(App[int]):
 
     async def _first_breaches(self) -> None:
         """The first breach of each incident opened, one range query at a time, however
-        many open at once: the syncs go on meanwhile, and what is held is the queue."""
-        from console.incident_live import record_first_breach
+        many open at once: the syncs go on meanwhile, and what is held is the queue.
+        Each is read, parsed and kept in a thread, never on the UI's loop."""
+        import asyncio
+
+        from console.incident_live import record_first_breach_here
 
         book = self.incidents
         assert book is not None
@@ -442,7 +445,10 @@ class MLConsoleApp(App[int]):
                 found = False
                 for _ in range(min(len(self._breaches_due), BREACHES_PER_REDRAW)):
                     incident = self._breaches_due.popleft()
-                    found |= await record_first_breach(book, incident, self.config, adapters)
+                    # In a thread: a page of 500 alerts is 500 reads, parses and writes.
+                    found |= await asyncio.to_thread(
+                        record_first_breach_here, book, incident, self.config, adapters
+                    )
                 if found:
                     self.incidents_changed()
         finally:

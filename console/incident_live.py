@@ -8,6 +8,7 @@ events, so the postmortem holds the value after Prometheus has dropped the sampl
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -130,6 +131,15 @@ async def record_first_breach(
         _data(config, incident, sli, value),
         at,
     )
+
+
+def record_first_breach_here(
+    book: IncidentBook, incident: Incident, config: Config, adapters: dict[str, Any]
+) -> bool:
+    """:func:`record_first_breach` run to its end in the calling thread, on an event
+    loop of its own: from a worker thread, the range query's parse and the store's
+    writes stay off the UI's loop, where at a thousand models they delayed keys."""
+    return asyncio.run(record_first_breach(book, incident, config, adapters))
 
 
 def _keep(

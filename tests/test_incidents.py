@@ -916,6 +916,49 @@ async def test_first_breach_is_the_start_of_the_last_breach_before_the_alert(
     assert kinds(book.events(incident.number)).count("sli.first_breach") == 1
 
 
+class ThreadNoting(Prometheus):
+    """A metrics source that notes the thread each range query runs in."""
+
+    def __init__(self, series: Sequence[RangeSeries]) -> None:
+        super().__init__(series)
+        self.threads: list[threading.Thread] = []
+
+    async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeResult:
+        self.threads.append(threading.current_thread())
+        return await super().query_range(promql, start, end, step)
+
+
+async def test_the_consoles_first_breach_reads_and_writes_run_off_the_ui_loop(
+    book: IncidentBook,
+) -> None:
+    """At a page of hundreds of alerts, each incident's range query, its parse and the
+    store's write are work the UI's loop must not do between keys."""
+    from console.app import create_app
+    from console.poller import Poller
+
+    incident = opened(book)
+    prometheus = ThreadNoting([series(FRAUD, [GOOD] * 8 + [BAD] * 3)])
+    written: list[threading.Thread] = []
+    record = book.record
+
+    def noting(*args: Any, **kwargs: Any) -> bool:
+        written.append(threading.current_thread())
+        return record(*args, **kwargs)
+
+    book.record = noting  # type: ignore[method-assign]
+    app = create_app(CONFIG, poll=False)
+    async with app.run_test():
+        ui = threading.current_thread()
+        app.incidents = book
+        app.poller = Poller(CONFIG, {"prometheus": prometheus})
+        app._breaches_due.append(incident)
+        await app._first_breaches()
+        (breach,) = [e for e in book.events(incident.number) if e.kind == "sli.first_breach"]
+        assert breach.at == T0 - 120
+        assert prometheus.threads and written
+        assert ui not in prometheus.threads and ui not in written
+
+
 async def test_first_breach_of_a_series_breached_from_its_first_point(book: IncidentBook) -> None:
     incident = opened(book)
     prometheus = Prometheus([series(FRAUD, [NAN, BAD, BAD, 0.5], start=-240)])
