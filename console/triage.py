@@ -8,6 +8,7 @@ who took it and when) in one transaction, so a restart resumes exactly there.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import math
 import socket
@@ -142,6 +143,10 @@ class Walk:
     @property
     def current(self) -> Step:
         return self.runbook.step(self.record.path[-1])
+
+    def reload(self) -> None:
+        """Re-read the run from the store: another walker (pre-triage) moved it."""
+        self.record = self.store.run(self.record.id)
 
     @property
     def concluded(self) -> bool:
@@ -494,6 +499,8 @@ class Triage:
         self.metrics = metrics
         self.actor = actor or default_actor()
         self._started: set[tuple[str, float, str]] = set()
+        #: Walks pre-triage is advancing now, by run id: set when it is done.
+        self._advancing: dict[str, asyncio.Event] = {}
 
     def existing_walk(
         self,
@@ -609,8 +616,25 @@ class Triage:
             )
         except WalkError:
             return None
-        await walk.advance(actor=PRETRIAGE_ACTOR)
+        done = self._advancing[walk.record.id] = asyncio.Event()
+        try:
+            await walk.advance(actor=PRETRIAGE_ACTOR)
+        finally:
+            del self._advancing[walk.record.id]
+            done.set()
         return walk
+
+    async def settled(self, walk: Walk) -> bool:
+        """Wait until pre-triage is done with ``walk``'s run, if it is advancing it now,
+        and re-read the run: a responder who opens the walk meanwhile (``t`` on a page
+        that has just arrived) takes it from where pre-triage left it, instead of
+        running the same checks a second time. True when it waited."""
+        pending = self._advancing.get(walk.record.id)
+        if pending is None:
+            return False
+        await pending.wait()
+        walk.reload()
+        return True
 
 
 def open_triage(

@@ -240,7 +240,13 @@ class RunbookScreen(Screen[None]):
     @work(exclusive=True, group="walk", exit_on_error=False)
     async def run_walk(self) -> None:
         """Take every automatic step (checks run here, off the key path)."""
-        await self._drive(self.walk.advance)
+        await self._drive(self._advance)
+
+    async def _advance(self, *, actor: str) -> Pause:
+        triage = self.mlapp.triage
+        if triage is not None and await triage.settled(self.walk):
+            self.refresh_view()  # pre-triage's evidence, before anything more runs
+        return await self.walk.advance(actor=actor)
 
     async def _drive(self, move: Callable[..., Awaitable[Pause]]) -> None:
         self.busy = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
@@ -105,6 +106,44 @@ async def test_pretriage_runs_checks_when_a_page_arrives(tmp_path: Path) -> None
         app.apply_snapshot(snapshot())  # the same page again: not re-run
         await wait_idle(app, pilot)
         assert len(app.triage.store.runs()) == 1
+
+
+class Held(Scripted):
+    """Scripted metrics whose first query waits until the test lets it answer."""
+
+    def __init__(self, answers: dict[str, float | None]) -> None:
+        super().__init__(answers)
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def query(self, promql: str, at: float | None = None) -> QueryResult:
+        if not self.asked.is_set():
+            self.asked.set()
+            await self.answer.wait()
+        return await super().query(promql, at)
+
+
+async def test_t_while_pretriage_is_running_takes_the_walk_where_pretriage_leaves_it(
+    tmp_path: Path,
+) -> None:
+    """The page has just arrived and pre-triage is still reading its first check when
+    the responder presses t: each check is read once, by pre-triage, not again by the
+    screen beside it."""
+    metrics = Held({"drift_psi": 0.41, "null_ratio": 0.0})
+    app = app_with_triage(tmp_path, metrics)
+    async with app.run_test(size=SIZE) as pilot:
+        app.apply_snapshot(snapshot())  # the page arrives: pre-triage starts its checks
+        await metrics.asked.wait()  # ... and is reading the first one
+        await pilot.press("t")  # triage the top model's alert (churn-predictor, drift)
+        await until(pilot, lambda: isinstance(app.screen, RunbookScreen), "the runbook screen")
+        metrics.answer.set()  # Prometheus answers pre-triage's check
+        await wait_idle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, RunbookScreen)
+        assert screen.walk.current.id == "upstream"
+        checks = [(e.step_id, e.actor) for e in screen.walk.evidence if e.kind == "check"]
+        assert checks == [("psi", "mlconsole (pre-triage)"), ("nulls", "mlconsole (pre-triage)")]
+        assert len(metrics.queries) == 2  # one read per check
 
 
 def text_of(renderable: object) -> str:
