@@ -10,7 +10,7 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lab.catalog import (
@@ -39,11 +39,25 @@ _TIMEOUT = 60.0
 _SCALE_TIMEOUT = 180.0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+#: The most models each lab takes: the simulation serves and scrapes every model on
+#: this machine; the scale lab holds nine series per model in VictoriaMetrics.
+MAX_SIMULATED = 5_000
+MAX_SCALE = 100_000
+
+
+def _count(maximum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to ``maximum``."""
+
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not 1 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from 1 to {maximum:,}, got {value:,}")
+        return value
+
+    return count
 
 
 def _fraction(text: str) -> float:
@@ -110,20 +124,20 @@ def add_lab_parser(subparsers: Any) -> None:
     size = up.add_mutually_exclusive_group()
     size.add_argument(
         "--models",
-        type=_positive_int,
+        type=_count(MAX_SIMULATED),
         # None, not the default itself: argparse lets a value equal to the default
         # pass as "not given", so `--models 3 --scale 5` would not be refused.
         default=None,
         metavar="N",
-        help=f"number of simulated models (default {DEFAULT_MODELS})",
+        help=f"number of simulated models (default {DEFAULT_MODELS}, at most {MAX_SIMULATED:,})",
     )
     size.add_argument(
         "--scale",
-        type=_positive_int,
+        type=_count(MAX_SCALE),
         default=None,
         metavar="N",
         help="start the scale lab with N synthetic models instead of the simulation "
-        "(needs victoria-metrics: apt-get install victoria-metrics)",
+        f"(at most {MAX_SCALE:,}; needs victoria-metrics: apt-get install victoria-metrics)",
     )
     scale = up.add_argument_group("scale lab (with --scale)")
     scale.add_argument(

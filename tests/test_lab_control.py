@@ -97,6 +97,28 @@ def test_parser_defaults_and_choices() -> None:
         parse("up", "--models", "3", "--scale", "5")
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--scale", "1e9", "argument --scale: expected a whole number, got '1e9'"),
+        ("--scale", "abc", "argument --scale: expected a whole number, got 'abc'"),
+        ("--scale", "0", "argument --scale: must be from 1 to 100,000, got 0"),
+        ("--scale", "99999999", "argument --scale: must be from 1 to 100,000, got 99,999,999"),
+        ("--models", "-1", "argument --models: must be from 1 to 5,000, got -1"),
+        ("--models", "20000", "argument --models: must be from 1 to 5,000, got 20,000"),
+    ],
+)
+def test_a_lab_size_out_of_range_is_refused_before_anything_starts(
+    flag: str, value: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A size the lab cannot hold is one line naming the flag and the range, at
+    once (99,999,999 models used to be accepted and then build names for minutes)."""
+    with pytest.raises(SystemExit) as exit_:
+        parse("up", flag, value)
+    assert exit_.value.code == 2
+    assert said in capsys.readouterr().err
+
+
 def test_importing_the_cli_is_cheap() -> None:
     code = (
         "import sys, lab.cli; "
