@@ -9,6 +9,7 @@ message. Screens render snapshots; they never wait on the network.
 from __future__ import annotations
 
 import functools
+import gc
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -39,6 +40,12 @@ from console.text import inert
 
 #: First breaches read between two redraws of the screens that show incidents.
 BREACHES_PER_REDRAW = 25
+#: The collector's first threshold while the console runs (Python's is 700). A refresh
+#: at a thousand models makes tens of thousands of objects that live a refresh or two:
+#: at 700 they were promoted, and a full collection, which holds every thread for as
+#: long as it scans every object (0.2-0.5 s there), ran every second. At 10,000 most
+#: die young, and a young collection stays short.
+GC_YOUNG_THRESHOLD = 10_000
 
 
 class SnapshotUpdated(Message):
@@ -95,6 +102,7 @@ class MLConsoleApp(App[int]):
         #: Incidents opened whose first breach is still to be read, oldest first.
         self._breaches_due: deque[Incident] = deque()
         self._measuring_breaches = False
+        self._gc_thresholds = gc.get_threshold()
         #: Actions being applied or verified right now; quitting then asks twice.
         self.applying = 0
         self._quit_asked_at = -1e9
@@ -131,6 +139,8 @@ class MLConsoleApp(App[int]):
     def on_mount(self) -> None:
         from screens.dashboard import DashboardScreen
 
+        self._gc_thresholds = gc.get_threshold()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *self._gc_thresholds[1:])
         self.push_screen(DashboardScreen())
         if self.poller is not None:  # given ready-made: poll from the start
             self._start_poller(self.poller)
@@ -321,6 +331,7 @@ class MLConsoleApp(App[int]):
         self._connect()
 
     async def on_unmount(self) -> None:
+        gc.set_threshold(*self._gc_thresholds)
         if self.poller is not None:
             await self.poller.stop()
         if self.workspace is not None:
