@@ -12,7 +12,7 @@ import functools
 import gc
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
@@ -46,6 +46,8 @@ BREACHES_PER_REDRAW = 25
 #: long as it scans every object (0.2-0.5 s there), ran every second. At 10,000 most
 #: die young, and a young collection stays short.
 GC_YOUNG_THRESHOLD = 10_000
+#: Incidents opened by one sync that each get a toast; more are told in one.
+TOASTS_AT_ONCE = 3
 
 
 class SnapshotUpdated(Message):
@@ -418,14 +420,7 @@ class MLConsoleApp(App[int]):
             return
         finally:
             self._syncing = False
-        for incident in result.opened:
-            self.notify(
-                f"{incident.id} opened: {incident.alertname} on {incident.model}. "
-                "a acknowledges, i shows its timeline",
-                title="Incident",
-                severity="warning",
-                timeout=10,
-            )
+        self._announce(result.opened)
         if result.changed or self.open_incidents != before:  # here, or another console
             self.incidents_changed()
         if result.opened:
@@ -439,6 +434,31 @@ class MLConsoleApp(App[int]):
                     name="first-breach",
                     description="incidents: first breaches",
                 )
+
+    def _announce(self, opened: Sequence[Incident]) -> None:
+        """A toast for each incident opened, or one for them all when there are more
+        than a screen's corner holds: a page of 500 alerts is one toast, not 500 (each
+        a widget to lay out while the keys wait)."""
+        if len(opened) <= TOASTS_AT_ONCE:
+            for incident in opened:
+                self.notify(
+                    f"{incident.id} opened: {incident.alertname} on {incident.model}. "
+                    "a acknowledges, i shows its timeline",
+                    title="Incident",
+                    severity="warning",
+                    timeout=10,
+                )
+            return
+        shown = ", ".join(
+            f"{i.id} {i.alertname} on {i.model}" for i in opened[: TOASTS_AT_ONCE - 1]
+        )
+        self.notify(
+            f"{len(opened)} incidents opened: {shown} and {len(opened) - TOASTS_AT_ONCE + 1} "
+            "more. I lists them all",
+            title="Incidents",
+            severity="warning",
+            timeout=15,
+        )
 
     async def _first_breaches(self) -> None:
         """The first breach of each incident opened, one range query at a time, however

@@ -132,6 +132,37 @@ async def test_auto_open_shows_incidents_and_the_ack_is_shared(tmp_path: Path) -
             other.close()
 
 
+async def test_many_incidents_opened_at_once_are_one_toast(tmp_path: Path) -> None:
+    """A page of many alerts at once (a console started into an outage, a fleet-wide
+    fault) opens an incident each, and says so in one toast, not one per incident;
+    a few are each told on their own."""
+    config = make_config(tmp_path, auto_open=True)
+    app = make_app(config)
+    many = tuple(
+        alert(f"model-{n:03d}", "ModelErrorBudgetBurn", "page", 3, "burn") for n in range(40)
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        seen = notices(app)
+        await book_ready(app, pilot)
+        app.apply_snapshot(snapshot(alerts=many))  # forty pages at once
+        await until(pilot, lambda: len(app.open_incidents) == 40, "forty incidents opened")
+        opened = [m for m, _ in seen if "opened" in m]
+        assert len(opened) == 1, opened
+        assert opened[0].startswith("40 incidents opened: INC-1 ModelErrorBudgetBurn on model-")
+        assert opened[0].endswith("and 38 more. I lists them all")
+        few = (
+            *many,
+            *(alert(f"late-{n}", "ModelFeatureDrift", "ticket", 1, "drift") for n in range(2)),
+        )
+        app.apply_snapshot(snapshot(alerts=few))  # two more pages
+        await until(pilot, lambda: len(app.open_incidents) == 42, "two more opened")
+        await until(pilot, lambda: len([m for m, _ in seen if "opened" in m]) == 3, "told")
+        assert [m.split(":")[0] for m, _ in seen if "opened" in m][1:] == [
+            "INC-41 opened",
+            "INC-42 opened",
+        ]
+
+
 @pytest.mark.parametrize("opened", [True, False], ids=["incident open", "opened by the key"])
 async def test_an_ack_never_holds_the_keys_while_the_store_is_slow(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened: bool
