@@ -11,4 +11,4 @@ ruff format --check console adapters screens lab bench
 echo "== mypy" >&2
 mypy
 echo "== pytest" >&2
-pytest -q "$@"
+pytest -q --durations=15 "$@"
