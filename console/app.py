@@ -423,17 +423,23 @@ class MLConsoleApp(App[int]):
         self._announce(result.opened)
         if result.changed or self.open_incidents != before:  # here, or another console
             self.incidents_changed()
-        if result.opened:
-            self._breaches_due.extend(result.opened)
-            if not self._measuring_breaches:
-                self._measuring_breaches = True
-                self.run_worker(
-                    self._first_breaches,  # type: ignore[arg-type]
-                    group="first-breach",
-                    exit_on_error=False,
-                    name="first-breach",
-                    description="incidents: first breaches",
-                )
+        self.measure_first_breaches(result.opened)
+
+    def measure_first_breaches(self, opened: Sequence[Incident]) -> None:
+        """Queue the first breach of each incident opened (by the sync or by a key),
+        read by one worker, in a thread, one at a time."""
+        if not opened:
+            return
+        self._breaches_due.extend(opened)
+        if not self._measuring_breaches:
+            self._measuring_breaches = True
+            self.run_worker(
+                self._first_breaches,  # type: ignore[arg-type]
+                group="first-breach",
+                exit_on_error=False,
+                name="first-breach",
+                description="incidents: first breaches",
+            )
 
     def _announce(self, opened: Sequence[Incident]) -> None:
         """A toast for each incident opened, or one for them all when there are more

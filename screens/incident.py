@@ -86,19 +86,15 @@ def open_incident_for(
         app.incidents_read(open_now)
         app.notify(f"{incident.id} opened for {incident.alertname} on {incident.model}")
         if app.poller is not None:
-            from console.incident_live import record_first_breach
-
-            adapters = dict(app.poller.adapters)
-            app.run_worker(
-                record_first_breach(book, incident, app.config, adapters),
-                group="incidents",
-                exit_on_error=False,
-                name="incidents",
-                description="read the incidents",
-            )
+            app.measure_first_breaches([incident])
         if then is not None:
             then(incident)
 
+    _in_store_thread(app, run)
+
+
+def _in_store_thread(app: MLConsoleApp, run: Callable[[], None]) -> None:
+    """Run a write to the incident store in a worker thread: a key never waits on it."""
     app.run_worker(
         run,
         thread=True,
@@ -133,14 +129,7 @@ def write_incident(
         app.call_from_thread(app.incidents_read, open_now)
         app.call_from_thread(app.notify, said, timeout=timeout)
 
-    app.run_worker(
-        run,
-        thread=True,
-        group="incident-writes",
-        exit_on_error=False,
-        name="incident-writes",
-        description="write to the incident store",
-    )
+    _in_store_thread(app, run)
 
 
 def acknowledge(app: MLConsoleApp, incident: Incident) -> None:
@@ -393,21 +382,9 @@ class IncidentScreen(Screen[None]):
         if any(e.kind == "sli.first_breach" for e in events):
             return
         self._looked = True
-        from console.incident_live import record_first_breach
-
-        async def look() -> None:
-            assert app.incidents is not None and app.poller is not None
-            adapters = dict(app.poller.adapters)
-            if await record_first_breach(app.incidents, incident, app.config, adapters):
-                self.load()
-
-        self.run_worker(
-            look(),
-            group="first-breach",
-            exit_on_error=False,
-            name="first-breach",
-            description="read an incident's first breach",
-        )
+        # Read in the app's first-breach queue (in a thread); when found, the app
+        # redraws every screen that shows incidents, this one included.
+        app.measure_first_breaches([incident])
 
     def _head(self, incident: Incident, events: list[Event]) -> Text:
         text = Text()
