@@ -36,6 +36,7 @@ from console.audit import AuditError
 from console.filing import Filing, Origin
 from console.incidents import IncidentError
 from console.text import inert
+from screens.stack import on_stack, while_on_stack
 
 if TYPE_CHECKING:
     from console.app import MLConsoleApp
@@ -172,13 +173,13 @@ class ActionScreen(ModalScreen[None]):
             text.append(f"\nVerification will watch {inert(self.target.describe())}", "dim")
         return text
 
+    @while_on_stack  # the watch outlives a closed screen
     def _status(self, text: Text | str) -> None:
-        if self.is_attached:  # the watch outlives a closed screen
-            self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(text)
 
+    @while_on_stack
     def _keys(self, text: str) -> None:
-        if self.is_attached:
-            self.query_one("#keys", Static).update(text)
+        self.query_one("#keys", Static).update(text)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("apply", "dry_run"):
@@ -287,7 +288,7 @@ class ActionScreen(ModalScreen[None]):
         if not recovery.recovered:
             await self._offer_undo(report)
         self.stage = "done"
-        if not self.is_attached and self.undo_action is not None and self.undo_plan is not None:
+        if not on_stack(self) and self.undo_action is not None and self.undo_plan is not None:
             # The responder closed this screen while it watched: bring the undo back.
             self.mlapp.push_screen(self._undo_screen())
         if self.undo_plan is not None:
@@ -307,10 +308,10 @@ class ActionScreen(ModalScreen[None]):
         except (ActionError, AdapterError):
             self.undo_action = None
 
+    @while_on_stack
     def _done_keys(self) -> None:
         self._keys("u undo · esc close" if self.undo_action is not None else "esc close")
-        if self.is_attached:
-            self.refresh_bindings()
+        self.refresh_bindings()
 
     def action_undo(self) -> None:
         if self.undo_action is None or self.undo_plan is None:
@@ -362,6 +363,7 @@ class SilenceScreen(ModalScreen[None]):
             yield Input(placeholder="investigating bad deploy", id="comment")
             yield Static("enter continue to the plan · esc cancel", id="keys")
 
+    @while_on_stack
     def on_mount(self) -> None:
         # Duration first, its default selected: what is typed first replaces it, and
         # enter moves on to the comment.

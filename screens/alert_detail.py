@@ -18,6 +18,7 @@ from console.format import STATUS_STYLE, format_burn, format_objective, format_v
 from console.snapshot import Snapshot
 from console.text import inert
 from screens.render import alert_age, alert_state, utc
+from screens.stack import while_on_stack
 
 if TYPE_CHECKING:
     from console.app import MLConsoleApp
@@ -50,6 +51,7 @@ class AlertDetailScreen(ModalScreen[None]):
             yield Static(id="slis")
         yield Footer(compact=True)  # every key in view at 80 columns
 
+    @while_on_stack
     def on_mount(self) -> None:
         self.query_one("#detail").border_title = (
             inert(f"{self.alert.name} · {self.model}", markup=True)
@@ -79,12 +81,11 @@ class AlertDetailScreen(ModalScreen[None]):
             return
         self.app.call_from_thread(self._show_checks, found)
 
+    @while_on_stack  # closed while they were read: nothing to show them on
     def _show_checks(self, found: list[tuple[str, list[Evidence]]]) -> None:
         """Each check with its series: which feature drifted, and by how much."""
         from screens.runbook import evidence_line
 
-        if not self.is_attached:  # closed while they were read
-            return
         label = self.mlapp.config.model_label
         now = self.mlapp.now()
         lines: list[Text] = []
@@ -96,6 +97,7 @@ class AlertDetailScreen(ModalScreen[None]):
         triage.update(shown)
         triage.display = bool(shown.plain)
 
+    @while_on_stack
     def show_snapshot(self, snapshot: Snapshot) -> None:
         now = self.mlapp.now()
         if self.alert is not None:

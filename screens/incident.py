@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from adapters.base import AlertRecord
 from console.config import format_duration
@@ -27,6 +27,7 @@ from console.incidents import Incident, IncidentError
 from console.text import inert
 from console.timeline import Event, compute_metrics, utc
 from screens.render import INCIDENT_STYLE
+from screens.stack import ScreenHeader, while_on_stack
 from screens.timeline import TimelineView
 
 if TYPE_CHECKING:
@@ -302,7 +303,7 @@ class IncidentScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenHeader()
         yield Static("Loading the timeline…", id="incident-head")
         yield Input(
             placeholder="filter events by kind, actor or text (esc clears)", id="timeline-filter"
@@ -311,6 +312,7 @@ class IncidentScreen(Screen[None]):
         yield Static("", id="event-detail")
         yield Footer(compact=True)  # every key in view at 80 columns
 
+    @while_on_stack
     def on_mount(self) -> None:
         self.query_one(TimelineView).focus()
         self.load()
@@ -360,12 +362,14 @@ class IncidentScreen(Screen[None]):
             return
         self.app.call_from_thread(self._show, incident, events)
 
+    @while_on_stack  # the answer of a read for a screen popped since
     def _failed(self, error: str) -> None:
         self._read_done()
         self.query_one("#incident-head", Static).update(
             Text(f"Cannot read incident {self.number}: {inert(error)}", style="bold red")
         )
 
+    @while_on_stack
     def _show(self, incident: Incident, events: list[Event]) -> None:
         self._read_done()
         self.incident = incident
@@ -413,6 +417,7 @@ class IncidentScreen(Screen[None]):
         return text
 
     @on(TimelineView.Selected)
+    @while_on_stack
     def _selected(self, message: TimelineView.Selected) -> None:
         event = message.event
         body = Text()
@@ -498,11 +503,12 @@ class IncidentsScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenHeader()
         yield Static("", id="incidents-title")
         yield DataTable(id="incidents", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True)  # every key in view at 80 columns
 
+    @while_on_stack
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for label in ("incident", "state", "severity", "model", "alert", "since", "owner", ""):
@@ -510,6 +516,7 @@ class IncidentsScreen(Screen[None]):
         self.show_incidents()
         table.focus()
 
+    @while_on_stack
     def show_incidents(self) -> None:
         """Read the incidents again (in a thread: the store may make it wait)."""
         if self.mlapp.incidents is None:
@@ -530,8 +537,9 @@ class IncidentsScreen(Screen[None]):
             return
         self.app.call_from_thread(self._show, incidents, show_all)
 
+    @while_on_stack
     def _show(self, incidents: list[Incident], show_all: bool) -> None:
-        if show_all != self.show_all or not self.is_attached:
+        if show_all != self.show_all:
             return  # read for a view the responder has left
         table = self.query_one(DataTable)
         now = self.mlapp.now()

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from adapters.base import AlertRecord
@@ -26,6 +26,7 @@ from console.runbook import ActionStep, AskStep, CheckStep, ConcludeStep, Runboo
 from console.store import Evidence
 from console.text import inert
 from console.triage import Pause, Walk, WalkError
+from screens.stack import ScreenHeader, while_on_stack
 
 if TYPE_CHECKING:
     from console.actions import Report
@@ -187,7 +188,7 @@ class RunbookScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenHeader()
         yield Static(id="rb-title")
         with Horizontal():
             yield OptionList(id="path")
@@ -195,6 +196,7 @@ class RunbookScreen(Screen[None]):
                 yield Static(id="current")
         yield Footer(compact=True)  # every key in view at 80 columns
 
+    @while_on_stack
     def on_mount(self) -> None:
         runbook = self.walk.runbook
         labels = self.walk.record.labels
@@ -364,6 +366,7 @@ class RunbookScreen(Screen[None]):
 
     # -- rendering -----------------------------------------------------------
 
+    @while_on_stack  # also from a walk cancelled by the pop, and from an action's report
     def refresh_view(self) -> None:
         evidence = self.walk.evidence
         path = self.query_one("#path", OptionList)
