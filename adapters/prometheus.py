@@ -152,7 +152,9 @@ class PrometheusAdapter(MetricsAdapter):
         self._pool = DaemonPool(QUERY_THREADS, name)
 
     async def aclose(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        # A first breach read waits on this pool from a thread of its own: released
+        # here, it ends now rather than when an unanswered query times out.
+        self._pool.shutdown(wait=False, cancel_futures=True, abandon_running=True)
         self._client.close()
 
     async def _in_thread(

@@ -5,6 +5,13 @@ interpreter exits, so a quit while a query is in flight waits for that query's
 answer or its timeout (seconds, at a thousand models). :class:`DaemonPool` is the
 same executor with daemon threads: an answer nobody waits for any more goes with
 the process.
+
+``shutdown(abandon_running=True)`` also gives up on the calls in flight: whoever
+waits on one stops waiting at once (its future raises ``CancelledError``) while
+the call goes on in its thread, unawaited. A caller that waits in a thread of its
+own (a first breach read in a worker thread, on a loop of its own) is released
+too, so that thread ends and neither the loop's nor the interpreter's join of it
+waits on a source that does not answer.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import CancelledError, Executor, Future
 from typing import Any
 
 _Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
@@ -24,11 +31,10 @@ class DaemonPool(Executor):
     def __init__(self, size: int, prefix: str) -> None:
         self._size = size
         self._prefix = prefix
-        self._jobs: queue.SimpleQueue[
-            tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None
-        ]
-        self._jobs = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        #: The futures of the calls running now; each leaves when its call returns.
+        self._running: set[Future[Any]] = set()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -48,23 +54,42 @@ class DaemonPool(Executor):
         return future
 
     def _work(self) -> None:
+        result: Any
+        failure: BaseException | None
         while (job := self._jobs.get()) is not None:
             future, fn, args = job
-            if not future.set_running_or_notify_cancel():
-                continue
+            with self._lock:
+                if not future.set_running_or_notify_cancel():
+                    continue
+                self._running.add(future)
+            result, failure = None, None
             try:
                 result = fn(*args)
             except BaseException as exc:  # handed to whoever waits, as an executor does
-                future.set_exception(exc)
-            else:
+                failure = exc
+            with self._lock:  # still ours, unless shutdown gave up on it meanwhile
+                awaited = future in self._running
+                self._running.discard(future)
+            if awaited and failure is not None:
+                future.set_exception(failure)
+            elif awaited:
                 future.set_result(result)
+            del result, failure  # not held by this thread until its next call
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def shutdown(
+        self, wait: bool = True, *, cancel_futures: bool = False, abandon_running: bool = False
+    ) -> None:
+        """As :meth:`Executor.shutdown`; with ``abandon_running``, the futures of the
+        calls in flight raise ``CancelledError`` now instead of waiting for them."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             threads = list(self._threads)
+            abandoned = list(self._running) if abandon_running else []
+            self._running.difference_update(abandoned)
+        for future in abandoned:  # their calls go on in their threads, unawaited
+            future.set_exception(CancelledError(f"{self._prefix}: shut down"))
         if cancel_futures:
             while True:
                 try:

@@ -26,8 +26,10 @@ Between keys a random pause (0.05–0.4 s) puts the keys at every phase of the
 refresh cycle. Keys cycle ``down down up up enter escape``.
 
 **Quit.** After the keys, ``q`` is sent; the child reports the time until the app's
-run loop ends and until ``asyncio.run`` has returned (worker threads joined), and
-the parent the time until the child process has exited: what a user waits for.
+run loop ends and until ``asyncio.run`` has returned (worker threads joined), then
+ends as ``mlconsole`` does after its dashboard (:func:`console.cli.leave_the_heap`),
+and the parent reports the time until the child process has exited: what a user
+waits for.
 
     python bench/keys.py [--models 1000] [--alerts 500] [--keys 60] [--runs 3]
     python bench/keys.py --config PATH   # the big side reads PATH instead of a fleet
@@ -181,11 +183,14 @@ async def child(
 
 
 def run_child(args: argparse.Namespace) -> None:
+    from console.cli import leave_the_heap
+
     outcome = asyncio.run(
         child(Path(args.child), args.models_shown, args.alerts_shown, args.keys, args.seed)
     )
     outcome["quit_run_s"] = time.perf_counter() - outcome.pop("quit_sent")
     print(json.dumps(outcome), flush=True)
+    leave_the_heap()  # the rest of the exit is the command's own
 
 
 # -- the parent: fleets, turns, figures ---------------------------------------------

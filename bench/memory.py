@@ -83,12 +83,12 @@ class Trace:
         types = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
         if self.base is not None:
             print(f"--- {what}: top growth by site", file=sys.stderr)
-            for stat in snap.compare_to(self.base, "traceback")[:12]:
+            for stat in snap.compare_to(self.base, "traceback")[:20]:
                 print(f"{stat.size_diff / 1e6:+8.2f} MB {stat.count_diff:+8d}", file=sys.stderr)
                 for line in stat.traceback.format()[-12:]:
                     print("      " + line, file=sys.stderr)
             grown = {t: n - self.types.get(t, 0) for t, n in types.items()}
-            top = sorted(grown.items(), key=lambda kv: -kv[1])[:15]
+            top = sorted(grown.items(), key=lambda kv: -kv[1])[:20]
             print(f"--- {what}: objects by type " + repr(top), file=sys.stderr)
         self.base, self.types = snap, dict(types)
 
@@ -190,9 +190,14 @@ async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> d
             samples = []
             churn = max(1, args.alerts // 10)
             spare = models[args.alerts :]
-            for _minute in range(int(args.soak_minutes)):
+            for minute in range(int(args.soak_minutes)):
                 await hold(app, alerts, 1.0)
                 samples.append(rss_mb())
+                print(
+                    f"soak minute {minute + 1}: {samples[-1]:.1f} MB", file=sys.stderr, flush=True
+                )
+                if args.trace_every and (minute + 1) % args.trace_every == 0:
+                    trace.mark(f"soak minute {minute + 1}")
                 # A tenth resolve, as many fire elsewhere: as many firing, more seen.
                 gone, new = alerts.firing[:churn], spare[:churn]
                 spare = spare[churn:] + gone
@@ -224,8 +229,10 @@ def run_child(scenario: str, config: Path, args: argparse.Namespace) -> dict[str
     env = {**os.environ, "XDG_STATE_HOME": str(config.with_suffix(".state"))}
     command += ["--models", str(args.models), "--alerts", str(args.alerts)]
     command += ["--minutes", str(args.minutes), "--soak-minutes", str(args.soak_minutes)]
+    command += ["--trace-every", str(args.trace_every)]
     print(f"  {scenario} ...", file=sys.stderr)
-    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    # The child's stderr (the trace, a failure's traceback) passes through.
+    done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, env=env)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -249,7 +256,7 @@ def own_config(lab_config: Path, directory: Path, scenario: str, timeout: float)
 
 
 def measure(lab_config: Path, directory: Path, args: argparse.Namespace) -> None:
-    scenarios = ["none", "alerts"] + (["soak"] if args.soak_minutes else [])
+    scenarios = args.scenarios or ["none", "alerts"] + (["soak"] if args.soak_minutes else [])
     print(
         f"{args.models} models, {args.alerts} alerts, {args.minutes} min per phase",
         file=sys.stderr,
@@ -258,19 +265,22 @@ def measure(lab_config: Path, directory: Path, args: argparse.Namespace) -> None
     for scenario in scenarios:
         config = own_config(lab_config, directory, scenario, args.timeout)
         got[scenario] = run_child(scenario, config, args)
-    none, alerts = got["none"], got["alerts"]
     print(f"models: {args.models}, alerts: {args.alerts}, minutes per phase: {args.minutes}")
-    print(f"no alerts:            RSS {none['rss']:7.1f} MB ({none['snapshots']} snapshots)")
-    print(
-        f"{args.alerts} alerts firing:    RSS {alerts['rss']:7.1f} MB "
-        f"({alerts['incidents']} open incidents)"
-    )
-    print(
-        f"after they cleared:   RSS {alerts['cleared']:7.1f} MB "
-        f"({alerts['incidents_after']} open incidents; {alerts['snapshots']} snapshots)"
-    )
-    print(f"ratio alerts / none:  {alerts['rss'] / none['rss']:.2f}x")
-    print(f"ratio cleared / none: {alerts['cleared'] / none['rss']:.2f}x")
+    none, alerts = got.get("none"), got.get("alerts")
+    if none is not None:
+        print(f"no alerts:            RSS {none['rss']:7.1f} MB ({none['snapshots']} snapshots)")
+    if alerts is not None:
+        print(
+            f"{args.alerts} alerts firing:    RSS {alerts['rss']:7.1f} MB "
+            f"({alerts['incidents']} open incidents)"
+        )
+        print(
+            f"after they cleared:   RSS {alerts['cleared']:7.1f} MB "
+            f"({alerts['incidents_after']} open incidents; {alerts['snapshots']} snapshots)"
+        )
+    if none is not None and alerts is not None:
+        print(f"ratio alerts / none:  {alerts['rss'] / none['rss']:.2f}x")
+        print(f"ratio cleared / none: {alerts['cleared'] / none['rss']:.2f}x")
     if "soak" in got:
         samples = got["soak"]["samples"]
         print(
@@ -290,6 +300,18 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="Prometheus' (seconds)")
     parser.add_argument("--base-port", type=int, default=39290)
     parser.add_argument("--config", type=Path, help="a running lab's config: start none")
+    parser.add_argument(
+        "--scenarios",
+        type=lambda text: text.split(","),
+        help="comma-separated: which of none,alerts,soak to run (default: all asked for)",
+    )
+    parser.add_argument(
+        "--trace-every",
+        type=int,
+        default=0,
+        metavar="MINUTES",
+        help="with MLCONSOLE_BENCH_TRACE: mark what grew every so many soak minutes",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -87,6 +87,8 @@ class MLConsoleApp(App[int]):
         super().__init__()
         self.config = config
         self.triage = triage
+        #: Whether the app opened the triage (and its store), and so closes it.
+        self._owns_triage = False
         self.read_only = read_only or config.actions.read_only
         self.actor = actor
         #: Sources, audit log and alias history for mitigations (None until opened).
@@ -180,6 +182,7 @@ class MLConsoleApp(App[int]):
             )
             try:
                 self.triage = open_triage(self.config, metrics, clock=self.clock, actor=self.actor)
+                self._owns_triage = True
             except StoreError as exc:
                 self.call_from_thread(
                     self.notify, f"Runbooks unavailable: {exc}", severity="error", timeout=30
@@ -341,6 +344,11 @@ class MLConsoleApp(App[int]):
             await self.workspace.close()
         if self.incidents is not None:
             self.incidents.close()
+        if self.triage is not None and self._owns_triage:
+            # Closed, not left to the collector: the process's exit skips collecting
+            # what the app held (console.cli), so an open connection would keep its
+            # write-ahead log uncheckpointed until the next start.
+            self.triage.store.close()
 
     # -- incidents -------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Future
 
 import pytest
 
@@ -25,18 +25,24 @@ def test_work_runs_in_daemon_threads_and_failures_reach_the_caller() -> None:
         pool.submit(pow, 2, 2)
 
 
-def test_at_most_size_threads_and_queued_work_is_cancelled_at_shutdown() -> None:
-    pool = DaemonPool(1, "one")
+def _held(pool: DaemonPool) -> tuple[Future[str], threading.Event]:
+    """A call running in ``pool`` until the event it returns is set; then "held"."""
     release = threading.Event()
     started = threading.Event()
 
     def hold() -> str:
         started.set()
-        release.wait(30)
+        release.wait(60)
         return "held"
 
     running = pool.submit(hold)
     started.wait(30)
+    return running, release
+
+
+def test_at_most_size_threads_and_queued_work_is_cancelled_at_shutdown() -> None:
+    pool = DaemonPool(1, "one")
+    running, release = _held(pool)
     queued = pool.submit(pow, 3, 3)  # waits for the one thread
     assert len(pool._threads) == 1
     pool.shutdown(wait=False, cancel_futures=True)
@@ -44,6 +50,33 @@ def test_at_most_size_threads_and_queued_work_is_cancelled_at_shutdown() -> None
     assert running.result(timeout=30) == "held"
     with pytest.raises(CancelledError):
         queued.result(timeout=30)
+
+
+def test_abandoning_releases_whoever_waits_on_a_call_in_flight() -> None:
+    """A caller blocked on a call that never returns (a thread of its own, waiting as
+    the first breach read does) is released at shutdown; the call's late end changes
+    nothing for it."""
+    pool = DaemonPool(1, "abandon")
+    running, release = _held(pool)
+    outcome: list[BaseException | str] = []
+
+    def wait_in_a_thread() -> None:
+        try:
+            outcome.append(running.result(timeout=60))
+        except CancelledError as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait_in_a_thread)
+    waiter.start()
+    pool.shutdown(wait=False, cancel_futures=True, abandon_running=True)
+    waiter.join(30)
+    assert not waiter.is_alive() and not release.is_set()  # released, the call still on
+    assert isinstance(outcome[0], CancelledError)
+    release.set()
+    pool._threads[0].join(30)  # the call ends in its thread, unawaited
+    assert not pool._threads[0].is_alive()
+    with pytest.raises(CancelledError):
+        running.result(timeout=0)
 
 
 def test_a_query_in_flight_does_not_hold_the_process_at_exit(tmp_path: object) -> None:
