@@ -13,6 +13,7 @@ Exit codes (every command):
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -40,8 +41,79 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+class _NotThisCommand(Exception):
+    """The words do not parse with one command's parser alone: read them with all."""
+
+
+class _OneCommandParser(_Parser):
+    """A parser holding one command group: a usage error is the full parser's to say."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _NotThisCommand(message)
+
+
+COMMAND_GROUPS: dict[tuple[str, ...], str] = {
+    ("rollback", "fallback", "silence", "pipeline"): "console.action_cli:add_action_parsers",
+    ("audit",): "console.audit_cli:add_audit_parser",
+    ("incident", "export"): "console.incident_cli:add_incident_parsers",
+    ("lab",): "lab.cli:add_lab_parser",
+    ("runbook",): "console.runbook_cli:add_runbook_parser",
+}
+"""The commands whose parsers other modules add, and the function that adds them, in
+the order `--help` lists them (after this module's own: dashboard, status,
+check-config). A command that runs imports only its own group's module: the five
+modules and their forty parsers cost about a tenth of a bare interpreter's start."""
+
+_VALUE_OPTIONS = ("--config", "--actor")
+"""The top-level options that take a value, as words to skip before the command."""
+
+
+def command_word(words: Sequence[str]) -> str | None:
+    """The command ``words`` run, when it is plain to see: the first word that is not a
+    top-level option or its value. None when help is asked for before it, or anything
+    is unclear (an unknown option, ``--``): the full parser then reads the words."""
+    options = (*_VALUE_OPTIONS, "--read-only")
+    value_next = False
+    for word in words:
+        if value_next:
+            value_next = False
+        elif word == "-c":
+            value_next = True
+        elif word.startswith("-c") and not word.startswith("--"):
+            continue  # -cPATH
+        elif word.startswith("--") and len(word) > 2:
+            name, equals, _ = word.partition("=")
+            matches = [option for option in options if option.startswith(name)]  # abbrev.
+            if len(matches) != 1:  # --help, --version, unknown or ambiguous
+                return None
+            value_next = matches[0] in _VALUE_OPTIONS and not equals
+        elif word.startswith("-"):
+            return None
+        else:
+            return word
+    return None
+
+
+def parse_args(words: Sequence[str]) -> argparse.Namespace:
+    """``words`` parsed as the full parser parses them, building only the parser of the
+    command they name when that is enough (see :data:`COMMAND_GROUPS`). A word the
+    one-command parser does not read as it expects (a value taken for the command, a
+    usage error) sends them to the full parser, which reads (or refuses) them itself."""
+    command = command_word(words)
+    if command is not None:
+        try:
+            return build_parser(command, _parser_class=_OneCommandParser).parse_args(words)
+        except _NotThisCommand:
+            pass
+    return build_parser().parse_args(words)
+
+
+def build_parser(
+    command: str | None = None, *, _parser_class: type[_Parser] = _Parser
+) -> argparse.ArgumentParser:
+    """The ``mlconsole`` parser; with ``command``, holding only the commands of its group
+    (and this module's own), every command otherwise."""
+    parser = _parser_class(
         prog="mlconsole",
         description=(
             "Terminal incident console for ML models in production: SLIs, alerts, "
@@ -66,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="who the audit log names (default: actions.actor, $MLCONSOLE_ACTOR, user@host)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_parser_class)
 
     dash = sub.add_parser("dashboard", help="open the dashboard (the default)")
     dash.set_defaults(func=cmd_dashboard)
@@ -98,20 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", help="file to check (default: the config lookup)")
     check.set_defaults(func=cmd_check_config)
 
-    from console.action_cli import add_action_parsers
-    from console.audit_cli import add_audit_parser
-    from console.incident_cli import add_incident_parsers
-    from lab.cli import add_lab_parser
-
-    add_action_parsers(sub)
-    add_audit_parser(sub)
-    add_incident_parsers(sub)
-
-    add_lab_parser(sub)
-
-    from console.runbook_cli import add_runbook_parser
-
-    add_runbook_parser(sub)
+    for names, where in COMMAND_GROUPS.items():
+        if command is None or command in names:
+            module, function = where.split(":")
+            getattr(importlib.import_module(module), function)(sub)
     return parser
 
 
@@ -246,8 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if words == ["--version"]:  # what argparse would print, without building every parser
         print(f"mlconsole {__version__}")
         return EXIT_OK
-    parser = build_parser()
-    args = parser.parse_args(words)
+    args = parse_args(words)
     func = getattr(args, "func", cmd_dashboard)
     try:
         code = func(args)

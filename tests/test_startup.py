@@ -7,6 +7,7 @@ process shares one SSL context per distinct TLS setting.
 
 from __future__ import annotations
 
+import argparse
 import http.server
 import json
 import shutil
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,14 +24,15 @@ import pytest
 from adapters import registry
 from adapters.base import SourceSettings
 from adapters.http import HttpClient, HttpError
+from console.cli import COMMAND_GROUPS, build_parser, parse_args
 
 HEAVY = {"pydantic", "yaml", "httpx", "requests", "prometheus_api_client", "textual", "rich"}
 """What a command that does not need them must not pay for."""
 
 
-def run_main(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, set[str]]:
+def run_main_modules(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, set[str]]:
     """``console.cli.main(argv)`` in a fresh interpreter: its exit code, its output, and
-    the top-level packages of HEAVY it imported."""
+    every module it imported."""
     probe = textwrap.dedent(f"""
         import contextlib, io, json, sys
         from console.cli import main
@@ -40,14 +42,19 @@ def run_main(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, s
                 code = main({list(argv)!r})
         except SystemExit as exc:
             code = exc.code
-        heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({sorted(HEAVY)!r}))
-        print(json.dumps([code, out.getvalue(), heavy]))
+        print(json.dumps([code, out.getvalue(), sorted(sys.modules)]))
     """)
     run = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
     )
-    code, out, heavy = json.loads(run.stdout.splitlines()[-1])
-    return code, out, set(heavy)
+    code, out, modules = json.loads(run.stdout.splitlines()[-1])
+    return code, out, set(modules)
+
+
+def run_main(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, set[str]]:
+    """:func:`run_main_modules`, with the top-level packages of HEAVY it imported."""
+    code, out, modules = run_main_modules(*argv, env=env)
+    return code, out, {m.split(".")[0] for m in modules} & HEAVY
 
 
 def test_version_imports_none_of_the_command_libraries() -> None:
@@ -103,17 +110,118 @@ def test_no_config_is_said_without_loading_the_config_models(tmp_path: Path) -> 
     assert heavy == set()
 
 
-def test_status_json_imports_no_rendering_library(tmp_path: Path) -> None:
-    """`status --json` prints JSON: rich (the tables) and textual stay unimported."""
-    config = tmp_path / "c.yaml"
+@pytest.fixture(scope="module")
+def status_json(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, set[str]]:
+    """`status --json` run once in a fresh interpreter, on a config whose one source
+    refuses at once: its exit code, its output and every module it imported."""
+    config = tmp_path_factory.mktemp("status") / "c.yaml"
     config.write_text(
         "sources:\n  am: {type: alertmanager, url: 'http://127.0.0.1:9', retries: 0, timeout: 1}\n"
     )
-    code, out, heavy = run_main("--config", str(config), "status", "--json")
+    code, out, modules = run_main_modules("--config", str(config), "status", "--json")
     assert code == 3  # the source refused: unreachable
     assert json.loads(out)["sources"]["am"]["state"] == "down"
+    return code, out, modules
+
+
+def test_status_json_imports_no_rendering_library(status_json: tuple[int, str, set[str]]) -> None:
+    """`status --json` prints JSON: rich (the tables) and textual stay unimported."""
+    heavy = {m.split(".")[0] for m in status_json[2]} & HEAVY
     assert not {"rich", "textual"} & heavy
     assert "pydantic" in heavy and "httpx" in heavy  # it did load the config and ask
+
+
+OTHER_COMMANDS = {
+    "console.action_cli",
+    "console.audit_cli",
+    "console.incident_cli",
+    "console.runbook_cli",
+    "lab.cli",
+}
+"""The modules that add the other commands' parsers."""
+
+
+def test_status_json_builds_no_other_command(status_json: tuple[int, str, set[str]]) -> None:
+    """A command that runs builds its own parser only, and imports no other command."""
+    assert not OTHER_COMMANDS & status_json[2]
+
+
+def test_a_command_of_a_group_imports_that_group_alone(tmp_path: Path) -> None:
+    code, _, modules = run_main_modules("audit", "verify", "--db", str(tmp_path / "none.db"))
+    assert code != 0  # no such log
+    assert OTHER_COMMANDS & modules == {"console.audit_cli"}
+
+
+def subcommands(parser: argparse.ArgumentParser) -> list[str]:
+    """The command names ``parser`` takes, in the order `--help` lists them."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
+OWN_COMMANDS = ["dashboard", "status", "check-config"]
+
+
+def test_each_command_group_holds_what_its_module_adds() -> None:
+    """The table of command groups names exactly the commands each module adds, in
+    `--help`'s order; a command's parser holds its group and the cli's own commands."""
+    grouped = [name for names in COMMAND_GROUPS for name in names]
+    assert subcommands(build_parser()) == OWN_COMMANDS + grouped
+    for names in COMMAND_GROUPS:
+        for name in names:
+            assert subcommands(build_parser(name)) == OWN_COMMANDS + list(names)
+    for name in OWN_COMMANDS:
+        assert subcommands(build_parser(name)) == OWN_COMMANDS
+
+
+WORDS = [
+    ["status", "--json"],
+    ["--config", "c.yaml", "status", "--wait", "2"],
+    ["-cc.yaml", "status"],
+    ["-c", "status", "status"],  # a config file named like a command
+    ["--config=c.yaml", "--read-only", "rollback", "m1", "--to", "3"],
+    ["--actor", "status", "rollback", "m1"],  # an actor named like a command
+    ["--act", "status", "rollback", "m1"],  # an abbreviated option takes its value too
+    ["--read", "fallback", "m1", "on"],
+    ["incident", "list", "--json"],
+    ["export", "INC-1", "--format", "json"],
+    ["audit", "verify"],
+    ["lab", "status", "--json"],
+    ["runbook", "schema"],
+    ["dashboard"],
+    ["check-config", "c.yaml"],
+    [],
+    ["status", "--wait", "soon"],  # a usage error inside the command
+    ["status", "rollback"],  # a word the command does not take
+    ["bogus"],  # not a command
+    ["--bogus", "status"],  # not an option
+    ["audit"],  # its own command missing
+    ["--", "status"],
+    ["status", "--help"],
+    ["--help", "status"],
+    ["-h"],
+]
+
+
+@pytest.mark.parametrize("words", WORDS, ids=lambda w: " ".join(w) or "(nothing)")
+def test_one_command_parser_reads_words_as_the_full_parser(
+    words: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Building one command's parser is only a shortcut: the arguments, the help, the
+    usage errors and exit codes are the full parser's, word for word."""
+
+    def outcome(parse: Callable[[list[str]], argparse.Namespace]) -> tuple[object, ...]:
+        try:
+            args = parse(words)
+        except SystemExit as exc:
+            captured = capsys.readouterr()
+            return ("exit", exc.code, captured.out, captured.err)
+        fields = vars(args)
+        func = fields.pop("func", None)
+        return ("parsed", fields, getattr(func, "__qualname__", func))
+
+    assert outcome(parse_args) == outcome(lambda w: build_parser().parse_args(w))
 
 
 def test_adapters_are_looked_up_in_the_installed_metadata_once() -> None:
