@@ -329,6 +329,7 @@ class MLConsoleApp(App[int]):
             # firing seen again after this (never, unless it flapped) finds its walk
             # in the store and starts none.
             self._pretriaged &= now_firing
+            triage.forget_firings_but(now_firing)
 
     def on_ready(self) -> None:
         self.first_paint = time.perf_counter() - self.started_at

@@ -498,6 +498,7 @@ class Triage:
         self.store = store
         self.metrics = metrics
         self.actor = actor or default_actor()
+        #: The firings pre-triage has started on (fingerprint, startsAt, runbook id).
         self._started: set[tuple[str, float, str]] = set()
         #: Walks pre-triage is advancing now, by run id: set when it is done.
         self._advancing: dict[str, asyncio.Event] = {}
@@ -623,6 +624,13 @@ class Triage:
             del self._advancing[walk.record.id]
             done.set()
         return walk
+
+    def forget_firings_but(self, firing: set[tuple[str, float]]) -> None:
+        """Keep pre-triage's record of the ``firing`` firings (fingerprint, startsAt)
+        alone: what it holds follows the alerts firing now, not every page since the
+        start. A forgotten firing seen again finds its walk in the store and starts
+        none."""
+        self._started = {key for key in self._started if key[:2] in firing}
 
     async def settled(self, walk: Walk) -> bool:
         """Wait until pre-triage is done with ``walk``'s run, if it is advancing it now,
