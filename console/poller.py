@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -27,11 +29,19 @@ from adapters.base import (
     SwitchAdapter,
 )
 from adapters.redaction import Redactor
+from adapters.threads import DaemonPool
 from console.alias_history import AliasHistory, Deployment, HistoryError
 from console.config import Config, SliConfig, SourceConfig
 from console.snapshot import Judge, SliReading, SliStatus, Snapshot, SourceHealth
 
 SnapshotCallback = Callable[[Snapshot], None]
+#: One source's answer as the change it makes to the poller's state; returns the
+#: source's warnings. Applied in the state thread.
+_Change = Callable[[], tuple[str, ...]]
+
+
+def _nothing() -> tuple[str, ...]:
+    return ()
 
 
 def build_adapters(config: Config) -> tuple[dict[str, Adapter], dict[str, str]]:
@@ -208,6 +218,9 @@ class Poller:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: dict[str, asyncio.Event] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        #: Held while the poller's state changes and a snapshot is built from it.
+        self._state_lock = threading.Lock()
+        self._state: DaemonPool | None = None
         self.snapshot = self._build(None)
 
     # -- lifecycle ---------------------------------------------------------
@@ -228,12 +241,16 @@ class Poller:
         for adapter in self.adapters.values():
             with contextlib.suppress(Exception):
                 await adapter.aclose()
+        if self._state is not None:
+            self._state.shutdown(wait=False)
+            self._state = None
 
     def remember(self, models: Iterable[str]) -> None:
         """Models seen in an earlier session (the alias history): listed from now on,
         so they stay on screen, and the keys act on them, while no source answers."""
-        self._known.update(models)
-        self.snapshot = self._build(self.snapshot)
+        with self._state_lock:
+            self._known.update(models)
+            self.snapshot = self._build(self.snapshot)
         if self.on_snapshot is not None:
             self.on_snapshot(self.snapshot)
 
@@ -267,58 +284,102 @@ class Poller:
         return self.config.sources[name]
 
     async def refresh(self, name: str) -> None:
-        """Refresh one source, then publish a new snapshot. Never raises AdapterError."""
+        """Refresh one source, then publish a new snapshot. Never raises AdapterError.
+
+        What the source answers is awaited here, on the loop (the adapters' requests
+        run in their own threads). What the answer changes, and the new snapshot, are
+        worked out in the poller's one state thread (:meth:`_apply`): at a thousand
+        models that is thousands of readings, and the keys must not wait for them."""
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:  # refresh_once and the loop must not overlap either
             adapter = self.adapters[name]
             started = self.clock()
-            health = replace(self._health[name], last_attempt=started)
+            change: _Change | None = None
+            error: str | None = None
             try:
-                if isinstance(adapter, MetricsAdapter):
-                    warnings = await self._refresh_metrics(name, adapter)
-                elif isinstance(adapter, AlertsAdapter):
-                    self._alerts[name] = await adapter.alerts()
-                    self._all_alerts = tuple(a for alerts in self._alerts.values() for a in alerts)
-                    warnings = ()
-                elif isinstance(adapter, RegistryAdapter):
-                    await self._refresh_registry(adapter)
-                    warnings = ()
-                elif isinstance(adapter, SwitchAdapter):
-                    read = await self._refresh_switch(name, adapter)
-                    if read is None:  # no model known yet: nothing asked, nothing learnt
-                        self._health[name] = health
-                        return
-                    warnings = read
-                else:
-                    warnings = ()
+                change = await self._fetch(name, adapter)
             except AdapterError as exc:
-                health = replace(health, last_error=exc.summary(), last_error_at=self.clock())
+                error = exc.summary()
             except Exception as exc:  # an adapter bug must not kill the loop
-                health = replace(
-                    health,
-                    last_error=f"{name}: unexpected {exc.__class__.__name__}: {exc}",
-                    last_error_at=self.clock(),
-                )
+                error = f"{name}: unexpected {exc.__class__.__name__}: {exc}"
+            loop = asyncio.get_running_loop()
+            applied = await loop.run_in_executor(
+                self._state_thread(), self._apply, name, started, change, error
+            )
+            if applied is None:  # nothing was asked, nothing learnt: nothing to tell
+                return
+            if applied:
+                self._wake_switches()  # they had no model to ask until now
+        if self.on_snapshot is not None:
+            self.on_snapshot(self.snapshot)
+
+    def _state_thread(self) -> DaemonPool:
+        if self._state is None:
+            self._state = DaemonPool(1, "poller-state")
+        return self._state
+
+    def _apply(
+        self, name: str, started: float, change: _Change | None, error: str | None
+    ) -> bool | None:
+        """In the state thread: apply one source's answer (``change``) or its failure
+        (``error``), record the source's health and build the new snapshot.
+
+        None when the source was not asked (``change`` and ``error`` both None), else
+        whether the first models just appeared."""
+        with self._state_lock:
+            health = replace(self._health[name], last_attempt=started)
+            if change is None and error is None:
+                self._health[name] = health
+                return None
+            warnings: tuple[str, ...] = ()
+            if change is not None:
+                try:
+                    warnings = change()
+                except Exception as exc:  # a bug in reading an answer: shown, not raised
+                    error = f"{name}: unexpected {exc.__class__.__name__}: {exc}"
+            if error is not None:
+                health = replace(health, last_error=error, last_error_at=self.clock())
             else:
                 health = replace(health, last_success=self.clock(), warnings=warnings)
             self._health[name] = health
             known = bool(self.snapshot.models)
             self.snapshot = self._build(self.snapshot)
-            if not known and self.snapshot.models:
-                self._wake_switches()  # they had no model to ask until now
-        if self.on_snapshot is not None:
-            self.on_snapshot(self.snapshot)
+            return not known and bool(self.snapshot.models)
 
     def _wake_switches(self) -> None:
         for name, adapter in self.adapters.items():
             if isinstance(adapter, SwitchAdapter) and name in self._wake:
                 self._wake[name].set()
 
-    async def _refresh_metrics(self, name: str, adapter: MetricsAdapter) -> tuple[str, ...]:
+    async def _fetch(self, name: str, adapter: Adapter) -> _Change | None:
+        """Ask one source; what it answered, as the change it makes (applied later,
+        in the state thread). None when the source was not asked."""
+        if isinstance(adapter, MetricsAdapter):
+            return await self._fetch_metrics(name, adapter)
+        if isinstance(adapter, AlertsAdapter):
+            alerts = await adapter.alerts()
+            return functools.partial(self._take_alerts, name, alerts)
+        if isinstance(adapter, RegistryAdapter):
+            deployments = await self._fetch_registry(adapter)
+            return functools.partial(self._take_deployments, deployments)
+        if isinstance(adapter, SwitchAdapter):
+            return await self._fetch_switch(name, adapter)
+        return _nothing
+
+    def _take_alerts(self, name: str, alerts: tuple[AlertRecord, ...]) -> tuple[str, ...]:
+        self._alerts[name] = alerts
+        self._all_alerts = tuple(a for kept in self._alerts.values() for a in kept)
+        return ()
+
+    def _take_deployments(self, deployments: dict[str, Deployment]) -> tuple[str, ...]:
+        self._deployments = deployments
+        return ()
+
+    async def _fetch_metrics(self, name: str, adapter: MetricsAdapter) -> _Change:
         slis = [s for s in self._slis if self.config.metrics_source_for(s) == name]
+        seeds = None
         if name not in self._seeded:
-            await self._seed_history(adapter, slis)
-            self._seeded.add(name)
+            seeds = await self._fetch_seeds(adapter, slis)
         queries = sli_queries(slis)
         label = self.config.model_label
         # One query per SLI across all models, all at once, read by the model label.
@@ -327,21 +388,29 @@ class Poller:
         )
         by_query = dict(zip(queries, results, strict=True))
         _raise_if_all_failed(name, results)
-        warnings: list[str] = []
-        for sli in slis:
-            result = by_query[sli.query]
-            if isinstance(result, BaseException):
-                warnings.append(f"{sli.name}: {result}")
-                self._mark_sli_error(sli, str(result))
-                continue
-            warnings.extend(f"{sli.name}: {w}" for w in result.warnings)
-            bad = None
-            if sli.slo is not None and sli.slo.error_ratio_query:
-                bad_result = by_query[sli.slo.error_ratio_query]
-                if isinstance(bad_result, LabelValues):
-                    bad = bad_result.values
-            self._read_sli(sli, result, bad)
-        return tuple(warnings)
+
+        def change() -> tuple[str, ...]:
+            if seeds is not None:
+                for key, points in seeds:
+                    self._history.seed(key, points)
+                self._seeded.add(name)
+            warnings: list[str] = []
+            for sli in slis:
+                result = by_query[sli.query]
+                if isinstance(result, BaseException):
+                    warnings.append(f"{sli.name}: {result}")
+                    self._mark_sli_error(sli, str(result))
+                    continue
+                warnings.extend(f"{sli.name}: {w}" for w in result.warnings)
+                bad = None
+                if sli.slo is not None and sli.slo.error_ratio_query:
+                    bad_result = by_query[sli.slo.error_ratio_query]
+                    if isinstance(bad_result, LabelValues):
+                        bad = bad_result.values
+                self._read_sli(sli, result, bad)
+            return tuple(warnings)
+
+        return change
 
     def _read_sli(
         self, sli: SliConfig, result: LabelValues, bad: Mapping[str, float] | None
@@ -400,22 +469,21 @@ class Poller:
                     old, value=None, status=SliStatus.NODATA, burn_rate=None, error=None
                 )
 
-    async def _refresh_registry(self, adapter: RegistryAdapter) -> None:
+    async def _fetch_registry(self, adapter: RegistryAdapter) -> dict[str, Deployment]:
         models = await adapter.models()
         alias = self.config.actions.alias
         if self.history is None:
             now = self.clock()
-            self._deployments = {
+            return {
                 m.name: Deployment(m.name, alias, m.aliases.get(alias), now, None, True)
                 for m in models
             }
-            return
         try:
-            self._deployments = await asyncio.to_thread(self.history.observe, models, alias)
+            return await asyncio.to_thread(self.history.observe, models, alias)
         except HistoryError as exc:
             raise AdapterError(adapter.name, str(exc)) from exc
 
-    async def _refresh_switch(self, name: str, adapter: SwitchAdapter) -> tuple[str, ...] | None:
+    async def _fetch_switch(self, name: str, adapter: SwitchAdapter) -> _Change | None:
         """Read the switch of every model shown, in one sweep (one request where the
         adapter reads them in bulk); None when no model is known yet, so the switch
         source was not asked and stays as it was."""
@@ -424,8 +492,12 @@ class Poller:
             return None
         read = await adapter.states(models)
         role = self._roles.get(name, name)
-        self._switches[role] = {m: read.on[m] for m in models if m in read.on}
-        return tuple(f"{m}: {read.errors[m]}" for m in models if m in read.errors)
+
+        def change() -> tuple[str, ...]:
+            self._switches[role] = {m: read.on[m] for m in models if m in read.on}
+            return tuple(f"{m}: {read.errors[m]}" for m in models if m in read.errors)
+
+        return change
 
     def _mark_sli_error(self, sli: SliConfig, message: str) -> None:
         for key in self._keys.get(sli.name, {}).values():
@@ -433,8 +505,11 @@ class Poller:
             if old.error != message:
                 self._readings[key] = replace(old, error=message)
 
-    async def _seed_history(self, adapter: MetricsAdapter, slis: list[SliConfig]) -> None:
-        """Fill the sparklines from a range query, so they are not empty at start."""
+    async def _fetch_seeds(
+        self, adapter: MetricsAdapter, slis: list[SliConfig]
+    ) -> list[tuple[tuple[str, str], list[tuple[float, float]]]]:
+        """What fills the sparklines at start, from a range query, so they are not
+        empty: each series' key and points."""
         end = self.clock()
         span = self.config.ui.history
         step = max(1.0, self._history.step)
@@ -443,6 +518,7 @@ class Poller:
             return_exceptions=True,
         )
         label = self.config.model_label
+        seeds = []
         for sli, result in zip(slis, results, strict=True):
             if isinstance(result, BaseException):
                 if isinstance(result, AdapterError):
@@ -451,7 +527,8 @@ class Poller:
             for series in result.series:
                 model = series.labels.get(label)
                 if model is not None:
-                    self._history.seed((model, sli.name), list(series.points))
+                    seeds.append(((model, sli.name), list(series.points)))
+        return seeds
 
     def _build(self, previous: Snapshot | None) -> Snapshot:
         if self._forgotten:  # a model is listed only while one of its series is kept

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -39,6 +41,8 @@ class AlertDetailScreen(ModalScreen[None]):
         super().__init__()
         self.alert = alert
         self.model = model
+        #: Each part as last drawn: (what it was built from, what its height follows).
+        self._drawn: dict[str, tuple[object, object]] = {}
 
     @property
     def mlapp(self) -> MLConsoleApp:
@@ -99,19 +103,47 @@ class AlertDetailScreen(ModalScreen[None]):
 
     @while_on_stack
     def show_snapshot(self, snapshot: Snapshot) -> None:
+        """The alert and the model's SLIs as ``snapshot`` has them; a part whose inputs
+        did not change is left as drawn, and only a change of the alert itself (its
+        labels, annotations, end) may change the screen's layout."""
         now = self.mlapp.now()
-        if self.alert is not None:
+        alert = self.alert
+        if alert is not None:
             # Follow the alert in the new snapshot: its state may have changed.
-            self.alert = next(
-                (a for a in snapshot.alerts if a.fingerprint == self.alert.fingerprint),
-                self.alert,
+            alert = self.alert = next(
+                (a for a in snapshot.alerts if a.fingerprint == alert.fingerprint), alert
             )
-            self.query_one("#alert", Static).update(self._alert_table(self.alert, now))
+            shown = (alert, alert_age(alert, now), self._ended(alert, now))
+            self._show("alert", shown, lambda: self._alert_table(alert, now), layout=shown[::2])
         else:
-            self.query_one("#alert", Static).update(
-                Text(f"No alerts for {inert(self.model)}.", style="green")
+            self._show(
+                "alert",
+                None,
+                lambda: Text(f"No alerts for {inert(self.model)}.", style="green"),
+                layout=None,
             )
-        self.query_one("#slis", Static).update(self._sli_table(snapshot))
+        readings = tuple(
+            None if r is None else (r.value, r.burn_rate, r.status)
+            for r in (snapshot.reading(self.model, s.name) for s in snapshot.slis)
+        )
+        self._show("slis", (snapshot.slis, readings), lambda: self._sli_table(snapshot), layout=0)
+
+    def _show(
+        self, part: str, shown: object, build: Callable[[], RenderableType], *, layout: object
+    ) -> None:
+        """Draw ``part`` (a Static's id) from ``build()`` unless what it is built from
+        (``shown``) is as last drawn; lay the screen out again only the first time
+        and when ``layout`` (what its height follows) changed."""
+        last = self._drawn.get(part)
+        if last is not None and last[0] == shown:
+            return
+        self._drawn[part] = (shown, layout)
+        self.query_one(f"#{part}", Static).update(build(), layout=last is None or last[1] != layout)
+
+    @staticmethod
+    def _ended(alert: AlertRecord, now: float) -> bool:
+        # A future endsAt is only a timeout.
+        return alert.ends_at is not None and alert.ends_at.timestamp() <= now
 
     def action_triage(self) -> None:
         from screens.runbook import open_runbook_for
@@ -130,8 +162,8 @@ class AlertDetailScreen(ModalScreen[None]):
         table.add_column(overflow="fold")
         table.add_row("state", alert_state(alert))
         table.add_row("started", f"{utc(alert.starts_at)} ({alert_age(alert, now)} ago)")
-        if alert.ends_at is not None and alert.ends_at.timestamp() <= now:
-            table.add_row("ended", utc(alert.ends_at))  # a future endsAt is only a timeout
+        if alert.ends_at is not None and AlertDetailScreen._ended(alert, now):
+            table.add_row("ended", utc(alert.ends_at))
         table.add_row("fingerprint", Text(inert(alert.fingerprint)))
         table.add_row("generator", Text(inert(alert.generator_url) or "—", style="underline cyan"))
         if alert.silenced_by:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
+from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
@@ -20,6 +20,7 @@ from console.snapshot import Health, Snapshot
 from console.text import CELL_LIMIT, inert
 from screens.render import (
     SEVERITY_STYLE,
+    LazyCell,
     LazyRow,
     LiveCell,
     alert_age,
@@ -28,6 +29,7 @@ from screens.render import (
     same_text,
     source_badge,
 )
+from screens.table import Table
 
 if TYPE_CHECKING:
     from console.app import MLConsoleApp
@@ -77,12 +79,14 @@ class SourceBar(Line):
 @dataclass(eq=False)
 class _ModelRow:
     """One model's row as last drawn: what it was built from, its cells' widths at
-    each detail (:func:`model_table.row_widths`), and its cells, built when in view."""
+    each detail (:func:`model_table.row_widths`, measured by ``measure``), and its
+    cells, built when in view."""
 
     key: tuple[object, ...]
     row: LazyRow
+    measure: model_table.RowMeasure
     widths: dict[model_table.Detail, list[int]] = field(default_factory=dict)
-    cells: list[object] = field(default_factory=list)
+    cells: list[LazyCell] = field(default_factory=list)
     """The table's cell objects (:class:`LazyCell`) for this row."""
 
 
@@ -164,9 +168,9 @@ class DashboardScreen(Screen[None]):
         yield Input(placeholder="filter by model or alert name (esc clears)", id="filter")
         with Vertical(id="panes"):
             yield Line("Models", classes="pane-title", id="models-title")
-            yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+            yield Table(id="models", cursor_type="row", zebra_stripes=True)
             yield Line("Alerts", classes="pane-title", id="alerts-title")
-            yield DataTable(id="alerts", cursor_type="row")
+            yield Table(id="alerts", cursor_type="row")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -191,9 +195,11 @@ class DashboardScreen(Screen[None]):
     # -- rendering ---------------------------------------------------------
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Render ``snapshot``, or keep it for later while a modal covers the screen
-        (or before the screen's widgets are mounted, or after they are gone)."""
-        if not self.is_current or not self.is_mounted or not self.query(SourceBar):
+        """Render ``snapshot``, or keep it for later while another screen is on top
+        (a modal too: the dashboard dimmed behind it stays as it was, and the
+        screen the responder is reading is not slowed by redrawing it), before the
+        screen's widgets are mounted, or after they are gone."""
+        if not self._on_top() or not self.is_mounted or not self.query(SourceBar):
             self._pending = snapshot
             return
         self._pending = None
@@ -202,6 +208,12 @@ class DashboardScreen(Screen[None]):
         self._render_models(snapshot, now)
         self._render_alerts(snapshot, now)
         self._follow_new_page(snapshot)
+
+    def _on_top(self) -> bool:
+        try:
+            return self.app.screen is self
+        except ScreenStackError:  # the app is ending: no screen left
+            return False
 
     def _follow_new_page(self, snapshot: Snapshot) -> None:
         """A page that starts firing while no alert is selected becomes the selection
@@ -225,12 +237,19 @@ class DashboardScreen(Screen[None]):
         self.show_snapshot(self.mlapp.snapshot)
 
     def on_screen_resume(self) -> None:
+        """Back from a screen over it: the dashboard comes back as it was first (the
+        key that closed that screen is answered at once), and what arrived meanwhile
+        is drawn right after."""
+        if self._pending is not None:
+            self.call_after_refresh(self._show_pending)
+
+    def _show_pending(self) -> None:
         if self._pending is not None:
             self.show_snapshot(self._pending)
 
     def _tick(self) -> None:
         """Ages move even when no data comes in: a stalled source must look stalled."""
-        if self.is_current and self.query(SourceBar):
+        if self._on_top() and self.query(SourceBar):
             self.query_one(SourceBar).show(self.mlapp.snapshot, self.mlapp.now())
 
     def _matches(self, snapshot: Snapshot, model: str) -> bool:
@@ -250,7 +269,7 @@ class DashboardScreen(Screen[None]):
         the rows in view. The widths that :func:`model_table.fit` needs come from
         every row, but measured (:func:`model_table.row_widths`), not built, and only
         for the rows whose inputs changed."""
-        table = self.query_one("#models", DataTable)
+        table = self.query_one("#models", Table)
         stale = model_table.stale_slis(snapshot, self.mlapp.config, now)
         rows = model_table.ordered(
             snapshot, (m for m in snapshot.models if self._matches(snapshot, m))
@@ -262,7 +281,9 @@ class DashboardScreen(Screen[None]):
             key = model_table.row_key(snapshot, model, now, stale)
             entry = cache.get(model)
             if entry is None:
-                cache[model] = _ModelRow(key, LazyRow(model, self._model_builder(model)))
+                cache[model] = _ModelRow(
+                    key, LazyRow(model, self._model_builder(model)), model_table.RowMeasure(model)
+                )
             elif entry.key != key:
                 entry.key = key
                 entry.widths.clear()
@@ -278,8 +299,8 @@ class DashboardScreen(Screen[None]):
                 entry = cache[model]
                 sizes = entry.widths.get(detail)
                 if sizes is None:
-                    sizes = entry.widths[detail] = model_table.row_widths(
-                        snapshot, model, now, stale=stale, detail=detail
+                    sizes = entry.widths[detail] = entry.measure.widths(
+                        snapshot, now, stale=stale, detail=detail, key=entry.key
                     )
                 found.append(sizes)
             return found
@@ -292,7 +313,27 @@ class DashboardScreen(Screen[None]):
         cols = model_table.columns(snapshot.slis, detail)
         layout = (detail, tuple(sizes), tuple(c.key for c in cols))
         self._model_view = (cols, sizes, detail)
-        if layout != self._model_layout or set(rows) != set(self._model_rows):
+        same_rows = set(rows) == set(self._model_rows)
+        if same_rows and layout[::2] == self._model_layout[::2] and layout != self._model_layout:
+            # Only the widths moved (a value grew a digit): the columns change in
+            # place, and every row is built again when drawn, aligned to them.
+            old_sizes = self._model_layout[1]
+            assert isinstance(old_sizes, tuple)
+            table.resize_columns(
+                {
+                    column.key: (size, model_table.aligned_header(column, size))
+                    for column, size, was in zip(cols, sizes, old_sizes, strict=True)
+                    if size != was
+                }
+            )
+            self._model_layout = layout
+            for model in rows:
+                entry = cache[model]
+                entry.row.reset()
+                for cell in entry.cells:
+                    cell.width = sizes[cell.index]
+            changed = []
+        if layout != self._model_layout or not same_rows:
             selected = self._selected_key(table, self._model_rows)
             table.clear(columns=layout != self._model_layout)
             if layout != self._model_layout:
@@ -434,14 +475,14 @@ class DashboardScreen(Screen[None]):
         )
 
     @staticmethod
-    def _selected_key(table: DataTable[Text], keys: list[str]) -> str | None:
+    def _selected_key(table: DataTable[object], keys: list[str]) -> str | None:
         if not keys or table.row_count == 0:
             return None
         row = table.cursor_row
         return keys[row] if 0 <= row < len(keys) else None
 
     @staticmethod
-    def _restore_cursor(table: DataTable[Text], keys: list[str], selected: str | None) -> None:
+    def _restore_cursor(table: DataTable[object], keys: list[str], selected: str | None) -> None:
         if selected in keys:
             table.move_cursor(row=keys.index(selected), animate=False)
 

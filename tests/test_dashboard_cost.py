@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from textual.screen import Screen
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from console import model_table
 from console.app import MLConsoleApp, create_app
@@ -304,6 +305,44 @@ def test_row_widths_measure_what_cells_build(detail: model_table.Detail) -> None
         built = model_table.cells(snap, model, NOW, stale=stale, detail=detail)
         measured = model_table.row_widths(snap, model, NOW, stale=stale, detail=detail)
         assert measured == [cell.cell_len for cell in built], model
+        kept = model_table.RowMeasure(model)
+        # Measured afresh, then again from what it kept, at every detail in turn.
+        for _ in range(2):
+            for other in model_table.DETAILS:
+                again = kept.widths(snap, NOW, stale=stale, detail=other)
+                wanted = model_table.cells(snap, model, NOW, stale=stale, detail=other)
+                assert again == [cell.cell_len for cell in wanted], (model, other)
+
+
+def test_a_kept_row_measure_measures_again_only_the_readings_that_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    snap = snapshot()
+    model = "fraud-detector"
+    measured: list[str] = []
+    original = model_table.sli_widths
+
+    def counting(sli: Any, reading: Any) -> tuple[int, ...]:
+        measured.append(sli.name)
+        return original(sli, reading)
+
+    monkeypatch.setattr(model_table, "sli_widths", counting)
+    kept = model_table.RowMeasure(model)
+    first = kept.widths(snap, NOW, stale=frozenset(), detail=model_table.FULL)
+    assert len(measured) == len(snap.slis)
+    measured.clear()
+    # The same readings at another detail: nothing is measured again.
+    kept.widths(snap, NOW, stale=frozenset(), detail=model_table.COMPACT)
+    assert measured == []
+    # One reading moves to a wider value: that one alone is measured, and it shows.
+    wider = with_value(snap, model, "error_ratio", 123456789.0)
+    second = kept.widths(wider, NOW, stale=frozenset(), detail=model_table.FULL)
+    assert measured == ["error_ratio"]
+    column = 3 + [s.name for s in snap.slis].index("error_ratio")
+    assert second[column] > first[column]
+    assert second == model_table.row_widths(
+        wider, model, NOW, stale=frozenset(), detail=model_table.FULL
+    )
 
 
 async def test_a_snapshot_while_a_screen_is_being_pushed() -> None:
@@ -343,3 +382,121 @@ async def test_snapshots_at_a_thousand_models_set_off_no_full_collection() -> No
             gc.callbacks.remove(noting)
     assert full == []
     assert gc.get_threshold() == before  # as it was, once the console has ended
+
+
+async def test_a_wider_value_widens_its_column_in_place_as_a_fresh_table_would_draw_it() -> None:
+    wide = 123456.0  # "123456" is wider than any value of the test world
+    app = new_app(snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#models", DataTable)
+        await pilot.press("down")  # select the second model, fraud-detector
+        rebuilds = record(table, "clear")
+        added = record(table, "add_row")
+        before = table.columns[ColumnKey("drift_psi")].width
+        app.apply_snapshot(with_value(app.snapshot, "recommender", "drift_psi", wide))
+        await pilot.pause()
+        assert (rebuilds, added) == ([], [])  # the rows stayed; only the column moved
+        assert table.columns[ColumnKey("drift_psi")].width > before
+        assert table.cursor_row == 1  # still fraud-detector
+        in_place = screen_lines(app)
+        # And back: the column narrows again, still in place.
+        app.apply_snapshot(with_value(app.snapshot, "recommender", "drift_psi", 0.02))
+        await pilot.pause()
+        assert (rebuilds, added) == ([], [])
+        assert table.columns[ColumnKey("drift_psi")].width == before
+    fresh = new_app(with_value(snapshot(), "recommender", "drift_psi", wide))
+    async with fresh.run_test(size=SIZE) as pilot:
+        await pilot.press("down")  # the same selection
+        assert screen_lines(fresh) == in_place
+
+
+async def test_a_cell_that_did_not_change_is_not_drawn_again() -> None:
+    app = new_app(snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#models", DataTable)
+        await pilot.pause()
+        drawn: list[tuple[int, int]] = []
+        original = DataTable._render_cell
+
+        def drawing(self: DataTable[Any], row: int, column: int, *args: Any) -> Any:
+            if self is table and row >= 0:
+                drawn.append((row, column))
+            return original(self, row, column, *args)
+
+        DataTable._render_cell = drawing  # type: ignore[method-assign]
+        try:
+            app.apply_snapshot(with_value(app.snapshot, "recommender", "latency_p99", 0.37))
+            await until(
+                pilot, lambda: "370ms" in "\n".join(screen_lines(app)), "the new value drawn"
+            )
+            row = table.get_row_index("recommender")
+            column = table.get_column_index("latency_p99")
+            assert (row, column) in drawn
+            assert set(drawn) == {(row, column)}  # every other cell as it was drawn
+            drawn.clear()
+            # A screen over the dashboard and back: nothing changed, nothing is drawn.
+            await pilot.press("question_mark")  # help, over the dashboard
+            await pilot.press("escape")  # back
+            await until(pilot, lambda: app.screen is not None and table.is_on_screen, "back")
+            screen_lines(app)
+            assert drawn == []
+        finally:
+            DataTable._render_cell = original  # type: ignore[method-assign]
+
+
+async def test_the_alert_detail_draws_again_only_the_part_that_changed() -> None:
+    from textual.widgets import Static
+
+    from screens.alert_detail import AlertDetailScreen
+
+    app = new_app(snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(AlertDetailScreen(None, "recommender"))
+        await until(
+            pilot, lambda: "No alerts for recommender" in "\n".join(screen_lines(app)), "the detail"
+        )
+        updates: list[tuple[str, bool]] = []
+        for part in ("alert", "slis"):
+            widget = app.screen.query_one(f"#{part}", Static)
+            original = widget.update
+
+            def recording(
+                *args: Any, _part: str = part, _original: Any = original, **kwargs: Any
+            ) -> Any:
+                updates.append((_part, kwargs.get("layout", True)))
+                return _original(*args, **kwargs)
+
+            widget.update = recording  # type: ignore[method-assign]
+        # A refresh in which nothing moved: nothing is drawn again.
+        app.apply_snapshot(fresh_readings(app.snapshot))
+        await pilot.pause()
+        assert updates == []
+        # One value moves: the SLIs alone are drawn again, and nothing is laid out.
+        app.apply_snapshot(with_value(app.snapshot, "recommender", "latency_p99", 0.37))
+        await until(pilot, lambda: "370ms" in "\n".join(screen_lines(app)), "the new value")
+        assert updates == [("slis", False)]
+
+
+async def test_snapshots_that_arrive_under_a_screen_are_drawn_once_when_it_closes() -> None:
+    from screens.dashboard import DashboardScreen
+
+    app = new_app(snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        await pilot.press("question_mark")  # help, over the dashboard
+        drawn: list[Snapshot] = []
+        original = dashboard._render_models
+
+        def recording(snap: Snapshot, now: float) -> None:
+            drawn.append(snap)
+            original(snap, now)
+
+        dashboard._render_models = recording  # type: ignore[method-assign]
+        for value in (0.31, 0.34, 0.37):  # three refreshes while help is up
+            app.apply_snapshot(with_value(app.snapshot, "recommender", "latency_p99", value))
+        await pilot.pause()
+        assert drawn == []  # nothing is drawn under help
+        await pilot.press("escape")  # back to the dashboard
+        await until(pilot, lambda: "370ms" in "\n".join(screen_lines(app)), "the last value")
+        assert drawn == [app.snapshot]  # drawn once, from the last of them

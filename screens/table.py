@@ -1,0 +1,110 @@
+"""A DataTable that draws a cell again only when what the cell shows changed."""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
+
+from screens.render import TableCell
+
+#: How many drawn cells are kept: a few screens' worth of both tables.
+KEPT = 10_000
+
+
+class Table(DataTable[object]):
+    """A :class:`~textual.widgets.DataTable` whose drawn cells outlive an update.
+
+    DataTable keys each drawn cell by its update count, and forgets them all on any
+    change of style: any ``update_cell`` (an alert's age that moved, one model's new
+    value) raises the count, and a screen pushed over the table or popped off it
+    restyles it, so every cell in view is drawn again through Rich, the dearest part
+    of a frame at a thousand models. Here a text cell is also kept by what it shows
+    (its text, style and spans) and by every style it is drawn with, so only the
+    cells that changed are drawn again. Other renderables, the header and row labels
+    are drawn as DataTable draws them.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        # Before DataTable's own set-up, which clears the caches.
+        self._drawn: dict[tuple[object, ...], list[list[Segment]]] = {}
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        if row_index < 0 or column_index < 0:  # the header, row labels
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cells = self._get_row_renderables(row_index).cells
+        if column_index >= len(cells):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cell = cells[column_index]
+        text = cell.text if isinstance(cell, TableCell) else cell
+        if not isinstance(text, Text):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        row = self.rows.get(row_key) if row_key is not None else None
+        if row is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
+        styles = self._get_styles_to_render_cell(
+            False,
+            False,
+            fixed,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        key = (
+            row_index,  # the drawn cell's metadata names its row and column
+            column_index,
+            text.plain,
+            text.style,
+            tuple(text.spans),
+            text.justify,
+            text.overflow,
+            text.no_wrap,
+            base_style,
+            styles,
+            width,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            row.height,
+            self.cell_padding,
+        )
+        drawn = self._drawn.get(key)
+        if drawn is None:
+            drawn = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            if len(self._drawn) >= KEPT:
+                self._drawn.clear()
+            self._drawn[key] = drawn
+        return drawn
+
+    def resize_columns(self, widths: dict[str, tuple[int, Text]]) -> None:
+        """Give columns new widths and headers in place: each key to (its width, its
+        header). A table of a thousand rows keeps its rows; ``clear()`` and
+        ``add_row()`` would have measured every cell of every row again."""
+        for key, (width, header) in widths.items():
+            column = self.columns[ColumnKey(key)]
+            column.width = width
+            column.label = header
+            column.content_width = max(column.content_width, header.cell_len)
+        # What DataTable itself does after a change of its columns: draw every cell
+        # afresh and measure the table's size again (when it next idles).
+        self._update_count += 1
+        self._require_update_dimensions = True
+        self._clear_caches()
+        self.refresh()
