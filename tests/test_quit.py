@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import shutil
 import sqlite3
-import struct
 import subprocess
 import sys
 import threading
@@ -23,6 +21,7 @@ from urllib.parse import parse_qs
 import pytest
 import yaml
 
+from bench.quit import Terminal
 from console.incidents import IncidentBook
 from lab.configs import Ports, mlconsole_config
 from tests.faultserver import serving
@@ -137,45 +136,15 @@ def _command() -> list[str]:
 
 
 def _run_until_quit(config: Path, ready: threading.Event) -> Ran:
-    """The real command in a terminal of 160x48: ``q`` once ``ready`` is set."""
-    import fcntl
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
-    process = subprocess.Popen(
-        [*_command(), "--config", str(config)],
-        stdin=slave,
-        stdout=subprocess.PIPE,  # Textual draws on stderr, the terminal
-        stderr=slave,
-        env={**os.environ, "TERM": "xterm-256color"},
-    )
-    os.close(slave)
-    terminal = bytearray()
-
-    def read() -> None:  # keep the terminal drained, as a terminal would
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            terminal.extend(chunk)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    """The real command in a terminal: ``q`` once ``ready`` is set."""
+    terminal = Terminal([*_command(), "--config", str(config)], stdout=subprocess.PIPE)
     try:
         assert ready.wait(GUARD), "the console never got as far as the test needs"
-        os.write(master, b"q")  # q: quit
-        stdout, _ = process.communicate(timeout=GUARD)
+        terminal.press(b"q")  # q: quit
+        stdout, _ = terminal.process.communicate(timeout=GUARD)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    reader.join(GUARD)
-    os.close(master)
-    return Ran(process.returncode, bytes(terminal), stdout.decode())
+        terminal.close()
+    return Ran(terminal.process.returncode, bytes(terminal.screen), stdout.decode())
 
 
 def test_q_ends_the_process_while_a_first_breach_read_is_still_unanswered(
