@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from console.workspace import Workspace
 
 from adapters.base import Adapter, AlertRecord, AlertsAdapter, MetricsAdapter
-from console import __version__
+from console import __version__, model_table
 from console.config import Config
 from console.poller import Poller, build_adapters, initial_snapshot
 from console.snapshot import Health, Snapshot
@@ -111,6 +111,8 @@ class MLConsoleApp(App[int]):
         self.applying = 0
         self._quit_asked_at = -1e9
         self._pretriaged: set[tuple[str, float]] = set()
+        #: Each reading's widths in the models table, measured where it is made.
+        self.widths = model_table.WidthBook()
         # A factory defers building the adapters (and importing their HTTP
         # clients, ~0.1 s) to a thread after the first paint.
         self._poller_factory = None if isinstance(poller, Poller) else poller
@@ -299,6 +301,7 @@ class MLConsoleApp(App[int]):
     def _start_poller(self, poller: Poller) -> None:
         self.poller = poller
         poller.on_snapshot = self._publish
+        poller.on_built = self.widths.measure  # measured before the dashboard asks
         poller.start()
 
     def _pretriage(self, snapshot: Snapshot) -> None:

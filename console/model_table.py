@@ -282,6 +282,49 @@ def row_widths(
     return row
 
 
+class WidthBook:
+    """:func:`sli_widths` of each reading, measured once, by whoever asks first.
+
+    The poller's state thread measures each snapshot's new readings as it builds it
+    (:meth:`measure`), so a thousand models' worth of measuring is done before the
+    dashboard, on the UI loop, asks (:meth:`widths`). Readings are known by identity
+    (the poller keeps a reading that did not move as the same object); the book
+    keeps the readings of the last snapshot measured, and those asked of it since.
+    It is only a cache: a width that a thread's write loses is measured again."""
+
+    __slots__ = ("_book",)
+
+    def __init__(self) -> None:
+        self._book: dict[int, tuple[SliReading, tuple[int, ...]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._book)
+
+    def measure(self, snapshot: Snapshot) -> None:
+        """Measure the readings of ``snapshot`` not measured yet, and forget those it
+        no longer holds."""
+        slis = {sli.name: sli for sli in snapshot.slis}
+        book = self._book
+        fresh: dict[int, tuple[SliReading, tuple[int, ...]]] = {}
+        for reading in snapshot.readings.values():
+            known = book.get(id(reading))
+            if known is not None and known[0] is reading:
+                fresh[id(reading)] = known
+            elif (sli := slis.get(reading.sli)) is not None:
+                fresh[id(reading)] = (reading, sli_widths(sli, reading))
+        self._book = fresh
+
+    def widths(self, sli: SliConfig, reading: SliReading | None) -> tuple[int, ...]:
+        if reading is None:
+            return _NO_READING
+        known = self._book.get(id(reading))
+        if known is not None and known[0] is reading:
+            return known[1]
+        sizes = sli_widths(sli, reading)
+        self._book[id(reading)] = (reading, sizes)
+        return sizes
+
+
 class RowMeasure:
     """One model's :func:`row_widths`, kept from one snapshot to the next: a reading
     that is the same object as last time is not measured again, nor the serving cell
@@ -289,10 +332,11 @@ class RowMeasure:
     row is measured on every snapshot (the widths of the columns are the widest
     cells), and most of a row did not change."""
 
-    __slots__ = ("_model", "_name", "_serving", "_slis")
+    __slots__ = ("_book", "_model", "_name", "_serving", "_slis")
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, book: WidthBook | None = None) -> None:
         self._model = model
+        self._book = book
         self._name = cell_len(model_name(model))
         self._serving: tuple[tuple[object, ...], int] | None = None
         self._slis: list[tuple[SliReading | None, tuple[int, ...]]] = []
@@ -328,7 +372,8 @@ class RowMeasure:
             measured, sizes = kept[position]
             if measured is not reading:
                 assert reading is None or isinstance(reading, SliReading)
-                sizes = sli_widths(sli, reading)
+                book = self._book
+                sizes = sli_widths(sli, reading) if book is None else book.widths(sli, reading)
                 kept[position] = (reading, sizes)
             row.append(sizes[index])
         return row

@@ -190,6 +190,9 @@ class Poller:
             if source is not None
         }
         self.on_snapshot = on_snapshot
+        #: Called in the state thread with each snapshot built there, before it is
+        #: published: work a screen would otherwise do on the UI loop.
+        self.on_built: SnapshotCallback | None = None
         self.clock = clock
         self._slis = tuple(config.slis)
         self._judges = {sli.name: Judge(sli) for sli in self._slis}
@@ -344,6 +347,8 @@ class Poller:
             self._health[name] = health
             known = bool(self.snapshot.models)
             self.snapshot = self._build(self.snapshot)
+            if self.on_built is not None:
+                self.on_built(self.snapshot)
             return not known and bool(self.snapshot.models)
 
     def _wake_switches(self) -> None:

@@ -282,7 +282,9 @@ class DashboardScreen(Screen[None]):
             entry = cache.get(model)
             if entry is None:
                 cache[model] = _ModelRow(
-                    key, LazyRow(model, self._model_builder(model)), model_table.RowMeasure(model)
+                    key,
+                    LazyRow(model, self._model_builder(model)),
+                    model_table.RowMeasure(model, self.mlapp.widths),
                 )
             elif entry.key != key:
                 entry.key = key

@@ -500,3 +500,39 @@ async def test_snapshots_that_arrive_under_a_screen_are_drawn_once_when_it_close
         await pilot.press("escape")  # back to the dashboard
         await until(pilot, lambda: "370ms" in "\n".join(screen_lines(app)), "the last value")
         assert drawn == [app.snapshot]  # drawn once, from the last of them
+
+
+def test_readings_measured_where_they_are_made_are_not_measured_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    snap = snapshot()
+    book = model_table.WidthBook()
+    book.measure(snap)  # as the poller's state thread does with each snapshot
+    measured: list[str] = []
+    original = model_table.sli_widths
+
+    def counting(sli: Any, reading: Any) -> tuple[int, ...]:
+        measured.append(sli.name)
+        return original(sli, reading)
+
+    monkeypatch.setattr(model_table, "sli_widths", counting)
+    rows = {model: model_table.RowMeasure(model, book) for model in snap.models}
+    for model, row in rows.items():
+        got = row.widths(snap, NOW, stale=frozenset(), detail=model_table.FULL)
+        assert got == model_table.row_widths(
+            snap, model, NOW, stale=frozenset(), detail=model_table.FULL
+        )
+    measured.clear()  # row_widths, the reference, measures for itself
+    for row in rows.values():
+        row.widths(snap, NOW, stale=frozenset(), detail=model_table.COMPACT)
+    assert measured == []
+    # A reading the book has not seen is measured when asked, once.
+    wider = with_value(snap, "recommender", "drift_psi", 123456.0)
+    rows["recommender"].widths(wider, NOW, stale=frozenset(), detail=model_table.FULL)
+    model_table.RowMeasure("recommender", book).widths(
+        wider, NOW, stale=frozenset(), detail=model_table.FULL
+    )
+    assert measured == ["drift_psi"]
+    # The book follows the readings there are now, not every reading there was.
+    book.measure(wider)
+    assert len(book) == len(wider.readings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -388,3 +389,35 @@ async def test_a_switch_is_read_as_soon_as_the_first_models_are_known() -> None:
     finally:
         await poller.stop()
     assert poller.snapshot.switches["fallback"]["fraud-detector"] is True
+
+
+async def test_answers_are_applied_in_the_state_thread_and_measured_there() -> None:
+    import threading
+
+    from console import model_table
+
+    loop_thread = threading.current_thread()
+    book = model_table.WidthBook()
+    built_in: list[tuple[threading.Thread, int]] = []
+
+    def on_built(snap: Any) -> None:
+        built_in.append((threading.current_thread(), len(snap.readings)))
+        book.measure(snap)
+
+    poller = Poller(
+        CONFIG, {"prometheus": ScriptedMetrics(VALUES), "alertmanager": ScriptedAlerts(())}
+    )
+    poller.on_built = on_built
+    published: list[Any] = []
+    poller.on_snapshot = published.append
+    snap = await poller.refresh_once()
+    # Each source's answer became a snapshot built off the loop, then published on it.
+    assert len(built_in) == 2 == len(published)
+    assert all(thread is not loop_thread for thread, _ in built_in)
+    assert published[-1] is snap is poller.snapshot
+    # What the dashboard will ask is in the book already.
+    assert len(book) == len(snap.readings) > 0
+    for (model, name), reading in snap.readings.items():
+        sli = next(s for s in snap.slis if s.name == name)
+        assert book.widths(sli, reading) == model_table.sli_widths(sli, reading), model
+    await poller.stop()
