@@ -8,6 +8,7 @@ process shares one SSL context per distinct TLS setting.
 from __future__ import annotations
 
 import argparse
+import gc
 import http.server
 import json
 import shutil
@@ -17,6 +18,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,31 +26,53 @@ import pytest
 from adapters import registry
 from adapters.base import SourceSettings
 from adapters.http import HttpClient, HttpError
+from console import cli
 from console.cli import COMMAND_GROUPS, build_parser, parse_args
 
 HEAVY = {"pydantic", "yaml", "httpx", "requests", "prometheus_api_client", "textual", "rich"}
 """What a command that does not need them must not pay for."""
 
 
-def run_main_modules(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, set[str]]:
-    """``console.cli.main(argv)`` in a fresh interpreter: its exit code, its output, and
-    every module it imported."""
+@dataclass(frozen=True)
+class Run:
+    """What ``console.cli.main`` did in a fresh interpreter."""
+
+    code: int
+    out: str
+    modules: set[str]
+    """Every module imported by the end."""
+    frozen: int
+    """Objects the collector was told to leave alone (``gc.get_freeze_count()``)."""
+
+
+def probe_main(*argv: str, env: dict[str, str] | None = None, as_program: bool = False) -> Run:
+    """``console.cli.main(argv)`` in a fresh interpreter; ``as_program`` runs it as the
+    ``mlconsole`` script does, with the words in ``sys.argv`` and no argument."""
+    call = "main()" if as_program else f"main({list(argv)!r})"
     probe = textwrap.dedent(f"""
-        import contextlib, io, json, sys
+        import contextlib, gc, io, json, sys
         from console.cli import main
+        sys.argv = ["mlconsole", *{list(argv)!r}]
         out = io.StringIO()
         try:
             with contextlib.redirect_stdout(out):
-                code = main({list(argv)!r})
+                code = {call}
         except SystemExit as exc:
             code = exc.code
-        print(json.dumps([code, out.getvalue(), sorted(sys.modules)]))
+        print(json.dumps([code, out.getvalue(), sorted(sys.modules), gc.get_freeze_count()]))
     """)
     run = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
     )
-    code, out, modules = json.loads(run.stdout.splitlines()[-1])
-    return code, out, set(modules)
+    code, out, modules, frozen = json.loads(run.stdout.splitlines()[-1])
+    return Run(code, out, set(modules), frozen)
+
+
+def run_main_modules(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, set[str]]:
+    """``console.cli.main(argv)`` in a fresh interpreter: its exit code, its output, and
+    every module it imported."""
+    run = probe_main(*argv, env=env)
+    return run.code, run.out, run.modules
 
 
 def run_main(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, set[str]]:
@@ -144,6 +168,42 @@ OTHER_COMMANDS = {
 def test_status_json_builds_no_other_command(status_json: tuple[int, str, set[str]]) -> None:
     """A command that runs builds its own parser only, and imports no other command."""
     assert not OTHER_COMMANDS & status_json[2]
+
+
+def test_a_command_runs_with_fewer_young_collections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a command runs (its imports, its config) the collector's first threshold
+    is raised; whoever called it has its own thresholds back when it returns."""
+    seen = []
+    resolve = cli._resolve_config
+
+    def resolving(args: argparse.Namespace, explicit: str | None = None) -> object:
+        seen.append(gc.get_threshold())
+        return resolve(args, explicit)
+
+    monkeypatch.setattr(cli, "_resolve_config", resolving)
+    before = gc.get_threshold()
+    assert cli.main(["--config", str(tmp_path / "none.yaml"), "status"]) == 2
+    assert seen == [(cli.GC_YOUNG_THRESHOLD, *before[1:])]
+    assert gc.get_threshold() == before
+
+
+def test_status_as_the_program_leaves_its_heap_to_the_exit(tmp_path: Path) -> None:
+    """Run as the program, `status` ends the process once it has printed: the heap is
+    frozen, so the collections at exit do not walk it. Called as a function, it leaves
+    its caller's collector as it was."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "sources:\n  am: {type: alertmanager, url: 'http://127.0.0.1:9', retries: 0, timeout: 1}\n"
+    )
+    words = ("--config", str(config), "status", "--json")
+    program = probe_main(*words, as_program=True)
+    assert program.code == 3 and json.loads(program.out)["sources"]["am"]["state"] == "down"
+    assert program.frozen > 0
+    called = probe_main(*words)
+    assert called.code == 3 and json.loads(called.out)["sources"]["am"]["state"] == "down"
+    assert called.frozen == 0
 
 
 def test_a_command_of_a_group_imports_that_group_alone(tmp_path: Path) -> None:
