@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import gc
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -91,6 +92,49 @@ class Trace:
             top = sorted(grown.items(), key=lambda kv: -kv[1])[:20]
             print(f"--- {what}: objects by type " + repr(top), file=sys.stderr)
         self.base, self.types = snap, dict(types)
+
+
+def breakdown() -> str:
+    """Where the resident set is, from /proc/self/smaps: the main heap, 8 MB anonymous
+    maps (thread stacks), other anonymous maps (malloc's thread arenas, Python's
+    object arenas, large blocks) and files; with the live threads and Python blocks."""
+    import threading
+
+    kinds = dict.fromkeys(("heap", "stacks", "anon", "files"), 0)
+    kind = "anon"
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if "-" in head[0] and len(head) >= 5:  # a mapping: address perms offset dev inode
+            start, end = (int(x, 16) for x in head[0].split("-"))
+            name = head[5] if len(head) > 5 else ""
+            if name == "[heap]":
+                kind = "heap"
+            elif name.startswith("/"):
+                kind = "files"
+            elif not name and end - start == 8 << 20:
+                kind = "stacks"
+            else:
+                kind = "anon"
+        elif head[0] == "Rss:":
+            kinds[kind] += int(head[1])
+    parts = " ".join(f"{k} {v / 1024:.1f}" for k, v in kinds.items())
+    return (
+        f"{parts} MB; SQLite {sqlite_mb():.1f} MB; {threading.active_count()} threads, "
+        f"{sys.getallocatedblocks()} Python blocks"
+    )
+
+
+def sqlite_mb() -> float:
+    """What SQLite holds (its page caches, statements, schemas), in MB; NaN where its
+    library cannot be asked."""
+    import ctypes
+
+    try:
+        library = ctypes.CDLL("libsqlite3.so.0")
+    except OSError:
+        return math.nan
+    library.sqlite3_memory_used.restype = ctypes.c_int64
+    return float(library.sqlite3_memory_used()) / 2**20
 
 
 def rss_mb() -> float:
@@ -187,14 +231,18 @@ async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> d
             out["incidents_after"] = len(app.open_incidents)
         else:  # soak
             await alerts.fire(models[: args.alerts])
-            samples = []
+            samples, blocks, sqlite = [], [], []
             churn = max(1, args.alerts // 10)
             spare = models[args.alerts :]
             for minute in range(int(args.soak_minutes)):
                 await hold(app, alerts, 1.0)
                 samples.append(rss_mb())
+                blocks.append(sys.getallocatedblocks())
+                sqlite.append(sqlite_mb())
                 print(
-                    f"soak minute {minute + 1}: {samples[-1]:.1f} MB", file=sys.stderr, flush=True
+                    f"soak minute {minute + 1}: {samples[-1]:.1f} MB ({breakdown()})",
+                    file=sys.stderr,
+                    flush=True,
                 )
                 if args.trace_every and (minute + 1) % args.trace_every == 0:
                     trace.mark(f"soak minute {minute + 1}")
@@ -204,7 +252,14 @@ async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> d
                 await alerts.clear(gone)
                 await alerts.post(new, ends_in=600)
                 alerts.firing += new
-            out["samples"] = samples
+            out["samples"], out["blocks"], out["sqlite"] = samples, blocks, sqlite
+            # What malloc holds free (returned to the system by a trim), at the end only:
+            # trimming along the way would change what is measured.
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+            out["trimmed"] = rss_mb()
+            out["history_minutes"] = config.ui.history / 60
         await alerts.clear(alerts.firing)
     await alerts.client.aclose()
     out["snapshots"] = snapshots
@@ -282,12 +337,28 @@ def measure(lab_config: Path, directory: Path, args: argparse.Namespace) -> None
         print(f"ratio alerts / none:  {alerts['rss'] / none['rss']:.2f}x")
         print(f"ratio cleared / none: {alerts['cleared'] / none['rss']:.2f}x")
     if "soak" in got:
-        samples = got["soak"]["samples"]
+        soak = got["soak"]
+        samples = soak["samples"]
         print(
             f"soak {len(samples)} min: first {samples[0]:.1f} MB, last {samples[-1]:.1f} MB, "
             f"slope {slope(samples):+.2f} MB/min, ratio last / first "
             f"{samples[-1] / samples[0]:.2f}x"
         )
+        # The sparklines' history fills for its window (ui.history) after the start:
+        # growth until then is the history, bounded; after it, growth is not.
+        full = math.ceil(soak["history_minutes"])
+        if len(samples) > full + 2:
+            after = samples[full:]
+            print(
+                f"soak from minute {full + 1} (sparkline history full): {after[0]:.1f} -> "
+                f"{after[-1]:.1f} MB, slope {slope(after):+.2f} MB/min"
+            )
+        for minute in range(10, len(samples) + 1, 10):
+            print(
+                f"  at {minute} min: RSS {samples[minute - 1]:.1f} MB, Python blocks "
+                f"{soak['blocks'][minute - 1]:,}, SQLite {soak['sqlite'][minute - 1]:.1f} MB"
+            )
+        print(f"  at the end, after malloc_trim: RSS {soak['trimmed']:.1f} MB")
         print("soak samples (MB): " + " ".join(f"{s:.0f}" for s in samples))
 
 
