@@ -67,6 +67,20 @@ def record(table: DataTable[Any], name: str) -> list[tuple[Any, ...]]:
     return calls
 
 
+@pytest.fixture
+def measured(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SLIs whose reading :func:`model_table.sli_widths` measures from now on."""
+    names: list[str] = []
+    original = model_table.sli_widths
+
+    def counting(sli: Any, reading: Any) -> tuple[int, ...]:
+        names.append(sli.name)
+        return original(sli, reading)
+
+    monkeypatch.setattr(model_table, "sli_widths", counting)
+    return names
+
+
 def many_models(count: int) -> Snapshot:
     """The test world with ``count`` more healthy models (``m-000``...), so the models
     table scrolls."""
@@ -315,18 +329,10 @@ def test_row_widths_measure_what_cells_build(detail: model_table.Detail) -> None
 
 
 def test_a_kept_row_measure_measures_again_only_the_readings_that_changed(
-    monkeypatch: pytest.MonkeyPatch,
+    measured: list[str],
 ) -> None:
     snap = snapshot()
     model = "fraud-detector"
-    measured: list[str] = []
-    original = model_table.sli_widths
-
-    def counting(sli: Any, reading: Any) -> tuple[int, ...]:
-        measured.append(sli.name)
-        return original(sli, reading)
-
-    monkeypatch.setattr(model_table, "sli_widths", counting)
     kept = model_table.RowMeasure(model)
     first = kept.widths(snap, NOW, stale=frozenset(), detail=model_table.FULL)
     assert len(measured) == len(snap.slis)
@@ -503,19 +509,11 @@ async def test_snapshots_that_arrive_under_a_screen_are_drawn_once_when_it_close
 
 
 def test_readings_measured_where_they_are_made_are_not_measured_again(
-    monkeypatch: pytest.MonkeyPatch,
+    measured: list[str],
 ) -> None:
     snap = snapshot()
     book = model_table.WidthBook()
     book.measure(snap)  # as the poller's state thread does with each snapshot
-    measured: list[str] = []
-    original = model_table.sli_widths
-
-    def counting(sli: Any, reading: Any) -> tuple[int, ...]:
-        measured.append(sli.name)
-        return original(sli, reading)
-
-    monkeypatch.setattr(model_table, "sli_widths", counting)
     rows = {model: model_table.RowMeasure(model, book) for model in snap.models}
     for model, row in rows.items():
         got = row.widths(snap, NOW, stale=frozenset(), detail=model_table.FULL)
