@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 import gc
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
@@ -113,6 +115,8 @@ class MLConsoleApp(App[int]):
         self._pretriaged: set[tuple[str, float]] = set()
         #: Each reading's widths in the models table, measured where it is made.
         self.widths = model_table.WidthBook()
+        #: When the last key came in (time.monotonic): screens put input first.
+        self.last_key_at = -math.inf
         # A factory defers building the adapters (and importing their HTTP
         # clients, ~0.1 s) to a thread after the first paint.
         self._poller_factory = None if isinstance(poller, Poller) else poller
@@ -122,6 +126,11 @@ class MLConsoleApp(App[int]):
         self.started_at = time.perf_counter()
         self.first_paint: float | None = None
         self.theme = config.ui.theme
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.last_key_at = time.monotonic()
+        await super().on_event(event)
 
     def notify(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
@@ -12,6 +13,7 @@ from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from adapters.base import AlertRecord
@@ -90,6 +92,15 @@ class _ModelRow:
     """The table's cell objects (:class:`LazyCell`) for this row."""
 
 
+#: A models table longer than this costs more than a frame to draw again: while keys
+#: come in, a new snapshot waits for them to pause (see DashboardScreen.show_snapshot).
+INPUT_FIRST_ROWS = 200
+#: Seconds without a key before a held snapshot is drawn.
+INPUT_QUIET = 0.3
+#: Seconds a snapshot is held back at most, however fast the keys come.
+INPUT_LATEST = 1.0
+
+
 def visible_rows(table: DataTable[object]) -> range:
     """The indexes of the rows in view (one more each side)."""
     top = int(table.scroll_y)
@@ -143,6 +154,10 @@ class DashboardScreen(Screen[None]):
         super().__init__()
         self._filter = ""
         self._pending: Snapshot | None = None
+        #: Since when a snapshot is held back while keys come in, and the timer that
+        #: draws it once they pause.
+        self._held_since: float | None = None
+        self._retry: Timer | None = None
         self._model_rows: list[str] = []
         self._model_layout: tuple[object, ...] = ()
         self._model_cache: dict[str, _ModelRow] = {}
@@ -189,25 +204,53 @@ class DashboardScreen(Screen[None]):
         ):
             alerts.add_column(label, key=key)
         self.set_interval(1.0, self._tick)
-        self.show_snapshot(self.mlapp.snapshot)
+        self._draw(self.mlapp.snapshot)
         models.focus()
 
     # -- rendering ---------------------------------------------------------
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Render ``snapshot``, or keep it for later while another screen is on top
-        (a modal too: the dashboard dimmed behind it stays as it was, and the
-        screen the responder is reading is not slowed by redrawing it), before the
-        screen's widgets are mounted, or after they are gone."""
+        """A new snapshot arrived: draw it, or keep it for later while another screen
+        is on top (a modal too: the dashboard dimmed behind it stays as it was, and
+        the screen the responder is reading is not slowed by redrawing it), before
+        the screen's widgets are mounted, or after they are gone.
+
+        Input comes first: while keys are coming in, a table of more than
+        :data:`INPUT_FIRST_ROWS` models (whose drawing costs more than a frame) is
+        drawn once they pause for :data:`INPUT_QUIET` seconds, and never later than
+        :data:`INPUT_LATEST` seconds after the first snapshot held back."""
+        if len(snapshot.models) > INPUT_FIRST_ROWS and self._on_top():
+            now = self._monotonic()
+            quiet_in = INPUT_QUIET - (now - self.mlapp.last_key_at)
+            if self._held_since is None:
+                self._held_since = now
+            if quiet_in > 0 and now - self._held_since < INPUT_LATEST:
+                self._pending = snapshot
+                if self._retry is None:
+                    self._retry = self.set_timer(quiet_in, self._show_held)
+                return
+        self._draw(snapshot)
+
+    def _show_held(self) -> None:
+        self._retry = None
+        if self._pending is not None:
+            self.show_snapshot(self._pending)
+
+    def _draw(self, snapshot: Snapshot) -> None:
         if not self._on_top() or not self.is_mounted or not self.query(SourceBar):
             self._pending = snapshot
             return
         self._pending = None
+        self._held_since = None
         now = self.mlapp.now()
         self.query_one(SourceBar).show(snapshot, now)
         self._render_models(snapshot, now)
         self._render_alerts(snapshot, now)
         self._follow_new_page(snapshot)
+
+    @staticmethod
+    def _monotonic() -> float:
+        return time.monotonic()
 
     def _on_top(self) -> bool:
         try:
@@ -234,7 +277,7 @@ class DashboardScreen(Screen[None]):
 
     def on_resize(self) -> None:
         """A new width may show more or less of each SLI: lay the models out again."""
-        self.show_snapshot(self.mlapp.snapshot)
+        self._draw(self._pending or self.mlapp.snapshot)
 
     def on_screen_resume(self) -> None:
         """Back from a screen over it: the dashboard comes back as it was first (the
@@ -245,7 +288,7 @@ class DashboardScreen(Screen[None]):
 
     def _show_pending(self) -> None:
         if self._pending is not None:
-            self.show_snapshot(self._pending)
+            self._draw(self._pending)
 
     def _tick(self) -> None:
         """Ages move even when no data comes in: a stalled source must look stalled."""
@@ -512,7 +555,7 @@ class DashboardScreen(Screen[None]):
 
     def _set_filter(self, text: str) -> None:
         self._filter = text
-        self.show_snapshot(self.mlapp.snapshot)
+        self._draw(self._pending or self.mlapp.snapshot)
 
     def action_open(self) -> None:
         self._open_focused()

@@ -534,3 +534,70 @@ def test_readings_measured_where_they_are_made_are_not_measured_again(
     # The book follows the readings there are now, not every reading there was.
     book.measure(wider)
     assert len(book) == len(wider.readings)
+
+
+async def test_while_keys_come_in_a_big_table_is_drawn_when_they_pause() -> None:
+    from screens.dashboard import INPUT_FIRST_ROWS, DashboardScreen
+
+    first = many_models(INPUT_FIRST_ROWS + 100)
+    app = new_app(first)
+    async with app.run_test(size=SIZE) as pilot:
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        clock = [100.0]
+        dashboard._monotonic = lambda: clock[0]  # type: ignore[method-assign]
+        drawn: list[Snapshot] = []
+        original = dashboard._render_models
+
+        def recording(snap: Snapshot, now: float) -> None:
+            drawn.append(snap)
+            original(snap, now)
+
+        dashboard._render_models = recording  # type: ignore[method-assign]
+
+        def arrive(value: float) -> Snapshot:
+            snap = with_value(app.snapshot, "recommender", "latency_p99", value)
+            app.apply_snapshot(snap)
+            return snap
+
+        # A key has just come in: the new snapshot waits.
+        app.last_key_at = 100.0
+        arrive(0.31)
+        await pilot.pause()
+        assert drawn == []
+        # Keys keep coming: the next one waits too, but not past a second.
+        clock[0], app.last_key_at = 100.5, 100.45
+        arrive(0.32)
+        await pilot.pause()
+        assert drawn == []
+        clock[0], app.last_key_at = 101.1, 101.05
+        latest = arrive(0.33)
+        assert drawn == [latest]  # a second after the first held back: drawn at once
+        # The keys pause: what was held is drawn once the quiet comes.
+        clock[0], app.last_key_at = 200.0, 199.9
+        held = arrive(0.34)
+        assert drawn == [latest]
+        clock[0] = 200.5  # no key since 199.9
+        await until(pilot, lambda: drawn[-1:] == [held], "the held snapshot drawn")
+        assert len(drawn) == 2
+        # Typing in the filter is the key's own effect: drawn at once, held or not.
+        app.last_key_at = clock[0]
+        arrive(0.35)
+        await pilot.press("slash", "r", "e", "c")  # filter by "rec"
+        assert drawn[-1] is app.snapshot
+        table = dashboard.query_one("#models", DataTable)
+        assert table.row_count == 1  # only the recommender
+
+
+async def test_a_small_table_is_drawn_at_once_while_keys_come_in() -> None:
+    from screens.dashboard import DashboardScreen
+
+    app = new_app(snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        dashboard._monotonic = lambda: 100.0  # type: ignore[method-assign]
+        app.last_key_at = 100.0  # a key has just come in
+        app.apply_snapshot(with_value(app.snapshot, "recommender", "latency_p99", 0.37))
+        await pilot.pause()
+        assert "370ms" in "\n".join(screen_lines(app))
