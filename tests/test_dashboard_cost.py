@@ -67,6 +67,19 @@ def record(table: DataTable[Any], name: str) -> list[tuple[Any, ...]]:
     return calls
 
 
+def record_draws(dashboard: Any) -> list[Snapshot]:
+    """The snapshots the dashboard's models table is drawn from, from now on."""
+    drawn: list[Snapshot] = []
+    original = dashboard._render_models
+
+    def recording(snap: Snapshot, now: float) -> None:
+        drawn.append(snap)
+        original(snap, now)
+
+    dashboard._render_models = recording
+    return drawn
+
+
 @pytest.fixture
 def measured(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The SLIs whose reading :func:`model_table.sli_widths` measures from now on."""
@@ -491,14 +504,7 @@ async def test_snapshots_that_arrive_under_a_screen_are_drawn_once_when_it_close
         dashboard = app.screen
         assert isinstance(dashboard, DashboardScreen)
         await pilot.press("question_mark")  # help, over the dashboard
-        drawn: list[Snapshot] = []
-        original = dashboard._render_models
-
-        def recording(snap: Snapshot, now: float) -> None:
-            drawn.append(snap)
-            original(snap, now)
-
-        dashboard._render_models = recording  # type: ignore[method-assign]
+        drawn = record_draws(dashboard)
         for value in (0.31, 0.34, 0.37):  # three refreshes while help is up
             app.apply_snapshot(with_value(app.snapshot, "recommender", "latency_p99", value))
         await pilot.pause()
@@ -546,14 +552,7 @@ async def test_while_keys_come_in_a_big_table_is_drawn_when_they_pause() -> None
         assert isinstance(dashboard, DashboardScreen)
         clock = [100.0]
         dashboard._monotonic = lambda: clock[0]  # type: ignore[method-assign]
-        drawn: list[Snapshot] = []
-        original = dashboard._render_models
-
-        def recording(snap: Snapshot, now: float) -> None:
-            drawn.append(snap)
-            original(snap, now)
-
-        dashboard._render_models = recording  # type: ignore[method-assign]
+        drawn = record_draws(dashboard)
 
         def arrive(value: float) -> Snapshot:
             snap = with_value(app.snapshot, "recommender", "latency_p99", value)
