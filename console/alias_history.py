@@ -17,7 +17,7 @@ from pathlib import Path
 
 from adapters.base import RegisteredModel
 from console.sqlite_file import open_sqlite, transaction
-from console.timeline import iso
+from console.times import iso
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alias_history (

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, dataclass_transform
 from adapters.base import AlertRecord
 from console.alias_history import Deployment
 from console.config import SliConfig
-from console.timeline import iso, seconds_of
+from console.times import iso, seconds_of
 
 
 class Health(StrEnum):

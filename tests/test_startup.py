@@ -170,6 +170,12 @@ def test_status_json_builds_no_other_command(status_json: tuple[int, str, set[st
     assert not OTHER_COMMANDS & status_json[2]
 
 
+def test_status_json_imports_no_incident_timeline(status_json: tuple[int, str, set[str]]) -> None:
+    """`status --json` writes times (console.times), and builds no incident timeline."""
+    assert "console.times" in status_json[2]
+    assert "console.timeline" not in status_json[2]
+
+
 def test_a_command_runs_with_fewer_young_collections(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
