@@ -282,6 +282,108 @@ def row_widths(
     return row
 
 
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """What the whole models table of one snapshot needs, worked out where the
+    snapshot is built (:meth:`WidthBook.measure`), so the dashboard's work for a new
+    snapshot follows the rows in view, not the fleet: every model in table order,
+    and each column's widest cell at each detail. The serving cells that show a
+    deploy's age depend on the clock and are measured when asked (``aged``)."""
+
+    snapshot: Snapshot
+    order: tuple[str, ...]
+    """Every model, worst first (:func:`ordered`)."""
+    name: int
+    firing: int
+    breached: int
+    """The widest ``breached`` cell of a model with breaches (0 when none has)."""
+    unknown: bool
+    """Whether some model has no SLI value at all (its ``breached`` cell says so)."""
+    clear: bool
+    """Whether some model has values and no breach (``·``, or ``· stale``)."""
+    serving: int
+    """The widest serving cell of the models not in ``aged``."""
+    aged: tuple[str, ...]
+    sli: tuple[tuple[int, ...], ...]
+    """Per SLI (in the snapshot's order), its widest cell at each of :data:`DETAILS`."""
+
+    def widths(self, detail: Detail, now: float, stale: frozenset[str]) -> list[int]:
+        """The widest cell of each column at ``detail`` (headers aside), as
+        :func:`row_widths` of every row would give them."""
+        snapshot = self.snapshot
+        row = [self.name, self.firing]
+        if detail.breached:
+            row.append(
+                max(
+                    self.breached,
+                    len("unknown") if self.unknown else 0,
+                    (len("· stale") if stale else 1) if self.clear else 0,
+                )
+            )
+        row.append(
+            max([self.serving, *(serving_cell(snapshot, m, now).cell_len for m in self.aged)])
+        )
+        index = DETAILS.index(detail)
+        row.extend(widest[index] for widest in self.sli)
+        return row
+
+
+def survey(
+    snapshot: Snapshot, widths: Callable[[SliConfig, SliReading], tuple[int, ...]]
+) -> Survey:
+    """The :class:`Survey` of ``snapshot``; ``widths`` gives a reading's widths."""
+    models = snapshot.models
+    order = tuple(ordered(snapshot, models))
+    name = max((cell_len(model_name(m)) for m in models), default=0)
+    firing = max(
+        (len(str(n)) for m in snapshot.alerts_by_model if (n := firing_count(snapshot, m))),
+        default=1,
+    )
+    breached = 0
+    unknown = clear = False
+    serving = 0
+    aged: list[str] = []
+    position = {sli.name: index for index, sli in enumerate(snapshot.slis)}
+    sli_widest = [list(_NO_READING) for _ in snapshot.slis]
+    for model in models:
+        found = breaches(snapshot, model)
+        if found:
+            breached = max(breached, breached_cell(snapshot, model, frozenset()).cell_len)
+        elif all(
+            r is None or r.status is SliStatus.NODATA
+            for r in (snapshot.reading(model, s.name) for s in snapshot.slis)
+        ):
+            unknown = True
+        else:
+            clear = True
+        deployed = snapshot.deployments.get(model)
+        if deployed is not None and deployed.version is not None and not deployed.first_seen:
+            aged.append(model)
+        else:
+            serving = max(serving, serving_cell(snapshot, model, 0.0).cell_len)
+    slis = snapshot.slis
+    for reading in snapshot.readings.values():
+        index = position.get(reading.sli)
+        if index is None:
+            continue
+        widest = sli_widest[index]
+        for detail, size in enumerate(widths(slis[index], reading)):
+            if size > widest[detail]:
+                widest[detail] = size
+    return Survey(
+        snapshot,
+        order,
+        name,
+        firing,
+        breached,
+        unknown,
+        clear,
+        serving,
+        tuple(aged),
+        tuple(tuple(w) for w in sli_widest),
+    )
+
+
 class WidthBook:
     """:func:`sli_widths` of each reading, measured once, by whoever asks first.
 
@@ -292,10 +394,11 @@ class WidthBook:
     keeps the readings of the last snapshot measured, and those asked of it since.
     It is only a cache: a width that a thread's write loses is measured again."""
 
-    __slots__ = ("_book",)
+    __slots__ = ("_book", "_survey")
 
     def __init__(self) -> None:
         self._book: dict[int, tuple[SliReading, tuple[int, ...]]] = {}
+        self._survey: Survey | None = None
 
     def __len__(self) -> int:
         return len(self._book)
@@ -313,6 +416,12 @@ class WidthBook:
             elif (sli := slis.get(reading.sli)) is not None:
                 fresh[id(reading)] = (reading, sli_widths(sli, reading))
         self._book = fresh
+        self._survey = survey(snapshot, self.widths)
+
+    def survey_of(self, snapshot: Snapshot) -> Survey | None:
+        """The survey of ``snapshot``, if it is the snapshot last measured."""
+        found = self._survey
+        return found if found is not None and found.snapshot is snapshot else None
 
     def widths(self, sli: SliConfig, reading: SliReading | None) -> tuple[int, ...]:
         if reading is None:

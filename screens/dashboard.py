@@ -309,46 +309,24 @@ class DashboardScreen(Screen[None]):
         Each row's cells are built only when drawn (:class:`LazyRow`); a snapshot
         rebuilds the table only when the rows or the columns change, re-sorts it when
         only the order changes, and otherwise tells the table of the changed cells of
-        the rows in view. The widths that :func:`model_table.fit` needs come from
-        every row, but measured (:func:`model_table.row_widths`), not built, and only
-        for the rows whose inputs changed."""
+        the rows in view. The widths that :func:`model_table.fit` needs come from the
+        survey the poller made of the snapshot (:class:`model_table.Survey`), so a
+        snapshot costs what is in view; with a filter, or a snapshot not surveyed,
+        from every row shown, measured (:func:`model_table.row_widths`), not built,
+        and only for the rows whose inputs changed."""
         table = self.query_one("#models", Table)
         stale = model_table.stale_slis(snapshot, self.mlapp.config, now)
-        rows = model_table.ordered(
-            snapshot, (m for m in snapshot.models if self._matches(snapshot, m))
-        )
         self._model_inputs = (snapshot, now, stale)
+        survey = None if self._filter else self.mlapp.widths.survey_of(snapshot)
+        if survey is not None:
+            rows, changed, make_widths = self._survey_rows(table, survey, now, stale)
+        else:
+            rows, changed, make_widths = self._measure_rows(snapshot, now, stale)
         cache = self._model_cache
-        changed: list[str] = []
-        for model in rows:
-            key = model_table.row_key(snapshot, model, now, stale)
-            entry = cache.get(model)
-            if entry is None:
-                cache[model] = _ModelRow(
-                    key,
-                    LazyRow(model, self._model_builder(model)),
-                    model_table.RowMeasure(model, self.mlapp.widths),
-                )
-            elif entry.key != key:
-                entry.key = key
-                entry.widths.clear()
-                changed.append(model)
         if len(cache) > 2 * len(snapshot.models) + 64:  # models that left for good
             known = set(snapshot.models)
             for model in [m for m in cache if m not in known]:
                 del cache[model]
-
-        def make_widths(detail: model_table.Detail) -> list[list[int]]:
-            found = []
-            for model in rows:
-                entry = cache[model]
-                sizes = entry.widths.get(detail)
-                if sizes is None:
-                    sizes = entry.widths[detail] = entry.measure.widths(
-                        snapshot, now, stale=stale, detail=detail, key=entry.key
-                    )
-                found.append(sizes)
-            return found
 
         # The table's own width, less its vertical scrollbar: what fits without scrolling.
         room = max(0, (table.size.width or self.size.width) - 2)
@@ -407,6 +385,90 @@ class DashboardScreen(Screen[None]):
         if self._filter:
             title += f"  filter: {self._filter!r}"
         self.query_one("#models-title", Line).show_text(Text(inert(title)))
+
+    def _entry(self, model: str, key: tuple[object, ...]) -> _ModelRow:
+        entry = self._model_cache[model] = _ModelRow(
+            key,
+            LazyRow(model, self._model_builder(model)),
+            model_table.RowMeasure(model, self.mlapp.widths),
+        )
+        return entry
+
+    def _measure_rows(
+        self, snapshot: Snapshot, now: float, stale: frozenset[str]
+    ) -> tuple[list[str], list[str], model_table.WidthMaker]:
+        """The rows shown, worst first; those whose inputs changed; and their widths
+        at each detail, measured row by row."""
+        rows = model_table.ordered(
+            snapshot, (m for m in snapshot.models if self._matches(snapshot, m))
+        )
+        cache = self._model_cache
+        changed: list[str] = []
+        for model in rows:
+            key = model_table.row_key(snapshot, model, now, stale)
+            entry = cache.get(model)
+            if entry is None:
+                self._entry(model, key)
+            elif entry.key != key:
+                entry.key = key
+                entry.widths.clear()
+                changed.append(model)
+
+        def make_widths(detail: model_table.Detail) -> list[list[int]]:
+            found = []
+            for model in rows:
+                entry = cache[model]
+                sizes = entry.widths.get(detail)
+                if sizes is None:
+                    sizes = entry.widths[detail] = entry.measure.widths(
+                        snapshot, now, stale=stale, detail=detail, key=entry.key
+                    )
+                found.append(sizes)
+            return found
+
+        return rows, changed, make_widths
+
+    def _survey_rows(
+        self,
+        table: DataTable[object],
+        survey: model_table.Survey,
+        now: float,
+        stale: frozenset[str],
+    ) -> tuple[list[str], list[str], model_table.WidthMaker]:
+        """:meth:`_measure_rows` for every model, from the survey: only the rows in
+        view (as drawn now, and as they will be) are compared with what they were
+        built from; every other row is built afresh when it is next drawn."""
+        snapshot = survey.snapshot
+        rows = list(survey.order)
+        view = visible_rows(table)
+        drawn = self._model_rows
+        in_view = {drawn[i] for i in view if i < len(drawn)}
+        in_view.update(rows[i] for i in view if i < len(rows))
+        cache = self._model_cache
+        changed: list[str] = []
+        hidden: str | None = None
+        for model in rows:
+            entry = cache.get(model)
+            if model in in_view:
+                key = model_table.row_key(snapshot, model, now, stale)
+                if entry is None:
+                    self._entry(model, key)
+                elif entry.key != key:
+                    entry.key = key
+                    entry.widths.clear()
+                    changed.append(model)
+            elif entry is None:
+                self._entry(model, ())
+            else:
+                entry.row.reset()
+                hidden = hidden or model
+        if hidden is not None:  # the table is told, so it forgets the lines it drew
+            changed.append(hidden)
+
+        def make_widths(detail: model_table.Detail) -> list[list[int]]:
+            return [survey.widths(detail, now, stale)]
+
+        return rows, changed, make_widths
 
     def _model_builder(self, model: str) -> Callable[[], list[Text]]:
         def build() -> list[Text]:

@@ -600,3 +600,114 @@ async def test_a_small_table_is_drawn_at_once_while_keys_come_in() -> None:
         app.apply_snapshot(with_value(app.snapshot, "recommender", "latency_p99", 0.37))
         await pilot.pause()
         assert "370ms" in "\n".join(screen_lines(app))
+
+
+def odd_world() -> Snapshot:
+    """The test world with models whose readings are odd (none, NaN, huge, errors),
+    one in fallback with its pipeline paused, and deploys seen moving (an age shown)."""
+    from console.alias_history import Deployment
+
+    snap = snapshot()
+    odd = [None, math.nan, math.inf, -0.5, 0.0, 1e-7, 0.00123, 0.999, 12.5, 123456.0, 9e12]
+    readings = dict(snap.readings)
+    names = [f"odd-{i}" for i in range(len(odd))]
+    for model, value in zip(names, odd, strict=True):
+        for sli in snap.slis:
+            readings[(model, sli.name)] = SliReading(
+                sli.name,
+                model,
+                value,
+                SliStatus.BREACH if value and value > 1 else SliStatus.OK,
+                burn_rate=None if value is None else value * 1000,
+                history=(1.0, 2.0),
+                error="partial" if model.endswith("3") else None,
+            )
+    deployments = {
+        "recommender": Deployment("recommender", "champion", "12", NOW - 90, "11", False),
+        "odd-1": Deployment("odd-1", "champion", "3", NOW - 7200, None, True),
+        "odd-2": Deployment("odd-2", "champion", "40", NOW - 4000, "39", False),
+    }
+    switches = {"fallback": {"odd-4": True}, "pipeline": {"odd-4": True, "odd-5": True}}
+    return Snapshot.build(
+        taken_at=snap.taken_at,
+        slis=snap.slis,
+        readings=readings,
+        alerts=snap.alerts,
+        sources=snap.sources,
+        deployments=deployments,
+        switches=switches,
+        known=("never-read",),
+    )
+
+
+@pytest.mark.parametrize("stale", [frozenset(), frozenset({"latency_p99"}), None])
+def test_a_survey_gives_each_columns_widest_cell_as_every_row_would(
+    stale: frozenset[str] | None,
+) -> None:
+    snap = odd_world()
+    gone = stale if stale is not None else frozenset(s.name for s in snap.slis)
+    book = model_table.WidthBook()
+    book.measure(snap)  # as the poller's state thread does
+    survey = book.survey_of(snap)
+    assert survey is not None and survey.order == tuple(model_table.ordered(snap, snap.models))
+    for now in (NOW, NOW + 3600):  # the deploys' ages move with the clock
+        for detail in model_table.DETAILS:
+            rows = [
+                model_table.row_widths(snap, m, now, stale=gone, detail=detail) for m in snap.models
+            ]
+            widest = [max(column) for column in zip(*rows, strict=True)]
+            assert survey.widths(detail, now, gone) == widest, detail
+    assert book.survey_of(snapshot()) is None  # a survey is of one snapshot only
+
+
+async def walk_a_big_table(surveyed: bool) -> list[list[str]]:
+    """The screen at each step of one sequence of snapshots and keys, drawn from the
+    poller's surveys (``surveyed``) or measuring every row."""
+    first = many_models(120)
+    app = new_app(first)
+    screens: list[list[str]] = []
+
+    def step(snap: Snapshot) -> None:
+        if surveyed:
+            app.widths.measure(snap)  # as the poller does before it publishes
+        app.apply_snapshot(snap)
+
+    async with app.run_test(size=SIZE) as pilot:
+        step(first)
+        await pilot.pause()
+        screens.append(screen_lines(app))
+        snap = first
+        for model, value in [
+            ("m-000", 0.37),
+            ("m-119", 0.44),
+            ("m-001", 12345.0),  # wider: the column grows
+            ("m-060", 0.02),
+        ]:
+            snap = with_value(snap, model, "latency_p99", value)
+            step(snap)
+            await pilot.pause()
+            screens.append(screen_lines(app))
+        app.screen.query_one("#models", DataTable).focus()
+        await pilot.press("ctrl+end")  # to the last model
+        screens.append(screen_lines(app))
+        snap = with_value(snap, "m-000", "error_ratio", 0.9)  # breaches, out of view
+        step(snap)
+        await pilot.pause()
+        screens.append(screen_lines(app))
+        await pilot.press("ctrl+home")  # back to the first
+        screens.append(screen_lines(app))
+    return screens
+
+
+async def test_a_surveyed_table_draws_as_one_measured_row_by_row() -> None:
+    surveyed = await walk_a_big_table(surveyed=True)
+    measured = await walk_a_big_table(surveyed=False)
+    for index, (one, other) in enumerate(zip(surveyed, measured, strict=True)):
+        assert one == other, f"step {index}"
+    def line(screen: list[str], model: str) -> str:
+        return next((x for x in screen if x.lstrip().startswith(model + " ")), "")
+
+    assert "370ms" in line(surveyed[1], "m-000")
+    assert line(surveyed[3], "m-001") != line(surveyed[2], "m-001")  # the wide value
+    assert line(surveyed[5], "m-000") == ""  # scrolled out of view...
+    assert "90%" in line(surveyed[7], "m-000")  # ...and back, as it is now
