@@ -394,6 +394,19 @@ class DashboardScreen(Screen[None]):
         )
         return entry
 
+    def _moved(self, model: str, key: tuple[object, ...]) -> bool:
+        """Whether ``model``'s row was built from other inputs than ``key`` (a row
+        seen for the first time has nothing to move from)."""
+        entry = self._model_cache.get(model)
+        if entry is None:
+            self._entry(model, key)
+            return False
+        if entry.key == key:
+            return False
+        entry.key = key
+        entry.widths.clear()
+        return True
+
     def _measure_rows(
         self, snapshot: Snapshot, now: float, stale: frozenset[str]
     ) -> tuple[list[str], list[str], model_table.WidthMaker]:
@@ -405,13 +418,7 @@ class DashboardScreen(Screen[None]):
         cache = self._model_cache
         changed: list[str] = []
         for model in rows:
-            key = model_table.row_key(snapshot, model, now, stale)
-            entry = cache.get(model)
-            if entry is None:
-                self._entry(model, key)
-            elif entry.key != key:
-                entry.key = key
-                entry.widths.clear()
+            if self._moved(model, model_table.row_key(snapshot, model, now, stale)):
                 changed.append(model)
 
         def make_widths(detail: model_table.Detail) -> list[list[int]]:
@@ -448,16 +455,12 @@ class DashboardScreen(Screen[None]):
         changed: list[str] = []
         hidden: str | None = None
         for model in rows:
-            entry = cache.get(model)
             if model in in_view:
-                key = model_table.row_key(snapshot, model, now, stale)
-                if entry is None:
-                    self._entry(model, key)
-                elif entry.key != key:
-                    entry.key = key
-                    entry.widths.clear()
+                if self._moved(model, model_table.row_key(snapshot, model, now, stale)):
                     changed.append(model)
-            elif entry is None:
+                continue
+            entry = cache.get(model)
+            if entry is None:
                 self._entry(model, ())
             else:
                 entry.row.reset()
