@@ -311,13 +311,15 @@ class DashboardScreen(Screen[None]):
         only the order changes, and otherwise tells the table of the changed cells of
         the rows in view. The widths that :func:`model_table.fit` needs come from the
         survey the poller made of the snapshot (:class:`model_table.Survey`), so a
-        snapshot costs what is in view; with a filter, or a snapshot not surveyed,
-        from every row shown, measured (:func:`model_table.row_widths`), not built,
-        and only for the rows whose inputs changed."""
+        snapshot costs what is in view; with a filter they are still the whole
+        fleet's, so the columns stay where they were while the responder types. For
+        a snapshot not surveyed (none made by a poller), they come from every row
+        shown, measured (:func:`model_table.row_widths`), not built, and only for the
+        rows whose inputs changed."""
         table = self.query_one("#models", Table)
         stale = model_table.stale_slis(snapshot, self.mlapp.config, now)
         self._model_inputs = (snapshot, now, stale)
-        survey = None if self._filter else self.mlapp.widths.survey_of(snapshot)
+        survey = self.mlapp.widths.survey_of(snapshot)
         if survey is not None:
             rows, changed, make_widths = self._survey_rows(table, survey, now, stale)
         else:
@@ -442,11 +444,11 @@ class DashboardScreen(Screen[None]):
         now: float,
         stale: frozenset[str],
     ) -> tuple[list[str], list[str], model_table.WidthMaker]:
-        """:meth:`_measure_rows` for every model, from the survey: only the rows in
-        view (as drawn now, and as they will be) are compared with what they were
-        built from; every other row is built afresh when it is next drawn."""
+        """:meth:`_measure_rows` from the survey: only the rows in view (as drawn
+        now, and as they will be) are compared with what they were built from; every
+        other row is built afresh when it is next drawn."""
         snapshot = survey.snapshot
-        rows = list(survey.order)
+        rows = [m for m in survey.order if self._matches(snapshot, m)]
         view = visible_rows(table)
         drawn = self._model_rows
         in_view = {drawn[i] for i in view if i < len(drawn)}

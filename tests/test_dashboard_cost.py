@@ -704,6 +704,7 @@ async def test_a_surveyed_table_draws_as_one_measured_row_by_row() -> None:
     measured = await walk_a_big_table(surveyed=False)
     for index, (one, other) in enumerate(zip(surveyed, measured, strict=True)):
         assert one == other, f"step {index}"
+
     def line(screen: list[str], model: str) -> str:
         return next((x for x in screen if x.lstrip().startswith(model + " ")), "")
 
@@ -711,3 +712,22 @@ async def test_a_surveyed_table_draws_as_one_measured_row_by_row() -> None:
     assert line(surveyed[3], "m-001") != line(surveyed[2], "m-001")  # the wide value
     assert line(surveyed[5], "m-000") == ""  # scrolled out of view...
     assert "90%" in line(surveyed[7], "m-000")  # ...and back, as it is now
+
+
+async def test_a_filter_on_a_surveyed_table_keeps_its_columns_and_measures_no_row() -> None:
+    first = with_value(many_models(120), "m-001", "latency_p99", 12345.0)  # a wide value
+    app = new_app(first)
+    app.widths.measure(first)  # as the poller does
+    async with app.run_test(size=SIZE) as pilot:
+        app.apply_snapshot(first)
+        await pilot.pause()
+        table = app.screen.query_one("#models", DataTable)
+        before = {key.value: column.width for key, column in table.columns.items()}
+        measured_rows = record(app.screen, "_measure_rows")  # type: ignore[arg-type]
+        await pilot.press("slash", "m", "-", "1", "1")  # filter by "m-11"
+        assert table.row_count == 10  # m-110 ... m-119
+        assert [str(table.get_row_at(i)[0]) for i in (0, 9)] == ["m-110", "m-119"]
+        after = {key.value: column.width for key, column in table.columns.items()}
+        assert after == before  # m-001's wide value still sets its column
+        assert measured_rows == []
+        assert "10 of 123" in "\n".join(screen_lines(app))
