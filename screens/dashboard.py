@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from adapters.base import AlertRecord
+from adapters.base import AlertRecord, AlertsAdapter
 from console import model_table
 from console.snapshot import Health, Snapshot
 from console.text import CELL_LIMIT, inert
@@ -99,6 +99,8 @@ INPUT_FIRST_ROWS = 200
 INPUT_QUIET = 0.3
 #: Seconds a snapshot is held back at most, however fast the keys come.
 INPUT_LATEST = 1.0
+#: Seconds without a letter typed into the filter before a big table follows it.
+FILTER_QUIET = 0.15
 
 
 def visible_rows(table: DataTable[object]) -> range:
@@ -158,6 +160,8 @@ class DashboardScreen(Screen[None]):
         #: draws it once they pause.
         self._held_since: float | None = None
         self._retry: Timer | None = None
+        #: The timer that redraws a big table once typing in the filter pauses.
+        self._filter_timer: Timer | None = None
         self._model_rows: list[str] = []
         self._model_layout: tuple[object, ...] = ()
         self._model_cache: dict[str, _ModelRow] = {}
@@ -577,14 +581,40 @@ class DashboardScreen(Screen[None]):
             self._restore_cursor(table, keys, selected)
         if not keys and table.has_focus:  # the last alert stopped: back to the models
             self.query_one("#models", DataTable).focus()
-        firing = len(snapshot.firing)
         self.query_one("#alerts-title", Line).show_text(
-            Text.assemble(
-                "Alerts ",
-                (f"{firing} firing", "bold red" if firing else "green"),
-                f" · {len(snapshot.alerts)} total",
-            )
+            self._alerts_title(snapshot, now, [key[1] for _, key, _ in wanted])
         )
+
+    def _alerts_title(self, snapshot: Snapshot, now: float, shown: list[AlertRecord]) -> Text:
+        """``Alerts 2 firing · 2 total``; under a filter, of the alerts shown (and of
+        how many there are); before any alerts source has answered, that it waits,
+        never "0 firing"."""
+        waiting = [
+            name
+            for name in self._alert_sources(snapshot)
+            if (health := snapshot.sources.get(name)) is not None
+            and health.state(now) is Health.PENDING
+        ]
+        if waiting and not snapshot.alerts:
+            return Text.assemble("Alerts ", (f"waiting for {inert(', '.join(waiting))}", "yellow"))
+        firing = sum(1 for alert in shown if alert.state == "active")
+        title = Text.assemble(
+            "Alerts ",
+            (f"{firing} firing", "bold red" if firing else "green"),
+            f" · {len(shown)} total",
+        )
+        if self._filter:
+            title.append(
+                f" (filtered; {len(snapshot.firing)} firing · {len(snapshot.alerts)} in all)",
+                style="dim",
+            )
+        return title
+
+    def _alert_sources(self, snapshot: Snapshot) -> list[str]:
+        poller = self.mlapp.poller
+        if poller is not None:
+            return [n for n, a in poller.adapters.items() if isinstance(a, AlertsAdapter)]
+        return [name for name, health in snapshot.sources.items() if health.type == "alertmanager"]
 
     @staticmethod
     def _selected_key(table: DataTable[object], keys: list[str]) -> str | None:
@@ -614,13 +644,35 @@ class DashboardScreen(Screen[None]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self._set_filter(event.value.strip())
+        """A letter typed into the filter. Over :data:`INPUT_FIRST_ROWS` models the
+        letter shows at once and the tables follow once typing pauses for
+        :data:`FILTER_QUIET` seconds (each redraw of a big table costs more than a
+        letter's worth of time); smaller tables follow each letter."""
+        text = event.value.strip()
+        if text == self._filter:
+            return
+        if len(self.mlapp.snapshot.models) <= INPUT_FIRST_ROWS:
+            self._set_filter(text)
+            return
+        self._filter = text
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_QUIET, self._filter_settled)
+
+    def _filter_settled(self) -> None:
+        self._filter_timer = None
+        self._draw(self._pending or self.mlapp.snapshot)
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self) -> None:
+        if self._filter_timer is not None:  # enter: the tables follow now
+            self._filter_settled()
         self.query_one("#models", DataTable).focus()
 
     def _set_filter(self, text: str) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
         self._filter = text
         self._draw(self._pending or self.mlapp.snapshot)
 

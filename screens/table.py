@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Size
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from screens.render import TableCell
 
@@ -108,3 +111,21 @@ class Table(DataTable[object]):
         self._require_update_dimensions = True
         self._clear_caches()
         self.refresh()
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """DataTable measures every cell of every new row, for its auto-width columns
+        and auto-height rows. When every column has a fixed width and no row is
+        labelled or of auto height there is nothing to measure (the cells would be
+        built for nothing: a thousand rows filtered in again cost seconds), and only
+        the table's size is worked out, as DataTable works it out."""
+        if any(column.auto_width for column in self.columns.values()) or any(
+            (row := self.rows.get(key)) is None or row.auto_height or row.label is not None
+            for key in new_rows
+        ):
+            super()._update_dimensions(new_rows)
+            return
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        header = self.header_height if self.show_header else 0
+        self.virtual_size = Size(
+            width + self._row_label_column_width, self._total_row_height + header
+        )

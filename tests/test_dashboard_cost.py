@@ -579,13 +579,73 @@ async def test_while_keys_come_in_a_big_table_is_drawn_when_they_pause() -> None
         clock[0] = 200.5  # no key since 199.9
         await until(pilot, lambda: drawn[-1:] == [held], "the held snapshot drawn")
         assert len(drawn) == 2
-        # Typing in the filter is the key's own effect: drawn at once, held or not.
+        # Enter on a filter is the key's own effect: drawn at once, held or not.
         app.last_key_at = clock[0]
         arrive(0.35)
-        await pilot.press("slash", "r", "e", "c")  # filter by "rec"
+        await pilot.press("slash", "r", "e", "c", "enter")  # filter by "rec", enter
         assert drawn[-1] is app.snapshot
         table = dashboard.query_one("#models", DataTable)
         assert table.row_count == 1  # only the recommender
+
+
+async def test_a_big_table_follows_the_filter_once_typing_pauses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from textual.widgets import Input
+
+    from screens import dashboard as board
+    from screens.dashboard import INPUT_FIRST_ROWS
+
+    monkeypatch.setattr(board, "FILTER_QUIET", 3600.0)  # typing never pauses here...
+    first = many_models(INPUT_FIRST_ROWS + 100)
+    app = new_app(first)
+    async with app.run_test(size=SIZE) as pilot:
+        drawn = record_draws(app.screen)
+        table = app.screen.query_one("#models", DataTable)
+        await pilot.press("slash", "m", "-", "1", "2")  # filter by "m-12"
+        assert app.screen.query_one("#filter", Input).value == "m-12"  # each letter shown
+        assert drawn == [] and table.row_count == len(first.models)  # the table waits
+        await pilot.press("enter")  # ...until enter
+        assert len(drawn) == 1  # four letters, one redraw
+        assert table.row_count == 10  # m-120 ... m-129
+        await pilot.press("escape")  # clear: at once, whatever the size
+        assert len(drawn) == 2 and table.row_count == len(first.models)
+    monkeypatch.setattr(board, "FILTER_QUIET", 0.01)
+    app = new_app(first)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#models", DataTable)
+        await pilot.press("slash", "m", "-", "1", "2")  # filter by "m-12", then a pause
+        await until(pilot, lambda: table.row_count == 10, "the table following the pause")
+
+
+async def test_the_alerts_title_counts_what_is_shown_and_waits_for_its_source() -> None:
+    from console.snapshot import Health
+
+    app = new_app(snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+
+        def title() -> str:
+            return next(x for x in screen_lines(app) if x.lstrip().startswith("Alerts "))
+
+        assert "2 firing · 2 total" in title()
+        await pilot.press("slash", "f", "r", "a", "u", "d")  # filter by "fraud"
+        assert "1 firing · 1 total" in title()
+        assert "2 firing · 2 in all" in title()
+        await pilot.press("escape")  # clear the filter
+        # Before Alertmanager has answered, no count: it says it waits.
+        pending = SourceHealth("alertmanager", "alertmanager", 2, 6)
+        assert pending.state(NOW) is Health.PENDING
+        waiting = Snapshot.build(
+            taken_at=NOW,
+            slis=app.snapshot.slis,
+            readings=app.snapshot.readings,
+            alerts=(),
+            sources={**app.snapshot.sources, "alertmanager": pending},
+        )
+        app.apply_snapshot(waiting)
+        await pilot.pause()
+        assert "waiting for alertmanager" in title()
+        assert "0 firing" not in title()
 
 
 async def test_a_small_table_is_drawn_at_once_while_keys_come_in() -> None:
@@ -731,3 +791,52 @@ async def test_a_filter_on_a_surveyed_table_keeps_its_columns_and_measures_no_ro
         assert after == before  # m-001's wide value still sets its column
         assert measured_rows == []
         assert "10 of 123" in "\n".join(screen_lines(app))
+
+
+async def test_rows_of_fixed_width_columns_are_not_measured_and_size_the_table_the_same() -> None:
+    from rich.console import Console, ConsoleOptions
+    from rich.measure import Measurement
+    from textual.app import App, ComposeResult
+
+    from screens.table import Table
+
+    measured: list[str] = []
+
+    class Cell:
+        def __init__(self, table: str, text: str) -> None:
+            self.table, self.text = table, text
+
+        def __rich_console__(self, console: Console, options: ConsoleOptions) -> Any:
+            yield self.text
+
+        def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+            measured.append(self.table)
+            return Measurement(len(self.text), len(self.text))
+
+    class Both(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Table(id="ours")
+            yield DataTable(id="theirs")
+
+    app = Both()
+    async with app.run_test(size=SIZE) as pilot:
+        tables = (app.query_one("#ours", DataTable), app.query_one("#theirs", DataTable))
+        for table in tables:
+            table.add_column("a", key="a", width=6)
+            table.add_column("b", key="b", width=9)
+            for row in range(500):
+                table.add_row(
+                    Cell(table.id or "", f"r{row}"),
+                    Cell(table.id or "", "x" * (row % 12)),
+                    key=str(row),
+                )
+        await pilot.pause()
+        ours, theirs = tables
+        assert ours.virtual_size == theirs.virtual_size
+        assert "theirs" in measured and "ours" not in measured
+        # An auto-width column still is measured, as DataTable measures it.
+        ours.add_column("c", key="c")
+        ours.add_row(Cell("ours", "a"), Cell("ours", "b"), Cell("ours", "wide text"), key="more")
+        await pilot.pause()
+        assert "ours" in measured
+        assert ours.columns[ColumnKey("c")].content_width == len("wide text")
