@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import gc
 import math
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -48,6 +49,11 @@ BREACHES_PER_REDRAW = 25
 #: long as it scans every object (0.2-0.5 s there), ran every second. At 10,000 most
 #: die young, and a young collection stays short.
 GC_YOUNG_THRESHOLD = 10_000
+#: How long a thread holds the interpreter before another may take it, while the
+#: console runs (Python's is 5 ms). The poller's state thread applies and surveys
+#: thousands of readings; each time the UI loop wakes (a key, a frame, a socket) it
+#: waits for the interpreter, up to this long, several times per key.
+SWITCH_INTERVAL = 0.001
 #: Incidents opened by one sync that each get a toast; more are told in one.
 TOASTS_AT_ONCE = 3
 
@@ -109,6 +115,7 @@ class MLConsoleApp(App[int]):
         self._breaches_due: deque[Incident] = deque()
         self._measuring_breaches = False
         self._gc_thresholds = gc.get_threshold()
+        self._switch_interval = sys.getswitchinterval()
         #: Actions being applied or verified right now; quitting then asks twice.
         self.applying = 0
         self._quit_asked_at = -1e9
@@ -156,6 +163,8 @@ class MLConsoleApp(App[int]):
 
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *self._gc_thresholds[1:])
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self.push_screen(DashboardScreen())
         if self.poller is not None:  # given ready-made: poll from the start
             self._start_poller(self.poller)
@@ -350,6 +359,7 @@ class MLConsoleApp(App[int]):
 
     async def on_unmount(self) -> None:
         gc.set_threshold(*self._gc_thresholds)
+        sys.setswitchinterval(self._switch_interval)
         if self.poller is not None:
             await self.poller.stop()
         if self.workspace is not None:

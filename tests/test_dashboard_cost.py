@@ -840,3 +840,21 @@ async def test_rows_of_fixed_width_columns_are_not_measured_and_size_the_table_t
         await pilot.pause()
         assert "ours" in measured
         assert ours.columns[ColumnKey("c")].content_width == len("wide text")
+
+
+async def test_the_ui_takes_the_interpreter_back_quickly_while_the_console_runs() -> None:
+    """The poller's state thread works on thousands of readings; each time the UI
+    loop wakes it waits for the interpreter up to the switch interval (5 ms unless
+    set), several times per key. The console shortens it while it runs, and puts it
+    back when it ends."""
+    import sys
+
+    from console.app import SWITCH_INTERVAL
+
+    before = sys.getswitchinterval()
+    assert before > SWITCH_INTERVAL
+    app = new_app(snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == pytest.approx(before)
