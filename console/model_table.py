@@ -165,17 +165,7 @@ def sli_cell(
 def sli_width(sli: SliConfig, reading: SliReading | None, detail: Detail) -> int:
     """``sli_cell(sli, reading, ...).cell_len``, without building the cell: what
     :func:`fit` needs of every row, where only the rows in view are drawn."""
-    if reading is None:
-        return VALUE_WIDTH
-    width = max(VALUE_WIDTH, cell_len(format_value(reading.value, sli.unit)))
-    if detail.burn and sli.slo is not None:
-        burn = reading.burn_rate
-        width += 1 + max(BURN_WIDTH, cell_len(format_burn(burn)) if burn is not None else 0)
-    if detail.spark:
-        width += 1 + detail.spark  # never more points than that
-    if reading.error:
-        width += 2
-    return width
+    return sli_widths(sli, reading)[DETAILS.index(detail)]
 
 
 _NO_READING = (VALUE_WIDTH,) * len(DETAILS)
@@ -328,10 +318,9 @@ class Survey:
         return row
 
 
-def survey(
-    snapshot: Snapshot, widths: Callable[[SliConfig, SliReading], tuple[int, ...]]
-) -> Survey:
-    """The :class:`Survey` of ``snapshot``; ``widths`` gives a reading's widths."""
+def survey(snapshot: Snapshot, measured: Iterable[tuple[SliReading, tuple[int, ...]]]) -> Survey:
+    """The :class:`Survey` of ``snapshot``, from its readings, each with its
+    :func:`sli_widths` (``measured``)."""
     models = snapshot.models
     order = tuple(ordered(snapshot, models))
     name = max((cell_len(model_name(m)) for m in models), default=0)
@@ -361,13 +350,12 @@ def survey(
             aged.append(model)
         else:
             serving = max(serving, serving_cell(snapshot, model, 0.0).cell_len)
-    slis = snapshot.slis
-    for reading in snapshot.readings.values():
+    for reading, sizes in measured:
         index = position.get(reading.sli)
         if index is None:
             continue
         widest = sli_widest[index]
-        for detail, size in enumerate(widths(slis[index], reading)):
+        for detail, size in enumerate(sizes):
             if size > widest[detail]:
                 widest[detail] = size
     return Survey(
@@ -416,7 +404,7 @@ class WidthBook:
             elif (sli := slis.get(reading.sli)) is not None:
                 fresh[id(reading)] = (reading, sli_widths(sli, reading))
         self._book = fresh
-        self._survey = survey(snapshot, self.widths)
+        self._survey = survey(snapshot, fresh.values())
 
     def survey_of(self, snapshot: Snapshot) -> Survey | None:
         """The survey of ``snapshot``, if it is the snapshot last measured."""

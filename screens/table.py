@@ -44,19 +44,39 @@ class Table(DataTable[object]):
         cursor: bool = False,
         hover: bool = False,
     ) -> list[list[Segment]]:
-        if row_index < 0 or column_index < 0:  # the header, row labels
+        key = self._cell_key(row_index, column_index, base_style, width, cursor, hover)
+        if key is None:  # not a text cell: drawn as DataTable draws it
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        drawn = self._drawn.get(key)
+        if drawn is None:
+            drawn = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            if len(self._drawn) >= KEPT:
+                self._drawn.clear()
+            self._drawn[key] = drawn
+        return drawn
+
+    def _cell_key(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool,
+        hover: bool,
+    ) -> tuple[object, ...] | None:
+        """Everything a text cell's drawing depends on; None for the header, row
+        labels and cells that are not text."""
+        if row_index < 0 or column_index < 0:  # the header, row labels
+            return None
         cells = self._get_row_renderables(row_index).cells
         if column_index >= len(cells):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            return None
         cell = cells[column_index]
         text = cell.text if isinstance(cell, TableCell) else cell
-        if not isinstance(text, Text):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
         row = self.rows.get(row_key) if row_key is not None else None
-        if row is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        if not isinstance(text, Text) or row is None:
+            return None
         fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
         styles = self._get_styles_to_render_cell(
             False,
@@ -69,7 +89,7 @@ class Table(DataTable[object]):
             self.cursor_foreground_priority == "css",
             self.cursor_background_priority == "css",
         )
-        key = (
+        return (
             row_index,  # the drawn cell's metadata names its row and column
             column_index,
             text.plain,
@@ -88,13 +108,6 @@ class Table(DataTable[object]):
             row.height,
             self.cell_padding,
         )
-        drawn = self._drawn.get(key)
-        if drawn is None:
-            drawn = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-            if len(self._drawn) >= KEPT:
-                self._drawn.clear()
-            self._drawn[key] = drawn
-        return drawn
 
     def resize_columns(self, widths: dict[str, tuple[int, Text]]) -> None:
         """Give columns new widths and headers in place: each key to (its width, its

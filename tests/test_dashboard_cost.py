@@ -94,6 +94,18 @@ def measured(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return names
 
 
+def rebuilt(base: Snapshot, **changes: Any) -> Snapshot:
+    """``base`` built again (indexes and all) with ``changes`` to what it is built from."""
+    given: dict[str, Any] = {
+        "taken_at": base.taken_at,
+        "slis": base.slis,
+        "readings": base.readings,
+        "alerts": base.alerts,
+        "sources": base.sources,
+    }
+    return Snapshot.build(**(given | changes))
+
+
 def many_models(count: int) -> Snapshot:
     """The test world with ``count`` more healthy models (``m-000``...), so the models
     table scrolls."""
@@ -103,13 +115,7 @@ def many_models(count: int) -> Snapshot:
         for sli in base.slis:
             reading = base.readings[("recommender", sli.name)]
             readings[(f"m-{index:03d}", sli.name)] = replace(reading, model=f"m-{index:03d}")
-    return Snapshot.build(
-        taken_at=base.taken_at,
-        slis=base.slis,
-        readings=readings,
-        alerts=base.alerts,
-        sources=base.sources,
-    )
+    return rebuilt(base, readings=readings)
 
 
 async def test_one_changed_reading_updates_only_its_cell() -> None:
@@ -287,15 +293,7 @@ async def test_rows_reordered_without_a_rebuild_keep_the_selection() -> None:
         key = ("churn-predictor", "drift_psi")
         readings[key] = replace(readings[key], status=SliStatus.OK)
         alerts = tuple(a for a in snap.alerts if a.model != "churn-predictor")
-        app.apply_snapshot(
-            Snapshot.build(
-                taken_at=snap.taken_at,
-                slis=snap.slis,
-                readings=readings,
-                alerts=alerts,
-                sources=snap.sources,
-            )
-        )
+        app.apply_snapshot(rebuilt(snap, readings=readings, alerts=alerts))
         await pilot.pause()
         order = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert order == ["fraud-detector", "churn-predictor", "recommender"]
@@ -635,12 +633,8 @@ async def test_the_alerts_title_counts_what_is_shown_and_waits_for_its_source() 
         # Before Alertmanager has answered, no count: it says it waits.
         pending = SourceHealth("alertmanager", "alertmanager", 2, 6)
         assert pending.state(NOW) is Health.PENDING
-        waiting = Snapshot.build(
-            taken_at=NOW,
-            slis=app.snapshot.slis,
-            readings=app.snapshot.readings,
-            alerts=(),
-            sources={**app.snapshot.sources, "alertmanager": pending},
+        waiting = rebuilt(
+            app.snapshot, alerts=(), sources={**app.snapshot.sources, "alertmanager": pending}
         )
         app.apply_snapshot(waiting)
         await pilot.pause()
@@ -688,12 +682,9 @@ def odd_world() -> Snapshot:
         "odd-2": Deployment("odd-2", "champion", "40", NOW - 4000, "39", False),
     }
     switches = {"fallback": {"odd-4": True}, "pipeline": {"odd-4": True, "odd-5": True}}
-    return Snapshot.build(
-        taken_at=snap.taken_at,
-        slis=snap.slis,
+    return rebuilt(
+        snap,
         readings=readings,
-        alerts=snap.alerts,
-        sources=snap.sources,
         deployments=deployments,
         switches=switches,
         known=("never-read",),
