@@ -1,15 +1,18 @@
-"""One HTTP client for the adapters that speak JSON over HTTP with httpx.
+"""HTTP clients for the adapters that speak JSON over HTTP with httpx.
 
-:class:`HttpClient` builds the ``httpx.AsyncClient`` from a source's settings
-(timeout, headers, bearer and basic auth, TLS) and sends requests with retries
-and exponential backoff. Every failure becomes an :class:`HttpError` (an
-:class:`~adapters.base.AdapterError`) with a one-line message, the URL and a
-hint that names the system, and never a secret.
+:class:`HttpClient` (``httpx.AsyncClient``, on the event loop) and
+:class:`BlockingHttpClient` (``httpx.Client``, for an adapter that reads and
+parses its answers in worker threads) are built the same way from a source's
+settings (timeout, headers, bearer and basic auth, one shared TLS context) and
+retry the same way, with exponential backoff. Every failure becomes an
+:class:`HttpError` (an :class:`~adapters.base.AdapterError`) with a one-line
+message, the URL and a hint that names the system, and never a secret.
 
 Retries depend on whether a request may be repeated:
 
-* Idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) are retried on any
-  transport error (connect, read, write, timeouts) and on 408, 429 and 5xx.
+* Idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE, and every request of a
+  :class:`BlockingHttpClient`, whose POSTs are read-only queries) are retried on
+  any transport error (connect, read, write, timeouts) and on 408, 429 and 5xx.
 * Other methods (POST, PATCH) are retried only when the request certainly never
   reached the server: ``httpx.ConnectError``, ``ConnectTimeout`` and
   ``PoolTimeout``. After a read timeout, a dropped connection or any answer,
@@ -23,6 +26,7 @@ import asyncio
 import functools
 import os
 import ssl
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -114,13 +118,21 @@ class HttpError(AdapterError):
         self.in_doubt = in_doubt
 
 
-class HttpClient:
-    """An ``httpx.AsyncClient`` for one source, with retries and safe error messages.
+def backoff_delay(settings: SourceSettings, attempt: int) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (0 for the first) before the
+    next: ``backoff``, doubled for each further attempt."""
+    return float(settings.backoff * 2**attempt)
 
-    ``system`` names what is on the other end in hints ("is MLflow running and
-    reachable?"); ``base_path`` is put before every request path; ``describe``
-    turns a system's error answers into readable messages.
-    """
+
+def attempts_made(attempt: int) -> str:
+    """``"1 attempt"``, ``"3 attempts"``: how many were made once ``attempt`` (0 for the
+    first) failed, for an error message."""
+    return f"{attempt + 1} attempt{'s' if attempt else ''}"
+
+
+class _HttpSource:
+    """What both clients share: the httpx client's settings, the retry decisions and
+    the wording of every error, redacted."""
 
     def __init__(
         self,
@@ -131,26 +143,35 @@ class HttpClient:
         base_path: str = "",
         describe: Describe | None = None,
         extra_secrets: Iterable[str] = (),
+        slow_hint: str = "",
     ) -> None:
         self.source = source
         self.settings = settings
         self.system = system
         self.describe = describe
+        self.slow_hint = slow_hint or f"{system} is slow or unreachable; raise `timeout`"
         self.redact = Redactor((*settings_secrets(settings), *extra_secrets))
+        self.base_url = settings.url.rstrip("/") + base_path.rstrip("/")
+        self.attempts = settings.retries + 1
+        self._open()
+
+    def _open(self) -> None:
+        """Build the httpx client, from :meth:`_client_options`."""
+        raise NotImplementedError
+
+    def _client_options(self) -> dict[str, Any]:
+        """The arguments of ``httpx.Client`` and ``httpx.AsyncClient`` alike."""
+        settings = self.settings
         auth = None
         if settings.basic_auth is not None:
             auth = httpx.BasicAuth(*settings.basic_auth.credentials())
-        self.base_url = settings.url.rstrip("/") + base_path.rstrip("/")
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=settings.timeout,
-            headers=settings.http_headers(),
-            auth=auth,
-            verify=tls_context(settings),
-        )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
+        return {
+            "base_url": self.base_url,
+            "timeout": settings.timeout,
+            "headers": settings.http_headers(),
+            "auth": auth,
+            "verify": tls_context(settings),
+        }
 
     def excerpt(self, text: str, limit: int = EXCERPT) -> str:
         """A piece of an answer to quote in a message: secrets masked before it is cut."""
@@ -181,74 +202,33 @@ class HttpClient:
             in_doubt=in_doubt,
         )
 
-    async def request_json(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
-        """Send a request and return its JSON answer (None for an empty one)."""
-        response = await self.send(method, path, params=params, json=json, headers=headers)
-        if not response.content.strip():
+    def _failed(
+        self, exc: httpx.HTTPError | httpx.InvalidURL, url: str, attempt: int, *, idempotent: bool
+    ) -> HttpError | None:
+        """After attempt ``attempt`` raised ``exc``: the error to give up with, or None
+        to send the request again."""
+        last = attempt == self.attempts - 1
+        tried = attempts_made(attempt)
+        if isinstance(exc, NEVER_SENT):
+            return self._transport_error(exc, url, tried, in_doubt=False) if last else None
+        if isinstance(exc, httpx.TransportError):
+            if last or not idempotent:
+                return self._transport_error(exc, url, tried, in_doubt=not idempotent)
             return None
-        try:
-            return response.json()
-        except ValueError:
-            raise self.error(
-                f"malformed response (not JSON): {self.excerpt(response.text)!r}",
-                url=self.url_for(path),
-                hint=f"is `url` the {self.system} base URL, not a proxy or login page?",
-                status=response.status_code,
-            ) from None
+        # Decoding, too many redirects, a bad URL: not transient.
+        in_doubt = not idempotent and not isinstance(exc, httpx.InvalidURL)
+        doubt = "; it may have been applied" if in_doubt else ""
+        reason = f"{exc.__class__.__name__}: {self.excerpt(str(exc), 120)}"
+        return self.error(
+            f"request failed ({reason}){doubt}",
+            url=url,
+            hint=f"is `url` the {self.system} base URL?",
+            in_doubt=in_doubt,
+        )
 
-    async def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        """Send a request with retries; return a 2xx answer or raise :class:`HttpError`."""
-        method = method.upper()
-        idempotent = method in IDEMPOTENT_METHODS
-        url = self.url_for(path)
-        attempts = self.settings.retries + 1
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            tried = f"{attempt + 1} attempt{'s' if attempt else ''}"
-            try:
-                response = await self._client.request(
-                    method, path, params=params, json=json, headers=headers
-                )
-            except NEVER_SENT as exc:
-                if last:
-                    raise self._transport_error(exc, url, tried, in_doubt=False) from None
-            except httpx.TransportError as exc:
-                if last or not idempotent:
-                    raise self._transport_error(exc, url, tried, in_doubt=not idempotent) from None
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # decoding, bad URL: not transient
-                in_doubt = not idempotent and not isinstance(exc, httpx.InvalidURL)
-                doubt = "; it may have been applied" if in_doubt else ""
-                reason = f"{exc.__class__.__name__}: {self.excerpt(str(exc), 120)}"
-                raise self.error(
-                    f"request failed ({reason}){doubt}",
-                    url=url,
-                    hint=f"is `url` the {self.system} base URL?",
-                    in_doubt=in_doubt,
-                ) from None
-            else:
-                status = response.status_code
-                if status < 300:
-                    return response
-                if not (status in RETRY_STATUSES and idempotent and not last):
-                    raise self._status_error(response, url, tried, idempotent=idempotent)
-            await asyncio.sleep(self.settings.backoff * (2**attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+    def _retries_answer(self, status: int, attempt: int, *, idempotent: bool) -> bool:
+        """Whether an answer with ``status`` to attempt ``attempt`` is sent again."""
+        return status in RETRY_STATUSES and idempotent and attempt < self.attempts - 1
 
     def _transport_error(
         self, exc: httpx.TransportError, url: str, tried: str, *, in_doubt: bool
@@ -260,7 +240,7 @@ class HttpClient:
             return self.error(
                 f"{what} after {self.settings.timeout:g}s ({tried}){doubt}",
                 url=url,
-                hint=f"{doubt_hint}{self.system} is slow or unreachable; raise `timeout`",
+                hint=f"{doubt_hint}{self.slow_hint}",
                 in_doubt=in_doubt,
             )
         detail = self.excerpt(str(exc), 120)
@@ -315,3 +295,139 @@ class HttpClient:
         return self.error(
             message, url=url, hint=hint, status=status, payload=payload, in_doubt=in_doubt
         )
+
+
+class HttpClient(_HttpSource):
+    """An ``httpx.AsyncClient`` for one source, with retries and safe error messages.
+
+    ``system`` names what is on the other end in hints ("is MLflow running and
+    reachable?"); ``base_path`` is put before every request path; ``describe``
+    turns a system's error answers into readable messages.
+    """
+
+    _client: httpx.AsyncClient
+
+    def _open(self) -> None:
+        self._client = httpx.AsyncClient(**self._client_options())
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send a request and return its JSON answer (None for an empty one)."""
+        response = await self.send(method, path, params=params, json=json, headers=headers)
+        if not response.content.strip():
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise self.error(
+                f"malformed response (not JSON): {self.excerpt(response.text)!r}",
+                url=self.url_for(path),
+                hint=f"is `url` the {self.system} base URL, not a proxy or login page?",
+                status=response.status_code,
+            ) from None
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send a request with retries; return a 2xx answer or raise :class:`HttpError`."""
+        method = method.upper()
+        idempotent = method in IDEMPOTENT_METHODS
+        url = self.url_for(path)
+        for attempt in range(self.attempts):
+            try:
+                response = await self._client.request(
+                    method, path, params=params, json=json, headers=headers
+                )
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                if (error := self._failed(exc, url, attempt, idempotent=idempotent)) is not None:
+                    raise error from None
+            else:
+                if response.status_code < 300:
+                    return response
+                if not self._retries_answer(response.status_code, attempt, idempotent=idempotent):
+                    tried = attempts_made(attempt)
+                    raise self._status_error(response, url, tried, idempotent=idempotent)
+            await asyncio.sleep(backoff_delay(self.settings, attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class BlockingHttpClient(_HttpSource):
+    """An ``httpx.Client`` for one source, for an adapter that makes its requests (and
+    reads their answers) in worker threads of its own: the same settings, retries and
+    error messages as :class:`HttpClient`.
+
+    Its requests are reads, so every one is retried, POST included. ``connections``
+    sizes the connection pool to the threads that share the client. Redirects are
+    followed. An answer that is not 2xx is given back once the retries are spent,
+    for the caller to read: a system's error answers say more than the status does
+    (:meth:`status_error` words the rest).
+    """
+
+    def __init__(
+        self,
+        source: str,
+        settings: SourceSettings,
+        *,
+        system: str,
+        connections: int,
+        slow_hint: str = "",
+    ) -> None:
+        self._connections = connections
+        super().__init__(source, settings, system=system, slow_hint=slow_hint)
+
+    _client: httpx.Client
+
+    def _open(self) -> None:
+        connections = self._connections
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        self._client = httpx.Client(**self._client_options(), limits=limits, follow_redirects=True)
+
+    def close(self) -> None:
+        """Close the pooled connections; a request still in flight in another thread
+        fails (or is left to end), and nobody waits for it here."""
+        self._client.close()
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send a request with retries, blocking; return the last answer, whatever its
+        status, or raise :class:`HttpError` when no answer came."""
+        url = self.url_for(path)
+        for attempt in range(self.attempts):
+            try:
+                response = self._client.request(method, path, params=params, data=data)
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                if (error := self._failed(exc, url, attempt, idempotent=True)) is not None:
+                    raise error from None
+            else:
+                if not self._retries_answer(response.status_code, attempt, idempotent=True):
+                    return response
+            time.sleep(backoff_delay(self.settings, attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def status_error(self, response: httpx.Response, path: str) -> HttpError:
+        """The error for an answer to ``path`` that :meth:`send` gave back and the
+        caller cannot read: redirects, refused credentials, a proxy's error page."""
+        tried = attempts_made(self.attempts - 1)  # a retried status came back every time
+        return self._status_error(response, self.url_for(path), tried, idempotent=True)

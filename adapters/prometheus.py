@@ -1,11 +1,12 @@
-"""Prometheus: instant and range PromQL queries through prometheus-api-client.
+"""Prometheus: instant and range PromQL queries over its HTTP API, with httpx.
 
-The client is synchronous (requests), so every call runs in a worker thread
-in the adapter's own thread pool and never blocks the event loop. Its
-``custom_query`` drops the ``warnings`` of the response envelope, which is
-how Prometheus says the data is partial; :class:`_EnvelopeClient` keeps the
-library's session, retries, auth and TLS handling and returns the envelope
-whole so the console can show partial data as partial.
+Every request is made with a blocking ``httpx.Client`` (:class:`BlockingHttpClient`:
+the same settings, shared TLS context, retries and error wording as the other
+adapters' clients) in a worker thread of the adapter's own pool, and its answer is
+parsed there too: an answer of megabytes (10,000 models) is never read or parsed on
+the event loop. The whole response envelope is read, ``warnings`` included, which
+is how Prometheus says the data is partial, so the console can show partial data
+as partial.
 
 Answers are parsed once, with orjson, from the response's bytes (the text is decoded
 only to quote it in an error). The refresh's bulk read, :meth:`query_by_label`, reads
@@ -20,12 +21,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 import orjson
-import requests
-from prometheus_api_client import PrometheusConnect
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
-from urllib3.util.retry import Retry
 
 from adapters.base import (
     LabelValues,
@@ -36,12 +33,12 @@ from adapters.base import (
     Sample,
     SourceSettings,
 )
+from adapters.http import BlockingHttpClient
 from adapters.redaction import EXCERPT, one_line
 from adapters.threads import DaemonPool
 
-RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 QUERY_THREADS = 16
-"""Queries in flight at once; the session's connection pool matches it."""
+"""Queries in flight at once; the client's connection pool matches it."""
 
 
 def _float(raw: Any) -> float:
@@ -50,29 +47,6 @@ def _float(raw: Any) -> float:
         return float(raw)
     except (TypeError, ValueError):
         return math.nan
-
-
-class _ReadTimeoutAfterRetries(Exception):
-    """A read timeout that urllib3 reported as a connection error."""
-
-
-class _EnvelopeClient(PrometheusConnect):  # type: ignore[misc]
-    """PrometheusConnect that returns the whole response envelope."""
-
-    def envelope(self, path: str, params: Mapping[str, str]) -> tuple[int, bytes]:
-        """Status and the answer's bytes."""
-        response = self._session.request(
-            method=self._method,
-            url=f"{self.url}{path}",
-            params=params if self._method == "GET" else None,
-            data=params if self._method == "POST" else None,
-            verify=self._session.verify,
-            headers=self.headers,
-            auth=self.auth,
-            cert=self._session.cert,
-            timeout=self._timeout,
-        )
-        return response.status_code, response.content
 
 
 def _json(content: bytes) -> Any:
@@ -119,32 +93,16 @@ class PrometheusAdapter(MetricsAdapter):
 
     def __init__(self, name: str, settings: SourceSettings, *, method: str = "GET") -> None:
         super().__init__(name, settings)
-        retry = Retry(
-            total=settings.retries,
-            backoff_factor=settings.backoff,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=("GET", "POST"),
-            raise_on_status=False,
+        if method not in ("GET", "POST"):
+            raise ValueError(f"method must be GET or POST, not {method!r}")
+        self._method = method
+        self._http = BlockingHttpClient(
+            name,
+            settings,
+            system="Prometheus",
+            connections=QUERY_THREADS,
+            slow_hint="Prometheus is slow or overloaded; raise `timeout` or simplify the query",
         )
-        session = requests.Session()
-        session.verify = settings.verify()
-        session.cert = settings.client_cert()
-        auth = None
-        if settings.basic_auth is not None:
-            auth = settings.basic_auth.credentials()
-        self._client = _EnvelopeClient(
-            url=settings.url.rstrip("/"),
-            headers=settings.http_headers() or None,
-            disable_ssl=not settings.tls.verify,
-            retry=retry,
-            auth=auth,
-            session=session,
-            timeout=settings.timeout,
-            method=method,
-        )
-
-        # The library mounts a default adapter (10 pooled connections); match the threads.
-        session.mount(self._client.url, HTTPAdapter(max_retries=retry, pool_maxsize=QUERY_THREADS))
         # Its own pool, sized for one refresh's SLI queries at once: the loop's
         # default executor has only cores + 4 threads, shared with everything else.
         # Daemon threads: a query in flight when the console quits does not hold
@@ -155,7 +113,7 @@ class PrometheusAdapter(MetricsAdapter):
         # A first breach read waits on this pool from a thread of its own: released
         # here, it ends now rather than when an unanswered query times out.
         self._pool.shutdown(wait=False, cancel_futures=True, abandon_running=True)
-        self._client.close()
+        self._http.close()
 
     async def _in_thread(
         self, path: str, params: Mapping[str, str]
@@ -182,7 +140,7 @@ class PrometheusAdapter(MetricsAdapter):
     def _malformed_sample(self) -> Exception:
         return self.error(
             "malformed response: a result is not a [time, value] sample",
-            url=f"{self._client.url}/api/v1/query",
+            url=self._http.url_for("/api/v1/query"),
         )
 
     async def query(self, promql: str, at: float | None = None) -> QueryResult:
@@ -226,7 +184,7 @@ class PrometheusAdapter(MetricsAdapter):
         except (TypeError, ValueError, AttributeError):
             raise self.error(
                 "malformed response: a series is not a list of [time, value] points",
-                url=f"{self._client.url}/api/v1/query_range",
+                url=self._http.url_for("/api/v1/query_range"),
             ) from None
         return RangeResult(promql, series, warnings)
 
@@ -244,7 +202,8 @@ class PrometheusAdapter(MetricsAdapter):
             ("/api/v1/format_query", {"query": promql}),
             ("/api/v1/query", {"query": promql, "time": "0"}),
         ):
-            status, content = await loop.run_in_executor(self._pool, self._request, path, params)
+            response = await loop.run_in_executor(self._pool, self._request, path, params)
+            status, content = response.status_code, response.content
             body = _json(content)
             if status == 404:
                 continue
@@ -253,53 +212,29 @@ class PrometheusAdapter(MetricsAdapter):
             if status == 400 and isinstance(body, dict) and body.get("errorType") == "bad_data":
                 # The server's text: it may echo the credentials it was sent.
                 return self.redact(str(body.get("error") or ""))
+            if status >= 300:
+                raise self._http.status_error(response, path)
             raise self.error(
-                f"HTTP {status}: {self.excerpt(_text(content))!r}", url=f"{self._client.url}{path}"
+                f"HTTP {status}: {self.excerpt(_text(content))!r}", url=self._http.url_for(path)
             )
-        raise self.error("has no query parser to offer (HTTP 404)", url=self._client.url)
+        raise self.error("has no query parser to offer (HTTP 404)", url=self._http.url_for(""))
 
-    def _request(self, path: str, params: Mapping[str, str]) -> tuple[int, bytes]:
-        """One request, in a worker thread: status and the answer's bytes. A transport
-        failure becomes an AdapterError."""
-        url = f"{self._client.url}{path}"
-        try:
-            try:
-                status, content = self._client.envelope(path, params)
-            except requests.exceptions.ConnectionError as exc:
-                # urllib3 wraps a read timeout in MaxRetryError once retries run out,
-                # and requests then calls it a connection error. Say what it was.
-                reason = getattr(exc.args[0] if exc.args else None, "reason", None)
-                if isinstance(reason, ReadTimeoutError):
-                    raise _ReadTimeoutAfterRetries from exc
-                raise
-        except (requests.exceptions.Timeout, _ReadTimeoutAfterRetries):
-            raise self.error(
-                f"timed out after {self.settings.timeout:g}s",
-                url=url,
-                hint="Prometheus is slow or overloaded; raise `timeout` or simplify the query",
-            ) from None
-        except requests.exceptions.RetryError as exc:
-            raise self.error(
-                f"gave up after {self.settings.retries + 1} attempts ({exc.__class__.__name__})",
-                url=url,
-            ) from None
-        except requests.exceptions.SSLError as exc:
-            raise self.error(
-                f"TLS error: {self.excerpt(str(exc))}", url=url, hint="check `tls:` in the config"
-            ) from None
-        except requests.exceptions.ConnectionError:
-            raise self.error(
-                "cannot connect", url=url, hint="is Prometheus running and reachable?"
-            ) from None
-        except requests.exceptions.RequestException as exc:
-            raise self.error(f"request failed: {self.excerpt(str(exc))}", url=url) from None
-        return status, content
+    def _request(self, path: str, params: Mapping[str, str]) -> httpx.Response:
+        """One request and its retries, in a worker thread: the last answer, whatever its
+        status. No answer at all is an :class:`~adapters.http.HttpError`."""
+        if self._method == "POST":  # form-encoded: no URL length limit for long PromQL
+            return self._http.send("POST", path, data=params)
+        return self._http.send("GET", path, params=params)
 
     def _call(self, path: str, params: Mapping[str, str]) -> tuple[dict[str, Any], tuple[str, ...]]:
         """One request, in a worker thread. Every failure becomes an AdapterError."""
-        url = f"{self._client.url}{path}"
-        status, content = self._request(path, params)
+        url = self._http.url_for(path)
+        response = self._request(path, params)
+        status, content = response.status_code, response.content
         body = _json(content)
+        if status != 200 and not (isinstance(body, dict) and body.get("status") == "error"):
+            # Not Prometheus' own error answer: a proxy's page, a redirect, a refusal.
+            raise self._http.status_error(response, path)
         if not isinstance(body, dict):
             raise self.error(
                 f"malformed response (HTTP {status}, not a JSON object): "

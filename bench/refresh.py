@@ -21,7 +21,7 @@ Two modes, each alternating in one process, so the ratio holds on a noisy machin
 Each side of a round:
 
 * ours: ``Poller.refresh("prometheus")``: every SLI query through the Prometheus
-  adapter (prometheus-api-client in worker threads), judging each value, burn rates,
+  adapter (httpx and orjson in worker threads), judging each value, burn rates,
   history, and building the immutable snapshot;
 * raw: the same PromQL strings sent at once with ``httpx.AsyncClient`` and parsed
   with ``json``, nothing else.

@@ -7,12 +7,11 @@
   DataTable: the parent notes the time, starts the child, and the child prints the
   time of its first paint (Textual's ``on_ready``) and exits. Both run headless.
 
-Two more lines say how much of ``status --json``'s cost is its libraries' alone: a
+One more line says how much of ``status --json``'s cost is its libraries' alone: a
 fresh interpreter imports every third-party module one ``status --json`` run loaded
-(listed by a run before the rounds), with and without requests and
-prometheus-api-client (the Prometheus adapter's HTTP stack), against the same
-baseline. They have no target: they are the floor no change to this code goes below
-(the imports alone, before a config is read or a source asked).
+(listed by a run before the rounds), against the same baseline. It has no target:
+it is the floor no change to this code goes below (the imports alone, before a
+config is read or a source asked).
 
 Every sample is a fresh interpreter, the pairs are interleaved, and each line gives
 the medians and their ratio (wall time; but for the first paint, also the CPU time
@@ -91,9 +90,6 @@ print(json.dumps([
     and not name.startswith(ours)
 ]))
 """
-
-PROMETHEUS_STACK = ("requests", "urllib3", "charset_normalizer", "prometheus_api_client")
-"""The Prometheus adapter's HTTP stack: prometheus-api-client, on requests."""
 
 # What the `mlconsole` script runs (console.cli:main), for when it is not installed.
 MLCONSOLE = ["-c", "import sys; from console.cli import main; sys.exit(main())"]
@@ -239,7 +235,6 @@ def measure(config: Path, tmp: Path, runs: int) -> list[Pair]:
     baseline = f'python -c "{BASELINE_IMPORTS}"'
     status = Pair("mlconsole status --json (3-model lab)", baseline, 2.0)
     libraries = Pair("status --json's third-party modules imported alone", baseline)
-    no_prometheus_stack = Pair("the same without requests and prometheus-api-client", baseline)
     paint = Pair(
         "dashboard first paint (config, adapters, poller)",
         "bare Textual app, one 1,000-row DataTable",
@@ -248,19 +243,17 @@ def measure(config: Path, tmp: Path, runs: int) -> list[Pair]:
     # Exit 1 is "alerts firing": the lab may have some. 3 would mean a source is down.
     status_argv = mlconsole_argv("--config", str(config), "status", "--json")
     loaded = status_libraries(config)
-    without = [m for m in loaded if m.split(".")[0] not in PROMETHEUS_STACK]
-    # One baseline sample a round serves the three lines that compare with it.
+    # One baseline sample a round serves the two lines that compare with it.
     rounds: list[tuple[tuple[Pair, ...], str, Callable[[], tuple[float, float]]]] = [
         ((version,), "baseline", lambda: run_cpu([sys.executable, "-c", "pass"])),
         ((version,), "ours", lambda: run_cpu(mlconsole_argv("--version"))),
         (
-            (status, libraries, no_prometheus_stack),
+            (status, libraries),
             "baseline",
             lambda: run_cpu([sys.executable, "-c", BASELINE_IMPORTS]),
         ),
         ((status,), "ours", lambda: run_cpu(status_argv, ok=(0, 1))),
         ((libraries,), "ours", lambda: run_cpu(import_all(loaded))),
-        ((no_prometheus_stack,), "ours", lambda: run_cpu(import_all(without))),
         ((paint,), "baseline", lambda: (first_paint(CHILD_BARE), 0.0)),
         ((paint,), "ours", lambda: (first_paint(CHILD_DASHBOARD, str(dashboard_config)), 0.0)),
     ]
@@ -272,7 +265,7 @@ def measure(config: Path, tmp: Path, runs: int) -> list[Pair]:
             sample = once()
             for pair in pairs:
                 pair.add(which, *sample)
-    return [version, status, libraries, no_prometheus_stack, paint]
+    return [version, status, libraries, paint]
 
 
 BASELINE_IMPORTS = "import httpx, pydantic, yaml"

@@ -36,18 +36,18 @@ def source_option_problems(config: Config, *, only_with_options: bool = False) -
     their adapters (and HTTP clients) is left until after the first paint.
     """
     problems: list[Problem] = []
-    installed = registry.available()
     for name, source in config.sources.items():
         if not source.enabled:
             continue
-        if only_with_options and not source.options and source.type in installed:
+        installed = registry.is_installed(source.type)
+        if only_with_options and not source.options and installed:
             continue
-        if source.type not in installed:
+        if not installed:
             problems.append(
                 (
                     ("sources", name, "type"),
                     f"unknown adapter type {source.type!r}",
-                    f"installed types: {', '.join(installed) or 'none'}",
+                    f"installed types: {', '.join(registry.available()) or 'none'}",
                 )
             )
             continue

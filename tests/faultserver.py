@@ -1,7 +1,8 @@
 """A tiny local HTTP server that answers with whatever a test scripts: 500s, garbage, hangs.
 
-Used for fault injection against adapters built on requests (which respx
-cannot intercept). It is a real socket on 127.0.0.1, so the adapter's whole
+Used for fault injection against adapters that make their requests in threads of
+their own, with a blocking client (which respx, bound to one transport, is not
+meant to stand in for). It is a real socket on 127.0.0.1, so the adapter's whole
 HTTP stack, retries included, is exercised.
 """
 
@@ -31,6 +32,8 @@ class Reply:
     Prometheus (``error``), Alertmanager and MLflow (``message``)."""
     error_type: str = "internal"
     """The ``errorType`` of an echo (``bad_data`` with a 400: a query that does not parse)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """More response headers (``Location`` for a redirect)."""
 
 
 def echo_body(headers: Mapping[str, str], error_type: str = "internal") -> bytes:
@@ -54,6 +57,10 @@ class FaultServer:
     replies: list[Reply] = field(default_factory=list)
     """Served in order; the last one repeats."""
     requests: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    """Each request's method, in the order of :attr:`requests`."""
+    bodies: list[bytes] = field(default_factory=list)
+    """Each request's body (empty when it had none), in the same order."""
     url: str = ""
 
     def next_reply(self) -> Reply:
@@ -66,6 +73,9 @@ def fault_server(*replies: Reply) -> Iterator[FaultServer]:
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            state.bodies.append(self.rfile.read(length) if length else b"")
+            state.methods.append(self.command)
             state.requests.append(self.path)
             reply = state.next_reply()
             if reply.delay:
@@ -75,6 +85,8 @@ def fault_server(*replies: Reply) -> Iterator[FaultServer]:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):

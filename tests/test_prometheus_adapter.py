@@ -1,15 +1,20 @@
-"""Prometheus adapter: envelope parsing, warnings, and faults (500, timeout, garbage)."""
+"""Prometheus adapter: envelope parsing, warnings, and faults (500, timeout, garbage),
+retries, POST, redirects and redaction through its HTTP client."""
 
 from __future__ import annotations
 
+import asyncio
+import http.server
 import json
 import math
+import threading
 
 import pytest
 
+import adapters.http
 from adapters.base import AdapterError, SourceSettings
-from adapters.prometheus import PrometheusAdapter
-from tests.faultserver import Reply, fault_server
+from adapters.prometheus import QUERY_THREADS, PrometheusAdapter
+from tests.faultserver import Reply, fault_server, serving
 
 
 def vector(*samples: tuple[str, str], warnings: list[str] | None = None) -> bytes:
@@ -130,3 +135,109 @@ async def test_range_query() -> None:
         result = await adapter(srv.url).query_range("x", 1, 2, 1)
     assert result.series[0].points == ((1.0, 0.1), (2.0, 0.2))
     assert "start=1.000" in srv.requests[0]
+
+
+# -- the HTTP stack: retries, POST, timeouts, redirects, redaction, connections ---------
+
+
+async def test_a_post_query_is_retried_after_a_503_with_its_form_body() -> None:
+    """Long PromQL goes as a POST form; a query is a read, so a 503 is retried."""
+    with fault_server(Reply(status=503), Reply(body=vector(("a", "2")))) as srv:
+        prometheus = PrometheusAdapter(
+            "prometheus",
+            SourceSettings.model_validate({"url": srv.url, "retries": 1, "backoff": 0}),
+            method="POST",
+        )
+        try:
+            result = await prometheus.query_by_label('sum by (model) (x{a="b c"})', "model")
+        finally:
+            await prometheus.aclose()
+    assert result.values == {"a": 2.0}
+    assert srv.methods == ["POST", "POST"]
+    assert srv.requests == ["/api/v1/query"] * 2  # nothing in the URL
+    assert srv.bodies == [b"query=sum+by+%28model%29+%28x%7Ba%3D%22b+c%22%7D%29"] * 2
+
+
+async def test_retries_wait_the_backoff_doubling_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(adapters.http.time, "sleep", waits.append)
+    replies = (Reply(status=503), Reply(status=429), Reply(body=vector(("a", "1"))))
+    with fault_server(*replies) as srv:
+        result = await adapter(srv.url, retries=2, backoff=0.25).query("x")
+    assert result.samples[0].value == 1.0
+    assert len(srv.requests) == 3 and waits == [0.25, 0.5]
+
+
+async def test_a_read_timeout_is_retried_then_named() -> None:
+    with fault_server(Reply(body=vector(("a", "1")), delay=2.0)) as srv:
+        with pytest.raises(AdapterError) as info:
+            await adapter(srv.url, timeout=0.3, retries=1).query("x")
+    assert len(srv.requests) == 2
+    assert "timed out after 0.3s (2 attempts)" in info.value.message
+    assert "raise `timeout` or simplify the query" in info.value.hint
+
+
+async def test_an_answer_that_is_not_prometheus_says_what_it_is() -> None:
+    """A proxy in front of Prometheus refuses the credentials with a page of its own."""
+    with fault_server(Reply(status=401, body=b"Unauthorized", content_type="text/plain")) as srv:
+        with pytest.raises(AdapterError) as info:
+            await adapter(srv.url).query("x")
+    assert info.value.message == "HTTP 401: 'Unauthorized'"
+    assert "refused the credentials" in info.value.hint
+
+
+async def test_a_redirect_is_followed() -> None:
+    moved = Reply(status=302, headers={"Location": "/prom/api/v1/query?query=x"})
+    with fault_server(moved, Reply(body=vector(("a", "3")))) as srv:
+        result = await adapter(srv.url).query("x")
+    assert result.samples[0].value == 3.0
+    assert srv.requests[1] == "/prom/api/v1/query?query=x"
+
+
+async def test_no_credential_reaches_a_transport_error() -> None:
+    """The parse check is no contract method: its errors are redacted by the client
+    alone. A refused connection and a timeout name the URL without its password."""
+    secret = "pa55-w0rd-xyz"
+    with fault_server(Reply(body=b"{}", delay=2.0)) as srv:
+        slow = srv.url.replace("http://", f"http://ann:{secret}@")
+        for url in (slow, f"http://ann:{secret}@127.0.0.1:1"):
+            prometheus = adapter(url, timeout=0.3, bearer_token=secret)
+            try:
+                with pytest.raises(AdapterError) as info:
+                    await prometheus.parse_error("up")
+            finally:
+                await prometheus.aclose()
+            shown = " ".join((str(info.value), info.value.url, info.value.hint))
+            assert secret not in shown and "@" not in info.value.url, shown
+            assert "timed out" in shown or "cannot connect" in shown
+
+
+async def test_a_refresh_worth_of_queries_is_in_flight_at_once() -> None:
+    """QUERY_THREADS queries reach the server together: the connection pool is not
+    smaller than the thread pool. Each answer waits until all have arrived."""
+    together = threading.Barrier(QUERY_THREADS, timeout=20)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            try:
+                together.wait()
+                status, body = 200, vector(("a", "1"))
+            except threading.BrokenBarrierError:
+                status, body = 500, b"not all at once"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with serving(Handler) as url:
+        prometheus = adapter(url, timeout=30)
+        try:
+            results = await asyncio.gather(
+                *(prometheus.query(f"x{n}") for n in range(QUERY_THREADS))
+            )
+        finally:
+            await prometheus.aclose()
+    assert [r.samples[0].value for r in results] == [1.0] * QUERY_THREADS

@@ -25,11 +25,11 @@ import pytest
 
 from adapters import registry
 from adapters.base import SourceSettings
-from adapters.http import HttpClient, HttpError
+from adapters.http import BlockingHttpClient, HttpClient, HttpError
 from console import cli
 from console.cli import COMMAND_GROUPS, build_parser, parse_args
 
-HEAVY = {"pydantic", "yaml", "httpx", "requests", "prometheus_api_client", "textual", "rich"}
+HEAVY = {"pydantic", "yaml", "httpx", "orjson", "textual", "rich"}
 """What a command that does not need them must not pay for."""
 
 
@@ -313,6 +313,67 @@ def test_adapters_are_looked_up_in_the_installed_metadata_once() -> None:
         registry._entry_points.cache_clear()
 
 
+@pytest.fixture
+def scans(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, str]]]:
+    """Every read of all installed packages' entry points, from a clean cache."""
+    calls: list[dict[str, str]] = []
+    real = registry.entry_points
+
+    def counting(**kwargs: str) -> object:
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(registry, "entry_points", counting)
+    registry._entry_points.cache_clear()
+    registry._builtin_entry_points.cache_clear()
+    yield calls
+    registry._entry_points.cache_clear()
+    registry._builtin_entry_points.cache_clear()
+
+
+def test_builtin_types_are_found_without_reading_every_package(
+    scans: list[dict[str, str]], tmp_path: Path
+) -> None:
+    """The usual config, built-in types only: checked and loaded from this package's
+    own metadata."""
+    from console.config_loader import load_config
+    from console.poller import build_adapters
+
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "sources:\n"
+        "  prometheus: {type: prometheus, url: 'http://127.0.0.1:9'}\n"
+        "  am: {type: alertmanager, url: 'http://127.0.0.1:9'}\n"
+        "  registry: {type: mlflow, url: 'http://127.0.0.1:9'}\n"
+    )
+    adapters, failed = build_adapters(load_config(config))
+    assert sorted(adapters) == ["am", "prometheus", "registry"] and not failed
+    assert registry.is_installed("http-switch")
+    assert scans == []
+
+
+def test_a_third_party_adapter_is_found_through_the_entry_point_group(
+    scans: list[dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installed package that registers a type in the group: listed and loaded."""
+    (tmp_path / "acme_metrics.py").write_text(
+        "from adapters.prometheus import PrometheusAdapter\n"
+        "class AcmeAdapter(PrometheusAdapter):\n"
+        "    pass\n"
+    )
+    info = tmp_path / "acme_metrics-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-metrics\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{registry.GROUP}]\nacme = acme_metrics:AcmeAdapter\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert registry.is_installed("acme") and not registry.is_installed("nonesuch")
+    assert registry.load("acme").__name__ == "AcmeAdapter"
+    assert {"acme", "prometheus", "mlflow"} <= set(registry.available())
+    with pytest.raises(registry.AdapterLoadError, match="unknown adapter type 'nonesuch'"):
+        registry.load("nonesuch")
+    assert scans == [{"group": registry.GROUP}]  # read once, for all of these
+
+
 # -- one SSL context per distinct TLS setting ----------------------------------------
 
 
@@ -326,7 +387,7 @@ def tls_context(source: SourceSettings) -> ssl.SSLContext:
     return tls_context(source)
 
 
-def client_context(client: HttpClient) -> ssl.SSLContext:
+def client_context(client: HttpClient | BlockingHttpClient) -> ssl.SSLContext:
     """The context the client's connection pool opens TLS connections with."""
     context = client._client._transport._pool._ssl_context  # type: ignore[attr-defined]
     assert isinstance(context, ssl.SSLContext)
@@ -340,6 +401,15 @@ def test_clients_with_the_same_tls_setting_share_one_context() -> None:
     assert client_context(one).verify_mode == ssl.CERT_REQUIRED
     assert client_context(one).check_hostname
     assert client_context(one).cert_store_stats()["x509_ca"] > 0  # the default bundle
+
+
+def test_the_prometheus_adapter_shares_the_context_too() -> None:
+    """Its blocking client (worker threads) is built from the same shared context."""
+    from adapters.prometheus import PrometheusAdapter
+
+    prometheus = PrometheusAdapter("prometheus", settings("https://prom.example:9090"))
+    am = HttpClient("am", settings("https://am.example:9093"), system="Alertmanager")
+    assert client_context(prometheus._http) is client_context(am) is tls_context(am.settings)
 
 
 def test_a_different_tls_setting_gets_its_own_context() -> None:
