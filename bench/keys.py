@@ -1,8 +1,11 @@
 """Key to paint: the dashboard at 1,000 models with 500 alerts firing against 3 models.
 
 Two synthetic fleets (:mod:`bench.fleet`, served from this process) stand in for
-Prometheus and Alertmanager: 3 models with no alert, and ``--models`` models with
-``--alerts`` alerts firing; their values move on every call, so both consoles keep
+Prometheus and Alertmanager: 3 models with one alert firing (``--small-alerts``), and
+``--models`` models with ``--alerts`` alerts firing. ``enter`` is pressed on the first
+model, which fires on both sides, so both open the same kind of screen: an alert in
+full (with ``--small-alerts 0`` the small side opens a model's "no alerts" detail,
+which is less to draw). Their values move on every call, so both consoles keep
 refreshing at the lab config's intervals (``--interval`` to change them). Each console
 is the real :class:`~console.app.MLConsoleApp` with its real adapters and poller, run
 headless at 160x48 through ``App.run_test()``, in a child process of its own; the
@@ -249,6 +252,12 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=1000, help="models of the big fleet")
     parser.add_argument("--alerts", type=int, default=500, help="alerts firing in the big fleet")
     parser.add_argument("--small", type=int, default=3, help="models of the small fleet")
+    parser.add_argument(
+        "--small-alerts",
+        type=int,
+        default=1,
+        help="alerts firing in the small fleet (default 1: enter opens an alert on both sides)",
+    )
     parser.add_argument("--keys", type=int, default=60, help="timed keys per console run")
     parser.add_argument("--runs", type=int, default=3, help="turns of each console")
     parser.add_argument("--interval", type=float, help="poll interval of every source, s")
@@ -270,8 +279,12 @@ def main() -> None:
         small_dir.mkdir()
         big_dir.mkdir()
         fleets = [Fleet(args.small).start()]
+        fleets[0].fire(args.small_alerts)
         small = Side(
-            "small", write_config(fleets[0], small_dir, interval=args.interval), args.small, 0
+            "small",
+            write_config(fleets[0], small_dir, interval=args.interval),
+            args.small,
+            args.small_alerts,
         )
         if args.config is not None:
             big = Side("big", args.config.resolve(), None, None)
@@ -308,7 +321,10 @@ def main() -> None:
                 fleet.stop()
 
     big_label = str(args.config) if args.config else f"{args.models} models, {args.alerts} alerts"
-    print(f"key to paint: {args.small} models (small) vs {big_label} (big), {args.runs} runs each")
+    print(
+        f"key to paint: {args.small} models, {args.small_alerts} alerts (small)"
+        f" vs {big_label} (big), {args.runs} runs each"
+    )
     small_fig = report("small", samples["small"])
     big_fig = report("big", samples["big"])
     for group in ("all", "cursor", "screen"):

@@ -19,8 +19,9 @@ from adapters.base import AlertRecord
 from console.format import STATUS_STYLE, format_burn, format_objective, format_value
 from console.snapshot import Snapshot
 from console.text import inert
+from screens.lines import SourceBar
 from screens.render import alert_age, alert_state, utc
-from screens.stack import while_on_stack
+from screens.stack import ScreenHeader, while_on_stack
 
 if TYPE_CHECKING:
     from console.app import MLConsoleApp
@@ -49,6 +50,8 @@ class AlertDetailScreen(ModalScreen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
+        yield ScreenHeader()
+        yield SourceBar(id="sources")  # whether what is shown here is fresh
         with VerticalScroll(id="detail"):
             yield Static(id="alert")
             yield Static(id="triage")
@@ -64,6 +67,7 @@ class AlertDetailScreen(ModalScreen[None]):
         )
         self.query_one("#triage", Static).display = False
         self.show_snapshot(self.mlapp.snapshot)
+        self.set_interval(1.0, self._tick)
         if self.mlapp.triage is not None and self.alert is not None:
             incident = self.mlapp.incident_for_alert(self.alert)
             self._read_checks(self.alert, None if incident is None else incident.number)
@@ -107,6 +111,7 @@ class AlertDetailScreen(ModalScreen[None]):
         did not change is left as drawn, and only a change of the alert itself (its
         labels, annotations, end) may change the screen's layout."""
         now = self.mlapp.now()
+        self.query_one(SourceBar).show(snapshot, now)
         alert = self.alert
         if alert is not None:
             # Follow the alert in the new snapshot: its state may have changed.
@@ -127,6 +132,11 @@ class AlertDetailScreen(ModalScreen[None]):
             for r in (snapshot.reading(self.model, s.name) for s in snapshot.slis)
         )
         self._show("slis", (snapshot.slis, readings), lambda: self._sli_table(snapshot), layout=0)
+
+    @while_on_stack
+    def _tick(self) -> None:
+        """Ages move even when no data comes in: stale data must look stale here too."""
+        self.query_one(SourceBar).show(self.mlapp.snapshot, self.mlapp.now())
 
     def _show(
         self, part: str, shown: object, build: Callable[[], RenderableType], *, layout: object

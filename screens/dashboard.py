@@ -14,12 +14,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Header, Input
 
 from adapters.base import AlertRecord, AlertsAdapter
 from console import model_table
 from console.snapshot import Health, Snapshot
 from console.text import CELL_LIMIT, inert
+from screens.lines import Line, SourceBar
 from screens.render import (
     SEVERITY_STYLE,
     LazyCell,
@@ -29,7 +30,6 @@ from screens.render import (
     alert_state,
     incident_cell,
     same_text,
-    source_badge,
 )
 from screens.table import Table
 
@@ -37,45 +37,6 @@ if TYPE_CHECKING:
     from console.app import MLConsoleApp
     from console.filing import Origin
     from console.incidents import Incident
-
-
-class Line(Static):
-    """A Static told of new text only when it changed, and that asks for a layout of
-    the screen only when its height changes: the source bar changes every second,
-    and a layout of the whole screen for it costs more than everything else on it."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._shown: Text | None = None
-
-    def show_text(self, text: Text) -> None:
-        old = self._shown
-        if old is not None and same_text(text, old):
-            return
-        width = self.content_size.width
-        console = self.app.console
-        layout = (
-            not width
-            or old is None
-            or (len(text.wrap(console, width)) != len(old.wrap(console, width)))
-        )
-        self.update(text, layout=layout)
-        self._shown = text
-
-
-class SourceBar(Line):
-    """Each source's health: ok, stale or down, with the age of its data."""
-
-    def show(self, snapshot: Snapshot, now: float) -> None:
-        if not snapshot.sources:
-            self.show_text(Text("no sources configured", style="bold red"))
-            return
-        parts = Text("  ·  ").join(source_badge(h, now) for h in snapshot.sources.values())
-        down = [h for h in snapshot.sources.values() if h.state(now) is Health.DOWN]
-        if down and down[0].last_error:
-            parts.append("\n")
-            parts.append(inert(down[0].last_error), style="red")
-        self.show_text(parts)
 
 
 @dataclass(eq=False)

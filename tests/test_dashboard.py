@@ -156,6 +156,20 @@ def test_alert_detail_snapshot(snap_compare) -> None:  # type: ignore[no-untyped
     assert snap_compare(app_with_snapshot(), press=["down", "enter"], terminal_size=SIZE)
 
 
+async def test_the_alert_detail_says_when_its_source_goes_down_while_it_is_open() -> None:
+    """The detail covers the dashboard's source bar, so it carries its own: SLIs read
+    from a source that has since gone down must not look current."""
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "enter")  # down: select fraud-detector; enter: its alert
+        await until(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "the detail")
+        bar = app.screen.query_one("#sources")
+        assert "prometheus OK" in str(bar.render())
+        app.apply_snapshot(snapshot(prometheus_down=True))  # Prometheus stops answering
+        await until(pilot, lambda: "prometheus DOWN" in str(bar.render()), "the source down")
+        assert "cannot connect" in str(bar.render())
+
+
 def replayed_lab_app() -> MLConsoleApp:
     """A snapshot recorded from the real lab after `inject bad-deploy`, replayed."""
     import json
