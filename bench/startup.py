@@ -61,10 +61,10 @@ Bare().run(headless=True, size=(160, 48))
 
 CHILD_DASHBOARD = """
 import sys, time
-from console.cli import build_parser, _resolve_config
+from console.cli import parse_args, _resolve_config
 from console.app import MLConsoleApp, create_app
 
-args = build_parser().parse_args(["--config", sys.argv[1]])
+args = parse_args(["--config", sys.argv[1]])  # as `mlconsole --config PATH` reads it
 config = _resolve_config(args)
 original = MLConsoleApp.on_ready
 

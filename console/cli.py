@@ -108,6 +108,8 @@ def parse_args(words: Sequence[str]) -> argparse.Namespace:
     one-command parser does not read as it expects (a value taken for the command, a
     usage error) sends them to the full parser, which reads (or refuses) them itself."""
     command = command_word(words)
+    if command is None and command_word([*words, "dashboard"]) == "dashboard":
+        command = "dashboard"  # top-level options alone: the dashboard, no group needed
     if command is not None:
         try:
             return build_parser(command, _parser_class=_OneCommandParser).parse_args(words)

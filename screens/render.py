@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console, ConsoleOptions
 from rich.measure import Measurement
@@ -15,10 +16,12 @@ from console.format import (
     HEALTH_STYLE,
     format_age,
 )
-from console.incidents import Incident
 from console.serving import serving_cell as serving_cell
 from console.snapshot import Health, SourceHealth
 from console.text import inert
+
+if TYPE_CHECKING:  # the store behind incidents is opened after the first paint
+    from console.incidents import Incident
 
 SEVERITY_STYLE = {
     "page": "bold red",

@@ -218,6 +218,33 @@ def test_a_command_of_a_group_imports_that_group_alone(tmp_path: Path) -> None:
     assert OTHER_COMMANDS & modules == {"console.audit_cli"}
 
 
+def test_the_dashboard_imports_no_command_group(tmp_path: Path) -> None:
+    """`mlconsole --config PATH` (the dashboard, no command named) builds this module's
+    parser alone: the other commands' modules are not on the way to the first paint."""
+    code, _, modules = run_main_modules("--config", str(tmp_path / "missing.yaml"))
+    assert code == 2  # no such config: refused before the dashboard opens
+    assert OTHER_COMMANDS & modules == set()
+
+
+def test_the_dashboard_screen_leaves_the_store_for_after_the_first_paint() -> None:
+    """The app and its dashboard import nothing of the incident store (its incidents,
+    the audit log, timelines): the store is opened in a thread after the first paint."""
+    code = (
+        "import sys, console.app, screens.dashboard, screens.alert_detail; "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    modules = set(
+        subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        ).stdout.split()
+    )
+    assert "screens.dashboard" in modules
+    assert (
+        modules & {"console.incidents", "console.store", "console.audit", "console.timeline"}
+        == set()
+    )
+
+
 def subcommands(parser: argparse.ArgumentParser) -> list[str]:
     """The command names ``parser`` takes, in the order `--help` lists them."""
     for action in parser._actions:
@@ -258,6 +285,11 @@ WORDS = [
     ["dashboard"],
     ["check-config", "c.yaml"],
     [],
+    ["--config", "c.yaml"],  # the dashboard, no command named
+    ["-c", "c.yaml", "--read-only", "--actor", "me"],
+    ["--config"],  # its value missing
+    ["--config", "c.yaml", "--bogus"],
+    ["--version"],
     ["status", "--wait", "soon"],  # a usage error inside the command
     ["status", "rollback"],  # a word the command does not take
     ["bogus"],  # not a command
