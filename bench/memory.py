@@ -40,6 +40,8 @@ from typing import Any
 import httpx
 import yaml
 
+from console.memory import DASHBOARD_ARENAS, trim
+
 ALERT = "ModelErrorBudgetBurn"
 
 
@@ -59,14 +61,13 @@ class Trace:
 
     def mark(self, what: str) -> None:
         import collections
-        import ctypes
         import tracemalloc
 
         if not self.on:
             return
         gc.collect()
         before = rss_mb()
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        trim()
         current, peak = tracemalloc.get_traced_memory()
         print(
             f"--- {what}: RSS {before:.1f} MB, after malloc_trim {rss_mb():.1f} MB; "
@@ -74,6 +75,7 @@ class Trace:
             f"{len(gc.get_objects())} objects, {len(asyncio.all_tasks())} tasks",
             file=sys.stderr,
         )
+        print(f"--- {what}: {breakdown()}", file=sys.stderr)
         tasks = collections.Counter(
             getattr(t.get_coro(), "__qualname__", "?") for t in asyncio.all_tasks()
         )
@@ -120,8 +122,126 @@ def breakdown() -> str:
     parts = " ".join(f"{k} {v / 1024:.1f}" for k, v in kinds.items())
     return (
         f"{parts} MB; SQLite {sqlite_mb():.1f} MB; {threading.active_count()} threads, "
-        f"{sys.getallocatedblocks()} Python blocks"
+        f"{sys.getallocatedblocks()} Python blocks ({held()}); {pymalloc_mb()}; {malloc_mb()}"
     )
+
+
+def held() -> str:
+    """How many snapshots and readings are alive: more than one generation of them
+    is what a peak of live blocks is made of, if anything of the app's."""
+    import collections
+
+    wanted = {"Snapshot", "SliReading", "AlertRecord", "Incident", "Survey"}
+    count = collections.Counter(
+        name for o in gc.get_objects() if (name := type(o).__name__) in wanted
+    )
+    return ", ".join(f"{count[name]} {name}" for name in sorted(wanted))
+
+
+def malloc_stats() -> dict[str, float] | None:
+    """What glibc's malloc holds over every arena (mallinfo2), in MB: ``used`` by the
+    program, ``free`` but kept, ``mmapped`` blocks; and its ``arenas``. None where
+    there is no glibc."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = MallInfo2
+    except (OSError, AttributeError):
+        return None
+    info = libc.mallinfo2()
+    arenas = sum(1 for line in malloc_info().splitlines() if line.startswith("<heap nr="))
+    return {
+        "used": info.uordblks / 2**20,
+        "free": info.fordblks / 2**20,
+        "mmapped": info.hblkhd / 2**20,
+        "arenas": arenas,
+    }
+
+
+def malloc_mb() -> str:
+    found = malloc_stats()
+    if found is None:
+        return ""
+    return (
+        f"malloc in use {found['used']:.1f} free {found['free']:.1f} "
+        f"mmapped {found['mmapped']:.1f} MB in {found['arenas']:.0f} arenas"
+    )
+
+
+def malloc_info() -> str:
+    """glibc's malloc_info XML (one <heap> per arena), through a temporary file."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    libc.fopen.restype = ctypes.c_void_p
+    libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    with tempfile.NamedTemporaryFile(suffix=".xml") as out:
+        stream = libc.fopen(out.name.encode(), b"w")
+        libc.malloc_info(0, stream)
+        libc.fclose(stream)
+        return Path(out.name).read_text()
+
+
+def pymalloc_stats() -> dict[str, int]:
+    """Python's own allocator (objects of 512 bytes or less), from
+    sys._debugmallocstats (written to fd 2, so caught there): ``arenas allocated
+    current`` (1 MiB each), ``bytes in allocated blocks`` (the live ones), and more."""
+    with tempfile.TemporaryFile("w+") as out:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        stats = out.read()
+    found = {}
+    for line in stats.splitlines():
+        if line.startswith("#") and "=" in line:
+            name, _, value = line.partition("=")
+            found[name.strip("# ").strip()] = int(value.strip().replace(",", ""))
+    return found
+
+
+def pymalloc_mb() -> str:
+    found = pymalloc_stats()
+    return (
+        f"pymalloc {found.get('arenas allocated current', 0)} arenas, "
+        f"live blocks {found.get('bytes in allocated blocks', 0) / 2**20:.1f} MB"
+    )
+
+
+def live_mb() -> float:
+    """What the program holds, whatever the allocators keep: the bytes of Python's
+    live small blocks plus malloc's bytes in use and mmapped, in MB (NaN without
+    glibc). RSS is this plus what the allocators keep free."""
+    found = malloc_stats()
+    if found is None:
+        return math.nan
+    small = pymalloc_stats().get("bytes in allocated blocks", 0) / 2**20
+    return small + found["used"] + found["mmapped"]
 
 
 def sqlite_mb() -> float:
@@ -194,6 +314,16 @@ async def hold(app: Any, alerts: Alerts | None, minutes: float) -> None:
             await alerts.keep()
 
 
+async def connected(app: Any) -> Any:
+    """The app's poller, once its sources are built (in a thread, at start)."""
+    end = time.monotonic() + 120
+    while app.poller is None:
+        if time.monotonic() > end:
+            raise SystemExit("the sources were not built within 120 s")
+        await asyncio.sleep(0.1)
+    return app.poller
+
+
 async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> dict[str, Any]:
     from console.app import SnapshotUpdated, create_app
     from console.config_loader import load_config
@@ -210,28 +340,35 @@ async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> d
 
     out: dict[str, Any] = {"scenario": scenario}
     trace = Trace()
+    if args.arena_max:
+        from console.memory import cap_arenas
+
+        cap_arenas(args.arena_max)  # as the dashboard's start does, before any thread
     app = create_app(config)
     async with app.run_test(size=(160, 48), message_hook=count):
         await hold(app, None, 0.25)  # started, first snapshots in
+        poller = await connected(app)
+        if args.no_trim:
+            poller.trimmer = None  # malloc keeps what it keeps, as before trimming
         out["start"] = rss_mb()
         trace.mark("start")
         if scenario == "none":
             await hold(app, None, args.minutes)
-            out["rss"] = rss_mb()
+            out["rss"], out["live"] = rss_mb(), live_mb()
         elif scenario == "alerts":
             await alerts.fire(models[: args.alerts])
             await hold(app, alerts, args.minutes)
-            out["rss"] = rss_mb()
+            out["rss"], out["live"] = rss_mb(), live_mb()
             trace.mark("alerts firing")
             out["incidents"] = len(app.open_incidents)
             await alerts.clear()
             await hold(app, alerts, args.minutes)
-            out["cleared"] = rss_mb()
+            out["cleared"], out["live_cleared"] = rss_mb(), live_mb()
             trace.mark("alerts cleared")
             out["incidents_after"] = len(app.open_incidents)
         else:  # soak
             await alerts.fire(models[: args.alerts])
-            samples, blocks, sqlite = [], [], []
+            samples, blocks, sqlite, lives = [], [], [], []
             churn = max(1, args.alerts // 10)
             spare = models[args.alerts :]
             for minute in range(int(args.soak_minutes)):
@@ -239,6 +376,7 @@ async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> d
                 samples.append(rss_mb())
                 blocks.append(sys.getallocatedblocks())
                 sqlite.append(sqlite_mb())
+                lives.append(live_mb())
                 print(
                     f"soak minute {minute + 1}: {samples[-1]:.1f} MB ({breakdown()})",
                     file=sys.stderr,
@@ -253,16 +391,19 @@ async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> d
                 await alerts.post(new, ends_in=600)
                 alerts.firing += new
             out["samples"], out["blocks"], out["sqlite"] = samples, blocks, sqlite
+            out["lives"] = lives
             # What malloc holds free (returned to the system by a trim), at the end only:
             # trimming along the way would change what is measured.
-            import ctypes
-
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
+            trim()
             out["trimmed"] = rss_mb()
             out["history_minutes"] = config.ui.history / 60
         await alerts.clear(alerts.firing)
     await alerts.client.aclose()
     out["snapshots"] = snapshots
+    trimmer = poller.trimmer
+    if trimmer is not None:
+        out["trims"], out["trim_ms"] = trimmer.trims, trimmer.seconds * 1000
+        out["trim_longest_ms"] = trimmer.longest * 1000
     return out
 
 
@@ -285,6 +426,7 @@ def run_child(scenario: str, config: Path, args: argparse.Namespace) -> dict[str
     command += ["--models", str(args.models), "--alerts", str(args.alerts)]
     command += ["--minutes", str(args.minutes), "--soak-minutes", str(args.soak_minutes)]
     command += ["--trace-every", str(args.trace_every)]
+    command += ["--arena-max", str(args.arena_max)] + (["--no-trim"] if args.no_trim else [])
     print(f"  {scenario} ...", file=sys.stderr)
     # The child's stderr (the trace, a failure's traceback) passes through.
     done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, env=env)
@@ -336,6 +478,19 @@ def measure(lab_config: Path, directory: Path, args: argparse.Namespace) -> None
     if none is not None and alerts is not None:
         print(f"ratio alerts / none:  {alerts['rss'] / none['rss']:.2f}x")
         print(f"ratio cleared / none: {alerts['cleared'] / none['rss']:.2f}x")
+        # What the program holds (Python's live blocks, malloc's in use), apart from
+        # what the allocators keep free after a busier moment.
+        print(
+            f"held by the program: none {none['live']:.1f} MB, alerts {alerts['live']:.1f} MB "
+            f"({alerts['live'] / none['live']:.2f}x), cleared {alerts['live_cleared']:.1f} MB "
+            f"({alerts['live_cleared'] / none['live']:.2f}x)"
+        )
+    for name, result in got.items():
+        if "trims" in result:
+            print(
+                f"{name}: {result['trims']} malloc trims in the state thread, "
+                f"{result['trim_ms']:.1f} ms in all, longest {result['trim_longest_ms']:.1f} ms"
+            )
     if "soak" in got:
         soak = got["soak"]
         samples = soak["samples"]
@@ -359,6 +514,11 @@ def measure(lab_config: Path, directory: Path, args: argparse.Namespace) -> None
                 f"{soak['blocks'][minute - 1]:,}, SQLite {soak['sqlite'][minute - 1]:.1f} MB"
             )
         print(f"  at the end, after malloc_trim: RSS {soak['trimmed']:.1f} MB")
+        lives = soak["lives"]
+        print(
+            f"held by the program (Python's live blocks, malloc in use): first "
+            f"{lives[0]:.1f} MB, last {lives[-1]:.1f} MB, slope {slope(lives):+.2f} MB/min"
+        )
         print("soak samples (MB): " + " ".join(f"{s:.0f}" for s in samples))
 
 
@@ -382,6 +542,19 @@ def main() -> None:
         default=0,
         metavar="MINUTES",
         help="with MLCONSOLE_BENCH_TRACE: mark what grew every so many soak minutes",
+    )
+    parser.add_argument(
+        "--no-trim",
+        action="store_true",
+        help="the poller never trims malloc's free heap (to compare with trimming)",
+    )
+    parser.add_argument(
+        "--arena-max",
+        type=int,
+        default=DASHBOARD_ARENAS,
+        metavar="N",
+        help="cap malloc's arenas at N (glibc's M_ARENA_MAX) as the dashboard does "
+        f"(default {DASHBOARD_ARENAS}, as the dashboard); 0: glibc's default, eight per core",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()

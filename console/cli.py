@@ -288,7 +288,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if isinstance(config, int):
         return config
     from console.app import create_app
+    from console.memory import DASHBOARD_ARENAS, cap_arenas
 
+    cap_arenas(DASHBOARD_ARENAS)  # before the app starts any thread
     app = create_app(config, read_only=args.read_only, actor=args.actor)
     app.run()
     leave_the_heap()

@@ -32,6 +32,7 @@ from adapters.redaction import Redactor
 from adapters.threads import DaemonPool
 from console.alias_history import AliasHistory, Deployment, HistoryError
 from console.config import Config, SliConfig, SourceConfig
+from console.memory import HeapTrimmer, can_trim
 from console.snapshot import Judge, SliReading, SliStatus, Snapshot, SourceHealth
 
 SnapshotCallback = Callable[[Snapshot], None]
@@ -224,6 +225,9 @@ class Poller:
         #: Held while the poller's state changes and a snapshot is built from it.
         self._state_lock = threading.Lock()
         self._state: DaemonPool | None = None
+        #: Gives the heap malloc keeps free back to the system, in the state thread,
+        #: after the snapshot it follows (None where the C library cannot).
+        self.trimmer: HeapTrimmer | None = HeapTrimmer() if can_trim() else None
         self.snapshot = self._build(None)
 
     # -- lifecycle ---------------------------------------------------------
@@ -349,6 +353,12 @@ class Poller:
             self.snapshot = self._build(self.snapshot)
             if self.on_built is not None:
                 self.on_built(self.snapshot)
+            trimmer, pool = self.trimmer, self._state
+            if trimmer is not None and pool is not None and trimmer.due(len(self._all_alerts)):
+                # Queued behind this change, so the snapshot is published first; the
+                # trim runs without the interpreter's lock (a ctypes call).
+                with contextlib.suppress(RuntimeError):  # the poller stopped meanwhile
+                    pool.submit(trimmer.run)
             return not known and bool(self.snapshot.models)
 
     def _wake_switches(self) -> None:

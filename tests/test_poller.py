@@ -421,3 +421,34 @@ async def test_answers_are_applied_in_the_state_thread_and_measured_there() -> N
         sli = next(s for s in snap.slis if s.name == name)
         assert book.widths(sli, reading) == model_table.sli_widths(sli, reading), model
     await poller.stop()
+
+
+async def test_the_heap_is_trimmed_in_the_state_thread_once_alerts_fall() -> None:
+    import threading
+
+    from console.memory import HeapTrimmer
+
+    two = (
+        alert("fraud-detector", "ModelErrorBudgetBurn", "page", 1, "burn"),
+        alert("recommender", "ModelErrorBudgetBurn", "page", 1, "burn"),
+    )
+    source = ScriptedAlerts(two)
+    poller = Poller(CONFIG, {"alertmanager": source})
+    trimmed = threading.Event()
+    seen: list[tuple[str, int]] = []
+
+    def trim() -> bool:  # what the poller held when it trimmed, and where it ran
+        seen.append((threading.current_thread().name, len(poller.snapshot.alerts)))
+        trimmed.set()
+        return True
+
+    # No trim on the clock (an hour), one as soon as the alerts fall.
+    poller.trimmer = HeapTrimmer(interval=3600, soon=0, trim=trim)
+    await poller.refresh("alertmanager")
+    assert len(poller.snapshot.alerts) == 2
+    source._alerts = two[:1]  # one resolves
+    await poller.refresh("alertmanager")
+    assert await asyncio.to_thread(trimmed.wait, 10)
+    # After the snapshot that let the alert go, in the poller's state thread.
+    assert seen == [("poller-state_0", 1)]
+    await poller.stop()
