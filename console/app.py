@@ -397,12 +397,14 @@ class MLConsoleApp(App[int]):
         # is then never created, rather than left unawaited.
         if self._alerts_complete(snapshot):
             self.run_worker(
-                functools.partial(self._sync, snapshot),  # type: ignore[arg-type]
+                # The alerts only: a sync runs for seconds at hundreds of alerts, and the
+                # snapshot would keep a generation of readings alive meanwhile.
+                functools.partial(self._sync, snapshot.alerts),  # type: ignore[arg-type]
                 group="incidents",
                 exit_on_error=False,
                 name="incidents",
                 # Textual describes a worker by repr(work) unless told: here the
-                # repr of a whole snapshot, megabytes at a thousand models.
+                # repr of every alert, megabytes at a thousand models.
                 description="incidents: sync with the alerts",
             )
         else:  # no alerts to trust, but other responders' acks and notes still show
@@ -432,7 +434,7 @@ class MLConsoleApp(App[int]):
         if self.open_incidents != before:
             self.incidents_changed()
 
-    async def _sync(self, snapshot: Snapshot) -> None:
+    async def _sync(self, alerts: tuple[AlertRecord, ...]) -> None:
         import asyncio
 
         from console.incident_live import sync_alerts
@@ -441,9 +443,7 @@ class MLConsoleApp(App[int]):
         book = self.incidents
         assert book is not None
         try:
-            result = await asyncio.to_thread(
-                sync_alerts, book, self.config, snapshot.alerts, now=self.now()
-            )
+            result = await asyncio.to_thread(sync_alerts, book, self.config, alerts, now=self.now())
             before = self.open_incidents
             self.open_incidents = tuple(await asyncio.to_thread(book.incidents, open_only=True))
         except IncidentError as exc:

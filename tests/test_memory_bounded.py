@@ -9,11 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from adapters.base import AlertRecord
 from console.app import MLConsoleApp, create_app
 from console.config_loader import load_text
 from console.runbook import Runbook
 from console.runbook_catalog import Catalog
+from console.snapshot import Snapshot
 from console.store import Store
 from console.triage import Triage
 from tests.builders import NOW
@@ -97,3 +100,42 @@ async def test_what_the_app_holds_returns_to_its_size_after_pages_fire_and_clear
     assert len(walks) == PAGES * (CYCLES + 1)  # every page was walked: the work was done
     assert before["pretriaged"] == before["pre-triage started"] == before["open incidents"] == 0
     assert after == before
+
+
+async def test_an_incident_sync_holds_the_alerts_not_the_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync runs for seconds at 500 alerts; meanwhile new snapshots come in. What
+    it holds is the alerts it syncs, not the whole snapshot they came in (at a
+    thousand models, a generation of readings kept alive for nothing)."""
+    import gc
+    import threading
+
+    from console import incident_live
+
+    entered, release = threading.Event(), threading.Event()
+    real = incident_live.sync_alerts
+
+    def slow_sync(*args: Any, **kwargs: Any) -> Any:  # the store is slow this time
+        entered.set()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(incident_live, "sync_alerts", slow_sync)
+    config = sequence_config(tmp_path)
+    app = create_app(config, poll=False, clock=lambda: NOW + 1)
+    app.snapshot = world(NOW)
+    page = drift_alert(0, 0, NOW)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.incidents is not None, "the incidents opened")
+        app.apply_snapshot(world(NOW + 0.5, page))  # the sync starts from this one
+        assert await asyncio.to_thread(entered.wait, 30)
+        app.apply_snapshot(world(NOW + 0.75, page))  # the next one, shown meanwhile
+        await pilot.pause()
+        gc.collect()
+        alive = {o.taken_at for o in gc.get_objects() if isinstance(o, Snapshot)}
+        release.set()
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: len(app.open_incidents) == 1, "the page's incident")
+    assert NOW + 0.75 in alive
+    assert NOW + 0.5 not in alive, "the sync kept the snapshot it started from"
