@@ -75,7 +75,7 @@ class Trace:
             f"{len(gc.get_objects())} objects, {len(asyncio.all_tasks())} tasks",
             file=sys.stderr,
         )
-        print(f"--- {what}: {breakdown()}", file=sys.stderr)
+        print(f"--- {what}: {breakdown()}; {held()}", file=sys.stderr)
         tasks = collections.Counter(
             getattr(t.get_coro(), "__qualname__", "?") for t in asyncio.all_tasks()
         )
@@ -122,13 +122,17 @@ def breakdown() -> str:
     parts = " ".join(f"{k} {v / 1024:.1f}" for k, v in kinds.items())
     return (
         f"{parts} MB; SQLite {sqlite_mb():.1f} MB; {threading.active_count()} threads, "
-        f"{sys.getallocatedblocks()} Python blocks ({held()}); {pymalloc_mb()}; {malloc_mb()}"
+        f"{sys.getallocatedblocks()} Python blocks; {pymalloc_mb()}; {malloc_mb()}"
     )
 
 
 def held() -> str:
     """How many snapshots and readings are alive: more than one generation of them
-    is what a peak of live blocks is made of, if anything of the app's."""
+    is what a peak of live blocks is made of, if anything of the app's.
+
+    Diagnosis only (the trace's marks): ``gc.get_objects()`` takes a reference to
+    every object, even a tuple another thread is still building, and that thread
+    then fails ("bad argument to internal function" in ``_PyTuple_Resize``)."""
     import collections
 
     wanted = {"Snapshot", "SliReading", "AlertRecord", "Incident", "Survey"}

@@ -28,8 +28,8 @@ DASHBOARD_ARENAS = 2
 core). Each thread that allocates (the UI, the poller's state thread, a query thread
 per Prometheus query in flight, the incident workers) would otherwise take an arena
 of its own, up to 16 on two cores, and each keeps what its thread freed. At 1,000
-models two arenas held 10-15 MB less than sixteen, and a trim walks two arenas
-instead of sixteen (well under a millisecond instead of up to tens)."""
+models two arenas held 10-18 MB less than sixteen (medians of 3), and a trim walks two
+arenas instead of sixteen: 0.7 ms at the median, at most 11 ms, against up to 48 ms."""
 
 
 def _libc() -> Any | None:
