@@ -32,6 +32,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -130,6 +131,17 @@ def series_for(slis: Sequence[SliConfig]) -> dict[str, Series]:
     return found
 
 
+class _Server(ThreadingHTTPServer):
+    """The fleet's HTTP server: a console that quits with a request in flight resets
+    its connection, which is not the fleet's error to print."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class Fleet:
     """The server: N models, the SLIs of ``config`` (the lab's by default), and the
     alerts fired now. Start it with :meth:`start` or as a context manager."""
@@ -170,7 +182,7 @@ class Fleet:
         class Handler(_Handler):
             owner = fleet
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = _Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
