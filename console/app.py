@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 from adapters.base import Adapter, AlertRecord, AlertsAdapter, MetricsAdapter
 from console import __version__, model_table
 from console.config import Config
+from console.keys_first import KeysFirst
 from console.poller import Poller, build_adapters, initial_snapshot
 from console.snapshot import Health, Snapshot
 from console.text import inert
@@ -124,6 +125,8 @@ class MLConsoleApp(App[int]):
         self.widths = model_table.WidthBook()
         #: When the last key came in (time.monotonic): screens put input first.
         self.last_key_at = -math.inf
+        #: The poller's state thread steps aside while a key is answered.
+        self.keys_first = KeysFirst()
         # A factory defers building the adapters (and importing their HTTP
         # clients, ~0.1 s) to a thread after the first paint.
         self._poller_factory = None if isinstance(poller, Poller) else poller
@@ -137,6 +140,8 @@ class MLConsoleApp(App[int]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
             self.last_key_at = time.monotonic()
+            self.keys_first.key_in()
+            self.call_after_refresh(self.keys_first.key_shown)
         await super().on_event(event)
 
     def notify(
@@ -320,6 +325,7 @@ class MLConsoleApp(App[int]):
         self.poller = poller
         poller.on_snapshot = self._publish
         poller.on_built = self.widths.measure  # measured before the dashboard asks
+        poller.give_way = self.widths.give_way = self.keys_first.give_way
         poller.start()
 
     def _pretriage(self, snapshot: Snapshot) -> None:

@@ -24,6 +24,7 @@ from console.format import (
     format_value,
     sparkline,
 )
+from console.keys_first import in_pieces, no_key
 from console.serving import serving_cell
 from console.snapshot import Health, SliReading, SliStatus, Snapshot
 from console.text import inert
@@ -318,9 +319,14 @@ class Survey:
         return row
 
 
-def survey(snapshot: Snapshot, measured: Iterable[tuple[SliReading, tuple[int, ...]]]) -> Survey:
+def survey(
+    snapshot: Snapshot,
+    measured: Iterable[tuple[SliReading, tuple[int, ...]]],
+    give_way: Callable[[], None] = no_key,
+) -> Survey:
     """The :class:`Survey` of ``snapshot``, from its readings, each with its
-    :func:`sli_widths` (``measured``)."""
+    :func:`sli_widths` (``measured``); ``give_way`` is called between pieces of the
+    work (:func:`console.keys_first.in_pieces`)."""
     models = snapshot.models
     order = tuple(ordered(snapshot, models))
     name = max((cell_len(model_name(m)) for m in models), default=0)
@@ -334,30 +340,32 @@ def survey(snapshot: Snapshot, measured: Iterable[tuple[SliReading, tuple[int, .
     aged: list[str] = []
     position = {sli.name: index for index, sli in enumerate(snapshot.slis)}
     sli_widest = [list(_NO_READING) for _ in snapshot.slis]
-    for model in models:
-        found = breaches(snapshot, model)
-        if found:
-            breached = max(breached, breached_cell(snapshot, model, frozenset()).cell_len)
-        elif all(
-            r is None or r.status is SliStatus.NODATA
-            for r in (snapshot.reading(model, s.name) for s in snapshot.slis)
-        ):
-            unknown = True
-        else:
-            clear = True
-        deployed = snapshot.deployments.get(model)
-        if deployed is not None and deployed.version is not None and not deployed.first_seen:
-            aged.append(model)
-        else:
-            serving = max(serving, serving_cell(snapshot, model, 0.0).cell_len)
-    for reading, sizes in measured:
-        index = position.get(reading.sli)
-        if index is None:
-            continue
-        widest = sli_widest[index]
-        for detail, size in enumerate(sizes):
-            if size > widest[detail]:
-                widest[detail] = size
+    for piece in in_pieces(models, give_way):
+        for model in piece:
+            found = breaches(snapshot, model)
+            if found:
+                breached = max(breached, breached_cell(snapshot, model, frozenset()).cell_len)
+            elif all(
+                r is None or r.status is SliStatus.NODATA
+                for r in (snapshot.reading(model, s.name) for s in snapshot.slis)
+            ):
+                unknown = True
+            else:
+                clear = True
+            deployed = snapshot.deployments.get(model)
+            if deployed is not None and deployed.version is not None and not deployed.first_seen:
+                aged.append(model)
+            else:
+                serving = max(serving, serving_cell(snapshot, model, 0.0).cell_len)
+    for measured_piece in in_pieces(measured, give_way):
+        for reading, sizes in measured_piece:
+            index = position.get(reading.sli)
+            if index is None:
+                continue
+            widest = sli_widest[index]
+            for detail, size in enumerate(sizes):
+                if size > widest[detail]:
+                    widest[detail] = size
     return Survey(
         snapshot,
         order,
@@ -382,11 +390,14 @@ class WidthBook:
     keeps the readings of the last snapshot measured, and those asked of it since.
     It is only a cache: a width that a thread's write loses is measured again."""
 
-    __slots__ = ("_book", "_survey")
+    __slots__ = ("_book", "_survey", "give_way")
 
     def __init__(self) -> None:
         self._book: dict[int, tuple[SliReading, tuple[int, ...]]] = {}
         self._survey: Survey | None = None
+        #: Called between pieces of :meth:`measure`'s work: a UI waits there while it
+        #: answers a key (:class:`console.keys_first.KeysFirst`).
+        self.give_way: Callable[[], None] = no_key
 
     def __len__(self) -> int:
         return len(self._book)
@@ -397,14 +408,15 @@ class WidthBook:
         slis = {sli.name: sli for sli in snapshot.slis}
         book = self._book
         fresh: dict[int, tuple[SliReading, tuple[int, ...]]] = {}
-        for reading in snapshot.readings.values():
-            known = book.get(id(reading))
-            if known is not None and known[0] is reading:
-                fresh[id(reading)] = known
-            elif (sli := slis.get(reading.sli)) is not None:
-                fresh[id(reading)] = (reading, sli_widths(sli, reading))
+        for piece in in_pieces(snapshot.readings.values(), self.give_way):
+            for reading in piece:
+                known = book.get(id(reading))
+                if known is not None and known[0] is reading:
+                    fresh[id(reading)] = known
+                elif (sli := slis.get(reading.sli)) is not None:
+                    fresh[id(reading)] = (reading, sli_widths(sli, reading))
         self._book = fresh
-        self._survey = survey(snapshot, fresh.values())
+        self._survey = survey(snapshot, fresh.values(), self.give_way)
 
     def survey_of(self, snapshot: Snapshot) -> Survey | None:
         """The survey of ``snapshot``, if it is the snapshot last measured."""

@@ -32,6 +32,7 @@ from adapters.redaction import Redactor
 from adapters.threads import DaemonPool
 from console.alias_history import AliasHistory, Deployment, HistoryError
 from console.config import Config, SliConfig, SourceConfig
+from console.keys_first import in_pieces, no_key
 from console.memory import HeapTrimmer, can_trim
 from console.snapshot import Judge, SliReading, SliStatus, Snapshot, SourceHealth
 
@@ -194,6 +195,9 @@ class Poller:
         #: Called in the state thread with each snapshot built there, before it is
         #: published: work a screen would otherwise do on the UI loop.
         self.on_built: SnapshotCallback | None = None
+        #: Called in the state thread between pieces of its work: a UI waits there
+        #: while it answers a key (:class:`console.keys_first.KeysFirst`).
+        self.give_way: Callable[[], None] = no_key
         self.clock = clock
         self._slis = tuple(config.slis)
         self._judges = {sli.name: Judge(sli) for sli in self._slis}
@@ -442,23 +446,24 @@ class Poller:
         add = self._history.add
         at = result.timestamp
         values = result.values
-        for model, value in values.items():
-            key = keys.get(model)
-            if key is None:
-                key = keys[model] = (model, name)
-                self._reading_models.add(model)
-            history = add(key, at, value)
-            burn = burn_rate(value, bad.get(model) if bad is not None else None)
-            old = readings.get(key)
-            if (
-                old is not None
-                and old.history is history  # so the value is the same too
-                and old.value is not None
-                and old.burn_rate == burn
-                and old.error is None
-            ):
-                continue
-            readings[key] = SliReading(name, model, value, status(value), burn, history)
+        for piece in in_pieces(values.items(), self.give_way):
+            for model, value in piece:
+                key = keys.get(model)
+                if key is None:
+                    key = keys[model] = (model, name)
+                    self._reading_models.add(model)
+                history = add(key, at, value)
+                burn = burn_rate(value, bad.get(model) if bad is not None else None)
+                old = readings.get(key)
+                if (
+                    old is not None
+                    and old.history is history  # so the value is the same too
+                    and old.value is not None
+                    and old.burn_rate == burn
+                    and old.error is None
+                ):
+                    continue
+                readings[key] = SliReading(name, model, value, status(value), burn, history)
         vanished = self._vanished
         if vanished:  # back again: no longer on its way out
             for key in [k for k in vanished if k[1] == name and k[0] in values]:

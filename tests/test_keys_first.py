@@ -1,0 +1,128 @@
+"""Keys before background work: the poller's state thread steps aside between pieces
+of its work while a key is being answered, and never for longer than a key's hold."""
+
+from __future__ import annotations
+
+import threading
+
+from console import model_table
+from console.app import create_app
+from console.keys_first import HOLD_LIMIT, PIECE, KeysFirst, in_pieces
+from console.poller import Poller
+from tests.builders import CONFIG, snapshot
+from tests.test_poller import ScriptedAlerts, ScriptedMetrics
+from tests.waits import until
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_work_goes_on_at_once_when_no_key_is_being_answered() -> None:
+    keys = KeysFirst()
+    keys.give_way()  # returns: nothing to wait for
+    keys.key_in()
+    keys.key_shown()
+    keys.give_way()  # the key was shown: nothing to wait for
+
+
+def test_work_waits_while_a_key_is_answered_and_goes_on_once_it_is_shown() -> None:
+    keys = KeysFirst()
+    keys.key_in()
+    went_on = threading.Event()
+    worker = threading.Thread(target=lambda: (keys.give_way(), went_on.set()))
+    worker.start()
+    assert not went_on.wait(HOLD_LIMIT / 5)  # still stepping aside
+    keys.key_shown()  # the key's frame is painted
+    assert went_on.wait(30)
+    worker.join()
+
+
+def test_a_key_holds_work_back_no_longer_than_its_limit_from_when_it_came() -> None:
+    """A key whose frame is never reported (or keys held down) cannot stop the data:
+    once the limit has passed since the key came in, every piece goes on at once."""
+    clock = Clock()
+    keys = KeysFirst(clock)
+    keys.key_in()
+    clock.now += HOLD_LIMIT  # the key came in that long ago, and is not shown yet
+    for _ in range(100):
+        keys.give_way()  # each returns at once: nothing would end a wait here
+
+
+def test_pieces_hold_every_item_in_order_with_a_way_given_before_each() -> None:
+    given: list[int] = []
+    seen: list[int] = []
+    items = range(2 * PIECE + 5)
+    for piece in in_pieces(items, lambda: given.append(len(seen))):
+        assert len(piece) <= PIECE
+        seen.extend(piece)
+    assert seen == list(items)
+    assert given == [0, PIECE, 2 * PIECE]  # before each piece, none after the last
+    assert list(in_pieces((), lambda: given.append(-1))) == [] and given[-1] != -1
+
+
+async def test_the_state_thread_gives_way_between_pieces_of_a_big_refresh() -> None:
+    """A refresh of more than a piece's worth of models gives way in every loop that
+    walks them: the readings, their widths and the survey."""
+    models = 2 * PIECE + 10
+    values = {f"m-{i:04d}": {"e": 0.001, "l": 0.2, "d": 0.05} for i in range(models)}
+    poller = Poller(
+        CONFIG, {"prometheus": ScriptedMetrics(values), "alertmanager": ScriptedAlerts(())}
+    )
+    book = model_table.WidthBook()
+    where: list[str] = []
+
+    def give_way() -> None:
+        where.append(threading.current_thread().name)
+
+    poller.give_way = book.give_way = give_way
+    poller.on_built = book.measure
+    snap = await poller.refresh_once()
+    assert len(snap.models) == models
+    readings = len(snap.readings)
+    # Per SLI read (3 of them), the readings measured, the models surveyed, the widths
+    # surveyed: each in pieces, from the state thread alone.
+    assert len(where) >= 3 * 3 + readings // PIECE + models // PIECE + readings // PIECE
+    assert {name.split("_")[0] for name in where} == {"poller-state"}
+    await poller.stop()
+
+
+class RecordingKeys(KeysFirst):
+    """What the UI tells of its keys."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told: list[str] = []
+
+    def key_in(self) -> None:
+        self.told.append("in")
+        super().key_in()
+
+    def key_shown(self) -> None:
+        self.told.append("shown")
+        super().key_shown()
+
+
+async def test_the_app_tells_its_poller_when_a_key_comes_and_when_it_is_shown() -> None:
+    app = create_app(CONFIG, poll=False)
+    app.snapshot = snapshot()
+    keys = app.keys_first = RecordingKeys()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("down")  # a cursor key
+        await until(
+            pilot,
+            lambda: bool(keys.told) and keys.told.count("in") == keys.told.count("shown"),
+            "the key's frame",
+        )
+        # Told as it came in, and shown after (Textual hands the app a key twice: as
+        # it comes in, and as it bubbles up from the focused widget).
+        assert keys.told[0] == "in" and keys.told[-1] == "shown"
+        assert keys.told.count("in") == keys.told.count("shown") >= 1
+        poller = Poller(CONFIG, {"alertmanager": ScriptedAlerts(())})
+        app._start_poller(poller)
+        assert poller.give_way == keys.give_way == app.widths.give_way
+        await poller.stop()
