@@ -415,8 +415,11 @@ class WidthBook:
                     fresh[id(reading)] = known
                 elif (sli := slis.get(reading.sli)) is not None:
                     fresh[id(reading)] = (reading, sli_widths(sli, reading))
+        # The UI thread may add to the book from the moment it is handed over (and
+        # while this thread gives way): the survey reads what was measured here.
+        measured = list(fresh.values())
         self._book = fresh
-        self._survey = survey(snapshot, fresh.values(), self.give_way)
+        self._survey = survey(snapshot, measured, self.give_way)
 
     def survey_of(self, snapshot: Snapshot) -> Survey | None:
         """The survey of ``snapshot``, if it is the snapshot last measured."""

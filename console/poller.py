@@ -284,10 +284,23 @@ class Poller:
         interval = self._source(name).interval
         wake = self._wake[name]
         while True:
-            await self.refresh(name)
+            try:
+                await self.refresh(name)
+            except Exception as exc:  # a bug past the adapter: shown, and polling goes on
+                self._failed(name, f"{name}: unexpected {exc.__class__.__name__}: {exc}")
             wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=interval)
+
+    def _failed(self, name: str, error: str) -> None:
+        """A refresh of ``name`` that failed past its adapter: the source is shown down
+        with ``error`` until a refresh succeeds."""
+        with self._state_lock:
+            now = self.clock()
+            self._health[name] = replace(self._health[name], last_error=error, last_error_at=now)
+            self.snapshot = self._build(self.snapshot)
+        if self.on_snapshot is not None:
+            self.on_snapshot(self.snapshot)
 
     # -- one refresh -------------------------------------------------------
 

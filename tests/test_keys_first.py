@@ -3,12 +3,15 @@ of its work while a key is being answered, and never for longer than a key's hol
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from dataclasses import replace
 
 from console import model_table
 from console.app import create_app
 from console.keys_first import HOLD_LIMIT, PIECE, KeysFirst, in_pieces
 from console.poller import Poller
+from console.snapshot import Health, Snapshot, SourceHealth
 from tests.builders import CONFIG, snapshot
 from tests.test_poller import ScriptedAlerts, ScriptedMetrics
 from tests.waits import until
@@ -125,4 +128,64 @@ async def test_the_app_tells_its_poller_when_a_key_comes_and_when_it_is_shown() 
         poller = Poller(CONFIG, {"alertmanager": ScriptedAlerts(())})
         app._start_poller(poller)
         assert poller.give_way == keys.give_way == app.widths.give_way
+        await poller.stop()
+
+
+async def test_widths_asked_while_the_state_thread_gives_way_do_not_break_its_survey() -> None:
+    """While the state thread gives way, the UI draws, and asks the book for widths it
+    has not measured (adding them to it): the survey goes on over what it measured."""
+    models = 2 * PIECE + 10
+    values = {f"m-{i:04d}": {"e": 0.001, "l": 0.2, "d": 0.05} for i in range(models)}
+    poller = Poller(
+        CONFIG, {"prometheus": ScriptedMetrics(values), "alertmanager": ScriptedAlerts(())}
+    )
+    first = await poller.refresh_once()
+    book = model_table.WidthBook()
+    sli = first.slis[0]
+    asked: list[int] = []
+
+    def ui_draws() -> None:  # what the UI thread does while the state thread waits
+        reading = replace(first.readings[("m-0000", sli.name)], value=0.5 + len(asked))
+        asked.append(len(book.widths(sli, reading)))
+
+    book.give_way = ui_draws
+    book.measure(first)
+    assert asked and all(asked)
+    survey = book.survey_of(first)
+    assert survey is not None and len(survey.order) == models
+    await poller.stop()
+
+
+async def test_a_refresh_that_fails_past_its_adapter_shows_the_source_down_and_polls_on() -> None:
+    """An error after the adapter answered (applying its answer, measuring it) does
+    not end the source's polling: the source is shown down with the error, and the
+    next refresh that works brings it back."""
+    poller = Poller(CONFIG, {"alertmanager": ScriptedAlerts(())})
+    failures = [RuntimeError("dictionary changed size during iteration")]
+
+    def on_built(snap: Snapshot) -> None:
+        if failures:
+            raise failures.pop()
+
+    def health(snap: Snapshot) -> SourceHealth:
+        return snap.sources["alertmanager"]
+
+    shown_down, back = asyncio.Event(), asyncio.Event()
+
+    def on_snapshot(snap: Snapshot) -> None:
+        if health(snap).state(snap.taken_at) is Health.DOWN:
+            shown_down.set()
+        elif shown_down.is_set() and health(snap).state(snap.taken_at) is Health.OK:
+            back.set()
+
+    poller.on_built = on_built
+    poller.on_snapshot = on_snapshot
+    poller.start()
+    try:
+        await asyncio.wait_for(shown_down.wait(), 30)
+        error = health(poller.snapshot).last_error or ""
+        assert "unexpected RuntimeError: dictionary changed size" in error
+        poller.refresh_now()  # the loop is still there to ask again
+        await asyncio.wait_for(back.wait(), 30)
+    finally:
         await poller.stop()
