@@ -183,7 +183,6 @@ class Fleet:
             owner = fleet
 
         self._server = _Server(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------
