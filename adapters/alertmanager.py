@@ -136,8 +136,15 @@ class AlertmanagerAdapter(AlertsAdapter):
 
         Comparing an alert's answer with the last one costs a fraction of parsing it
         (three RFC 3339 times, label maps, a record), and most alerts do not change
-        between two reads; a screen can also skip an unchanged alert by identity."""
-        body = await self.request_json("GET", "/api/v2/alerts")
+        between two reads; a screen can also skip an unchanged alert by identity.
+        The answer is read in the HTTP client's worker thread, not on the loop."""
+        path = "/api/v2/alerts"
+        return await self._http.request_json(  # type: ignore[no-any-return]
+            "GET", path, parse=lambda body: self._read_alerts(body, path)
+        )
+
+    def _read_alerts(self, body: Any, path: str) -> tuple[AlertRecord, ...]:
+        self.give_way()
         last, read = self._last_read, {}
 
         def parse(raw: Any) -> AlertRecord:
@@ -150,7 +157,7 @@ class AlertmanagerAdapter(AlertsAdapter):
             read[record.fingerprint] = (raw, record)
             return record
 
-        alerts = self._parse_list(body, parse, "/api/v2/alerts")
+        alerts = self._parse_list(body, parse, path)
         self._last_read = read
         return alerts
 

@@ -341,6 +341,10 @@ def _redacting(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable
     return redacting
 
 
+def _go_on() -> None:
+    """:attr:`Adapter.give_way` when nothing waits on the adapter's threads."""
+
+
 class Adapter(ABC):
     """Base of every adapter.
 
@@ -376,6 +380,10 @@ class Adapter(ABC):
     def __init__(self, name: str, settings: SourceSettings) -> None:
         self.name = name
         self.settings = settings
+        #: Called by the adapter's worker threads between receiving an answer and
+        #: parsing it. The console sets it to wait there while its UI answers a key:
+        #: Python runs one thread at a time, and a parse would slow the key down.
+        self.give_way: Callable[[], None] = _go_on
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release connections. Called once, when the console stops."""

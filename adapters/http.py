@@ -1,8 +1,9 @@
 """HTTP clients for the adapters that speak JSON over HTTP with httpx.
 
-:class:`HttpClient` (``httpx.AsyncClient``, on the event loop) and
-:class:`BlockingHttpClient` (``httpx.Client``, for an adapter that reads and
-parses its answers in worker threads) are built the same way from a source's
+:class:`HttpClient` (awaited; its requests and their parses run in worker threads
+of its own) and :class:`BlockingHttpClient` (for an adapter that reads and parses
+its answers in worker threads of the adapter's) are both ``httpx.Client``, built
+the same way from a source's
 settings (timeout, headers, bearer and basic auth, one shared TLS context) and
 retry the same way, with exponential backoff. Every failure becomes an
 :class:`HttpError` (an :class:`~adapters.base.AdapterError`) with a one-line
@@ -28,12 +29,15 @@ import os
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from adapters.base import AdapterError, SourceSettings
 from adapters.redaction import EXCERPT, Redactor, one_line, redact_url, settings_secrets
+from adapters.threads import DaemonPool
+
+T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -160,7 +164,7 @@ class _HttpSource:
         raise NotImplementedError
 
     def _client_options(self) -> dict[str, Any]:
-        """The arguments of ``httpx.Client`` and ``httpx.AsyncClient`` alike."""
+        """The arguments of every ``httpx.Client`` built here."""
         settings = self.settings
         auth = None
         if settings.basic_auth is not None:
@@ -298,20 +302,37 @@ class _HttpSource:
 
 
 class HttpClient(_HttpSource):
-    """An ``httpx.AsyncClient`` for one source, with retries and safe error messages.
+    """A source's requests for an adapter that awaits them: each is sent, retried and
+    its answer parsed in a worker thread of the client's own, on an ``httpx.Client``.
+
+    The event loop that awaits them is the UI's: at hundreds of alerts, reading and
+    parsing an answer there held keys back. (Nor does the process load an async
+    HTTP stack for it.) Up to :data:`THREADS` requests run at once; a call still in
+    flight when the client is closed is abandoned, not waited for.
 
     ``system`` names what is on the other end in hints ("is MLflow running and
     reachable?"); ``base_path`` is put before every request path; ``describe``
     turns a system's error answers into readable messages.
     """
 
-    _client: httpx.AsyncClient
+    THREADS = 8
+    """Requests in flight at once, and the connections kept open for them."""
+
+    _client: httpx.Client
 
     def _open(self) -> None:
-        self._client = httpx.AsyncClient(**self._client_options())
+        threads = self.THREADS
+        limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
+        self._client = httpx.Client(**self._client_options(), limits=limits)
+        self._pool = DaemonPool(threads, f"{self.source}-http")
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Give up on the calls in flight and close the connections."""
+        self._pool.shutdown(wait=False, cancel_futures=True, abandon_running=True)
+        self._client.close()
+
+    async def _in_thread(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     async def request_json(
         self,
@@ -321,9 +342,38 @@ class HttpClient(_HttpSource):
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        parse: Callable[[Any], Any] | None = None,
     ) -> Any:
-        """Send a request and return its JSON answer (None for an empty one)."""
-        response = await self.send(method, path, params=params, json=json, headers=headers)
+        """Send a request and return its JSON answer (None for an empty one); with
+        ``parse``, what ``parse`` makes of it, in the same worker thread."""
+
+        def call() -> Any:
+            body = self._request_json(method, path, params, json, headers)
+            return body if parse is None else parse(body)
+
+        return await self._in_thread(call)
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send a request with retries; return a 2xx answer or raise :class:`HttpError`."""
+        return await self._in_thread(lambda: self._send(method, path, params, json, headers))
+
+    def _request_json(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
+    ) -> Any:
+        response = self._send(method, path, params, json, headers)
         if not response.content.strip():
             return None
         try:
@@ -336,22 +386,20 @@ class HttpClient(_HttpSource):
                 status=response.status_code,
             ) from None
 
-    async def send(
+    def _send(
         self,
         method: str,
         path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
     ) -> httpx.Response:
-        """Send a request with retries; return a 2xx answer or raise :class:`HttpError`."""
         method = method.upper()
         idempotent = method in IDEMPOTENT_METHODS
         url = self.url_for(path)
         for attempt in range(self.attempts):
             try:
-                response = await self._client.request(
+                response = self._client.request(
                     method, path, params=params, json=json, headers=headers
                 )
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -363,7 +411,7 @@ class HttpClient(_HttpSource):
                 if not self._retries_answer(response.status_code, attempt, idempotent=idempotent):
                     tried = attempts_made(attempt)
                     raise self._status_error(response, url, tried, idempotent=idempotent)
-            await asyncio.sleep(backoff_delay(self.settings, attempt))
+            time.sleep(backoff_delay(self.settings, attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
 

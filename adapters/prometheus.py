@@ -230,6 +230,7 @@ class PrometheusAdapter(MetricsAdapter):
         """One request, in a worker thread. Every failure becomes an AdapterError."""
         url = self._http.url_for(path)
         response = self._request(path, params)
+        self.give_way()
         status, content = response.status_code, response.content
         body = _json(content)
         if status != 200 and not (isinstance(body, dict) and body.get("status") == "error"):

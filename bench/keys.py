@@ -25,6 +25,13 @@ that waits behind a snapshot's render waits here too. ``pilot.press`` is not use
 for the timed keys: it waits for the app to go idle, which is not what a user waits
 for.
 
+**When.** A page of 500 alerts opens 500 incidents at once, and for each the
+console reads when its SLI first breached: 500 range queries, parsed and kept one
+after another in a worker thread (10-15 s at 1,000 models). ``--phase steady``
+(the default) times the keys once those reads are done, with every source
+refreshing; ``--phase storm`` times them from the moment the incidents are open,
+while the reads go on.
+
 Between keys a random pause (0.05–0.4 s) puts the keys at every phase of the
 refresh cycle. Keys cycle ``down down up up enter escape``.
 
@@ -34,7 +41,7 @@ ends as ``mlconsole`` does after its dashboard (:func:`console.cli.leave_the_hea
 and the parent reports the time until the child process has exited: what a user
 waits for.
 
-    python bench/keys.py [--models 1000] [--alerts 500] [--keys 60] [--runs 3]
+    python bench/keys.py [--models 1000] [--alerts 500] [--keys 60] [--runs 3] [--phase storm]
     python bench/keys.py --config PATH   # the big side reads PATH instead of a fleet
 """
 
@@ -80,7 +87,12 @@ async def _until(check: Any, deadline: float, what: str) -> None:
 
 
 async def child(
-    config_path: Path, models: int | None, alerts: int | None, keys: int, seed: int
+    config_path: Path,
+    models: int | None,
+    alerts: int | None,
+    keys: int,
+    seed: int,
+    steady: bool = True,
 ) -> dict[str, Any]:
     from textual import events
     from textual.widgets import DataTable
@@ -135,6 +147,13 @@ async def child(
 
         await _until(ready, start + 300, "the dashboard to show every model and alert")
         result["ready_s"] = time.monotonic() - start
+        if steady:
+            await _until(
+                lambda: not (app._measuring_breaches or app._breaches_due),
+                start + 300,
+                "the first breaches to be read",
+            )
+        result["breaches_s"] = time.monotonic() - start
         await pilot.pause(2.0)  # a refresh or two in steady state
         table.focus()
         table.move_cursor(row=0, animate=False)
@@ -189,7 +208,14 @@ def run_child(args: argparse.Namespace) -> None:
     from console.cli import leave_the_heap
 
     outcome = asyncio.run(
-        child(Path(args.child), args.models_shown, args.alerts_shown, args.keys, args.seed)
+        child(
+            Path(args.child),
+            args.models_shown,
+            args.alerts_shown,
+            args.keys,
+            args.seed,
+            steady=args.phase == "steady",
+        )
     )
     outcome["quit_run_s"] = time.perf_counter() - outcome.pop("quit_sent")
     print(json.dumps(outcome), flush=True)
@@ -199,9 +225,9 @@ def run_child(args: argparse.Namespace) -> None:
 # -- the parent: fleets, turns, figures ---------------------------------------------
 
 
-def one_run(side: Side, keys: int, seed: int) -> dict[str, Any]:
+def one_run(side: Side, keys: int, seed: int, phase: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", str(side.config), "--keys", str(keys)]
-    command += ["--seed", str(seed)]
+    command += ["--seed", str(seed), "--phase", phase]
     if side.models is not None:
         command += ["--models-shown", str(side.models)]
     if side.alerts is not None:
@@ -263,6 +289,13 @@ def main() -> None:
     parser.add_argument("--interval", type=float, help="poll interval of every source, s")
     parser.add_argument("--config", type=Path, help="the big side reads this config instead")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--phase",
+        choices=("steady", "storm"),
+        default="steady",
+        help="time the keys once the incidents' first breaches are read (steady), "
+        "or while they are read (storm)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--models-shown", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--alerts-shown", type=int, help=argparse.SUPPRESS)
@@ -305,7 +338,7 @@ def main() -> None:
                     # A fresh store each run: the incidents of the last run are not this one's.
                     for leftover in side.config.parent.glob("store.db*"):
                         leftover.unlink()
-                    outcome = one_run(side, args.keys, args.seed + turn)
+                    outcome = one_run(side, args.keys, args.seed + turn, args.phase)
                     for key, values in outcome["keys"].items():
                         samples[side.name].setdefault(key, []).extend(values)
                     quits[side.name].append(
@@ -313,7 +346,12 @@ def main() -> None:
                     )
                     print(
                         f"turn {turn + 1} {side.name}: {outcome['rows']} models, "
-                        f"{outcome['alerts']} alerts, ready after {outcome['ready_s']:.1f} s",
+                        f"{outcome['alerts']} alerts, ready after {outcome['ready_s']:.1f} s"
+                        + (
+                            f", first breaches read after {outcome['breaches_s']:.1f} s"
+                            if args.phase == "steady"
+                            else ""
+                        ),
                         file=sys.stderr,
                     )
         finally:
@@ -323,7 +361,7 @@ def main() -> None:
     big_label = str(args.config) if args.config else f"{args.models} models, {args.alerts} alerts"
     print(
         f"key to paint: {args.small} models, {args.small_alerts} alerts (small)"
-        f" vs {big_label} (big), {args.runs} runs each"
+        f" vs {big_label} (big), {args.runs} runs each, phase {args.phase}"
     )
     small_fig = report("small", samples["small"])
     big_fig = report("big", samples["big"])

@@ -127,6 +127,7 @@ class MLConsoleApp(App[int]):
         self.last_key_at = -math.inf
         #: The poller's state thread steps aside while a key is answered.
         self.keys_first = KeysFirst()
+        self._key_heard: events.Key | None = None
         # A factory defers building the adapters (and importing their HTTP
         # clients, ~0.1 s) to a thread after the first paint.
         self._poller_factory = None if isinstance(poller, Poller) else poller
@@ -140,8 +141,13 @@ class MLConsoleApp(App[int]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
             self.last_key_at = time.monotonic()
-            self.keys_first.key_in()
-            self.call_after_refresh(self.keys_first.key_shown)
+            # Textual hands the app a key twice: as it comes in, and as it bubbles up
+            # from the focused widget.
+            if event is not self._key_heard:
+                self._key_heard = event
+                if self.keys_first.idle:  # not heard from the driver (a Pilot's key)
+                    self.keys_first.key_in()
+                self.call_after_refresh(self.keys_first.key_shown)
         await super().on_event(event)
 
     def notify(
@@ -170,6 +176,8 @@ class MLConsoleApp(App[int]):
         gc.set_threshold(GC_YOUNG_THRESHOLD, *self._gc_thresholds[1:])
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
+        if self._driver is not None:
+            self.keys_first.watch(self._driver)
         self.push_screen(DashboardScreen())
         if self.poller is not None:  # given ready-made: poll from the start
             self._start_poller(self.poller)
@@ -326,6 +334,8 @@ class MLConsoleApp(App[int]):
         poller.on_snapshot = self._publish
         poller.on_built = self.widths.measure  # measured before the dashboard asks
         poller.give_way = self.widths.give_way = self.keys_first.give_way
+        for adapter in poller.adapters.values():
+            adapter.give_way = self.keys_first.give_way
         poller.start()
 
     def _pretriage(self, snapshot: Snapshot) -> None:
@@ -521,7 +531,12 @@ class MLConsoleApp(App[int]):
                     incident = self._breaches_due.popleft()
                     # In a thread: a page of 500 alerts is 500 reads, parses and writes.
                     found |= await asyncio.to_thread(
-                        record_first_breach_here, book, incident, self.config, adapters
+                        record_first_breach_here,
+                        book,
+                        incident,
+                        self.config,
+                        adapters,
+                        give_way=self.keys_first.give_way,
                     )
                 if found:
                     self.incidents_changed()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import AdapterError, AlertRecord, AlertsAdapter, MetricsAdapter
@@ -71,7 +71,12 @@ def _fmt(value: float | None) -> str:
 
 
 async def record_first_breach(
-    book: IncidentBook, incident: Incident, config: Config, adapters: dict[str, Any]
+    book: IncidentBook,
+    incident: Incident,
+    config: Config,
+    adapters: dict[str, Any],
+    *,
+    give_way: Callable[[], None] | None = None,
 ) -> bool:
     """Find when the SLI last went from good to breached before the alert fired, and
     keep that moment as ``sli.first_breach``. False when it cannot be found (no SLI,
@@ -103,6 +108,8 @@ async def record_first_breach(
         )
     except AdapterError:
         return False
+    if give_way is not None:
+        give_way()
     series = next(
         (s for s in result.series if s.labels.get(config.model_label) == incident.model), None
     )
@@ -134,12 +141,21 @@ async def record_first_breach(
 
 
 def record_first_breach_here(
-    book: IncidentBook, incident: Incident, config: Config, adapters: dict[str, Any]
+    book: IncidentBook,
+    incident: Incident,
+    config: Config,
+    adapters: dict[str, Any],
+    *,
+    give_way: Callable[[], None] | None = None,
 ) -> bool:
     """:func:`record_first_breach` run to its end in the calling thread, on an event
     loop of its own: from a worker thread, the range query's parse and the store's
-    writes stay off the UI's loop, where at a thousand models they delayed keys."""
-    return asyncio.run(record_first_breach(book, incident, config, adapters))
+    writes stay off the UI's loop, where at a thousand models they delayed keys.
+    ``give_way`` is called before the read starts and before its answer is worked
+    through (see :mod:`console.keys_first`)."""
+    if give_way is not None:
+        give_way()
+    return asyncio.run(record_first_breach(book, incident, config, adapters, give_way=give_way))
 
 
 def _keep(

@@ -306,3 +306,42 @@ async def test_alerts_name_their_model_by_the_configured_model_label() -> None:
     respx.get(f"{URL}/api/v2/alerts").respond(json=[{**ALERT, "labels": labels}])
     (alert,) = await adapters["alertmanager"].alerts()  # type: ignore[attr-defined]
     assert alert.model == "fraud-detector"
+
+
+@respx.mock
+async def test_the_alerts_are_parsed_off_the_event_loop_after_giving_way_to_keys() -> None:
+    """The answer of 500 alerts is read in the client's worker thread, and only once
+    the console's keys let it (``give_way``): never on the loop the UI runs on."""
+    import threading
+
+    respx.get(f"{URL}/api/v2/alerts").respond(json=[ALERT])
+    am = adapter()
+    gave_way: list[int] = []
+    am.give_way = lambda: gave_way.append(threading.get_ident())
+    (alert,) = await am.alerts()
+    assert alert.fingerprint == "abc123"
+    assert len(gave_way) == 1 and gave_way[0] != threading.get_ident()
+    await am.aclose()
+
+
+@respx.mock
+async def test_a_call_in_flight_when_the_client_closes_is_given_up_at_once() -> None:
+    """Closing does not wait for a request that has not answered: its caller is told."""
+    import asyncio
+    import threading
+
+    started, answered = threading.Event(), threading.Event()
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        started.set()
+        answered.wait(5)
+        return httpx.Response(200, json=[])
+
+    respx.get(f"{URL}/api/v2/alerts").mock(side_effect=slow)
+    am = adapter(timeout=10)
+    call = asyncio.ensure_future(am.alerts())
+    assert await asyncio.to_thread(started.wait, 5)
+    await am.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(call, timeout=2)
+    answered.set()

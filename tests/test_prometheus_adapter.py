@@ -241,3 +241,16 @@ async def test_a_refresh_worth_of_queries_is_in_flight_at_once() -> None:
         finally:
             await prometheus.aclose()
     assert [r.samples[0].value for r in results] == [1.0] * QUERY_THREADS
+
+
+async def test_an_answer_is_parsed_in_a_worker_thread_once_keys_let_it() -> None:
+    """Between an answer's arrival and its parse, the worker thread gives way to the
+    console's keys (``give_way``); the loop's own thread never parses."""
+    with fault_server(Reply(body=vector(("a", "0.5")))) as srv:
+        prometheus = adapter(srv.url)
+        gave_way: list[int] = []
+        prometheus.give_way = lambda: gave_way.append(threading.get_ident())
+        result = await prometheus.query("x")
+        await prometheus.aclose()
+    assert [s.value for s in result.samples] == [0.5]
+    assert len(gave_way) == 1 and gave_way[0] != threading.get_ident()
