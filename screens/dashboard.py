@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,9 @@ INPUT_QUIET = 0.3
 INPUT_LATEST = 1.0
 #: Seconds without a letter typed into the filter before a big table follows it.
 FILTER_QUIET = 0.15
+#: Rows in view a frame draws anew when a snapshot changed more of them: the rest
+#: follow in the next frames, and a key that comes in meanwhile is answered first.
+PATCH_ROWS = 8
 
 
 def visible_rows(table: DataTable[object]) -> range:
@@ -131,6 +135,9 @@ class DashboardScreen(Screen[None]):
         self._model_inputs: tuple[Snapshot, float, frozenset[str]] | None = None
         self._model_view: tuple[list[model_table.Column], list[int], model_table.Detail]
         self._model_view = ([], [], model_table.FULL)
+        #: Rows in view still to be told of their changed cells, in order: each with
+        #: the cells the table shows for it (None: every cell changed).
+        self._patches: dict[str, list[Text] | None] = {}
         self._seen_firing: set[str] = set()
         self._alert_rows: list[str] = []
         #: Each alert row as drawn: (what its cells but the age show, its age cell).
@@ -324,6 +331,7 @@ class DashboardScreen(Screen[None]):
                     cell.width = sizes[cell.index]
             changed = []
         if layout != self._model_layout or not same_rows:
+            self._patches.clear()  # every row is added anew, as it is now
             selected = self._selected_key(table, self._model_rows)
             table.clear(columns=layout != self._model_layout)
             if layout != self._model_layout:
@@ -456,27 +464,47 @@ class DashboardScreen(Screen[None]):
     def _patch_models(
         self, table: DataTable[object], changed: list[str], cols: Sequence[model_table.Column]
     ) -> None:
-        """Tell the table of the changed cells of the rows in view. A changed row out
-        of view is built afresh when it is drawn; the table is told of one of them
-        (when nothing in view changed), because any update drops its drawn lines."""
+        """Tell the table of the changed cells of the rows in view, :data:`PATCH_ROWS`
+        rows a frame (:meth:`_patch_some`). A changed row out of view is built afresh
+        when it is drawn; the table is told of one of them, because any update drops
+        the lines it drew of rows out of view."""
         if not changed:
             return
         view = visible_rows(table)
-        told = False
         hidden: str | None = None
+        patches = self._patches
         for model in changed:
-            entry = self._model_cache[model]
-            old = entry.row.reset()
+            old = self._model_cache[model].row.reset()
             if table.get_row_index(model) not in view:
                 hidden = hidden or model
+            elif model not in patches:  # else: still what the table shows
+                patches[model] = old
+        if hidden is not None:
+            table.update_cell(hidden, cols[0].key, self._model_cache[hidden].cells[0])
+        self._patch_some()
+
+    def _patch_some(self) -> None:
+        """Tell the models table of the changed cells of the next :data:`PATCH_ROWS`
+        rows to patch, and of the next ones after the frame that draws them: a key
+        that came in meanwhile is answered before them, and a frame draws a few rows
+        anew, not every row in view. A row left meanwhile is skipped; one rebuilt
+        since is built from what is newest."""
+        patches = self._patches
+        if not patches or not self.is_mounted:
+            return
+        table = self.query_one("#models", Table)
+        cols = self._model_view[0]
+        for model in list(itertools.islice(patches, PATCH_ROWS)):
+            old = patches.pop(model)
+            entry = self._model_cache.get(model)
+            if entry is None or model not in table.rows:
                 continue
             new = entry.row.cells()
             for index, column in enumerate(cols):
                 if old is None or not same_text(old[index], new[index]):
                     table.update_cell(model, column.key, entry.cells[index])
-                    told = True
-        if hidden is not None and not told:
-            table.update_cell(hidden, cols[0].key, self._model_cache[hidden].cells[0])
+        if patches:
+            self.call_after_refresh(self._patch_some)
 
     def _render_alerts(self, snapshot: Snapshot, now: float) -> None:
         """The alerts table, rebuilt only when its alerts, their incidents or the age

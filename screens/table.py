@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Self
 
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
-from textual.geometry import Size
+from rich.text import Text, TextType
+from textual.geometry import Region, Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -33,7 +34,70 @@ class Table(DataTable[object]):
     def __init__(self, *args: object, **kwargs: object) -> None:
         # Before DataTable's own set-up, which clears the caches.
         self._drawn: dict[tuple[object, ...], list[list[Segment]]] = {}
+        #: The row :meth:`update_cell` is updating, while it does.
+        self._updating: RowKey | None = None
+        #: Whether every row is one line high, so a row's place is its index.
+        self._one_line_rows = True
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def add_row(
+        self,
+        *cells: object,
+        height: int | None = 1,
+        key: str | None = None,
+        label: TextType | None = None,
+    ) -> RowKey:
+        if height != 1:
+            self._one_line_rows = False
+        return super().add_row(*cells, height=height, key=key, label=label)
+
+    def clear(self, columns: bool = False) -> Self:
+        self._one_line_rows = True
+        return super().clear(columns)
+
+    def update_cell(
+        self,
+        row_key: RowKey | str,
+        column_key: ColumnKey | str,
+        value: object,
+        *,
+        update_width: bool = False,
+    ) -> None:
+        """As DataTable's, but only the cell's row is drawn again, not every line in
+        view: the lines of the other rows, as the screen last showed them, still
+        hold. (A new width for the column changes every row: the table is drawn
+        again whole, as DataTable does.)"""
+        self._updating = (
+            None if update_width else RowKey(row_key) if isinstance(row_key, str) else row_key
+        )
+        try:
+            super().update_cell(row_key, column_key, value, update_width=update_width)
+        finally:
+            self._updating = None
+
+    def refresh(
+        self,
+        *regions: Region,
+        repaint: bool = True,
+        layout: bool = False,
+        recompose: bool = False,
+    ) -> Self:
+        row = self._updating
+        if row is not None and not regions and not layout and not recompose:
+            index = self._row_locations.get(row)
+            if index is not None:  # the refresh of update_cell: that row's lines only
+                return self._refresh_region(self._row_region(index))
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _row_region(self, index: int) -> Region:
+        """Where the row at ``index`` is drawn. DataTable adds up the heights of every
+        row above it, after sorting them all again (any update empties its caches):
+        for each cell told, at a thousand rows. When every row is a line high, a
+        row's place is its index."""
+        if not self._one_line_rows:
+            return self._get_row_region(index)
+        y = index + (self.header_height if self.show_header else 0)
+        return Region(0, y, max(self.size.width, self.virtual_size.width), 1)
 
     def _render_cell(
         self,

@@ -890,3 +890,108 @@ async def test_the_ui_takes_the_interpreter_back_quickly_while_the_console_runs(
         await pilot.pause()
         assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
     assert sys.getswitchinterval() == pytest.approx(before)
+
+
+def every_row_moved(snap: Snapshot, models: list[str], value: float) -> Snapshot:
+    """``snap`` with the latency of each of ``models`` at ``value`` (still healthy, so
+    the order holds)."""
+    readings = dict(snap.readings)
+    for model in models:
+        readings[(model, "latency_p99")] = replace(readings[(model, "latency_p99")], value=value)
+    return replace(snap, readings=readings)
+
+
+async def test_a_snapshot_that_moves_every_row_in_view_is_drawn_a_few_rows_a_frame() -> None:
+    """At a thousand models every row in view moves on each refresh. The rows are
+    told of their new cells :data:`PATCH_ROWS` at a time, one lot a frame (a key
+    that comes in between two lots waits for one lot, not all of them), and in the
+    end the screen is what a table drawn from the last snapshot shows, even when a
+    snapshot arrives while the rows of the one before are still being told."""
+    from screens.dashboard import PATCH_ROWS
+
+    start = many_models(120)
+    app = new_app(start)
+    async with app.run_test(size=SIZE) as pilot:
+        dashboard: Any = app.screen
+        table = dashboard.query_one("#models", DataTable)
+        await pilot.pause()
+        in_view = [dashboard._model_rows[i] for i in range(table.size.height - 2)]
+        assert len(in_view) > 2 * PATCH_ROWS
+        updates = record(table, "update_cell")
+        app.apply_snapshot(every_row_moved(start, in_view, 0.111))
+        assert len({row for row, _ in updates}) == PATCH_ROWS  # the first lot, now
+        assert len(dashboard._patches) == len(in_view) - PATCH_ROWS  # the rest, later
+        # A second snapshot before the rest are told: the rows show it, once told.
+        last = every_row_moved(start, in_view, 0.122)
+        app.apply_snapshot(last)
+        await until(pilot, lambda: not dashboard._patches, "every row in view told")
+        drawn = screen_lines(app)
+        assert sum("122ms" in line for line in drawn) == len(in_view)
+        assert not any("111ms" in line for line in drawn)
+
+    fresh = new_app(last)
+    async with fresh.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert screen_lines(fresh) == drawn
+
+
+async def test_a_changed_cell_draws_its_row_again_not_every_row_in_view() -> None:
+    """``update_cell`` marks only its row's lines to be drawn again: the rest of the
+    table is as the screen last showed it."""
+    from textual.widgets._data_table import DataTable as TextualTable
+
+    app = new_app(many_models(120))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#models", DataTable)
+        await pilot.pause()
+        drawn: list[object] = []
+        original = TextualTable._render_line_in_row
+
+        def counting(self: Any, row_key: Any, *args: Any, **kwargs: Any) -> Any:
+            if self is table:
+                drawn.append(row_key.value)
+            return original(self, row_key, *args, **kwargs)
+
+        TextualTable._render_line_in_row = counting  # type: ignore[method-assign]
+        try:
+            app.apply_snapshot(with_value(app.snapshot, "m-000", "latency_p99", 0.37))
+            await until(pilot, lambda: drawn, "the changed row drawn")
+            await pilot.pause()
+            assert set(drawn) == {"m-000"}
+            assert any("370ms" in line for line in screen_lines(app))
+        finally:
+            TextualTable._render_line_in_row = original  # type: ignore[method-assign]
+
+
+async def test_a_rows_place_is_where_datatable_would_draw_it() -> None:
+    """The place of a row told of a changed cell (worked out from its index while
+    every row is a line high) is the place DataTable gives it, scrolled or not, with
+    a header or none; a taller row makes the table add the heights up again."""
+    from textual.app import App, ComposeResult
+
+    from screens.table import Table
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Table()
+
+    app = One()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(Table)
+        table.add_columns("a", "b")
+        for index in range(40):
+            table.add_row(str(index), "x", key=f"r{index}")
+        await pilot.pause()
+        table.scroll_to(y=15, animate=False)
+        for show_header in (True, False):
+            table.show_header = show_header
+            await pilot.pause()
+            for index in (0, 1, 17, 39):
+                assert table._row_region(index) == table._get_row_region(index)
+        table.add_row("tall", "y", height=3, key="tall")
+        table.add_row("after", "z", key="after")
+        await pilot.pause()
+        assert table._row_region(41) == table._get_row_region(41)
+        table.clear()
+        table.add_row("0", "x", key="again")
+        assert table._one_line_rows
