@@ -139,6 +139,15 @@ async def child(
                 return False
             if alerts and len(app.open_incidents) < alerts:
                 return False
+            # A config's fleet (--config) is not known in advance: every source has
+            # answered, and each alert firing has its incident.
+            if any(s.last_success is None for s in snapshot.sources.values()):
+                return False
+            opens_all = app.config.incidents.auto_open and not app.config.incidents.severities
+            if app.incidents is not None and opens_all:
+                groups = {(a.model, a.name) for a in snapshot.firing}
+                if len(app.open_incidents) < len(groups):
+                    return False
             return (
                 shown > 0
                 and table.row_count == shown

@@ -380,6 +380,14 @@ def survey(
     )
 
 
+#: Surveys a :class:`WidthBook` keeps. The UI draws a snapshot some time after the
+#: state thread surveyed it, and by then the state thread may have surveyed the next
+#: one or two (a snapshot held while another screen is on top, drawn when it closes):
+#: a snapshot with no survey is measured row by row, on the UI's thread, which at
+#: ten thousand models took a second.
+SURVEYS_KEPT = 3
+
+
 class WidthBook:
     """:func:`sli_widths` of each reading, measured once, by whoever asks first.
 
@@ -390,11 +398,12 @@ class WidthBook:
     keeps the readings of the last snapshot measured, and those asked of it since.
     It is only a cache: a width that a thread's write loses is measured again."""
 
-    __slots__ = ("_book", "_survey", "give_way")
+    __slots__ = ("_book", "_surveys", "give_way")
 
     def __init__(self) -> None:
         self._book: dict[int, tuple[SliReading, tuple[int, ...]]] = {}
-        self._survey: Survey | None = None
+        #: The surveys of the last :data:`SURVEYS_KEPT` snapshots measured, newest last.
+        self._surveys: tuple[Survey, ...] = ()
         #: Called between pieces of :meth:`measure`'s work: a UI waits there while it
         #: answers a key (:class:`console.keys_first.KeysFirst`).
         self.give_way: Callable[[], None] = no_key
@@ -419,12 +428,12 @@ class WidthBook:
         # while this thread gives way): the survey reads what was measured here.
         measured = list(fresh.values())
         self._book = fresh
-        self._survey = survey(snapshot, measured, self.give_way)
+        made = survey(snapshot, measured, self.give_way)
+        self._surveys = (*self._surveys[1 - SURVEYS_KEPT :], made)
 
     def survey_of(self, snapshot: Snapshot) -> Survey | None:
-        """The survey of ``snapshot``, if it is the snapshot last measured."""
-        found = self._survey
-        return found if found is not None and found.snapshot is snapshot else None
+        """The survey of ``snapshot``, if it is one of the last snapshots measured."""
+        return next((s for s in reversed(self._surveys) if s.snapshot is snapshot), None)
 
     def widths(self, sli: SliConfig, reading: SliReading | None) -> tuple[int, ...]:
         if reading is None:

@@ -86,8 +86,31 @@ class Table(DataTable[object]):
         if row is not None and not regions and not layout and not recompose:
             index = self._row_locations.get(row)
             if index is not None:  # the refresh of update_cell: that row's lines only
-                return self._refresh_region(self._row_region(index))
+                return self.refresh_row(index)
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def refresh_row(self, row_index: int) -> Self:
+        """As DataTable's (the cursor's old and new rows, each update), with the row's
+        place from :meth:`_row_region`."""
+        if not self.is_valid_row_index(row_index):
+            return self
+        return self._refresh_region(self._row_region(row_index))
+
+    def _get_offsets(self, y: int) -> tuple[RowKey, int]:
+        """The row drawn on line ``y``, and which of its lines. DataTable looks it up
+        in a list of every line of every row, made again after each update (ten
+        thousand entries, for each frame that follows one); while every row is a
+        line high, line ``y`` is the row at that index."""
+        if not self._one_line_rows:
+            return super()._get_offsets(y)
+        if self.show_header:
+            if y < self.header_height:
+                return self._header_row_key, y
+            y -= self.header_height
+        row_key = self._row_locations.get_key(y) if y >= 0 else None
+        if row_key is None:
+            raise LookupError(f"Y coord {y!r} is greater than total height")
+        return row_key, 0
 
     def _row_region(self, index: int) -> Region:
         """Where the row at ``index`` is drawn. DataTable adds up the heights of every

@@ -995,3 +995,71 @@ async def test_a_rows_place_is_where_datatable_would_draw_it() -> None:
         table.clear()
         table.add_row("0", "x", key="again")
         assert table._one_line_rows
+
+
+async def test_each_line_is_the_row_datatable_would_draw_there() -> None:
+    """The row on each line (worked out from the line while every row is a line high)
+    is the one DataTable's list of every line gives, with a header of two lines,
+    after a sort, and past the last row; with a taller row the list is used."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable as TextualTable
+
+    from screens.table import Table
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Table()
+
+    def both(table: Table, y: int) -> tuple[object, object]:
+        def one(get: Callable[[int], Any]) -> object:
+            try:
+                key, line = get(y)
+            except LookupError:
+                return "none"
+            return (key.value, line)
+
+        return one(table._get_offsets), one(lambda y: TextualTable._get_offsets(table, y))
+
+    app = One()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(Table)
+        table.add_column("a", key="a")
+        table.add_column("b", key="b")
+        for index in range(30):
+            table.add_row(str(index), str(-index), key=f"r{index}")
+        table.header_height = 2
+        table.sort("b")
+        await pilot.pause()
+        for y in (0, 1, 2, 3, 17, 31, 32, 33, 40):
+            ours, datatable = both(table, y)
+            assert ours == datatable, y
+        table.add_row("tall", "x", height=2, key="tall")
+        await pilot.pause()
+        assert both(table, 33) == both(table, 33)[::-1]
+
+
+async def test_a_snapshot_drawn_after_newer_ones_were_surveyed_is_drawn_from_its_survey(
+    measured: list[str],
+) -> None:
+    """The dashboard draws a snapshot held under another screen when that screen
+    closes; by then the state thread may have surveyed the next ones. It is still
+    drawn from its survey, not measured row by row on the UI's thread."""
+    first = many_models(120)
+    app = new_app(first)
+    async with app.run_test(size=SIZE) as pilot:
+        dashboard: Any = app.screen
+        await pilot.pause()
+        held = with_value(first, "m-000", "latency_p99", 0.37)
+        app.widths.measure(held)
+        newer = [with_value(held, "m-001", "latency_p99", 0.1 + i / 100) for i in range(2)]
+        for snap in newer:  # surveyed, not yet handed to the UI
+            app.widths.measure(snap)
+        assert app.widths.survey_of(held) is not None
+        measured.clear()
+        measured_rows = record(dashboard, "_measure_rows")
+        app.apply_snapshot(held)
+        await pilot.pause()
+        assert measured_rows == [] and measured == []
+        assert any("370ms" in line for line in screen_lines(app))
+        app.widths.measure(with_value(held, "m-002", "latency_p99", 0.2))
+        assert app.widths.survey_of(held) is None  # kept: the last three measured
