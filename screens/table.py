@@ -8,7 +8,8 @@ from typing import Self
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text, TextType
-from textual.geometry import Region, Size
+from textual.coordinate import Coordinate
+from textual.geometry import Region, Size, Spacing
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -89,13 +90,6 @@ class Table(DataTable[object]):
                 return self.refresh_row(index)
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
-    def refresh_row(self, row_index: int) -> Self:
-        """As DataTable's (the cursor's old and new rows, each update), with the row's
-        place from :meth:`_row_region`."""
-        if not self.is_valid_row_index(row_index):
-            return self
-        return self._refresh_region(self._row_region(row_index))
-
     def _get_offsets(self, y: int) -> tuple[RowKey, int]:
         """The row drawn on line ``y``, and which of its lines. DataTable looks it up
         in a list of every line of every row, made again after each update (ten
@@ -112,15 +106,47 @@ class Table(DataTable[object]):
             raise LookupError(f"Y coord {y!r} is greater than total height")
         return row_key, 0
 
-    def _row_region(self, index: int) -> Region:
-        """Where the row at ``index`` is drawn. DataTable adds up the heights of every
-        row above it, after sorting them all again (any update empties its caches):
-        for each cell told, at a thousand rows. When every row is a line high, a
-        row's place is its index."""
-        if not self._one_line_rows:
-            return self._get_row_region(index)
-        y = index + (self.header_height if self.show_header else 0)
-        return Region(0, y, max(self.size.width, self.virtual_size.width), 1)
+    # DataTable works out where a row is by sorting every row again (its order is
+    # cached until any update) and adding up the heights of the rows above it: for
+    # each cell told of an update, each cursor move and each scroll to the cursor,
+    # at ten thousand rows. While every row is one line high (as in every table
+    # here), a row's place is its index, and there is nothing to add up.
+
+    def _row_y(self, row_index: int) -> int:
+        return row_index + (self.header_height if self.show_header else 0)
+
+    def _get_row_region(self, row_index: int) -> Region:
+        if not self._one_line_rows or not self.is_valid_row_index(row_index):
+            return super()._get_row_region(row_index)
+        row_width = (
+            sum(column.get_render_width(self) for column in self.columns.values())
+            + self._row_label_column_width
+        )
+        return Region(0, self._row_y(row_index), max(self.size.width, row_width), 1)
+
+    def _get_cell_region(self, coordinate: Coordinate) -> Region:
+        if not self._one_line_rows or not self.is_valid_coordinate(coordinate):
+            return super()._get_cell_region(coordinate)
+        row_index, column_index = coordinate
+        x = (
+            sum(column.get_render_width(self) for column in self.ordered_columns[:column_index])
+            + self._row_label_column_width
+        )
+        column = self.columns[self._column_locations.get_key(column_index)]  # type: ignore[index]
+        return Region(x, self._row_y(row_index), column.get_render_width(self), 1)
+
+    def _get_fixed_offset(self) -> Spacing:
+        if self.fixed_rows:
+            return super()._get_fixed_offset()
+        top = self.header_height if self.show_header else 0
+        left = (
+            sum(
+                column.get_render_width(self)
+                for column in self.ordered_columns[: self.fixed_columns]
+            )
+            + self._row_label_column_width
+        )
+        return Spacing(top, 0, 0, left)
 
     def _render_cell(
         self,

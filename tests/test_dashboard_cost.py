@@ -964,16 +964,25 @@ async def test_a_changed_cell_draws_its_row_again_not_every_row_in_view() -> Non
 
 
 async def test_a_rows_place_is_where_datatable_would_draw_it() -> None:
-    """The place of a row told of a changed cell (worked out from its index while
-    every row is a line high) is the place DataTable gives it, scrolled or not, with
-    a header or none; a taller row makes the table add the heights up again."""
+    """The place of a row, of a cell and of the fixed part (worked out from the row's
+    index while every row is a line high) is the place DataTable works out, scrolled
+    or not, with a header or none, with a fixed column; a taller row makes the table
+    add the heights up again."""
     from textual.app import App, ComposeResult
+    from textual.coordinate import Coordinate
+    from textual.widgets import DataTable as TextualTable
 
     from screens.table import Table
 
     class One(App[None]):
         def compose(self) -> ComposeResult:
             yield Table()
+
+    def same(table: Table, index: int) -> None:
+        assert table._get_row_region(index) == TextualTable._get_row_region(table, index)
+        cell = Coordinate(index, 1)
+        assert table._get_cell_region(cell) == TextualTable._get_cell_region(table, cell)
+        assert table._get_fixed_offset() == TextualTable._get_fixed_offset(table)
 
     app = One()
     async with app.run_test(size=(60, 12)) as pilot:
@@ -983,15 +992,20 @@ async def test_a_rows_place_is_where_datatable_would_draw_it() -> None:
             table.add_row(str(index), "x", key=f"r{index}")
         await pilot.pause()
         table.scroll_to(y=15, animate=False)
-        for show_header in (True, False):
+        for show_header, fixed in ((True, 0), (False, 1), (True, 1)):
             table.show_header = show_header
+            table.fixed_columns = fixed
             await pilot.pause()
-            for index in (0, 1, 17, 39):
-                assert table._row_region(index) == table._get_row_region(index)
+            for index in (0, 1, 17, 39, 40, -1):
+                same(table, index)
+        table.move_cursor(row=30, animate=False)  # scrolls to a place worked out here
+        await pilot.pause()
+        assert table.window_region.contains_region(table._get_row_region(30))
         table.add_row("tall", "y", height=3, key="tall")
         table.add_row("after", "z", key="after")
         await pilot.pause()
-        assert table._row_region(41) == table._get_row_region(41)
+        assert not table._one_line_rows
+        same(table, 41)
         table.clear()
         table.add_row("0", "x", key="again")
         assert table._one_line_rows
