@@ -230,6 +230,23 @@ class _HttpSource:
             in_doubt=in_doubt,
         )
 
+    def _retried(
+        self, request: Callable[[], httpx.Response], url: str, *, idempotent: bool
+    ) -> httpx.Response:
+        """``request()`` (to ``url``) and its retries, with backoff, blocking: the last
+        answer, whatever its status, or :class:`HttpError` when none came."""
+        for attempt in range(self.attempts):
+            try:
+                response = request()
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                if (error := self._failed(exc, url, attempt, idempotent=idempotent)) is not None:
+                    raise error from None
+            else:
+                if not self._retries_answer(response.status_code, attempt, idempotent=idempotent):
+                    return response
+            time.sleep(backoff_delay(self.settings, attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _retries_answer(self, status: int, attempt: int, *, idempotent: bool) -> bool:
         """Whether an answer with ``status`` to attempt ``attempt`` is sent again."""
         return status in RETRY_STATUSES and idempotent and attempt < self.attempts - 1
@@ -397,22 +414,15 @@ class HttpClient(_HttpSource):
         method = method.upper()
         idempotent = method in IDEMPOTENT_METHODS
         url = self.url_for(path)
-        for attempt in range(self.attempts):
-            try:
-                response = self._client.request(
-                    method, path, params=params, json=json, headers=headers
-                )
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                if (error := self._failed(exc, url, attempt, idempotent=idempotent)) is not None:
-                    raise error from None
-            else:
-                if response.status_code < 300:
-                    return response
-                if not self._retries_answer(response.status_code, attempt, idempotent=idempotent):
-                    tried = attempts_made(attempt)
-                    raise self._status_error(response, url, tried, idempotent=idempotent)
-            time.sleep(backoff_delay(self.settings, attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+        response = self._retried(
+            lambda: self._client.request(method, path, params=params, json=json, headers=headers),
+            url,
+            idempotent=idempotent,
+        )
+        if response.status_code >= 300:
+            tried = attempts_made(self.attempts - 1)  # only said of a status retried each time
+            raise self._status_error(response, url, tried, idempotent=idempotent)
+        return response
 
 
 class BlockingHttpClient(_HttpSource):
@@ -461,18 +471,11 @@ class BlockingHttpClient(_HttpSource):
     ) -> httpx.Response:
         """Send a request with retries, blocking; return the last answer, whatever its
         status, or raise :class:`HttpError` when no answer came."""
-        url = self.url_for(path)
-        for attempt in range(self.attempts):
-            try:
-                response = self._client.request(method, path, params=params, data=data)
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                if (error := self._failed(exc, url, attempt, idempotent=True)) is not None:
-                    raise error from None
-            else:
-                if not self._retries_answer(response.status_code, attempt, idempotent=True):
-                    return response
-            time.sleep(backoff_delay(self.settings, attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._retried(
+            lambda: self._client.request(method, path, params=params, data=data),
+            self.url_for(path),
+            idempotent=True,
+        )
 
     def status_error(self, response: httpx.Response, path: str) -> HttpError:
         """The error for an answer to ``path`` that :meth:`send` gave back and the

@@ -21,6 +21,7 @@ from console.incidents import (
     IncidentError,
     SyncResult,
 )
+from console.keys_first import no_key
 from console.runbook import select_series
 from console.timeline import Event
 
@@ -76,7 +77,7 @@ async def record_first_breach(
     config: Config,
     adapters: dict[str, Any],
     *,
-    give_way: Callable[[], None] | None = None,
+    give_way: Callable[[], None] = no_key,
 ) -> bool:
     """Find when the SLI last went from good to breached before the alert fired, and
     keep that moment as ``sli.first_breach``. False when it cannot be found (no SLI,
@@ -108,8 +109,7 @@ async def record_first_breach(
         )
     except AdapterError:
         return False
-    if give_way is not None:
-        give_way()
+    give_way()
     series = next(
         (s for s in result.series if s.labels.get(config.model_label) == incident.model), None
     )
@@ -146,15 +146,14 @@ def record_first_breach_here(
     config: Config,
     adapters: dict[str, Any],
     *,
-    give_way: Callable[[], None] | None = None,
+    give_way: Callable[[], None] = no_key,
 ) -> bool:
     """:func:`record_first_breach` run to its end in the calling thread, on an event
     loop of its own: from a worker thread, the range query's parse and the store's
     writes stay off the UI's loop, where at a thousand models they delayed keys.
     ``give_way`` is called before the read starts and before its answer is worked
     through (see :mod:`console.keys_first`)."""
-    if give_way is not None:
-        give_way()
+    give_way()
     return asyncio.run(record_first_breach(book, incident, config, adapters, give_way=give_way))
 
 
