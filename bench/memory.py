@@ -8,7 +8,10 @@ in a child process per scenario, each with its own store, reading the child's ow
 * ``none``: the dashboard refreshing for ``--minutes`` with no alert firing;
 * ``alerts``: ``--alerts`` alerts posted to the lab's Alertmanager (one per model,
   kept firing), ``--minutes`` later; then every alert cleared, and ``--minutes``
-  later again ("cleared"), in the same process;
+  later again ("cleared", their incidents still open); then ``--minutes`` later
+  again ("resolved": the incidents resolved by themselves half a phase before,
+  ``incidents.auto_resolve_after`` being set to 1.5 phases, and that phase starts
+  once the page's first-breach reads are done), in the same process;
 * ``soak`` (with ``--soak-minutes``): the alerts firing and churning (a tenth of
   them resolve and as many fire on other models every minute, so the alerts seen
   grow while the alerts firing stay as many; their incidents resolve two minutes
@@ -56,6 +59,7 @@ class Trace:
         self.on = frames is not None
         self.base: Any = None
         self.types: dict[str, int] = {}
+        self.sizes: dict[str, int] = {}
         if frames and int(frames):
             tracemalloc.start(int(frames))
 
@@ -80,20 +84,76 @@ class Trace:
             getattr(t.get_coro(), "__qualname__", "?") for t in asyncio.all_tasks()
         )
         print(f"--- {what}: tasks {tasks.most_common(8)}", file=sys.stderr)
+        types: collections.Counter[str] = collections.Counter()
+        sizes: collections.Counter[str] = collections.Counter()
+        for o in gc.get_objects():
+            name = type(o).__qualname__
+            types[name] += 1
+            sizes[name] += sys.getsizeof(o)
+        if self.types:
+            grown = {
+                t: (n - self.types.get(t, 0), sizes[t] - self.sizes.get(t, 0))
+                for t, n in types.items()
+            }
+            top = sorted(grown.items(), key=lambda kv: -kv[1][1])[:20]
+            print(
+                f"--- {what}: growth by type (objects, bytes of their own) "
+                + ", ".join(f"{t} {n:+d} {b / 1e6:+.2f} MB" for t, (n, b) in top),
+                file=sys.stderr,
+            )
+        self.types, self.sizes = dict(types), dict(sizes)
+        for name in filter(None, os.environ.get("MLCONSOLE_BENCH_OWNERS", "").split(",")):
+            print(f"--- {what}: who holds {name}: {owners(name)}", file=sys.stderr)
         if not tracemalloc.is_tracing():
             return
         snap = tracemalloc.take_snapshot()
-        types = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
         if self.base is not None:
             print(f"--- {what}: top growth by site", file=sys.stderr)
             for stat in snap.compare_to(self.base, "traceback")[:20]:
                 print(f"{stat.size_diff / 1e6:+8.2f} MB {stat.count_diff:+8d}", file=sys.stderr)
                 for line in stat.traceback.format()[-12:]:
                     print("      " + line, file=sys.stderr)
-            grown = {t: n - self.types.get(t, 0) for t, n in types.items()}
-            top = sorted(grown.items(), key=lambda kv: -kv[1])[:20]
-            print(f"--- {what}: objects by type " + repr(top), file=sys.stderr)
-        self.base, self.types = snap, dict(types)
+        self.base = snap
+
+
+def owners(name: str, samples: int = 3, depth: int = 4) -> str:
+    """Diagnosis only: for a few live objects of type ``name``, the chains of objects
+    that refer to them (type, and for a dict or an object its attribute or key), up to
+    ``depth`` steps, skipping this frame's own lists."""
+    import collections
+    import types as pytypes
+
+    objects = gc.get_objects()
+    found = [o for o in objects if type(o).__qualname__ == name][:samples]
+    del objects
+    chains: collections.Counter[str] = collections.Counter()
+
+    def label(holder: object, held: object) -> str:
+        if isinstance(holder, dict):
+            key = next((k for k, v in holder.items() if v is held), "?")
+            return f"dict[{str(key)[:30]}]"
+        return type(holder).__qualname__
+
+    def walk(obj: object, path: list[str], seen: set[int], level: int) -> None:
+        if level == depth:
+            chains[" <- ".join(path)] += 1
+            return
+        holders = [
+            h
+            for h in gc.get_referrers(obj)
+            if id(h) not in seen
+            and not isinstance(h, pytypes.FrameType)
+            and h is not found
+            and h is not path
+        ][:4]
+        if not holders:
+            chains[" <- ".join(path)] += 1
+        for holder in holders:
+            walk(holder, [*path, label(holder, obj)], seen | {id(holder)}, level + 1)
+
+    for obj in found:
+        walk(obj, [name], {id(found), id(obj)}, 0)
+    return "; ".join(f"{n}x {c}" for c, n in chains.most_common(12))
 
 
 def breakdown() -> str:
@@ -370,6 +430,16 @@ async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> d
             out["cleared"], out["live_cleared"] = rss_mb(), live_mb()
             trace.mark("alerts cleared")
             out["incidents_after"] = len(app.open_incidents)
+            # Their incidents resolve by themselves (incidents.auto_resolve_after, set
+            # to 1.5 phases): what is left is what the console keeps once the page is
+            # over, alerts gone and incidents closed. The page's first-breach reads go
+            # one at a time (minutes for 500 on a lab's Prometheus): the page is over
+            # once they are done, and the phase starts then.
+            out["backlog_s"] = await breaches_read(app, limit=900)
+            await hold(app, alerts, args.minutes)
+            out["resolved"], out["live_resolved"] = rss_mb(), live_mb()
+            trace.mark("incidents resolved")
+            out["incidents_resolved"] = len(app.open_incidents)
         else:  # soak
             await alerts.fire(models[: args.alerts])
             samples, blocks, sqlite, lives = [], [], [], []
@@ -411,6 +481,15 @@ async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> d
     return out
 
 
+async def breaches_read(app: Any, limit: float) -> float:
+    """Wait until the app has read the first breach of every incident it opened, up
+    to ``limit`` seconds; return the seconds waited."""
+    start = time.monotonic()
+    while (app._measuring_breaches or app._breaches_due) and time.monotonic() - start < limit:
+        await asyncio.sleep(1.0)
+    return time.monotonic() - start
+
+
 def slope(samples: list[float]) -> float:
     """Least-squares MB per sample (per minute)."""
     n = len(samples)
@@ -438,7 +517,9 @@ def run_child(scenario: str, config: Path, args: argparse.Namespace) -> dict[str
     return result
 
 
-def own_config(lab_config: Path, directory: Path, scenario: str, timeout: float) -> Path:
+def own_config(
+    lab_config: Path, directory: Path, scenario: str, timeout: float, minutes: float
+) -> Path:
     """The lab's config with a store of the scenario's own, so none inherits incidents,
     and Prometheus given ``timeout`` seconds: a long answer is read, not dropped (on
     this lab a fleet-wide range query takes over the 3 s the lab's config allows)."""
@@ -446,6 +527,10 @@ def own_config(lab_config: Path, directory: Path, scenario: str, timeout: float)
     data["sources"]["prometheus"]["timeout"] = timeout
     data["store"] = {"path": str(directory / f"{scenario}.db")}
     data.setdefault("incidents", {})["export_dir"] = str(directory / "exports")
+    if scenario == "alerts":
+        # The page's incidents resolve half a phase after "cleared" is measured, so
+        # the phase after it measures the console with the page over.
+        data["incidents"]["auto_resolve_after"] = f"{round(minutes * 90)}s"
     if scenario == "soak":
         # Churned alerts' incidents resolve two minutes after their alerts stop, so the
         # open incidents follow the alerts firing now, as a team's would with its own
@@ -464,7 +549,7 @@ def measure(lab_config: Path, directory: Path, args: argparse.Namespace) -> None
     )
     got = {}
     for scenario in scenarios:
-        config = own_config(lab_config, directory, scenario, args.timeout)
+        config = own_config(lab_config, directory, scenario, args.timeout, args.minutes)
         got[scenario] = run_child(scenario, config, args)
     print(f"models: {args.models}, alerts: {args.alerts}, minutes per phase: {args.minutes}")
     none, alerts = got.get("none"), got.get("alerts")
@@ -479,15 +564,22 @@ def measure(lab_config: Path, directory: Path, args: argparse.Namespace) -> None
             f"after they cleared:   RSS {alerts['cleared']:7.1f} MB "
             f"({alerts['incidents_after']} open incidents; {alerts['snapshots']} snapshots)"
         )
+        print(
+            f"incidents resolved:   RSS {alerts['resolved']:7.1f} MB "
+            f"({alerts['incidents_resolved']} open incidents; the page's first-breach "
+            f'reads were done {alerts["backlog_s"]:.0f} s after "cleared")'
+        )
     if none is not None and alerts is not None:
         print(f"ratio alerts / none:  {alerts['rss'] / none['rss']:.2f}x")
         print(f"ratio cleared / none: {alerts['cleared'] / none['rss']:.2f}x")
+        print(f"ratio resolved / none: {alerts['resolved'] / none['rss']:.2f}x")
         # What the program holds (Python's live blocks, malloc's in use), apart from
         # what the allocators keep free after a busier moment.
         print(
             f"held by the program: none {none['live']:.1f} MB, alerts {alerts['live']:.1f} MB "
             f"({alerts['live'] / none['live']:.2f}x), cleared {alerts['live_cleared']:.1f} MB "
-            f"({alerts['live_cleared'] / none['live']:.2f}x)"
+            f"({alerts['live_cleared'] / none['live']:.2f}x), resolved "
+            f"{alerts['live_resolved']:.1f} MB ({alerts['live_resolved'] / none['live']:.2f}x)"
         )
     for name, result in got.items():
         if "trims" in result:
