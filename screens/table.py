@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Self
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text, TextType
+from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region, Size, Spacing
 from textual.widgets import DataTable
@@ -16,7 +18,16 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from screens.render import TableCell
 
 #: How many drawn cells are kept: a few screens' worth of both tables.
-KEPT = 10_000
+KEPT = 4_000
+
+#: How many entries DataTable's own caches keep, where it keeps 1,000 rows, lines and
+#: row renderables and 10,000 cells. Their keys hold the table's update count, so at
+#: a thousand models refreshing every entry is dead after the next update, and the
+#: caches only fill to their bounds with lines no frame will draw again: megabytes
+#: that grew for the first minutes of every session. A few screens of rows, and the
+#: cells that are not text (the header, labels), which :attr:`Table._drawn` does not
+#: keep.
+DATATABLE_KEPT = 256
 
 
 class Table(DataTable[object]):
@@ -40,6 +51,10 @@ class Table(DataTable[object]):
         #: Whether every row is one line high, so a row's place is its index.
         self._one_line_rows = True
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._row_render_cache = LRUCache(DATATABLE_KEPT)
+        self._cell_render_cache = LRUCache(DATATABLE_KEPT)
+        self._row_renderable_cache = LRUCache(DATATABLE_KEPT)
+        self._line_cache = LRUCache(DATATABLE_KEPT)
 
     def add_row(
         self,
@@ -163,8 +178,9 @@ class Table(DataTable[object]):
         drawn = self._drawn.get(key)
         if drawn is None:
             drawn = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-            if len(self._drawn) >= KEPT:
-                self._drawn.clear()
+            if len(self._drawn) >= KEPT:  # the older half goes: the newest stay drawn
+                for old in list(itertools.islice(self._drawn, KEPT // 2)):
+                    del self._drawn[old]
             self._drawn[key] = drawn
         return drawn
 

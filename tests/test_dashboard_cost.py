@@ -935,6 +935,49 @@ async def test_a_snapshot_that_moves_every_row_in_view_is_drawn_a_few_rows_a_fra
         assert screen_lines(fresh) == drawn
 
 
+async def test_what_the_tables_keep_drawn_stays_bounded_while_every_row_moves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At a thousand models every refresh moves every row in view, and each drawn
+    line, row and cell is new. What the table keeps of them stops at its bounds (the
+    newest cells kept, DataTable's own caches a few screens of rows), and the screen
+    is still what a table drawn from the last snapshot shows."""
+    from screens import table as table_module
+    from screens.table import DATATABLE_KEPT
+
+    monkeypatch.setattr(table_module, "KEPT", 200)
+    start = many_models(120)
+    app = new_app(start)
+    async with app.run_test(size=SIZE) as pilot:
+        dashboard: Any = app.screen
+        table = dashboard.query_one("#models", DataTable)
+        await pilot.pause()
+        in_view = [dashboard._model_rows[i] for i in range(table.size.height - 2)]
+        last = start
+        for step in range(12):
+            last = every_row_moved(start, in_view, 0.101 + step / 1000)
+            app.apply_snapshot(last)
+            await until(pilot, lambda: not dashboard._patches, "every row in view told")
+            await pilot.pause()
+            assert len(table._drawn) <= 200
+            for cache in (
+                table._row_render_cache,
+                table._cell_render_cache,
+                table._row_renderable_cache,
+                table._line_cache,
+            ):
+                assert len(cache) <= DATATABLE_KEPT
+        newest = f"{round((0.101 + 11 / 1000) * 1000)}ms"
+        assert any(newest in key for entry in table._drawn for key in entry if isinstance(key, str))
+        drawn = screen_lines(app)
+        assert sum(newest in line for line in drawn) == len(in_view)
+
+    fresh = new_app(last)
+    async with fresh.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert screen_lines(fresh) == drawn
+
+
 async def test_a_changed_cell_draws_its_row_again_not_every_row_in_view() -> None:
     """``update_cell`` marks only its row's lines to be drawn again: the rest of the
     table is as the screen last showed it."""
