@@ -7,10 +7,12 @@
   DataTable: the parent notes the time, starts the child, and the child prints the
   time of its first paint (Textual's ``on_ready``) and exits. Both run headless.
 
-One more line says how much of ``status --json``'s cost is its libraries' alone: a
+Two more lines say how much of ``status --json``'s cost is its libraries' alone: a
 fresh interpreter imports every third-party module one ``status --json`` run loaded
-(listed by a run before the rounds), against the same baseline. It has no target:
-it is the floor no change to this code goes below (the imports alone, before a
+(listed by a run before the rounds), against the same baseline; and one defines a
+one-field pydantic model and validates a dict with it (``import pydantic`` alone
+loads little of pydantic: its models are loaded on first use). They have no target:
+they are the floors no change to this code goes below (the imports alone, before a
 config is read or a source asked).
 
 Every sample is a fresh interpreter, the pairs are interleaved, and each line gives
@@ -235,6 +237,7 @@ def measure(config: Path, tmp: Path, runs: int) -> list[Pair]:
     baseline = f'python -c "{BASELINE_IMPORTS}"'
     status = Pair("mlconsole status --json (3-model lab)", baseline, 2.0)
     libraries = Pair("status --json's third-party modules imported alone", baseline)
+    one_model = Pair("the baseline's imports, one pydantic model defined and used", baseline)
     paint = Pair(
         "dashboard first paint (config, adapters, poller)",
         "bare Textual app, one 1,000-row DataTable",
@@ -248,10 +251,11 @@ def measure(config: Path, tmp: Path, runs: int) -> list[Pair]:
         ((version,), "baseline", lambda: run_cpu([sys.executable, "-c", "pass"])),
         ((version,), "ours", lambda: run_cpu(mlconsole_argv("--version"))),
         (
-            (status, libraries),
+            (status, libraries, one_model),
             "baseline",
             lambda: run_cpu([sys.executable, "-c", BASELINE_IMPORTS]),
         ),
+        ((one_model,), "ours", lambda: run_cpu([sys.executable, "-c", ONE_MODEL])),
         ((status,), "ours", lambda: run_cpu(status_argv, ok=(0, 1))),
         ((libraries,), "ours", lambda: run_cpu(import_all(loaded))),
         ((paint,), "baseline", lambda: (first_paint(CHILD_BARE), 0.0)),
@@ -265,10 +269,17 @@ def measure(config: Path, tmp: Path, runs: int) -> list[Pair]:
             sample = once()
             for pair in pairs:
                 pair.add(which, *sample)
-    return [version, status, libraries, paint]
+    return [version, status, libraries, one_model, paint]
 
 
 BASELINE_IMPORTS = "import httpx, pydantic, yaml"
+
+# `import pydantic` loads little until a model is defined: the least that reading a
+# config through pydantic costs, with nothing of ours.
+ONE_MODEL = (
+    BASELINE_IMPORTS + "\nclass Settings(pydantic.BaseModel):\n    interval: float = 1.0\n"
+    "Settings.model_validate({'interval': 2})"
+)
 
 
 def status_libraries(config: Path) -> list[str]:
