@@ -901,6 +901,19 @@ def every_row_moved(snap: Snapshot, models: list[str], value: float) -> Snapshot
     return replace(snap, readings=readings)
 
 
+def rows_in_view(dashboard: Any, table: DataTable[Any]) -> list[str]:
+    """The models of the rows the models table shows (under its header)."""
+    return [dashboard._model_rows[i] for i in range(table.size.height - 2)]
+
+
+async def drawn_afresh_equals(last: Snapshot, drawn: list[str]) -> None:
+    """``drawn`` is what a dashboard drawn afresh from ``last`` shows."""
+    fresh = new_app(last)
+    async with fresh.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert screen_lines(fresh) == drawn
+
+
 async def test_a_snapshot_that_moves_every_row_in_view_is_drawn_a_few_rows_a_frame() -> None:
     """At a thousand models every row in view moves on each refresh. The rows are
     told of their new cells :data:`PATCH_ROWS` at a time, one lot a frame (a key
@@ -915,7 +928,7 @@ async def test_a_snapshot_that_moves_every_row_in_view_is_drawn_a_few_rows_a_fra
         dashboard: Any = app.screen
         table = dashboard.query_one("#models", DataTable)
         await pilot.pause()
-        in_view = [dashboard._model_rows[i] for i in range(table.size.height - 2)]
+        in_view = rows_in_view(dashboard, table)
         assert len(in_view) > 2 * PATCH_ROWS
         updates = record(table, "update_cell")
         app.apply_snapshot(every_row_moved(start, in_view, 0.111))
@@ -929,10 +942,7 @@ async def test_a_snapshot_that_moves_every_row_in_view_is_drawn_a_few_rows_a_fra
         assert sum("122ms" in line for line in drawn) == len(in_view)
         assert not any("111ms" in line for line in drawn)
 
-    fresh = new_app(last)
-    async with fresh.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert screen_lines(fresh) == drawn
+    await drawn_afresh_equals(last, drawn)
 
 
 async def test_what_the_tables_keep_drawn_stays_bounded_while_every_row_moves(
@@ -952,7 +962,7 @@ async def test_what_the_tables_keep_drawn_stays_bounded_while_every_row_moves(
         dashboard: Any = app.screen
         table = dashboard.query_one("#models", DataTable)
         await pilot.pause()
-        in_view = [dashboard._model_rows[i] for i in range(table.size.height - 2)]
+        in_view = rows_in_view(dashboard, table)
         last = start
         for step in range(12):
             last = every_row_moved(start, in_view, 0.101 + step / 1000)
@@ -972,10 +982,7 @@ async def test_what_the_tables_keep_drawn_stays_bounded_while_every_row_moves(
         drawn = screen_lines(app)
         assert sum(newest in line for line in drawn) == len(in_view)
 
-    fresh = new_app(last)
-    async with fresh.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert screen_lines(fresh) == drawn
+    await drawn_afresh_equals(last, drawn)
 
 
 async def test_a_changed_cell_draws_its_row_again_not_every_row_in_view() -> None:
