@@ -26,7 +26,12 @@ _Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
 
 
 class DaemonPool(Executor):
-    """At most ``size`` daemon threads, started as work arrives and kept for more."""
+    """At most ``size`` daemon threads, started as work arrives and kept for more.
+
+    A thread is started only when the jobs queued outnumber the threads waiting for
+    one: calls made one after another share one thread, and a command that asks its
+    sources a few questions does not pay for starting ``size`` threads.
+    """
 
     def __init__(self, size: int, prefix: str) -> None:
         self._size = size
@@ -37,6 +42,8 @@ class DaemonPool(Executor):
         self._running: set[Future[Any]] = set()
         self._lock = threading.Lock()
         self._closed = False
+        #: Threads waiting for a job now (each counts itself in before it waits).
+        self._waiting = 0
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -45,7 +52,7 @@ class DaemonPool(Executor):
             if self._closed:
                 raise RuntimeError(f"{self._prefix}: cannot take work after shutdown")
             self._jobs.put((future, call, () if kwargs else args))
-            if len(self._threads) < self._size:
+            if self._waiting < self._jobs.qsize() and len(self._threads) < self._size:
                 thread = threading.Thread(
                     target=self._work, name=f"{self._prefix}_{len(self._threads)}", daemon=True
                 )
@@ -56,7 +63,14 @@ class DaemonPool(Executor):
     def _work(self) -> None:
         result: Any
         failure: BaseException | None
-        while (job := self._jobs.get()) is not None:
+        while True:
+            with self._lock:
+                self._waiting += 1
+            job = self._jobs.get()
+            with self._lock:
+                self._waiting -= 1
+            if job is None:
+                return
             future, fn, args = job
             with self._lock:
                 if not future.set_running_or_notify_cancel():

@@ -107,3 +107,23 @@ def test_a_query_in_flight_does_not_hold_the_process_at_exit(tmp_path: object) -
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "asked and gave up" in run.stdout
+
+
+def test_calls_one_after_another_share_one_thread_and_a_burst_still_runs_at_once() -> None:
+    """A thread starts only when no waiting thread can take the call: a command that
+    asks its sources one question after another starts one thread, not ``size``;
+    calls that must run side by side (four that meet at a barrier) still get a
+    thread each."""
+    pool = DaemonPool(4, "share")
+    names = {pool.submit(lambda: threading.current_thread().name).result(timeout=30) for _ in range(10)}
+    assert names == {"share_0"} and len(pool._threads) == 1
+
+    meet = threading.Barrier(4, timeout=30)  # broken (and raising) unless all four run at once
+    burst = [pool.submit(meet.wait) for _ in range(4)]
+    assert sorted(f.result(timeout=60) for f in burst) == [0, 1, 2, 3]
+    assert len(pool._threads) == 4
+
+    more = [pool.submit(pow, 2, n) for n in range(20)]
+    assert [f.result(timeout=30) for f in more] == [2**n for n in range(20)]
+    assert len(pool._threads) == 4  # never more than size
+    pool.shutdown()
