@@ -59,6 +59,14 @@ SWITCH_INTERVAL = 0.001
 TOASTS_AT_ONCE = 3
 
 
+def _open_now(book: IncidentBook, before: tuple[Incident, ...]) -> tuple[Incident, ...]:
+    """In a thread: the open incidents as the store has them now, or ``before`` itself
+    when they are the same. A screen then sees by identity that nothing changed, and
+    does not look through hundreds of incidents on every snapshot to find out."""
+    now = tuple(book.incidents(open_only=True))
+    return before if now == before else now
+
+
 class SnapshotUpdated(Message):
     """A new snapshot is out. Only the newest matters, so a queued one is replaced."""
 
@@ -440,14 +448,14 @@ class MLConsoleApp(App[int]):
         assert self.incidents is not None
         before = self.open_incidents
         try:
-            self.open_incidents = tuple(
-                await asyncio.to_thread(self.incidents.incidents, open_only=True)
+            self.open_incidents = await asyncio.to_thread(
+                _open_now, self.incidents, self.open_incidents
             )
         except IncidentError:
             return
         finally:
             self._syncing = False
-        if self.open_incidents != before:
+        if self.open_incidents is not before:
             self.incidents_changed()
 
     async def _sync(self, alerts: tuple[AlertRecord, ...]) -> None:
@@ -461,14 +469,14 @@ class MLConsoleApp(App[int]):
         try:
             result = await asyncio.to_thread(sync_alerts, book, self.config, alerts, now=self.now())
             before = self.open_incidents
-            self.open_incidents = tuple(await asyncio.to_thread(book.incidents, open_only=True))
+            self.open_incidents = await asyncio.to_thread(_open_now, book, before)
         except IncidentError as exc:
             self.notify(f"Incidents not updated: {exc}", severity="error", timeout=10)
             return
         finally:
             self._syncing = False
         self._announce(result.opened)
-        if result.changed or self.open_incidents != before:  # here, or another console
+        if result.changed or self.open_incidents is not before:  # here, or another console
             self.incidents_changed()
         self.measure_first_breaches(result.opened)
 

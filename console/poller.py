@@ -399,6 +399,11 @@ class Poller:
         return _nothing
 
     def _take_alerts(self, name: str, alerts: tuple[AlertRecord, ...]) -> tuple[str, ...]:
+        if alerts == self._alerts.get(name):
+            # The same alerts as last time: the snapshot keeps the very tuple it has,
+            # and with it its alert index, and the screens see by identity that no
+            # alert changed (compared here, in the state thread, not on the UI's).
+            return ()
         self._alerts[name] = alerts
         self._all_alerts = tuple(a for kept in self._alerts.values() for a in kept)
         return ()

@@ -6,7 +6,7 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 from rich.text import Text
 from textual import on
@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     from console.app import MLConsoleApp
     from console.filing import Origin
     from console.incidents import Incident
+
+
+#: What an alert's row shows but for its age: the model's name (on its first alert
+#: only), the alert, and its open incident.
+_AlertKey: TypeAlias = tuple[str, AlertRecord, "Incident | None"]
 
 
 @dataclass(eq=False)
@@ -141,8 +146,10 @@ class DashboardScreen(Screen[None]):
         self._seen_firing: set[str] = set()
         self._alert_rows: list[str] = []
         #: Each alert row as drawn: (what its cells but the age show, its age cell).
-        self._alert_drawn: dict[str, tuple[tuple[str, AlertRecord, Incident | None], LiveCell]]
-        self._alert_drawn = {}
+        self._alert_drawn: dict[str, tuple[_AlertKey, LiveCell]] = {}
+        #: The alerts listed (:meth:`_alerts_listed`), and what they were listed from.
+        self._alert_listed: list[tuple[str, _AlertKey]] = []
+        self._alert_inputs: tuple[object, object, str, str] | None = None
         self._alert_age_width = -1
 
     @property
@@ -511,18 +518,8 @@ class DashboardScreen(Screen[None]):
         column's width changed; otherwise only the ages that moved are replaced, and
         the table is told of those in view."""
         table = self.query_one("#alerts", DataTable)
-        label = self.mlapp.config.model_label
-        incidents: dict[tuple[str, str], Incident] = {}
-        for open_one in reversed(self.mlapp.open_incidents):  # the first one wins
-            incidents[(open_one.model, open_one.alertname)] = open_one
-        wanted: list[tuple[str, tuple[str, AlertRecord, Incident | None], str]] = []
-        for model, alerts in snapshot.alerts_by_model.items():
-            if not self._matches(snapshot, model):
-                continue
-            for index, alert in enumerate(alerts):
-                incident = incidents.get((alert.labels.get(label, ""), alert.name))
-                key = (model if index == 0 else "", alert, incident)
-                wanted.append((alert.fingerprint, key, alert_age(alert, now)))
+        listed = self._alerts_listed(snapshot)
+        wanted = [(fingerprint, key, alert_age(key[1], now)) for fingerprint, key in listed]
         drawn = self._alert_drawn
         keys = [fingerprint for fingerprint, _, _ in wanted]
         widest = max((len(age) for _, _, age in wanted), default=0)
@@ -573,6 +570,36 @@ class DashboardScreen(Screen[None]):
         self.query_one("#alerts-title", Line).show_text(
             self._alerts_title(snapshot, now, [key[1] for _, key, _ in wanted])
         )
+
+    def _alerts_listed(self, snapshot: Snapshot) -> list[tuple[str, _AlertKey]]:
+        """The alerts the table lists, in order: each fingerprint with what its row
+        shows but for its age. Kept while its inputs are the very objects they were
+        (the snapshot keeps its alert index while the alerts did not change, and the
+        app its open incidents): a snapshot from a metrics source, or a tick, does not
+        look through hundreds of alerts and incidents again."""
+        label = self.mlapp.config.model_label
+        inputs = (snapshot.alerts_by_model, self.mlapp.open_incidents, self._filter, label)
+        last = self._alert_inputs
+        if (
+            last is not None
+            and last[0] is inputs[0]
+            and last[1] is inputs[1]
+            and last[2:] == inputs[2:]
+        ):
+            return self._alert_listed
+        incidents: dict[tuple[str, str], Incident] = {}
+        for open_one in reversed(self.mlapp.open_incidents):  # the first one wins
+            incidents[(open_one.model, open_one.alertname)] = open_one
+        listed: list[tuple[str, _AlertKey]] = []
+        for model, alerts in snapshot.alerts_by_model.items():
+            if not self._matches(snapshot, model):
+                continue
+            for index, alert in enumerate(alerts):
+                incident = incidents.get((alert.labels.get(label, ""), alert.name))
+                listed.append((alert.fingerprint, (model if index == 0 else "", alert, incident)))
+        self._alert_inputs = inputs
+        self._alert_listed = listed
+        return listed
 
     def _alerts_title(self, snapshot: Snapshot, now: float, shown: list[AlertRecord]) -> Text:
         """``Alerts 2 firing · 2 total``; under a filter, of the alerts shown (and of

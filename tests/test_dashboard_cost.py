@@ -159,6 +159,66 @@ async def test_a_metrics_refresh_does_not_rebuild_the_alerts_table() -> None:
         assert rebuilds
 
 
+async def test_the_alerts_are_listed_again_only_when_alerts_incidents_or_the_filter_change() -> (
+    None
+):
+    """A sequence of snapshots, incident changes in the store and a filter: while the
+    alerts, the open incidents and the filter are what they were, the dashboard keeps
+    its list of alerts and only their ages move (the app keeps its tuple of open
+    incidents when the store's are the same); each change of one of them shows."""
+    clock = Clock()
+    app = new_app(snapshot(), clock)
+    async with app.run_test(size=SIZE) as pilot:
+        dashboard: Any = app.screen
+        alerts = app.screen.query_one("#alerts", DataTable)
+        await until(pilot, lambda: app.incidents is not None, "the incidents opened")
+        book = app.incidents
+        assert book is not None
+
+        def column(index: int) -> list[str]:
+            return [str(alerts.get_cell_at((row, index))) for row in range(alerts.row_count)]
+
+        def refresh(seconds: float) -> None:  # a metrics refresh: the alerts as they were
+            clock.now += seconds
+            app.apply_snapshot(fresh_readings(app.snapshot))
+
+        assert column(0) == ["churn-predictor", "fraud-detector"] and column(5) == ["—", "—"]
+
+        # An incident opens for the fraud detector's alert: its row says so.
+        (fraud_alert,) = app.snapshot.alerts_for("fraud-detector")
+        opened = book.open([fraud_alert], model_label="model", actor="bob", now=clock.now)
+        app.reload_incidents()
+        await until(pilot, lambda: column(5)[1] == f"{opened.id} triggered", "the incident shown")
+
+        # Refreshes with nothing new: the same incidents, read again from the store.
+        listed, incidents = dashboard._alert_listed, app.open_incidents
+        for _ in range(3):
+            refresh(1)
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+        assert app.open_incidents is incidents and dashboard._alert_listed is listed
+        assert column(4) == ["12m03s", "3m03s"] and column(5) == ["—", f"{opened.id} triggered"]
+
+        # Alice acknowledges it (the store changes, as from another console).
+        book.acknowledge(opened.number, actor="alice", now=clock.now)
+        refresh(1)
+        await until(pilot, lambda: column(5)[1] == f"{opened.id} ack alice", "the ack shown")
+        assert app.open_incidents is not incidents and dashboard._alert_listed is not listed
+
+        # A filter lists the matching alert only; clearing it lists both again.
+        await pilot.press("slash", *"fraud")
+        await until(pilot, lambda: alerts.row_count == 1, "the filter applied")
+        assert column(0) == ["fraud-detector"] and column(5) == [f"{opened.id} ack alice"]
+        await pilot.press("escape")
+        await until(pilot, lambda: alerts.row_count == 2, "the filter cleared")
+        assert column(5) == ["—", f"{opened.id} ack alice"]
+
+        # The churn alert resolves: a new alerts tuple, and one row left.
+        app.apply_snapshot(rebuilt(app.snapshot, alerts=(fraud_alert,)))
+        await until(pilot, lambda: alerts.row_count == 1, "the resolved alert gone")
+        assert column(0) == ["fraud-detector"] and column(5) == [f"{opened.id} ack alice"]
+
+
 async def test_ages_move_only_their_cells() -> None:
     clock = Clock()
     app = new_app(snapshot(), clock)

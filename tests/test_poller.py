@@ -452,3 +452,37 @@ async def test_the_heap_is_trimmed_in_the_state_thread_once_alerts_fall() -> Non
     # After the snapshot that let the alert go, in the poller's state thread.
     assert seen == [("poller-state_0", 1)]
     await poller.stop()
+
+
+async def test_alerts_answered_again_unchanged_keep_the_snapshots_tuple() -> None:
+    """An alerts refresh that brings the same alerts (new objects, equal) leaves the
+    snapshot's alerts as the very tuple they were, and with them its alert index: the
+    screens see by identity that no alert changed. Any change replaces them."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    first = (
+        alert("fraud-detector", "ModelErrorBudgetBurn", "page", 3, "burn"),
+        alert("recommender", "ModelLatencyHigh", "ticket", 12, "slow"),
+    )
+    source = ScriptedAlerts(first)
+    poller = Poller(CONFIG, {"alertmanager": source})
+    await poller.refresh("alertmanager")
+    kept, index = poller.snapshot.alerts, poller.snapshot.alerts_by_model
+    assert kept == first
+
+    source._alerts = tuple(replace(a) for a in first)  # the same alerts, answered again
+    await poller.refresh("alertmanager")
+    assert poller.snapshot.alerts is kept and poller.snapshot.alerts_by_model is index
+
+    later = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    moved = (replace(first[0], updated_at=later), first[1])  # Alertmanager saw it again
+    source._alerts = moved
+    await poller.refresh("alertmanager")
+    assert poller.snapshot.alerts == moved and poller.snapshot.alerts is not kept
+    assert poller.snapshot.alerts_for("fraud-detector")[0].updated_at == later
+
+    source._alerts = ()  # both resolved
+    await poller.refresh("alertmanager")
+    assert poller.snapshot.alerts == () and poller.snapshot.alerts_by_model == {}
+    await poller.stop()
