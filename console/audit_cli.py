@@ -133,11 +133,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     log = _open(args)
     if log is None:
         return 2
-    entries = log.entries()
-    doubt = {e.seq for e in log.in_doubt(entries)}
-    if args.json:
-        print(json.dumps([{**e.as_dict(), "in_doubt": e.seq in doubt} for e in entries], indent=2))
+    # Two reads, each streamed: the intents closed, then every entry as it comes, so a
+    # log of a million entries is listed in the memory of a few.
+    closed = log.closed_intents()
+
+    def in_doubt(entry: AuditEntry) -> bool:
+        return entry.kind == "intent" and entry.seq not in closed
+
+    write = sys.stdout.write
+    if args.json:  # as json.dumps(list, indent=2) prints the whole list
+        first = True
+        for entry in log.each_entry():
+            item = json.dumps({**entry.as_dict(), "in_doubt": in_doubt(entry)}, indent=2)
+            write(("[\n  " if first else ",\n  ") + item.replace("\n", "\n  "))
+            first = False
+        write("[]\n" if first else "\n]\n")
         return 0
-    for entry in entries:
-        print(entry_line(entry, in_doubt=entry.seq in doubt))
+    for entry in log.each_entry():
+        write(entry_line(entry, in_doubt=in_doubt(entry)) + "\n")
     return 0

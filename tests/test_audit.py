@@ -301,3 +301,75 @@ def test_a_deletion_deep_in_a_long_log_is_named_by_the_cli(
     )
     result = log.verify()
     assert (result.entries, result.bad_seq) == (LONG - 1, 17001)
+
+
+def _listed_at_once(log: AuditLog) -> tuple[str, str]:
+    """What `audit list` printed when it read every entry at once: text, then JSON."""
+    from console.audit_cli import entry_line
+
+    entries = log.entries()
+    doubt = {e.seq for e in log.in_doubt(entries)}
+    text = "".join(entry_line(e, in_doubt=e.seq in doubt) + "\n" for e in entries)
+    items = [{**e.as_dict(), "in_doubt": e.seq in doubt} for e in entries]
+    return text, json.dumps(items, indent=2) + "\n"
+
+
+def test_audit_list_streams_exactly_what_listing_every_entry_at_once_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Intents closed and in doubt, a body that is not JSON, and an empty log: the
+    streamed listing, text and JSON, is byte for byte the listing of old."""
+    from console.cli import main
+
+    empty = AuditLog(tmp_path / "empty.db")
+    assert main(["audit", "list", "--db", str(empty.path), "--json"]) == 0
+    assert capsys.readouterr().out == "[]\n" == _listed_at_once(empty)[1]
+
+    log = filled(tmp_path, 5)  # intents 1, 3, 5; results close 1 and 3: 5 is in doubt
+    raw(log).execute(
+        "INSERT INTO audit (seq, body, prev_hash, hash) VALUES (6, ?, ?, ?)",
+        ('{"kind": "result", "intent_seq": 5, "cut', "0" * 64, "f" * 64),  # not JSON
+    )
+    text, as_json = _listed_at_once(log)
+    assert main(["audit", "list", "--db", str(log.path)]) == 0
+    assert capsys.readouterr().out == text
+    assert main(["audit", "list", "--db", str(log.path), "--json"]) == 0
+    assert capsys.readouterr().out == as_json
+    assert [e["in_doubt"] for e in json.loads(as_json)] == [False] * 4 + [True, False]
+
+
+def test_audit_list_holds_a_few_entries_in_memory_however_long_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten times the entries, not ten times the memory: the peak of listing 30,000
+    entries stays within twice that of 3,000 (it was all of them, parsed, at once)."""
+    import os
+    import tracemalloc
+
+    from console.cli import main
+
+    log = AuditLog(tmp_path / "audit.db")
+    body = json.dumps({"kind": "intent", "actor": "ann@host", "plan": {"note": "x" * 200}})
+
+    def add(first: int, count: int) -> None:
+        rows = [(seq, body, "0" * 64, f"{seq:064x}") for seq in range(first, first + count)]
+        raw(log).executemany(
+            "INSERT INTO audit (seq, body, prev_hash, hash) VALUES (?, ?, ?, ?)", rows
+        )
+
+    def peak(*flags: str) -> int:
+        with open(os.devnull, "w") as sink:
+            monkeypatch.setattr("sys.stdout", sink)
+            tracemalloc.start()
+            try:
+                assert main(["audit", "list", "--db", str(log.path), *flags]) == 0
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+                monkeypatch.undo()
+
+    add(1, 3_000)
+    small = max(peak(), peak("--json"))
+    add(3_001, 27_000)
+    big = max(peak(), peak("--json"))
+    assert big < 2 * small, (small, big)
