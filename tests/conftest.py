@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 
 # Tests use their own ports, so a demo lab on the default ones can stay up.
-# MLCONSOLE_TEST_PORT_BASE moves them all (base+90, +93, +100, +500, +600), so two
-# checkouts can run their suites side by side.
+# MLCONSOLE_TEST_PORT_BASE moves them all (base+90, +93, +100, +500, +600, and
+# +1090 to +1500 for the lab tests' own lab), so two checkouts can run their suites
+# side by side.
 _BASE = int(os.environ.get("MLCONSOLE_TEST_PORT_BASE", "28000"))
 TEST_PORTS = (_BASE + 90, _BASE + 93, _BASE + 100, _BASE + 500)
+#: The lab that tests/test_lab_integration.py starts and stops itself.
+LAB_TEST_PORTS = (_BASE + 1090, _BASE + 1093, _BASE + 1100, _BASE + 1500)
 #: The lean MLflow server of the adapter tests.
 MLFLOW_TEST_PORT = _BASE + 600
 

@@ -27,6 +27,7 @@ from lab import control, procs, registry
 from lab.configs import Ports
 from lab.service import LabService
 from lab.state import COMPONENTS, LabInfo
+from tests.conftest import LAB_TEST_PORTS
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,7 @@ RECORDING_RULES = sorted(
 )
 
 DEADLINE = 90.0
-PORTS = Ports(prometheus=29090, alertmanager=29093, service=29100, mlflow=29500)
+PORTS = Ports(*LAB_TEST_PORTS)
 MODEL = "fraud-detector"
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -139,7 +140,7 @@ def test_up_records_everything_and_writes_the_config(lab_info: LabInfo) -> None:
 
 
 def test_mlflow_is_seeded_with_four_tagged_versions_per_model(lab_info: LabInfo) -> None:
-    assert lab_info.mlflow_url == "http://127.0.0.1:29500"
+    assert lab_info.mlflow_url == f"http://127.0.0.1:{PORTS.mlflow}"
     found = registry.search_aliases(lab_info.mlflow_url)
     assert found == {m: {"champion": "3"} for m in lab_info.models}
     for model in lab_info.models:
