@@ -28,9 +28,10 @@ _Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
 class DaemonPool(Executor):
     """At most ``size`` daemon threads, started as work arrives and kept for more.
 
-    A thread is started only when the jobs queued outnumber the threads waiting for
-    one: calls made one after another share one thread, and a command that asks its
-    sources a few questions does not pay for starting ``size`` threads.
+    A call goes to an idle thread when there is one (reserved for it as it is
+    handed over, as :class:`ThreadPoolExecutor` does), and only otherwise starts a
+    thread: calls made one after another share one thread, and a command that asks
+    its sources a few questions does not pay for starting ``size`` threads.
     """
 
     def __init__(self, size: int, prefix: str) -> None:
@@ -42,8 +43,9 @@ class DaemonPool(Executor):
         self._running: set[Future[Any]] = set()
         self._lock = threading.Lock()
         self._closed = False
-        #: Threads waiting for a job now (each counts itself in before it waits).
-        self._waiting = 0
+        #: Threads between two calls and not yet promised one: each counts itself in
+        #: after a call, and a submit that hands it a job counts it out.
+        self._idle = 0
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -52,7 +54,9 @@ class DaemonPool(Executor):
             if self._closed:
                 raise RuntimeError(f"{self._prefix}: cannot take work after shutdown")
             self._jobs.put((future, call, () if kwargs else args))
-            if self._waiting < self._jobs.qsize() and len(self._threads) < self._size:
+            if self._idle:
+                self._idle -= 1  # an idle thread takes this job
+            elif len(self._threads) < self._size:
                 thread = threading.Thread(
                     target=self._work, name=f"{self._prefix}_{len(self._threads)}", daemon=True
                 )
@@ -63,17 +67,12 @@ class DaemonPool(Executor):
     def _work(self) -> None:
         result: Any
         failure: BaseException | None
-        while True:
-            with self._lock:
-                self._waiting += 1
-            job = self._jobs.get()
-            with self._lock:
-                self._waiting -= 1
-            if job is None:
-                return
+        # A thread is started for a job submitted: it is not idle until it has run one.
+        while (job := self._jobs.get()) is not None:
             future, fn, args = job
             with self._lock:
                 if not future.set_running_or_notify_cancel():
+                    self._idle += 1
                     continue
                 self._running.add(future)
             result, failure = None, None
@@ -84,6 +83,9 @@ class DaemonPool(Executor):
             with self._lock:  # still ours, unless shutdown gave up on it meanwhile
                 awaited = future in self._running
                 self._running.discard(future)
+                # Idle before its caller hears back: the call the caller makes next
+                # finds this thread, rather than starting another.
+                self._idle += 1
             if awaited and failure is not None:
                 future.set_exception(failure)
             elif awaited:

@@ -110,12 +110,15 @@ def test_a_query_in_flight_does_not_hold_the_process_at_exit(tmp_path: object) -
 
 
 def test_calls_one_after_another_share_one_thread_and_a_burst_still_runs_at_once() -> None:
-    """A thread starts only when no waiting thread can take the call: a command that
+    """A call goes to an idle thread, and only otherwise starts one: a command that
     asks its sources one question after another starts one thread, not ``size``;
     calls that must run side by side (four that meet at a barrier) still get a
-    thread each."""
+    thread each, however the threads are scheduled; the pool never grows past
+    ``size``."""
     pool = DaemonPool(4, "share")
-    names = {pool.submit(lambda: threading.current_thread().name).result(timeout=30) for _ in range(10)}
+    names = {
+        pool.submit(lambda: threading.current_thread().name).result(timeout=30) for _ in range(10)
+    }
     assert names == {"share_0"} and len(pool._threads) == 1
 
     meet = threading.Barrier(4, timeout=30)  # broken (and raising) unless all four run at once
@@ -127,3 +130,31 @@ def test_calls_one_after_another_share_one_thread_and_a_burst_still_runs_at_once
     assert [f.result(timeout=30) for f in more] == [2**n for n in range(20)]
     assert len(pool._threads) == 4  # never more than size
     pool.shutdown()
+
+
+def test_a_burst_after_a_lone_call_gets_a_thread_for_each_call_every_time() -> None:
+    """One idle thread, then four calls at once: the idle thread takes one and three
+    threads start for the rest, every time. (A count of the threads waiting, taken
+    as each one woke up, sometimes still counted a thread that had just taken a
+    job, and left the fourth call queued behind a running one.)"""
+
+    def hold(started: threading.Semaphore, release: threading.Event) -> None:
+        started.release()
+        release.wait(60)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads change hands often: the race comes out
+    try:
+        for round_ in range(200):
+            pool = DaemonPool(4, f"burst{round_}")
+            assert pool.submit(pow, 2, 2).result(timeout=30) == 4  # one thread, idle again
+            started, release = threading.Semaphore(0), threading.Event()
+            held = [pool.submit(hold, started, release) for _ in range(4)]
+            assert len(pool._threads) == 4, round_
+            assert all(started.acquire(timeout=30) for _ in range(4)), round_  # all four run
+            release.set()
+            for future in held:
+                future.result(timeout=30)
+            pool.shutdown()
+    finally:
+        sys.setswitchinterval(switch)
