@@ -315,43 +315,59 @@ class AuditLog:
         """Every entry, or those filed under ``incident``."""
         return [_entry(*row) for row in self._rows(incident)]
 
-    def each_entry(self, batch: int = 1_000) -> Iterator[AuditEntry]:
-        """Every entry, in chain order, read through one cursor ``batch`` rows at a
-        time: memory stays the same at a million entries as at ten."""
+    def listing(self, batch: int = 1_000) -> Iterator[tuple[AuditEntry, bool]]:
+        """Every entry in chain order, each with whether it is an intent in doubt (as
+        :meth:`in_doubt` finds), read in one transaction, so an entry appended
+        meanwhile by another console cannot close an intent the listing shows open.
+
+        Two passes through a cursor, ``batch`` rows at a time: the first learns
+        which intents are in doubt, the second yields every entry. Memory holds a
+        batch and the intents not closed yet, not the log: a million entries are
+        listed as ten are."""
         try:
             with self._lock:
-                cursor = self._db.execute(
-                    "SELECT seq, body, prev_hash, hash FROM audit ORDER BY seq"
-                )
-            while True:
+                self._db.execute("BEGIN")
+            try:
+                in_doubt = self._intents_in_doubt(batch)
+                for entry in self._each_entry(batch):
+                    yield entry, entry.kind == "intent" and entry.seq in in_doubt
+            finally:
                 with self._lock:
-                    rows = cursor.fetchmany(batch)
-                if not rows:
-                    return
-                for seq, body, prev, digest in rows:
-                    yield _entry(seq, body, prev, digest)
+                    self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise AuditError(f"cannot read the audit log {self.path}: {exc}") from exc
 
-    def closed_intents(self) -> set[object]:
-        """The seqs of the intents that a result, refusal or reconciliation closed: an
-        intent not among them is in doubt (as :meth:`in_doubt` finds). Only the
-        entries that name an intent are read."""
-        closed: set[object] = set()
-        try:
-            with self._lock:
-                cursor = self._db.execute(
-                    "SELECT seq, body, prev_hash, hash FROM audit"
-                    " WHERE instr(body, '\"intent_seq\"') > 0 ORDER BY seq"
-                )
-                for seq, body, prev, digest in cursor:
-                    entry = _entry(seq, body, prev, digest)
-                    named = entry.body.get("intent_seq")
-                    if entry.kind != "intent" and isinstance(named, int | float | str):
-                        closed.add(named)
-        except sqlite3.Error as exc:
-            raise AuditError(f"cannot read the audit log {self.path}: {exc}") from exc
-        return closed
+    def _each_entry(self, batch: int) -> Iterator[AuditEntry]:
+        with self._lock:
+            cursor = self._db.execute("SELECT seq, body, prev_hash, hash FROM audit ORDER BY seq")
+        while rows := self._fetch(cursor, batch):
+            for row in rows:
+                yield _entry(*row)
+
+    def _fetch(self, cursor: sqlite3.Cursor, batch: int) -> list[tuple[int, str, str, str]]:
+        with self._lock:
+            return cursor.fetchmany(batch)
+
+    def _intents_in_doubt(self, batch: int) -> set[int]:
+        """The seqs of the intents no other entry names as its ``intent_seq``, found
+        in one pass: an intent is kept until an entry closes it (a result follows
+        its intent closely, so few are kept at once), and a seq named before its
+        intent appears is kept aside."""
+        open_now: set[int] = set()
+        named_early: set[object] = set()
+        for entry in self._each_entry(batch):
+            if entry.kind == "intent":
+                if entry.seq not in named_early:
+                    open_now.add(entry.seq)
+                continue
+            named = entry.body.get("intent_seq")
+            if named is None or not isinstance(named, int | float | str):
+                continue
+            if named in open_now:
+                open_now.discard(named)
+            else:
+                named_early.add(named)
+        return open_now
 
     def in_doubt(self, entries: list[AuditEntry] | None = None) -> list[AuditEntry]:
         """Intents with no result, refusal or reconciliation: a crash between the two.

@@ -133,22 +133,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     log = _open(args)
     if log is None:
         return 2
-    # Two reads, each streamed: the intents closed, then every entry as it comes, so a
-    # log of a million entries is listed in the memory of a few.
-    closed = log.closed_intents()
-
-    def in_doubt(entry: AuditEntry) -> bool:
-        return entry.kind == "intent" and entry.seq not in closed
+    from console.audit import AuditError
 
     write = sys.stdout.write
-    if args.json:  # as json.dumps(list, indent=2) prints the whole list
-        first = True
-        for entry in log.each_entry():
-            item = json.dumps({**entry.as_dict(), "in_doubt": in_doubt(entry)}, indent=2)
-            write(("[\n  " if first else ",\n  ") + item.replace("\n", "\n  "))
-            first = False
-        write("[]\n" if first else "\n]\n")
-        return 0
-    for entry in log.each_entry():
-        write(entry_line(entry, in_doubt=in_doubt(entry)) + "\n")
+    try:
+        if args.json:  # as json.dumps(list, indent=2) prints the whole list
+            first = True
+            for entry, doubt in log.listing():
+                item = json.dumps({**entry.as_dict(), "in_doubt": doubt}, indent=2)
+                write(("[\n  " if first else ",\n  ") + item.replace("\n", "\n  "))
+                first = False
+            write("[]\n" if first else "\n]\n")
+            return 0
+        for entry, doubt in log.listing():
+            write(entry_line(entry, in_doubt=doubt) + "\n")
+    except AuditError as exc:  # after what was listed so far: say where it stopped
+        sys.stdout.flush()
+        print(f"mlconsole: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -342,17 +342,23 @@ def test_audit_list_holds_a_few_entries_in_memory_however_long_the_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ten times the entries, not ten times the memory: the peak of listing 30,000
-    entries stays within twice that of 3,000 (it was all of them, parsed, at once)."""
+    entries (intents, each closed by its result, as a log holds them) stays within
+    twice that of 3,000 (it was all of them, parsed, at once)."""
     import os
     import tracemalloc
 
     from console.cli import main
 
     log = AuditLog(tmp_path / "audit.db")
-    body = json.dumps({"kind": "intent", "actor": "ann@host", "plan": {"note": "x" * 200}})
+
+    def body(seq: int) -> str:  # as append writes them: an intent, then its result
+        intent = seq % 2 == 1
+        named = None if intent else seq - 1
+        kind = "intent" if intent else "result"
+        return json.dumps({"kind": kind, "intent_seq": named, "plan": {"note": "x" * 200}})
 
     def add(first: int, count: int) -> None:
-        rows = [(seq, body, "0" * 64, f"{seq:064x}") for seq in range(first, first + count)]
+        rows = [(seq, body(seq), "0" * 64, f"{seq:064x}") for seq in range(first, first + count)]
         raw(log).executemany(
             "INSERT INTO audit (seq, body, prev_hash, hash) VALUES (?, ?, ?, ?)", rows
         )
@@ -370,6 +376,42 @@ def test_audit_list_holds_a_few_entries_in_memory_however_long_the_log(
 
     add(1, 3_000)
     small = max(peak(), peak("--json"))
-    add(3_001, 27_000)
+    add(3_001, 27_001)  # the last intent is in doubt
     big = max(peak(), peak("--json"))
     assert big < 2 * small, (small, big)
+    assert [entry.seq for entry, doubt in log.listing() if doubt] == [30_001]
+
+
+def test_audit_list_shows_one_state_of_a_log_another_console_appends_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intents in doubt and the entries listed come from one read: a result that
+    another console appends between the two passes neither shows nor closes its
+    intent halfway (the intent marked in doubt above the result that closed it)."""
+    log = filled(tmp_path, 5)  # intent 5 is in doubt; the writer keeps the log open
+    reader = AuditLog(log.path, read_only=True)
+    first_pass = reader._intents_in_doubt
+
+    def then_bob_appends(batch: int) -> set[int]:
+        found = first_pass(batch)
+        log.append(
+            "result",
+            actor="bob@host",
+            action="rollback",
+            params={"model": "fraud-detector", "to": "6"},
+            result={"ok": True},
+            intent_seq=5,
+        )
+        return found
+
+    monkeypatch.setattr(reader, "_intents_in_doubt", then_bob_appends)
+    assert [(e.seq, doubt) for e, doubt in reader.listing(batch=2)] == [
+        (1, False),
+        (2, False),
+        (3, False),
+        (4, False),
+        (5, True),
+    ]
+    monkeypatch.undo()
+    # Listed afresh, the result shows, and its intent is closed.
+    assert [(e.seq, doubt) for e, doubt in reader.listing()][-2:] == [(5, False), (6, False)]
