@@ -11,7 +11,7 @@ import pytest
 # Tests use their own ports, so a demo lab on the default ones can stay up.
 # MLCONSOLE_TEST_PORT_BASE moves them all (base+90, +93, +100, +500, +600, and
 # +1090 to +1500 for the lab tests' own lab), so two checkouts can run their suites
-# side by side.
+# side by side when their bases are more than 1,500 apart.
 _BASE = int(os.environ.get("MLCONSOLE_TEST_PORT_BASE", "28000"))
 TEST_PORTS = (_BASE + 90, _BASE + 93, _BASE + 100, _BASE + 500)
 #: The lab that tests/test_lab_integration.py starts and stops itself.

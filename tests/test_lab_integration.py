@@ -1,4 +1,5 @@
-"""The real lab: MLflow, model service, Prometheus and Alertmanager on 29xxx ports.
+"""The real lab: MLflow, model service, Prometheus and Alertmanager on ports of their
+own (``LAB_TEST_PORTS``: 29090-29500 at the default port base).
 
 One lab is shared by the module; the last test takes it down. Everything that
 depends on timing polls with a deadline.
