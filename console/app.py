@@ -448,9 +448,7 @@ class MLConsoleApp(App[int]):
         assert self.incidents is not None
         before = self.open_incidents
         try:
-            self.open_incidents = await asyncio.to_thread(
-                _open_now, self.incidents, self.open_incidents
-            )
+            self.open_incidents = await asyncio.to_thread(_open_now, self.incidents, before)
         except IncidentError:
             return
         finally:

@@ -124,6 +124,28 @@ def _entry(seq: int, body: str, prev: str, digest: str) -> AuditEntry:
     return AuditEntry(seq, parsed, prev, digest)
 
 
+def _doubtful(entries: Iterable[AuditEntry]) -> set[int]:
+    """The seqs of the intents no other entry names as its ``intent_seq`` (no result,
+    refusal or reconciliation), in one pass: an intent is kept until an entry closes
+    it (a result follows its intent closely, so few are kept at once), and a seq
+    named before its intent appears is kept aside."""
+    open_now: set[int] = set()
+    named_early: set[object] = set()
+    for entry in entries:
+        if entry.kind == "intent":
+            if entry.seq not in named_early:
+                open_now.add(entry.seq)
+            continue
+        named = entry.body.get("intent_seq")
+        if named is None or not isinstance(named, int | float | str):
+            continue
+        if named in open_now:
+            open_now.discard(named)
+        else:
+            named_early.add(named)
+    return open_now
+
+
 def _walk_chain(
     rows: Iterable[tuple[int, str, str, str]],
 ) -> tuple[int, str, tuple[int, str] | None]:
@@ -349,32 +371,14 @@ class AuditLog:
             return cursor.fetchmany(batch)
 
     def _intents_in_doubt(self, batch: int) -> set[int]:
-        """The seqs of the intents no other entry names as its ``intent_seq``, found
-        in one pass: an intent is kept until an entry closes it (a result follows
-        its intent closely, so few are kept at once), and a seq named before its
-        intent appears is kept aside."""
-        open_now: set[int] = set()
-        named_early: set[object] = set()
-        for entry in self._each_entry(batch):
-            if entry.kind == "intent":
-                if entry.seq not in named_early:
-                    open_now.add(entry.seq)
-                continue
-            named = entry.body.get("intent_seq")
-            if named is None or not isinstance(named, int | float | str):
-                continue
-            if named in open_now:
-                open_now.discard(named)
-            else:
-                named_early.add(named)
-        return open_now
+        return _doubtful(self._each_entry(batch))
 
     def in_doubt(self, entries: list[AuditEntry] | None = None) -> list[AuditEntry]:
         """Intents with no result, refusal or reconciliation: a crash between the two.
         ``entries`` spares a second read when the caller has them already."""
         entries = self.entries() if entries is None else entries
-        closed = {e.body.get("intent_seq") for e in entries if e.kind != "intent"}
-        return [e for e in entries if e.kind == "intent" and e.seq not in closed]
+        doubtful = _doubtful(entries)
+        return [e for e in entries if e.kind == "intent" and e.seq in doubtful]
 
     def verify(self) -> VerifyResult:
         """Walk the chain; the first entry that does not hold is named.

@@ -149,7 +149,7 @@ class DashboardScreen(Screen[None]):
         self._alert_drawn: dict[str, tuple[_AlertKey, LiveCell]] = {}
         #: The alerts listed (:meth:`_alerts_listed`), and what they were listed from.
         self._alert_listed: list[tuple[str, _AlertKey]] = []
-        self._alert_inputs: tuple[object, object, str, str] | None = None
+        self._alert_inputs: tuple[object, object, str] | None = None
         self._alert_age_width = -1
 
     @property
@@ -577,16 +577,16 @@ class DashboardScreen(Screen[None]):
         (the snapshot keeps its alert index while the alerts did not change, and the
         app its open incidents): a snapshot from a metrics source, or a tick, does not
         look through hundreds of alerts and incidents again."""
-        label = self.mlapp.config.model_label
-        inputs = (snapshot.alerts_by_model, self.mlapp.open_incidents, self._filter, label)
+        inputs = (snapshot.alerts_by_model, self.mlapp.open_incidents, self._filter)
         last = self._alert_inputs
         if (
             last is not None
             and last[0] is inputs[0]
             and last[1] is inputs[1]
-            and last[2:] == inputs[2:]
+            and last[2] == inputs[2]
         ):
             return self._alert_listed
+        label = self.mlapp.config.model_label
         incidents: dict[tuple[str, str], Incident] = {}
         for open_one in reversed(self.mlapp.open_incidents):  # the first one wins
             incidents[(open_one.model, open_one.alertname)] = open_one
