@@ -158,7 +158,7 @@ async def child(
         result["ready_s"] = time.monotonic() - start
         if steady:
             await _until(
-                lambda: not (app._measuring_breaches or app._breaches_due),
+                lambda: not app.first_breaches_pending,
                 start + 300,
                 "the first breaches to be read",
             )

@@ -485,7 +485,7 @@ async def breaches_read(app: Any, limit: float) -> float:
     """Wait until the app has read the first breach of every incident it opened, up
     to ``limit`` seconds; return the seconds waited."""
     start = time.monotonic()
-    while (app._measuring_breaches or app._breaches_due) and time.monotonic() - start < limit:
+    while app.first_breaches_pending and time.monotonic() - start < limit:
         await asyncio.sleep(1.0)
     return time.monotonic() - start
 

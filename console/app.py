@@ -494,6 +494,12 @@ class MLConsoleApp(App[int]):
                 description="incidents: first breaches",
             )
 
+    @property
+    def first_breaches_pending(self) -> bool:
+        """Whether an opened incident still waits for its first breach to be read, or
+        one is being read: False once every read is done."""
+        return self._measuring_breaches or bool(self._breaches_due)
+
     def _announce(self, opened: Sequence[Incident]) -> None:
         """A toast for each incident opened, or one for them all when there are more
         than a screen's corner holds: a page of 500 alerts is one toast, not 500 (each

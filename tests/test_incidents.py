@@ -959,6 +959,27 @@ async def test_the_consoles_first_breach_reads_and_writes_run_off_the_ui_loop(
         assert ui not in prometheus.threads and ui not in written
 
 
+async def test_the_console_says_whether_first_breach_reads_are_pending(book: IncidentBook) -> None:
+    """What a bench waits on before it times keys in steady state: pending from the
+    moment an incident is queued until its read is written, then not."""
+    from console.app import create_app
+    from console.poller import Poller
+
+    incident = opened(book)
+    app = create_app(CONFIG, poll=False)
+    async with app.run_test():
+        app.incidents = book
+        app.poller = Poller(
+            CONFIG, {"prometheus": Prometheus([series(FRAUD, [GOOD] * 8 + [BAD] * 3)])}
+        )
+        assert not app.first_breaches_pending
+        app.measure_first_breaches([incident])
+        assert app.first_breaches_pending
+        await app.workers.wait_for_complete()
+        assert not app.first_breaches_pending
+        assert "sli.first_breach" in kinds(book.events(incident.number))
+
+
 async def test_first_breach_of_a_series_breached_from_its_first_point(book: IncidentBook) -> None:
     incident = opened(book)
     prometheus = Prometheus([series(FRAUD, [NAN, BAD, BAD, 0.5], start=-240)])
