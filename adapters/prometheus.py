@@ -88,6 +88,40 @@ def _label_values(result: Any, label: str) -> tuple[dict[str, float], float, int
     return values, timestamp, unlabelled
 
 
+def _samples(data: dict[str, Any]) -> tuple[Sample, ...] | None:
+    """An instant query's samples (a scalar is one sample with no labels); None when a
+    result is not a ``[time, value]`` sample."""
+    result = data.get("result")
+    if data.get("resultType") == "scalar" and isinstance(result, list) and len(result) == 2:
+        try:
+            return (Sample({}, _float(result[1]), float(result[0])),)
+        except (TypeError, ValueError):
+            return None
+    try:
+        return tuple(
+            Sample(
+                dict(item.get("metric") or {}), _float(item["value"][1]), float(item["value"][0])
+            )
+            for item in result or ()
+        )
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _range_series(data: dict[str, Any]) -> tuple[RangeSeries, ...] | None:
+    """A range query's series; None when one is not a list of ``[time, value]``."""
+    try:
+        return tuple(
+            RangeSeries(
+                dict(item.get("metric") or {}),
+                tuple((float(ts), _float(raw)) for ts, raw in item.get("values") or ()),
+            )
+            for item in data.get("result") or ()
+        )
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
 class PrometheusAdapter(MetricsAdapter):
     """Metrics from Prometheus' HTTP API (``/api/v1/query`` and ``/api/v1/query_range``)."""
 
@@ -115,12 +149,6 @@ class PrometheusAdapter(MetricsAdapter):
         self._pool.shutdown(wait=False, cancel_futures=True, abandon_running=True)
         self._http.close()
 
-    async def _in_thread(
-        self, path: str, params: Mapping[str, str]
-    ) -> tuple[dict[str, Any], tuple[str, ...]]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._call, path, params)
-
     async def query_by_label(self, promql: str, label: str) -> LabelValues:
         """:meth:`query`, read by ``label`` in the worker thread: no :class:`Sample`."""
         loop = asyncio.get_running_loop()
@@ -147,23 +175,16 @@ class PrometheusAdapter(MetricsAdapter):
         params = {"query": promql}
         if at is not None:
             params["time"] = f"{at:.3f}"
-        data, warnings = await self._in_thread("/api/v1/query", params)
-        result = data.get("result")
-        if data.get("resultType") == "scalar" and isinstance(result, list) and len(result) == 2:
-            samples: tuple[Sample, ...] = (Sample({}, _float(result[1]), float(result[0])),)
-        else:
-            try:
-                samples = tuple(
-                    Sample(
-                        dict(item.get("metric") or {}),
-                        _float(item["value"][1]),
-                        float(item["value"][0]),
-                    )
-                    for item in result or ()
-                )
-            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-                raise self._malformed_sample() from None
-        return QueryResult(promql, tuple(samples), warnings)
+        loop = asyncio.get_running_loop()
+
+        def read() -> tuple[tuple[Sample, ...] | None, tuple[str, ...]]:
+            data, warnings = self._call("/api/v1/query", params)
+            return _samples(data), warnings
+
+        samples, warnings = await loop.run_in_executor(self._pool, read)
+        if samples is None:
+            raise self._malformed_sample()
+        return QueryResult(promql, samples, warnings)
 
     async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeResult:
         params = {
@@ -172,20 +193,20 @@ class PrometheusAdapter(MetricsAdapter):
             "end": f"{end:.3f}",
             "step": f"{step:g}",
         }
-        data, warnings = await self._in_thread("/api/v1/query_range", params)
-        try:
-            series = tuple(
-                RangeSeries(
-                    dict(item.get("metric") or {}),
-                    tuple((float(ts), _float(raw)) for ts, raw in item.get("values") or ()),
-                )
-                for item in data.get("result") or ()
-            )
-        except (TypeError, ValueError, AttributeError):
+        loop = asyncio.get_running_loop()
+
+        def read() -> tuple[tuple[RangeSeries, ...] | None, tuple[str, ...]]:
+            data, warnings = self._call("/api/v1/query_range", params)
+            return _range_series(data), warnings
+
+        # Read in the worker thread too: at start, a sparkline seed is every SLI's
+        # history for every model (a thousand models: 200,000 points).
+        series, warnings = await loop.run_in_executor(self._pool, read)
+        if series is None:
             raise self.error(
                 "malformed response: a series is not a list of [time, value] points",
                 url=self._http.url_for("/api/v1/query_range"),
-            ) from None
+            )
         return RangeResult(promql, series, warnings)
 
     def excerpt(self, text: str, limit: int = EXCERPT) -> str:

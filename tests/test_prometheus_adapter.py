@@ -254,3 +254,60 @@ async def test_an_answer_is_parsed_in_a_worker_thread_once_keys_let_it() -> None
         await prometheus.aclose()
     assert [s.value for s in result.samples] == [0.5]
     assert len(gave_way) == 1 and gave_way[0] != threading.get_ident()
+
+
+@pytest.mark.parametrize("kind", ["query", "query_range", "scalar"])
+async def test_no_answer_is_read_on_the_event_loop(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop that runs the poller is the UI's: every value of an answer, a range
+    query's points too (at start, each SLI's history for every model), is read in a
+    worker thread, never in the loop's own."""
+    import adapters.prometheus
+
+    read_in: set[int] = set()
+    original = adapters.prometheus._float
+
+    def noting(raw: object) -> float:
+        read_in.add(threading.get_ident())
+        return original(raw)
+
+    monkeypatch.setattr(adapters.prometheus, "_float", noting)
+    matrix = {"resultType": "matrix", "result": [{"metric": {"m": "a"}, "values": [[1, "2"]]}]}
+    scalar = {"resultType": "scalar", "result": [1, "2"]}
+    data = {"query_range": matrix, "scalar": scalar}.get(kind)
+    body = vector(("a", "2")) if data is None else json.dumps({"status": "success", "data": data})
+    with fault_server(Reply(body=body if isinstance(body, bytes) else body.encode())) as srv:
+        prometheus = adapter(srv.url)
+        if kind == "query_range":
+            values = [
+                p[1] for s in (await prometheus.query_range("x", 1, 2, 1)).series for p in s.points
+            ]
+        else:
+            values = [s.value for s in (await prometheus.query("x")).samples]
+        await prometheus.aclose()
+    assert values == [2.0]
+    assert read_in and threading.get_ident() not in read_in
+
+
+@pytest.mark.parametrize(
+    ("kind", "data"),
+    [
+        ("query_range", {"resultType": "matrix", "result": [{"values": [["now", "1"]]}]}),
+        ("query_range", {"resultType": "matrix", "result": [{"values": 7}]}),
+        ("query", {"resultType": "vector", "result": [{"value": ["now", "1"]}]}),
+        ("query", {"resultType": "scalar", "result": ["now", "1"]}),
+    ],
+)
+async def test_a_malformed_answer_read_in_a_thread_is_one_clear_error(
+    kind: str, data: dict[str, object]
+) -> None:
+    body = json.dumps({"status": "success", "data": data}).encode()
+    with fault_server(Reply(body=body)) as srv:
+        prometheus = adapter(srv.url)
+        with pytest.raises(AdapterError, match="malformed response"):
+            if kind == "query_range":
+                await prometheus.query_range("x", 1, 2, 1)
+            else:
+                await prometheus.query("x")
+        await prometheus.aclose()
