@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -36,6 +36,8 @@ from adapters.base import (
 from adapters.http import BlockingHttpClient
 from adapters.redaction import EXCERPT, one_line
 from adapters.threads import DaemonPool
+
+T = TypeVar("T")
 
 QUERY_THREADS = 16
 """Queries in flight at once; the client's connection pool matches it."""
@@ -149,17 +151,30 @@ class PrometheusAdapter(MetricsAdapter):
         self._pool.shutdown(wait=False, cancel_futures=True, abandon_running=True)
         self._http.close()
 
-    async def query_by_label(self, promql: str, label: str) -> LabelValues:
-        """:meth:`query`, read by ``label`` in the worker thread: no :class:`Sample`."""
+    async def _read(
+        self, path: str, params: Mapping[str, str], read: Callable[[dict[str, Any]], T | None]
+    ) -> tuple[T | None, tuple[str, ...]]:
+        """One request, its answer parsed and its values read by ``read`` (None: they
+        are malformed), all in a worker thread: the poller's loop is the UI's, and at
+        start a sparkline seed is every SLI's history for every model (at a thousand
+        models, 200,000 points)."""
         loop = asyncio.get_running_loop()
 
-        def read() -> tuple[tuple[dict[str, float], float, int] | None, tuple[str, ...]]:
-            data, warnings = self._call("/api/v1/query", {"query": promql})
-            if data.get("resultType") == "scalar":  # no labels: nothing to read by one
-                return ({}, 0.0, 1), warnings
-            return _label_values(data.get("result") or (), label), warnings
+        def call() -> tuple[T | None, tuple[str, ...]]:
+            data, warnings = self._call(path, params)
+            return read(data), warnings
 
-        read_values, warnings = await loop.run_in_executor(self._pool, read)
+        return await loop.run_in_executor(self._pool, call)
+
+    async def query_by_label(self, promql: str, label: str) -> LabelValues:
+        """:meth:`query`, read by ``label``: no :class:`Sample`."""
+
+        def by_label(data: dict[str, Any]) -> tuple[dict[str, float], float, int] | None:
+            if data.get("resultType") == "scalar":  # no labels: nothing to read by one
+                return {}, 0.0, 1
+            return _label_values(data.get("result") or (), label)
+
+        read_values, warnings = await self._read("/api/v1/query", {"query": promql}, by_label)
         if read_values is None:
             raise self._malformed_sample()
         values, timestamp, unlabelled = read_values
@@ -175,13 +190,7 @@ class PrometheusAdapter(MetricsAdapter):
         params = {"query": promql}
         if at is not None:
             params["time"] = f"{at:.3f}"
-        loop = asyncio.get_running_loop()
-
-        def read() -> tuple[tuple[Sample, ...] | None, tuple[str, ...]]:
-            data, warnings = self._call("/api/v1/query", params)
-            return _samples(data), warnings
-
-        samples, warnings = await loop.run_in_executor(self._pool, read)
+        samples, warnings = await self._read("/api/v1/query", params, _samples)
         if samples is None:
             raise self._malformed_sample()
         return QueryResult(promql, samples, warnings)
@@ -193,15 +202,7 @@ class PrometheusAdapter(MetricsAdapter):
             "end": f"{end:.3f}",
             "step": f"{step:g}",
         }
-        loop = asyncio.get_running_loop()
-
-        def read() -> tuple[tuple[RangeSeries, ...] | None, tuple[str, ...]]:
-            data, warnings = self._call("/api/v1/query_range", params)
-            return _range_series(data), warnings
-
-        # Read in the worker thread too: at start, a sparkline seed is every SLI's
-        # history for every model (a thousand models: 200,000 points).
-        series, warnings = await loop.run_in_executor(self._pool, read)
+        series, warnings = await self._read("/api/v1/query_range", params, _range_series)
         if series is None:
             raise self.error(
                 "malformed response: a series is not a list of [time, value] points",
