@@ -92,9 +92,11 @@ class DashboardScreen(Screen[None]):
         Binding("f", "fallback", "Fallback"),
         Binding("s", "silence", "Silence"),
         Binding("a", "acknowledge", "Ack"),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        # Priority: handled as the key comes in, so focus has moved before the keys
+        # queued behind it are handed on (see action_filter).
+        Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("colon", "app.command_palette", "Palette", key_display=":"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False, priority=True),
         Binding("enter", "open", "Open", show=False, priority=False),
         Binding("p", "pipeline", "Pipeline", show=False),
         Binding("n", "note", "Note", show=False),
@@ -646,17 +648,31 @@ class DashboardScreen(Screen[None]):
 
     # -- actions -----------------------------------------------------------
 
+    # `/` and `escape` move focus. At a thousand models keys typed while the screen
+    # is busy wait in the app's queue, and the app hands each to the widget focused
+    # when it gets to it: the letters after `/` belong in the filter, the key after
+    # `escape` to the table. So both are priority bindings (run as the app gets to the
+    # key, before it hands on the next) and move focus at once (Screen.set_focus), not
+    # once the messages already queued are handled (Widget.focus).
+
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        if box.has_focus:  # a `/` typed into the filter is text
+            box.insert_text_at_cursor("/")
+            return
         box.add_class("visible")
-        box.focus()
+        self.set_focus(box)
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        models = self.query_one("#models", DataTable)
+        if not (box.value or self._filter or box.has_class("visible")):
+            self.set_focus(models)  # nothing to clear: no redraw of the table
+            return
         box.value = ""
         box.remove_class("visible")
         self._set_filter("")
-        self.query_one("#models", DataTable).focus()
+        self.set_focus(models)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -683,7 +699,7 @@ class DashboardScreen(Screen[None]):
     def _filter_submitted(self) -> None:
         if self._filter_timer is not None:  # enter: the tables follow now
             self._filter_settled()
-        self.query_one("#models", DataTable).focus()
+        self.set_focus(self.query_one("#models", DataTable))
 
     def _set_filter(self, text: str) -> None:
         if self._filter_timer is not None:

@@ -62,6 +62,40 @@ async def test_filter_narrows_and_escape_clears() -> None:
         assert len(rows(app, "#models")) == 3
 
 
+async def test_keys_queued_behind_a_busy_screen_go_where_the_keys_before_them_sent_focus() -> None:
+    """At a thousand models the UI can be busy for a frame or more, and the keys typed
+    meanwhile wait in its queue: `/` and the letters after it, `escape` and the `down`
+    after it. Each letter lands in the filter (none goes to the table the filter is
+    opening over), and the `down` after `escape` moves the table."""
+    from textual import events
+
+    def typed(*keys: str) -> None:  # all queued at once, as a terminal sends them
+        for key in keys:
+            char = {"slash": "/", "escape": "\x1b", "down": None}.get(key, key)
+            app.post_message(events.Key(key, char))
+
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        models = app.screen.query_one("#models", DataTable)
+        typed("slash", *"fraud")
+        await until(pilot, lambda: rows(app, "#models") == ["fraud-detector"], "the filter")
+        assert app.screen.query_one("#filter", Input).value == "fraud"
+        typed("escape", "down")
+        await until(pilot, lambda: len(rows(app, "#models")) == 3, "the filter cleared")
+        await pilot.pause()
+        assert app.focused is models
+        # The filter left fraud-detector selected; `down` moved on to the next model.
+        assert rows(app, "#models")[models.cursor_row] == "recommender"
+
+
+async def test_a_slash_typed_into_the_filter_is_text() -> None:
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", *"a/b")
+        assert app.screen.query_one("#filter", Input).value == "a/b"
+        assert rows(app, "#models") == []  # no model or alert holds "a/b"
+
+
 async def test_filter_matches_alert_names() -> None:
     app = app_with_snapshot()
     async with app.run_test(size=SIZE) as pilot:
