@@ -129,6 +129,9 @@ class MLConsoleApp(App[int]):
         self.applying = 0
         self._quit_asked_at = -1e9
         self._pretriaged: set[tuple[str, float]] = set()
+        #: What the last snapshot pre-triage looked through held: its alerts, the
+        #: triage, whether the alerts were complete.
+        self._pretriage_seen: tuple[object, object, bool] | None = None
         #: Each reading's widths in the models table, measured where it is made.
         self.widths = model_table.WidthBook()
         #: When the last key came in (time.monotonic): screens put input first.
@@ -351,6 +354,15 @@ class MLConsoleApp(App[int]):
         triage = self.triage
         if triage is None:
             return
+        complete = self._alerts_complete(snapshot)
+        # The same alerts (the poller keeps their tuple while they do not change) with
+        # the same completeness: nothing new fired, nothing to forget. A page of 500
+        # alerts is otherwise looked through again on every snapshot, on the UI thread.
+        seen = (snapshot.alerts, triage, complete)
+        last = self._pretriage_seen
+        if last is not None and all(a is b for a, b in zip(seen, last, strict=True)):
+            return
+        self._pretriage_seen = seen
         now_firing = set()
         for alert in snapshot.firing:
             firing = (alert.fingerprint, alert.starts_at.timestamp())
@@ -369,7 +381,7 @@ class MLConsoleApp(App[int]):
                     name="pretriage",
                     description="pre-triage a new page",
                 )
-        if self._alerts_complete(snapshot):
+        if complete:
             # Only the firings of now: the set follows the alerts, not their history. A
             # firing seen again after this (never, unless it flapped) finds its walk
             # in the store and starts none.

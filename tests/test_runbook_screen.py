@@ -108,6 +108,34 @@ async def test_pretriage_runs_checks_when_a_page_arrives(tmp_path: Path) -> None
         assert len(app.triage.store.runs()) == 1
 
 
+async def test_pretriage_looks_through_the_alerts_again_only_when_they_change(
+    tmp_path: Path,
+) -> None:
+    """Every snapshot used to make pre-triage look through every firing alert on the
+    UI thread (500 of them on a big page, every second); the poller keeps the alerts'
+    tuple while they do not change, and pre-triage skips what it has seen."""
+    from dataclasses import replace
+
+    app = app_with_triage(tmp_path, Scripted({"drift_psi": 0.41, "null_ratio": 0.0}))
+    async with app.run_test(size=SIZE) as pilot:
+        first = snapshot()
+        app.apply_snapshot(first)  # the page arrives
+        await wait_idle(app, pilot)
+        assert app.triage is not None
+        looked: list[set[tuple[str, float]]] = []
+        forget = app.triage.forget_firings_but
+        app.triage.forget_firings_but = lambda firing: looked.append(firing) or forget(firing)  # type: ignore[method-assign,func-returns-value]
+        # New snapshots, the same alerts: nothing to look through.
+        for later in (30, 60):
+            app.apply_snapshot(replace(first, taken_at=first.taken_at + later))
+        assert looked == []
+        # The alerts change (one stops firing): looked through, and forgotten.
+        app.apply_snapshot(replace(first, alerts=first.alerts[1:]))
+        await wait_idle(app, pilot)
+        assert len(looked) == 1 and len(looked[0]) == len(first.firing) - 1
+        assert len(app.triage.store.runs()) == 1  # nothing ran twice
+
+
 class Held(Scripted):
     """Scripted metrics whose first query waits until the test lets it answer."""
 
