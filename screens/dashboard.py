@@ -353,7 +353,7 @@ class DashboardScreen(Screen[None]):
                 entry = cache[model]
                 entry.row.reset()
                 entry.cells = list(entry.row.lazy_cells(sizes))
-                table.add_row(*entry.cells, key=model)
+            table.add_keyed_rows((model, cache[model].cells) for model in rows)
             self._model_rows = rows
             self._restore_cursor(table, rows, selected)
         else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Self
 
 from rich.segment import Segment
@@ -13,7 +13,7 @@ from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region, Size, Spacing
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual.widgets.data_table import ColumnKey, DuplicateKey, Row, RowKey
 
 from screens.render import TableCell
 
@@ -66,6 +66,49 @@ class Table(DataTable[object]):
         if height != 1:
             self._one_line_rows = False
         return super().add_row(*cells, height=height, key=key, label=label)
+
+    def add_keyed_rows(self, rows: Iterable[tuple[str, Sequence[object]]]) -> None:
+        """Add one-line, unlabelled rows (key, cells) at the bottom, as ``add_row`` adds
+        each, but with what ``add_row`` does after each row (the cursor checked
+        again, the update count raised, the table told to idle) done once for them
+        all: a thousand models filtered in again, or ten thousand at start, cost
+        seconds of add_row on the UI thread."""
+        columns = self.ordered_columns
+        locations, data, table_rows, new = (
+            self._row_locations,
+            self._data,
+            self.rows,
+            self._new_rows,
+        )
+        was_empty = not table_rows
+        added = 0
+        try:
+            for key, cells in rows:
+                row_key = RowKey(key)
+                if row_key in locations:
+                    raise DuplicateKey(f"The row key {row_key!r} already exists.")
+                if len(cells) > len(columns):
+                    raise ValueError("More values provided than there are columns.")
+                locations[row_key] = len(table_rows)
+                data[row_key] = {
+                    column.key: cell for column, cell in itertools.zip_longest(columns, cells)
+                }
+                table_rows[row_key] = Row(row_key, 1, None, False)
+                new.add(row_key)
+                added += 1
+        finally:  # the rows added before a refused one are shown, as add_row's are
+            if added:
+                self._rows_added(was_empty)
+
+    def _rows_added(self, was_empty: bool) -> None:
+        """What ``add_row`` does after adding a row, once for rows added at once."""
+        self._require_update_dimensions = True
+        self.cursor_coordinate = self.cursor_coordinate
+        visible_cursor = self.show_cursor and self.cursor_type != "none"
+        if was_empty and self.columns and visible_cursor:  # a cell to highlight now
+            self._highlight_cursor()
+        self._update_count += 1
+        self.check_idle()
 
     def clear(self, columns: bool = False) -> Self:
         self._one_line_rows = True
