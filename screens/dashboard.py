@@ -93,10 +93,11 @@ class DashboardScreen(Screen[None]):
         Binding("s", "silence", "Silence"),
         Binding("a", "acknowledge", "Ack"),
         # Priority: handled as the key comes in, so focus has moved before the keys
-        # queued behind it are handed on (see action_filter).
+        # queued behind it are handed on (see action_filter). Off while the filter has
+        # focus (check_action): there a `/` is text, typed as the Input types it.
         Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("colon", "app.command_palette", "Palette", key_display=":"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, priority=True),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("enter", "open", "Open", show=False, priority=False),
         Binding("p", "pipeline", "Pipeline", show=False),
         Binding("n", "note", "Note", show=False),
@@ -648,18 +649,20 @@ class DashboardScreen(Screen[None]):
 
     # -- actions -----------------------------------------------------------
 
-    # `/` and `escape` move focus. At a thousand models keys typed while the screen
-    # is busy wait in the app's queue, and the app hands each to the widget focused
-    # when it gets to it: the letters after `/` belong in the filter, the key after
-    # `escape` to the table. So both are priority bindings (run as the app gets to the
-    # key, before it hands on the next) and move focus at once (Screen.set_focus), not
-    # once the messages already queued are handled (Widget.focus).
+    # At a thousand models keys typed while the screen is busy wait in the app's
+    # queue, and the app hands each to the widget focused when it gets to it: the
+    # letters after `/` belong in the filter. So `/` is a priority binding (run as the
+    # app gets to the key, before it hands on the next) and moves focus at once
+    # (Screen.set_focus), not once the messages already queued are handled
+    # (Widget.focus). `escape` stays an ordinary binding: it must come after the
+    # letters typed before it, which the filter has yet to take.
+
+    def _filter_focused(self) -> bool:
+        focused = self.focused
+        return isinstance(focused, Input) and focused.id == "filter"
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
-        if box.has_focus:  # a `/` typed into the filter is text
-            box.insert_text_at_cursor("/")
-            return
         box.add_class("visible")
         self.set_focus(box)
 
@@ -729,6 +732,8 @@ class DashboardScreen(Screen[None]):
     # -- mitigations ---------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter" and self._filter_focused():
+            return False  # in the filter, `/` is text (and the filter is open already)
         # Read-only: hidden from the footer, and the key does nothing.
         return not (action in self.MUTATIONS and self.mlapp.read_only)
 
