@@ -35,6 +35,11 @@ while the reads go on.
 Between keys a random pause (0.05–0.4 s) puts the keys at every phase of the
 refresh cycle. Keys cycle ``down down up up enter escape``.
 
+**How far a ratio goes.** Beside each ratio it prints the middle 90% of that ratio
+over 1,000 bootstrap resamples of the keys timed. The p50 of all keys falls between
+the cursor keys and the screen keys, where there are few of either, so it moves far
+from one run to the next; more keys (``--keys``, ``--runs``) narrow it.
+
 **Quit.** After the keys, ``q`` is sent; the child reports the time until the app's
 run loop ends and until ``asyncio.run`` has returned (worker threads joined), then
 ends as ``mlconsole`` does after its dashboard (:func:`console.cli.leave_the_heap`),
@@ -263,12 +268,32 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def report(name: str, samples: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
-    groups = {
+def ratio_interval(
+    small: list[float], big: list[float], q: float, rounds: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """The middle 90% of the ratio of ``big``'s ``q`` quantile to ``small``'s over
+    ``rounds`` bootstrap resamples of each (keys drawn again with replacement): how far
+    the ratio of one run can be trusted. The p50 of all keys falls between the cursor
+    keys and the screen keys, where there are few of either, and moves far from one run
+    to the next; this says how far."""
+    rng = random.Random(seed)
+    ratios = sorted(
+        quantile(rng.choices(big, k=len(big)), q) / quantile(rng.choices(small, k=len(small)), q)
+        for _ in range(rounds)
+    )
+    return ratios[round(0.05 * (rounds - 1))], ratios[round(0.95 * (rounds - 1))]
+
+
+def groups_of(samples: dict[str, list[float]]) -> dict[str, list[float]]:
+    return {
         "all": [v for values in samples.values() for v in values],
         "cursor": samples.get("down", []) + samples.get("up", []),
         "screen": samples.get("enter", []) + samples.get("escape", []),
     }
+
+
+def report(name: str, samples: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    groups = groups_of(samples)
     figures = {}
     for group, values in groups.items():
         figures[group] = (quantile(values, 0.5), quantile(values, 0.95))
@@ -374,9 +399,17 @@ def main() -> None:
     )
     small_fig = report("small", samples["small"])
     big_fig = report("big", samples["big"])
+    small_groups, big_groups = groups_of(samples["small"]), groups_of(samples["big"])
     for group in ("all", "cursor", "screen"):
         (s50, s95), (b50, b95) = small_fig[group], big_fig[group]
         print(f"ratio big/small {group:<7} p50 {b50 / s50:5.2f}x  p95 {b95 / s95:5.2f}x")
+    print("middle 90% of each ratio over 1,000 resamples of the keys (how far one run goes):")
+    for group in ("all", "cursor", "screen"):
+        low50, high50 = ratio_interval(small_groups[group], big_groups[group], 0.5)
+        low95, high95 = ratio_interval(small_groups[group], big_groups[group], 0.95)
+        print(
+            f"  {group:<7} p50 {low50:5.2f}x to {high50:5.2f}x  p95 {low95:5.2f}x to {high95:5.2f}x"
+        )
     for name in ("small", "big"):
         app_s, run_s, process_s = (statistics.median(v) for v in zip(*quits[name], strict=True))
         print(
