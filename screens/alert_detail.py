@@ -13,12 +13,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from adapters.base import AlertRecord
 from console.format import STATUS_STYLE, format_burn, format_objective, format_value
 from console.snapshot import Snapshot
 from console.text import inert
+from screens.footer import KeysFooter
 from screens.lines import SourceBar
 from screens.render import alert_age, alert_state, utc
 from screens.stack import ScreenHeader, while_on_stack
@@ -56,7 +57,7 @@ class AlertDetailScreen(ModalScreen[None]):
             yield Static(id="alert")
             yield Static(id="triage")
             yield Static(id="slis")
-        yield Footer(compact=True)  # every key in view at 80 columns
+        yield KeysFooter(compact=True)  # every key in view at 80 columns
 
     @while_on_stack
     def on_mount(self) -> None:

@@ -15,12 +15,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import DataTable, Header, Input
 
 from adapters.base import AlertRecord, AlertsAdapter
 from console import model_table
 from console.snapshot import Health, Snapshot
 from console.text import CELL_LIMIT, inert
+from screens.footer import KeysFooter
 from screens.lines import Line, SourceBar
 from screens.render import (
     SEVERITY_STYLE,
@@ -168,7 +169,7 @@ class DashboardScreen(Screen[None]):
             yield Table(id="models", cursor_type="row", zebra_stripes=True)
             yield Line("Alerts", classes="pane-title", id="alerts-title")
             yield Table(id="alerts", cursor_type="row")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeysFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         models = self.query_one("#models", DataTable)

@@ -19,13 +19,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from adapters.base import AlertRecord
 from console.config import format_duration
 from console.incidents import Incident, IncidentError
 from console.text import inert
 from console.timeline import Event, compute_metrics, utc
+from screens.footer import KeysFooter
 from screens.render import INCIDENT_STYLE
 from screens.stack import ScreenHeader, while_on_stack
 from screens.timeline import TimelineView
@@ -310,7 +311,7 @@ class IncidentScreen(Screen[None]):
         )
         yield TimelineView(id="timeline")
         yield Static("", id="event-detail")
-        yield Footer(compact=True)  # every key in view at 80 columns
+        yield KeysFooter(compact=True)  # every key in view at 80 columns
 
     @while_on_stack
     def on_mount(self) -> None:
@@ -506,7 +507,7 @@ class IncidentsScreen(Screen[None]):
         yield ScreenHeader()
         yield Static("", id="incidents-title")
         yield DataTable(id="incidents", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)  # every key in view at 80 columns
+        yield KeysFooter(compact=True)  # every key in view at 80 columns
 
     @while_on_stack
     def on_mount(self) -> None:

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from adapters.base import AlertRecord
@@ -26,6 +26,7 @@ from console.runbook import ActionStep, AskStep, CheckStep, ConcludeStep, Runboo
 from console.store import Evidence
 from console.text import inert
 from console.triage import Pause, Walk, WalkError
+from screens.footer import KeysFooter
 from screens.stack import ScreenHeader, while_on_stack
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ class RunbookScreen(Screen[None]):
             yield OptionList(id="path")
             with VerticalScroll(id="current-pane"):
                 yield Static(id="current")
-        yield Footer(compact=True)  # every key in view at 80 columns
+        yield KeysFooter(compact=True)  # every key in view at 80 columns
 
     @while_on_stack
     def on_mount(self) -> None:

@@ -110,6 +110,36 @@ async def test_in_the_filter_slash_is_only_text() -> None:
         assert box.value == "/"
 
 
+async def test_the_footer_is_built_again_only_when_the_keys_it_shows_change() -> None:
+    """Every change of focus made Textual's footer build all its keys again (50-170 ms
+    at a thousand models): `tab` between the tables shows the same keys and builds
+    nothing; the filter, where `/` is off (and not shown), does."""
+    from textual.widgets._footer import FooterKey
+
+    from screens.footer import KeysFooter
+
+    app = app_with_snapshot()
+    async with app.run_test(size=SIZE) as pilot:
+        footer = app.screen.query_one(KeysFooter)
+        await pilot.pause()
+        rebuilt: list[int] = []
+        original = footer.recompose
+
+        async def counting() -> None:
+            rebuilt.append(1)
+            await original()
+
+        footer.recompose = counting  # type: ignore[method-assign]
+        await pilot.press("tab", "tab")  # to the alerts and back: the same keys
+        await pilot.pause()
+        assert rebuilt == []
+        assert [k for k in footer.query(FooterKey) if k.action == "filter"]
+        await pilot.press("slash")  # into the filter: "/ Filter" is off there
+        await until(pilot, lambda: rebuilt, "the footer rebuilt")
+        await pilot.pause()
+        assert not [k for k in footer.query(FooterKey) if k.action == "filter"]
+
+
 async def test_filter_matches_alert_names() -> None:
     app = app_with_snapshot()
     async with app.run_test(size=SIZE) as pilot:
