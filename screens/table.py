@@ -6,12 +6,15 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import Self
 
+from rich.cells import cell_len
+from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text, TextType
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region, Size, Spacing
+from textual.render import measure
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, DuplicateKey, Row, RowKey
 
@@ -28,6 +31,15 @@ KEPT = 4_000
 #: cells that are not text (the header, labels), which :attr:`Table._drawn` does not
 #: keep.
 DATATABLE_KEPT = 256
+
+
+def measured(console: Console, cell: object) -> int:
+    """A cell's width as DataTable measures it (``textual.render.measure``), but a
+    text of printable characters alone (so of one line) by its length in cells, the
+    width Rich would measure, without building the console's options for it."""
+    if type(cell) is Text and cell.plain.isprintable():
+        return cell_len(cell.plain)
+    return measure(console, cell, 1)  # type: ignore[arg-type]
 
 
 class Table(DataTable[object]):
@@ -299,17 +311,34 @@ class Table(DataTable[object]):
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """DataTable measures every cell of every new row, for its auto-width columns
-        and auto-height rows. When every column has a fixed width and no row is
-        labelled or of auto height there is nothing to measure (the cells would be
-        built for nothing: a thousand rows filtered in again cost seconds), and only
-        the table's size is worked out, as DataTable works it out."""
-        if any(column.auto_width for column in self.columns.values()) or any(
+        and auto-height rows. When no row is labelled or of auto height, only the
+        auto-width columns' cells are measured (:func:`measured`): when every column
+        has a fixed width there is nothing to measure (the cells would be built for
+        nothing: a thousand rows filtered in again cost seconds). The table's size is
+        worked out as DataTable works it out."""
+        if any(
             (row := self.rows.get(key)) is None or row.auto_height or row.label is not None
             for key in new_rows
         ):
             super()._update_dimensions(new_rows)
             return
-        width = sum(column.get_render_width(self) for column in self.columns.values())
+        columns = self.ordered_columns
+        if any(column.auto_width for column in columns):
+            # As DataTable measures them, but a plain one-line text by its length in
+            # cells: DataTable builds the console's options for each cell, and the
+            # alerts table (auto-width) is filled again with 500 rows when an alert
+            # changes.
+            console = self.app.console
+            for key in new_rows:
+                index = self._row_locations.get(key)
+                if index is None:
+                    continue
+                cells = self._get_row_renderables(index).cells
+                for column, cell in zip(columns, cells, strict=False):  # as DataTable
+                    width = measured(console, cell)
+                    if width > column.content_width:
+                        column.content_width = width
+        width = sum(column.get_render_width(self) for column in columns)
         header = self.header_height if self.show_header else 0
         self.virtual_size = Size(
             width + self._row_label_column_width, self._total_row_height + header

@@ -74,3 +74,64 @@ async def test_a_key_added_twice_is_refused() -> None:
         assert str(bulk.get_row_at(1)[0]) == "b"
         with pytest.raises(ValueError, match="More values"):
             bulk.add_keyed_rows([("c", [Text("c")] * 4)])
+
+
+#: Cells that fight back: wide, zero-width, combining, tabs, line breaks of every kind
+#: Python splits on, escapes, empty, and cells that are not plain text.
+HOSTILE = [
+    "plain",
+    "漢字かな",
+    "🔥 burn",
+    "e\u0301\u200b",
+    "a\tb",
+    "two\nlines here",
+    "x\u2028longer line",
+    "\x1b[2Jcleared",
+    "\x85next",
+    "",
+    "  padded  ",
+    "[bold]not markup[/]",
+]
+
+
+async def test_auto_width_columns_are_measured_as_datatable_measures_them() -> None:
+    """The alerts table's columns are auto-width: the table measures a plain one-line
+    text by its length in cells, and anything else as DataTable does. Both tables
+    come out the same width, column by column."""
+    from textual.widgets import DataTable
+
+    from screens.render import LiveCell
+
+    class Pair(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Table(id="ours")
+            yield DataTable(id="theirs")
+
+    app = Pair()
+    async with app.run_test(size=(120, 40)) as pilot:
+        ours, theirs = app.query_one("#ours", Table), app.query_one("#theirs", DataTable)
+        for table in (ours, theirs):
+            for key in ("text", "styled", "live", "plain_str"):
+                table.add_column(key, key=key)  # auto-width
+            for index, raw in enumerate(HOSTILE):
+                styled = Text(raw, style="bold")
+                styled.stylize("red", 0, 2)
+                table.add_row(Text(raw), styled, LiveCell(Text(raw)), raw, key=str(index))
+        await pilot.pause()
+        widths = [c.content_width for c in ours.ordered_columns]
+        assert widths == [c.content_width for c in theirs.ordered_columns]
+        assert ours.virtual_size == theirs.virtual_size
+        assert max(widths) > len("plain_str")  # the cells, not the headers, set them
+
+
+def test_each_cell_measures_as_datatable_measures_it() -> None:
+    from rich.console import Console
+    from textual.render import measure
+
+    from screens.render import LiveCell
+    from screens.table import measured
+
+    console = Console(width=120)
+    for raw in HOSTILE:
+        for cell in (Text(raw), Text(raw, style="bold"), LiveCell(Text(raw)), raw):
+            assert measured(console, cell) == measure(console, cell, 1), (raw, cell)
