@@ -277,11 +277,16 @@ def ratio_interval(
     keys and the screen keys, where there are few of either, and moves far from one run
     to the next; this says how far."""
     rng = random.Random(seed)
-    ratios = sorted(
+    drawn = (
         quantile(rng.choices(big, k=len(big)), q) / quantile(rng.choices(small, k=len(small)), q)
         for _ in range(rounds)
     )
-    return ratios[round(0.05 * (rounds - 1))], ratios[round(0.95 * (rounds - 1))]
+    # A resample whose quantile is a key never painted on both sides (inf / inf) has
+    # no ratio: it is left out, so the rest still sort.
+    ratios = sorted(r for r in drawn if r == r)
+    if not ratios:
+        return math.nan, math.nan
+    return ratios[round(0.05 * (len(ratios) - 1))], ratios[round(0.95 * (len(ratios) - 1))]
 
 
 def groups_of(samples: dict[str, list[float]]) -> dict[str, list[float]]:

@@ -311,11 +311,11 @@ class Table(DataTable[object]):
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """DataTable measures every cell of every new row, for its auto-width columns
-        and auto-height rows. When no row is labelled or of auto height, only the
-        auto-width columns' cells are measured (:func:`measured`): when every column
-        has a fixed width there is nothing to measure (the cells would be built for
-        nothing: a thousand rows filtered in again cost seconds). The table's size is
-        worked out as DataTable works it out."""
+        and auto-height rows. When no row is labelled or of auto height, the cells are
+        measured only if a column is auto-width, and then by :func:`measured`: when
+        every column has a fixed width there is nothing to measure (the cells would be
+        built for nothing: a thousand rows filtered in again cost seconds). The
+        table's size is worked out as DataTable works it out."""
         if any(
             (row := self.rows.get(key)) is None or row.auto_height or row.label is not None
             for key in new_rows

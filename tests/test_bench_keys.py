@@ -37,3 +37,10 @@ def test_a_key_never_painted_counts_as_slower_than_any() -> None:
     small = [0.005] * 20
     big = [0.005] * 19 + [float("nan")]
     assert ratio_interval(small, big, 0.99)[1] == float("inf")
+
+
+def test_keys_never_painted_on_both_sides_leave_an_interval_in_order() -> None:
+    """inf / inf has no ratio: such resamples are left out, not sorted among the rest."""
+    nan = float("nan")
+    low, high = ratio_interval([0.005] * 18 + [nan, nan], [0.006] * 18 + [nan, nan], 0.95)
+    assert low <= high
