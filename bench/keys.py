@@ -297,8 +297,7 @@ def groups_of(samples: dict[str, list[float]]) -> dict[str, list[float]]:
     }
 
 
-def report(name: str, samples: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
-    groups = groups_of(samples)
+def report(name: str, groups: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
     figures = {}
     for group, values in groups.items():
         figures[group] = (quantile(values, 0.5), quantile(values, 0.95))
@@ -402,9 +401,9 @@ def main() -> None:
         f"key to paint: {args.small} models, {args.small_alerts} alerts (small)"
         f" vs {big_label} (big), {args.runs} runs each, phase {args.phase}"
     )
-    small_fig = report("small", samples["small"])
-    big_fig = report("big", samples["big"])
     small_groups, big_groups = groups_of(samples["small"]), groups_of(samples["big"])
+    small_fig = report("small", small_groups)
+    big_fig = report("big", big_groups)
     for group in ("all", "cursor", "screen"):
         (s50, s95), (b50, b95) = small_fig[group], big_fig[group]
         print(f"ratio big/small {group:<7} p50 {b50 / s50:5.2f}x  p95 {b95 / s95:5.2f}x")

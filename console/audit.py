@@ -362,15 +362,16 @@ class AuditLog:
     def _each_entry(self, batch: int) -> Iterator[AuditEntry]:
         with self._lock:
             cursor = self._db.execute("SELECT seq, body, prev_hash, hash FROM audit ORDER BY seq")
-        while rows := self._fetch(cursor, batch):
+        while True:
+            with self._lock:
+                rows = cursor.fetchmany(batch)
+            if not rows:
+                return
             for row in rows:
                 yield _entry(*row)
 
-    def _fetch(self, cursor: sqlite3.Cursor, batch: int) -> list[tuple[int, str, str, str]]:
-        with self._lock:
-            return cursor.fetchmany(batch)
-
     def _intents_in_doubt(self, batch: int) -> set[int]:
+        """The first pass of :meth:`listing`."""
         return _doubtful(self._each_entry(batch))
 
     def in_doubt(self, entries: list[AuditEntry] | None = None) -> list[AuditEntry]:

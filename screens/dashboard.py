@@ -669,14 +669,11 @@ class DashboardScreen(Screen[None]):
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
-        models = self.query_one("#models", DataTable)
-        if not (box.value or self._filter or box.has_class("visible")):
-            self.set_focus(models)  # nothing to clear: no redraw of the table
-            return
-        box.value = ""
-        box.remove_class("visible")
-        self._set_filter("")
-        self.set_focus(models)
+        if box.value or self._filter or box.has_class("visible"):  # else: no redraw
+            box.value = ""
+            box.remove_class("visible")
+            self._set_filter("")
+        self.set_focus(self.query_one("#models", DataTable))
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:

@@ -86,12 +86,7 @@ class Table(DataTable[object]):
         all: a thousand models filtered in again, or ten thousand at start, cost
         seconds of add_row on the UI thread."""
         columns = self.ordered_columns
-        locations, data, table_rows, new = (
-            self._row_locations,
-            self._data,
-            self.rows,
-            self._new_rows,
-        )
+        locations, data, table_rows = self._row_locations, self._data, self.rows
         was_empty = not table_rows
         added = 0
         try:
@@ -106,21 +101,17 @@ class Table(DataTable[object]):
                     column.key: cell for column, cell in itertools.zip_longest(columns, cells)
                 }
                 table_rows[row_key] = Row(row_key, 1, None, False)
-                new.add(row_key)
+                self._new_rows.add(row_key)
                 added += 1
         finally:  # the rows added before a refused one are shown, as add_row's are
-            if added:
-                self._rows_added(was_empty)
-
-    def _rows_added(self, was_empty: bool) -> None:
-        """What ``add_row`` does after adding a row, once for rows added at once."""
-        self._require_update_dimensions = True
-        self.cursor_coordinate = self.cursor_coordinate
-        visible_cursor = self.show_cursor and self.cursor_type != "none"
-        if was_empty and self.columns and visible_cursor:  # a cell to highlight now
-            self._highlight_cursor()
-        self._update_count += 1
-        self.check_idle()
+            if added:  # what add_row does after each row, once for them all
+                self._require_update_dimensions = True
+                self.cursor_coordinate = self.cursor_coordinate
+                visible_cursor = self.show_cursor and self.cursor_type != "none"
+                if was_empty and self.columns and visible_cursor:  # a cell to highlight
+                    self._highlight_cursor()
+                self._update_count += 1
+                self.check_idle()
 
     def clear(self, columns: bool = False) -> Self:
         self._one_line_rows = True
@@ -317,7 +308,7 @@ class Table(DataTable[object]):
         built for nothing: a thousand rows filtered in again cost seconds). The
         table's size is worked out as DataTable works it out."""
         if any(
-            (row := self.rows.get(key)) is None or row.auto_height or row.label is not None
+            (row := self.rows.get(key)) is not None and (row.auto_height or row.label is not None)
             for key in new_rows
         ):
             super()._update_dimensions(new_rows)
@@ -331,7 +322,7 @@ class Table(DataTable[object]):
             console = self.app.console
             for key in new_rows:
                 index = self._row_locations.get(key)
-                if index is None:
+                if index is None:  # removed before the table idled, as DataTable skips it
                     continue
                 cells = self._get_row_renderables(index).cells
                 for column, cell in zip(columns, cells, strict=False):  # as DataTable
