@@ -949,6 +949,9 @@ async def test_the_consoles_first_breach_reads_and_writes_run_off_the_ui_loop(
     app = create_app(CONFIG, poll=False)
     async with app.run_test():
         ui = threading.current_thread()
+        # The app opens its own store in a thread after the first paint: once it has,
+        # the book given here is the one it keeps.
+        await app.workers.wait_for_complete()
         app.incidents = book
         app.poller = Poller(CONFIG, {"prometheus": prometheus})
         app._breaches_due.append(incident)
@@ -968,6 +971,7 @@ async def test_the_console_says_whether_first_breach_reads_are_pending(book: Inc
     incident = opened(book)
     app = create_app(CONFIG, poll=False)
     async with app.run_test():
+        await app.workers.wait_for_complete()  # its own store opened: replaced here
         app.incidents = book
         app.poller = Poller(
             CONFIG, {"prometheus": Prometheus([series(FRAUD, [GOOD] * 8 + [BAD] * 3)])}
