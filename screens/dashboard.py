@@ -521,7 +521,7 @@ class DashboardScreen(Screen[None]):
         """The alerts table, rebuilt only when its alerts, their incidents or the age
         column's width changed; otherwise only the ages that moved are replaced, and
         the table is told of those in view."""
-        table = self.query_one("#alerts", DataTable)
+        table = self.query_one("#alerts", Table)
         listed = self._alerts_listed(snapshot)
         wanted = [(fingerprint, key, alert_age(key[1], now)) for fingerprint, key in listed]
         drawn = self._alert_drawn
@@ -552,20 +552,29 @@ class DashboardScreen(Screen[None]):
             selected = self._selected_key(table, self._alert_rows)
             table.clear()
             self._alert_drawn = drawn = {}
+            rows: list[tuple[str, tuple[object, ...]]] = []
             for fingerprint, key, age in wanted:
                 shown, alert, incident = key
                 cell = LiveCell(Text(age))
                 drawn[fingerprint] = (key, cell)
-                table.add_row(
-                    Text(inert(shown), style="bold"),
-                    Text(inert(alert.name)),
-                    Text(inert(alert.severity), style=SEVERITY_STYLE.get(alert.severity, "")),
-                    alert_state(alert),
-                    cell,
-                    incident_cell(incident),
-                    Text(inert(alert.summary, limit=CELL_LIMIT)),
-                    key=fingerprint,
+                rows.append(
+                    (
+                        fingerprint,
+                        (
+                            Text(inert(shown), style="bold"),
+                            Text(inert(alert.name)),
+                            Text(
+                                inert(alert.severity),
+                                style=SEVERITY_STYLE.get(alert.severity, ""),
+                            ),
+                            alert_state(alert),
+                            cell,
+                            incident_cell(incident),
+                            Text(inert(alert.summary, limit=CELL_LIMIT)),
+                        ),
+                    )
                 )
+            table.add_keyed_rows(rows)  # 500 alerts at once, not 500 add_row calls
             self._alert_rows = keys
             self._alert_age_width = widest
             self._restore_cursor(table, keys, selected)
