@@ -30,7 +30,7 @@ from adapters.redaction import Redactor, redact_url, sent_form, settings_secrets
 class TlsSettings(BaseModel):
     """TLS options for an HTTP source."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     verify: bool = True
     """Verify the server certificate. Turn off only for a lab with a self-signed cert."""
@@ -45,7 +45,7 @@ class TlsSettings(BaseModel):
 class BasicAuth(BaseModel):
     """HTTP basic auth credentials."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     username: str
     password: SecretStr
@@ -63,7 +63,7 @@ class SourceSettings(BaseModel):
     on); an adapter needs only these.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     url: str = Field(pattern=r"^https?://[^\s/]+", description="Base URL")
     """Base URL of the system, e.g. ``http://127.0.0.1:9090``."""

@@ -110,7 +110,7 @@ class SourceConfig(SourceSettings):
 class SloConfig(BaseModel):
     """A service level objective over an SLI, for burn rates."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     target: float = Field(gt=0, lt=1)
     """Share of good events the SLO promises, e.g. ``0.99``; the error budget is ``1 - target``."""
@@ -124,7 +124,7 @@ class SloConfig(BaseModel):
 class SliConfig(BaseModel):
     """One service level indicator, read for every model with one PromQL query."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str = Field(pattern=NAME_PATTERN)
     """Short unique id, e.g. ``error_ratio``."""
@@ -149,7 +149,7 @@ class SliConfig(BaseModel):
 class UiConfig(BaseModel):
     """How the dashboard looks and behaves."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     history: Duration = 600.0
     """How far back the sparklines reach."""
@@ -171,7 +171,7 @@ def _file_not_directory(raw: Any) -> Any:
 class StoreConfig(BaseModel):
     """Where incidents, runbook walks and their evidence are kept."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     path: Annotated[Path | None, BeforeValidator(_file_not_directory)] = None
     """SQLite file (default ``$XDG_STATE_HOME/mlconsole/store.db``). Point every
@@ -182,7 +182,7 @@ class StoreConfig(BaseModel):
 class RunbooksConfig(BaseModel):
     """Where runbooks are found."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     paths: list[Path] = Field(default_factory=list)
     """Directories of ``*.yaml`` runbooks, searched before the shipped ones; a runbook
@@ -198,7 +198,7 @@ class RunbooksConfig(BaseModel):
 class VerifyConfig(BaseModel):
     """How a mitigation is judged after it is applied."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     sli: str = "error_ratio"
     """The SLI to watch. Its SLO's ``error_ratio_query`` (the short burn-rate window)
@@ -214,7 +214,7 @@ class VerifyConfig(BaseModel):
 class ActionsConfig(BaseModel):
     """Mitigations: which sources they act through, and how they are checked."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     read_only: bool = False
     """Remove every mutation: mitigation keys are hidden and the CLI refuses.
@@ -242,7 +242,7 @@ class ActionsConfig(BaseModel):
 class IncidentsConfig(BaseModel):
     """When incidents open, and where their exports go."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     auto_open: bool = True
     """Open an incident as soon as an alert group (model + alert name) fires. When
@@ -267,7 +267,7 @@ class IncidentsConfig(BaseModel):
 class Config(BaseModel):
     """The whole configuration file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     version: Literal[1] = 1
     """Schema version of this file."""
