@@ -12,12 +12,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.base import RegisteredModel
+from console.snapshot import Deployment
 from console.sqlite_file import open_sqlite, transaction
-from console.times import iso
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alias_history (
@@ -35,30 +34,6 @@ CREATE INDEX IF NOT EXISTS alias_history_key ON alias_history (model, alias, id)
 
 class HistoryError(Exception):
     """The alias history cannot be read or written."""
-
-
-@dataclass(frozen=True, slots=True)
-class Deployment:
-    """Where one model's alias points, since when, and where it pointed before."""
-
-    model: str
-    alias: str
-    version: str | None
-    since: float
-    """When the console first saw the alias at this version (unix seconds)."""
-    previous: str | None
-    """The version the alias held before, if the console saw it."""
-    first_seen: bool
-    """True when the console has seen no change yet: ``since`` is only when it looked."""
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "alias": self.alias,
-            "version": self.version,
-            "since": iso(self.since),
-            "previous": self.previous,
-            "first_seen": self.first_seen,
-        }
 
 
 class AliasHistory:

@@ -8,7 +8,6 @@ or value they concern. Nothing here raises anything but :class:`ConfigError`.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -182,6 +181,8 @@ class Located:
 def _hint(error: ErrorDetails, model: type[BaseModel], loc: Loc, data: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
+        import difflib  # only for a config in error
+
         allowed = _allowed_keys(model, loc[:-1], data)
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         if close:

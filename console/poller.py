@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters import registry
 from adapters.base import (
@@ -30,11 +30,13 @@ from adapters.base import (
 )
 from adapters.redaction import Redactor
 from adapters.threads import DaemonPool
-from console.alias_history import AliasHistory, Deployment, HistoryError
 from console.config import Config, SliConfig, SourceConfig
 from console.keys_first import in_pieces, no_key
 from console.memory import HeapTrimmer, can_trim
-from console.snapshot import Judge, SliReading, SliStatus, Snapshot, SourceHealth
+from console.snapshot import Deployment, Judge, SliReading, SliStatus, Snapshot, SourceHealth
+
+if TYPE_CHECKING:  # the history is imported where one is kept (sqlite3, its store)
+    from console.alias_history import AliasHistory
 
 SnapshotCallback = Callable[[Snapshot], None]
 #: One source's answer as the change it makes to the poller's state; returns the
@@ -516,6 +518,8 @@ class Poller:
                 m.name: Deployment(m.name, alias, m.aliases.get(alias), now, None, True)
                 for m in models
             }
+        from console.alias_history import HistoryError  # kept only with a store
+
         try:
             return await asyncio.to_thread(self.history.observe, models, alias)
         except HistoryError as exc:

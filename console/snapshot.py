@@ -16,7 +16,6 @@ from types import MappingProxyType
 from typing import Any, TypeVar, dataclass_transform
 
 from adapters.base import AlertRecord
-from console.alias_history import Deployment
 from console.config import SliConfig
 from console.times import iso, seconds_of
 
@@ -76,6 +75,30 @@ class SourceHealth:
             "last_error": self.last_error,
             "last_error_at": iso(self.last_error_at),
             "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Where one model's alias points, since when, and where it pointed before."""
+
+    model: str
+    alias: str
+    version: str | None
+    since: float
+    """When the console first saw the alias at this version (unix seconds)."""
+    previous: str | None
+    """The version the alias held before, if the console saw it."""
+    first_seen: bool
+    """True when the console has seen no change yet: ``since`` is only when it looked."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "alias": self.alias,
+            "version": self.version,
+            "since": iso(self.since),
+            "previous": self.previous,
+            "first_seen": self.first_seen,
         }
 
 

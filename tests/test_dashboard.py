@@ -413,7 +413,7 @@ async def test_the_palette_lists_the_actions_and_hides_mutations_when_read_only(
 async def test_during_a_metrics_outage_the_registry_models_stay_and_r_acts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from console.alias_history import Deployment
+    from console.snapshot import Deployment
 
     down = snapshot(prometheus_down=True)
     app = create_app(CONFIG, poll=False, clock=lambda: NOW)

@@ -760,7 +760,7 @@ async def test_a_small_table_is_drawn_at_once_while_keys_come_in() -> None:
 def odd_world() -> Snapshot:
     """The test world with models whose readings are odd (none, NaN, huge, errors),
     one in fallback with its pipeline paused, and deploys seen moving (an age shown)."""
-    from console.alias_history import Deployment
+    from console.snapshot import Deployment
 
     snap = snapshot()
     odd = [None, math.nan, math.inf, -0.5, 0.0, 1e-7, 0.00123, 0.999, 12.5, 123456.0, 9e12]

@@ -176,6 +176,11 @@ def test_status_json_imports_no_incident_timeline(status_json: tuple[int, str, s
     assert "console.timeline" not in status_json[2]
 
 
+def test_status_json_opens_no_store(status_json: tuple[int, str, set[str]]) -> None:
+    """`status` keeps no alias history: neither it nor SQLite is imported."""
+    assert not {"console.alias_history", "sqlite3"} & status_json[2]
+
+
 def test_a_command_runs_with_fewer_young_collections(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -240,7 +245,15 @@ def test_the_dashboard_screen_leaves_the_store_for_after_the_first_paint() -> No
     )
     assert "screens.dashboard" in modules
     assert (
-        modules & {"console.incidents", "console.store", "console.audit", "console.timeline"}
+        modules
+        & {
+            "console.incidents",
+            "console.store",
+            "console.audit",
+            "console.timeline",
+            "console.alias_history",
+            "sqlite3",
+        }
         == set()
     )
 
