@@ -5,7 +5,10 @@ uses a running one (``--config``), then runs the real app headless (``run_test``
 in a child process per scenario, each with its own store, reading the child's own
 ``VmRSS`` after a full garbage collection:
 
-* ``none``: the dashboard refreshing for ``--minutes`` with no alert firing;
+* ``none``: the dashboard refreshing for ``--minutes`` with no alert firing; and again
+  when it is as old as ``alerts``' last phase (three phases, and at least a minute past
+  the sparklines' history window, ``ui.history``), for "resolved" to be compared with
+  a console of its age: the history fills for that window whatever fires;
 * ``alerts``: ``--alerts`` alerts posted to the lab's Alertmanager (one per model,
   kept firing), ``--minutes`` later; then every alert cleared, and ``--minutes``
   later again ("cleared", their incidents still open); then ``--minutes`` later
@@ -419,6 +422,14 @@ async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> d
         if scenario == "none":
             await hold(app, None, args.minutes)
             out["rss"], out["live"] = rss_mb(), live_mb()
+            # Again once the sparklines' history is full and the console is as old as
+            # the alerts scenario's last phase: what "resolved" is measured at, so
+            # what the page left is told apart from what time fills (bounded).
+            late = max(3 * args.minutes, config.ui.history / 60 + 1)
+            await hold(app, None, late - args.minutes)
+            out["late_min"] = late
+            out["rss_late"], out["live_late"] = rss_mb(), live_mb()
+            trace.mark("none, history full")
         elif scenario == "alerts":
             await alerts.fire(models[: args.alerts])
             await hold(app, alerts, args.minutes)
@@ -573,6 +584,12 @@ def measure(lab_config: Path, directory: Path, args: argparse.Namespace) -> None
         print(f"ratio alerts / none:  {alerts['rss'] / none['rss']:.2f}x")
         print(f"ratio cleared / none: {alerts['cleared'] / none['rss']:.2f}x")
         print(f"ratio resolved / none: {alerts['resolved'] / none['rss']:.2f}x")
+        print(
+            f"ratio resolved / none at {none['late_min']:.0f} min (as old, history full): "
+            f"{alerts['resolved'] / none['rss_late']:.2f}x "
+            f"(none then: RSS {none['rss_late']:.1f} MB, held {none['live_late']:.1f} MB; "
+            f"held resolved / none then {alerts['live_resolved'] / none['live_late']:.2f}x)"
+        )
         # What the program holds (Python's live blocks, malloc's in use), apart from
         # what the allocators keep free after a busier moment.
         print(
