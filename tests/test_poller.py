@@ -7,6 +7,7 @@ the same behaviour against real servers is in tests/test_integration_*.py.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -196,6 +197,11 @@ def test_burn_rate_for_good_ratio_and_query() -> None:
     assert burn_rate(availability, 0.86, None) == pytest.approx(14.0)
     assert burn_rate(availability, 0.86, 0.05) == pytest.approx(5.0)  # from error_ratio_query
     assert burn_rate(availability, None, None) is None
+    # A bad ratio below zero (a counter reset, a rounding) burns nothing; NaN has no rate.
+    assert burn_rate(availability, 1.02, None) == 0.0
+    assert burn_rate(availability, 0.5, -0.01) == 0.0
+    assert burn_rate(availability, 0.5, -0.0) == 0.0
+    assert burn_rate(availability, 0.5, math.nan) is None
 
 
 async def test_a_broken_adapter_type_is_a_down_source_not_a_crash() -> None:
