@@ -63,7 +63,9 @@ class SourceSettings(BaseModel):
     on); an adapter needs only these.
     """
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    # Not deferred: adapters subclass it, and a subclass pydantic cannot build must
+    # fail when its adapter is imported (a load error the config check reports).
+    model_config = ConfigDict(extra="forbid")
 
     url: str = Field(pattern=r"^https?://[^\s/]+", description="Base URL")
     """Base URL of the system, e.g. ``http://127.0.0.1:9090``."""

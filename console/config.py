@@ -88,6 +88,8 @@ ObjectiveField = Annotated[Objective, BeforeValidator(parse_objective)]
 class SourceConfig(SourceSettings):
     """One external system the console polls, and how often."""
 
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built within Config
+
     type: str = Field(pattern=NAME_PATTERN)
     """Adapter type, as registered in the ``mlconsole.adapters`` entry-point group
     (built in: ``prometheus``, ``alertmanager``, ``mlflow``, ``http-switch``)."""

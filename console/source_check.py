@@ -14,7 +14,6 @@ turn into file:line:col.
 
 from __future__ import annotations
 
-import difflib
 import typing
 from typing import Any
 
@@ -92,6 +91,8 @@ def _problem(name: str, source: SourceConfig, model: type[SourceSettings], error
         allowed = _allowed_keys(model, loc[:-1])
         if len(loc) == 1:  # directly under `options:`: the adapter's own keys belong there
             allowed = [k for k in allowed if k not in SourceConfig.model_fields]
+        import difflib  # only for a config in error
+
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1) if loc else []
         if close:
             hint = f"did you mean `{close[0]}`?"

@@ -177,8 +177,9 @@ def test_status_json_imports_no_incident_timeline(status_json: tuple[int, str, s
 
 
 def test_status_json_opens_no_store(status_json: tuple[int, str, set[str]]) -> None:
-    """`status` keeps no alias history: neither it nor SQLite is imported."""
-    assert not {"console.alias_history", "sqlite3"} & status_json[2]
+    """`status` keeps no alias history: neither it nor SQLite is imported; nor is the
+    "did you mean" of a config in error."""
+    assert not {"console.alias_history", "sqlite3", "difflib"} & status_json[2]
 
 
 def test_a_command_runs_with_fewer_young_collections(
@@ -417,6 +418,41 @@ def test_a_third_party_adapter_is_found_through_the_entry_point_group(
     with pytest.raises(registry.AdapterLoadError, match="unknown adapter type 'nonesuch'"):
         registry.load("nonesuch")
     assert scans == [{"group": registry.GROUP}]  # read once, for all of these
+
+
+def test_a_plugin_whose_settings_cannot_be_built_is_a_config_error(
+    scans: list[dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A third-party adapter whose settings model pydantic cannot build fails as it is
+    imported: the config check says so on the source's `type:` line, and nothing
+    raises past it (the config's own models are built late; adapters' are not)."""
+    from console.config_loader import ConfigError, load_config
+
+    (tmp_path / "acme_broken.py").write_text(
+        "import threading\n"
+        "from adapters.base import SourceSettings\n"
+        "from adapters.prometheus import PrometheusAdapter\n"
+        "class BrokenSettings(SourceSettings):\n"
+        "    lock: threading.Lock = None\n"
+        "class BrokenAdapter(PrometheusAdapter):\n"
+        "    settings_model = BrokenSettings\n"
+    )
+    info = tmp_path / "acme_broken-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-broken\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[{registry.GROUP}]\nbroken = acme_broken:BrokenAdapter\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "sources:\n  acme:\n    type: broken\n    url: 'http://127.0.0.1:9'\n"
+        "    options: {lock: 1}\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(config)
+    (issue,) = raised.value.issues
+    assert issue.line == 3 and "failed to import" in str(issue)
 
 
 # -- one SSL context per distinct TLS setting ----------------------------------------
