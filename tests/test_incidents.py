@@ -928,6 +928,17 @@ class ThreadNoting(Prometheus):
         return await super().query_range(promql, start, end, step)
 
 
+async def own_store_opened(app: Any, pilot: Any) -> None:
+    """Until the app (run with ``poll=False``) has opened the config's store, in a
+    thread started once it is ready: a book given before then would be replaced."""
+    for _ in range(10_000):  # each pause waits on the app's messages, not a clock
+        if app.incidents is not None:
+            break
+        await pilot.pause()
+    assert app.incidents is not None, "the app did not open its store"
+    await app.workers.wait_for_complete()
+
+
 async def test_the_consoles_first_breach_reads_and_writes_run_off_the_ui_loop(
     book: IncidentBook,
 ) -> None:
@@ -947,11 +958,9 @@ async def test_the_consoles_first_breach_reads_and_writes_run_off_the_ui_loop(
 
     book.record = noting  # type: ignore[method-assign]
     app = create_app(CONFIG, poll=False)
-    async with app.run_test():
+    async with app.run_test() as pilot:
         ui = threading.current_thread()
-        # The app opens its own store in a thread after the first paint: once it has,
-        # the book given here is the one it keeps.
-        await app.workers.wait_for_complete()
+        await own_store_opened(app, pilot)
         app.incidents = book
         app.poller = Poller(CONFIG, {"prometheus": prometheus})
         app._breaches_due.append(incident)
@@ -970,8 +979,8 @@ async def test_the_console_says_whether_first_breach_reads_are_pending(book: Inc
 
     incident = opened(book)
     app = create_app(CONFIG, poll=False)
-    async with app.run_test():
-        await app.workers.wait_for_complete()  # its own store opened: replaced here
+    async with app.run_test() as pilot:
+        await own_store_opened(app, pilot)
         app.incidents = book
         app.poller = Poller(
             CONFIG, {"prometheus": Prometheus([series(FRAUD, [GOOD] * 8 + [BAD] * 3)])}
