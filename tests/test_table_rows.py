@@ -135,3 +135,26 @@ def test_each_cell_measures_as_datatable_measures_it() -> None:
     for raw in HOSTILE:
         for cell in (Text(raw), Text(raw, style="bold"), LiveCell(Text(raw)), raw):
             assert measured(console, cell) == measure(console, cell, 1), (raw, cell)
+
+
+async def test_a_cleared_table_keeps_none_of_the_cells_it_drew() -> None:
+    """What a table keeps drawn follows the rows it has: a page's alerts, drawn and
+    then cleared when it ends, leave nothing behind; rows added again are drawn again
+    as before."""
+    rows = [
+        (f"fp-{i:03d}", [Text(f"model-{i:03d}"), Text(str(i)), Text("page")]) for i in range(40)
+    ]
+    app = Two()
+    async with app.run_test(size=(80, 30)) as pilot:
+        table = app.query_one("#bulk", Table)
+        fill_columns(table)
+        table.add_keyed_rows(rows)
+        await pilot.pause()
+        drawn = [table.render_line(y).text for y in range(table.size.height)]
+        assert table._drawn  # the rows in view were drawn, and kept
+        table.clear()
+        await pilot.pause()
+        assert table._drawn == {}
+        table.add_keyed_rows(rows)
+        await pilot.pause()
+        assert [table.render_line(y).text for y in range(table.size.height)] == drawn
