@@ -181,13 +181,7 @@ class Located:
 def _hint(error: ErrorDetails, model: type[BaseModel], loc: Loc, data: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        import difflib  # only for a config in error
-
-        allowed = _allowed_keys(model, loc[:-1], data)
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        if close:
-            return f"did you mean `{close[0]}`?"
-        return f"allowed keys here: {', '.join(sorted(allowed))}" if allowed else ""
+        return unknown_key_hint(str(loc[-1]), _allowed_keys(model, loc[:-1], data))
     if kind == "missing":
         return f"add `{loc[-1]}:`" if loc else ""
     if kind == "string_pattern_mismatch":
@@ -197,6 +191,17 @@ def _hint(error: ErrorDetails, model: type[BaseModel], loc: Loc, data: Any) -> s
     if kind.startswith(("float", "int")):
         return "write a number"
     return ""
+
+
+def unknown_key_hint(key: str | None, allowed: list[str]) -> str:
+    """For an unknown ``key``: the allowed key it is closest to, else the allowed keys
+    ("" when none is)."""
+    import difflib  # only for a config in error
+
+    close = difflib.get_close_matches(key, allowed, n=1) if key is not None else []
+    if close:
+        return f"did you mean `{close[0]}`?"
+    return f"allowed keys here: {', '.join(sorted(allowed))}" if allowed else ""
 
 
 def _allowed_keys(model: type[BaseModel], loc: Loc, data: Any) -> list[str]:

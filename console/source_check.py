@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from adapters import registry
 from adapters.base import SourceSettings
 from console.config import Config, SourceConfig
+from console.config_loader import unknown_key_hint
 
 Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str, str]
@@ -91,14 +92,8 @@ def _problem(name: str, source: SourceConfig, model: type[SourceSettings], error
         allowed = _allowed_keys(model, loc[:-1])
         if len(loc) == 1:  # directly under `options:`: the adapter's own keys belong there
             allowed = [k for k in allowed if k not in SourceConfig.model_fields]
-        import difflib  # only for a config in error
-
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1) if loc else []
-        if close:
-            hint = f"did you mean `{close[0]}`?"
-        elif allowed:
-            hint = f"allowed keys here: {', '.join(sorted(allowed))}"
-        elif len(loc) == 1:
+        hint = unknown_key_hint(str(loc[-1]) if loc else None, allowed)
+        if not hint and len(loc) == 1:
             hint = f"the {source.type} adapter takes no `options:`"
     elif kind == "missing" and loc:
         under = " under `options:`" if len(loc) == 1 and not top_level else ""
