@@ -7,13 +7,14 @@
   DataTable: the parent notes the time, starts the child, and the child prints the
   time of its first paint (Textual's ``on_ready``) and exits. Both run headless.
 
-Two more lines say how much of ``status --json``'s cost is its libraries' alone: a
+Three more lines say how much of ``status --json``'s cost is its libraries' alone: a
 fresh interpreter imports every third-party module one ``status --json`` run loaded
-(listed by a run before the rounds), against the same baseline; and one defines a
+(listed by a run before the rounds), against the same baseline; one defines a
 one-field pydantic model and validates a dict with it (``import pydantic`` alone
-loads little of pydantic: its models are loaded on first use). They have no target:
-they are the floors no change to this code goes below (the imports alone, before a
-config is read or a source asked).
+loads little of pydantic: its models are loaded on first use); and one does both,
+then sends the GET requests that run sent, one after another on one ``httpx.Client``,
+parsing each answer with orjson. They have no target: they are the floors no change
+to this code goes below (the libraries' own work, before a line of ours runs).
 
 Every sample is a fresh interpreter, the pairs are interleaved, and each line gives
 the medians and their ratio (wall time; but for the first paint, also the CPU time
@@ -79,18 +80,28 @@ MLConsoleApp.on_ready = on_ready
 create_app(config).run(headless=True, size=(160, 48))
 """
 
-# One `status --json` run, then the third-party modules it loaded, in the order it did.
+# One `status --json` run, then the third-party modules it loaded, in the order it did,
+# and the URLs of the requests it sent.
 CHILD_LIBRARIES = """
 import contextlib, io, json, sys
+import httpx
+sent = []
+send = httpx.Client.send
+
+def recording(self, request, **kwargs):
+    sent.append((request.method, str(request.url)))
+    return send(self, request, **kwargs)
+
+httpx.Client.send = recording
 from console.cli import main
 with contextlib.redirect_stdout(io.StringIO()):
     main(sys.argv[1:])
 ours = ("console", "adapters", "lab", "screens", "__editable__", "_distutils_hack")
-print(json.dumps([
+print(json.dumps({"modules": [
     name for name, module in list(sys.modules.items())
     if "site-packages" in (getattr(module, "__file__", None) or "")
     and not name.startswith(ours)
-]))
+], "sent": sent}))
 """
 
 # What the `mlconsole` script runs (console.cli:main), for when it is not installed.
@@ -238,6 +249,11 @@ def measure(config: Path, tmp: Path, runs: int) -> list[Pair]:
     status = Pair("mlconsole status --json (3-model lab)", baseline, 2.0)
     libraries = Pair("status --json's third-party modules imported alone", baseline)
     one_model = Pair("the baseline's imports, one pydantic model defined and used", baseline)
+    loaded, sent = status_libraries(config)
+    with_requests = Pair(
+        f"status --json's third-party modules, one model and its {len(sent)} requests in a row",
+        baseline,
+    )
     paint = Pair(
         "dashboard first paint (config, adapters, poller)",
         "bare Textual app, one 1,000-row DataTable",
@@ -245,19 +261,19 @@ def measure(config: Path, tmp: Path, runs: int) -> list[Pair]:
     )
     # Exit 1 is "alerts firing": the lab may have some. 3 would mean a source is down.
     status_argv = mlconsole_argv("--config", str(config), "status", "--json")
-    loaded = status_libraries(config)
     # One baseline sample a round serves the two lines that compare with it.
     rounds: list[tuple[tuple[Pair, ...], str, Callable[[], tuple[float, float]]]] = [
         ((version,), "baseline", lambda: run_cpu([sys.executable, "-c", "pass"])),
         ((version,), "ours", lambda: run_cpu(mlconsole_argv("--version"))),
         (
-            (status, libraries, one_model),
+            (status, libraries, one_model, with_requests),
             "baseline",
             lambda: run_cpu([sys.executable, "-c", BASELINE_IMPORTS]),
         ),
         ((one_model,), "ours", lambda: run_cpu([sys.executable, "-c", ONE_MODEL])),
         ((status,), "ours", lambda: run_cpu(status_argv, ok=(0, 1))),
         ((libraries,), "ours", lambda: run_cpu(import_all(loaded))),
+        ((with_requests,), "ours", lambda: run_cpu(import_all(loaded, sent))),
         ((paint,), "baseline", lambda: (first_paint(CHILD_BARE), 0.0)),
         ((paint,), "ours", lambda: (first_paint(CHILD_DASHBOARD, str(dashboard_config)), 0.0)),
     ]
@@ -269,7 +285,7 @@ def measure(config: Path, tmp: Path, runs: int) -> list[Pair]:
             sample = once()
             for pair in pairs:
                 pair.add(which, *sample)
-    return [version, status, libraries, one_model, paint]
+    return [version, status, libraries, one_model, with_requests, paint]
 
 
 BASELINE_IMPORTS = "import httpx, pydantic, yaml"
@@ -282,8 +298,9 @@ ONE_MODEL = (
 )
 
 
-def status_libraries(config: Path) -> list[str]:
-    """The third-party modules one `status --json` run loads, in the order it does."""
+def status_libraries(config: Path) -> tuple[list[str], list[str]]:
+    """The third-party modules one `status --json` run loads, in the order it does, and
+    the URLs of the GET requests it sends (none is sent any other way)."""
     out = subprocess.run(
         [sys.executable, "-c", CHILD_LIBRARIES, "--config", str(config), "status", "--json"],
         capture_output=True,
@@ -292,14 +309,27 @@ def status_libraries(config: Path) -> list[str]:
         env=child_env(),
         timeout=120,
     )
-    loaded: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
-    return loaded
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    methods = {method for method, _ in found["sent"]}
+    if methods - {"GET"}:
+        raise SystemExit(f"status --json sent {sorted(methods)} requests: only GET is replayed")
+    return found["modules"], [url for _, url in found["sent"]]
 
 
-def import_all(modules: Sequence[str]) -> list[str]:
-    """A fresh interpreter importing ``modules`` (and asyncio, which status runs on)."""
+def import_all(modules: Sequence[str], urls: Sequence[str] = ()) -> list[str]:
+    """A fresh interpreter importing ``modules`` (and asyncio, which status runs on);
+    with ``urls``, then defining and using one model, and getting each URL in turn on
+    one client (no CA loaded: the lab is plain HTTP, as status's own clients know)."""
     code = "import asyncio, importlib\n"
-    code += f"for name in {list(modules)!r}:\n    importlib.import_module(name)"
+    code += f"for name in {list(modules)!r}:\n    importlib.import_module(name)\n"
+    if urls:
+        code += "import pydantic" + ONE_MODEL.removeprefix(BASELINE_IMPORTS) + "\n"
+        code += (
+            "import ssl, httpx, orjson\n"
+            "client = httpx.Client(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))\n"
+            f"for url in {list(urls)!r}:\n"
+            "    orjson.loads(client.get(url).raise_for_status().content)\n"
+        )
     return [sys.executable, "-c", code]
 
 
