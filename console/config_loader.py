@@ -178,10 +178,10 @@ class Located:
         return self.values.get((), (1, 1))
 
 
-def _hint(error: ErrorDetails, model: type[BaseModel], loc: Loc, data: Any) -> str:
+def _hint(error: ErrorDetails, model: type[BaseModel], loc: Loc) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return unknown_key_hint(str(loc[-1]), _allowed_keys(model, loc[:-1], data))
+        return unknown_key_hint(str(loc[-1]), allowed_keys(model, loc[:-1]))
     if kind == "missing":
         return f"add `{loc[-1]}:`" if loc else ""
     if kind == "string_pattern_mismatch":
@@ -204,8 +204,10 @@ def unknown_key_hint(key: str | None, allowed: list[str]) -> str:
     return f"allowed keys here: {', '.join(sorted(allowed))}" if allowed else ""
 
 
-def _allowed_keys(model: type[BaseModel], loc: Loc, data: Any) -> list[str]:
-    """Field names of the model that sits at ``loc``, walking the annotations."""
+def allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
+    """Field names of the pydantic model that sits at ``loc`` inside ``model``, walking
+    the annotations (optional fields, ``dict`` values and ``list`` items); [] where no
+    model is."""
     current: Any = model
     for part in loc:
         current = _unwrap(current)
@@ -340,7 +342,7 @@ def validate(model: type[M], data: Any, located: Located) -> M | None:
             elif error["type"] == "value_error":
                 message = message.removeprefix("Value error, ")
             pos = located.position(loc, key=error["type"] == "extra_forbidden")
-            located.issue(pos, loc, message, _hint(error, model, loc, data))
+            located.issue(pos, loc, message, _hint(error, model, loc))
         return None
 
 

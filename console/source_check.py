@@ -14,15 +14,14 @@ turn into file:line:col.
 
 from __future__ import annotations
 
-import typing
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from adapters import registry
 from adapters.base import SourceSettings
 from console.config import Config, SourceConfig
-from console.config_loader import unknown_key_hint
+from console.config_loader import allowed_keys, unknown_key_hint
 
 Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str, str]
@@ -89,7 +88,7 @@ def _problem(name: str, source: SourceConfig, model: type[SourceSettings], error
     hint = ""
     if kind == "extra_forbidden":
         message = "unknown key"
-        allowed = _allowed_keys(model, loc[:-1])
+        allowed = allowed_keys(model, loc[:-1])
         if len(loc) == 1:  # directly under `options:`: the adapter's own keys belong there
             allowed = [k for k in allowed if k not in SourceConfig.model_fields]
         hint = unknown_key_hint(str(loc[-1]) if loc else None, allowed)
@@ -103,30 +102,3 @@ def _problem(name: str, source: SourceConfig, model: type[SourceSettings], error
     elif kind.startswith(("float", "int")):
         hint = "write a number"
     return where, message, hint
-
-
-def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
-    """Field names of the pydantic model found at ``loc`` inside ``model``."""
-    current: Any = model
-    for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
-        field = current.model_fields.get(str(part))
-        if field is None:
-            return []
-        current = _model_of(field.annotation)
-    current = _model_of(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
-def _model_of(annotation: Any) -> Any:
-    """The pydantic model an optional field holds (``ReadAllRequest | None``), else
-    the annotation as it is."""
-    models = [
-        arg
-        for arg in typing.get_args(annotation)
-        if isinstance(arg, type) and issubclass(arg, BaseModel)
-    ]
-    return models[0] if len(models) == 1 else annotation
