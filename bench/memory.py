@@ -53,8 +53,9 @@ ALERT = "ModelErrorBudgetBurn"
 
 
 class Trace:
-    """With MLCONSOLE_BENCH_TRACE set: what grew between two moments, by allocation
-    site (tracemalloc) and by type (gc), on stderr. Slows the app: diagnosis only."""
+    """With MLCONSOLE_BENCH_TRACE set: what grew, by type (gc) since the last mark and
+    by allocation site (tracemalloc, with that many frames) since the first, on stderr.
+    Slows the app: diagnosis only."""
 
     def __init__(self) -> None:
         import tracemalloc
@@ -112,12 +113,14 @@ class Trace:
             return
         snap = tracemalloc.take_snapshot()
         if self.base is not None:
-            print(f"--- {what}: top growth by site", file=sys.stderr)
+            # Against the first mark: what is left now of all that grew since it.
+            print(f"--- {what}: top growth by site since the first mark", file=sys.stderr)
             for stat in snap.compare_to(self.base, "traceback")[:20]:
                 print(f"{stat.size_diff / 1e6:+8.2f} MB {stat.count_diff:+8d}", file=sys.stderr)
                 for line in stat.traceback.format()[-12:]:
                     print("      " + line, file=sys.stderr)
-        self.base = snap
+        else:
+            self.base = snap
 
 
 def owners(name: str, samples: int = 3, depth: int = 4) -> str:
