@@ -15,7 +15,10 @@ in a child process per scenario, each with its own store, reading the child's ow
   later again ("cleared", their incidents still open); then ``--minutes`` later
   again ("resolved": the incidents resolved by themselves half a phase before,
   ``incidents.auto_resolve_after`` being set to 1.5 phases, and that phase starts
-  once the page's first-breach reads are done), in the same process;
+  once the page's first-breach reads are done), in the same process; and last once
+  the sparklines' history has turned over (``ui.history`` and a minute more: "history
+  turned over"), against the no-alert console's RSS at the minute nearest that age
+  (it is sampled every minute after its own last phase);
 * ``soak`` (with ``--soak-minutes``): the alerts firing and churning (a tenth of
   them resolve and as many fire on other models every minute, so the alerts seen
   grow while the alerts firing stay as many; their incidents resolve two minutes
@@ -164,13 +167,16 @@ def owners(name: str, samples: int = 3, depth: int = 4) -> str:
 
 
 def breakdown() -> str:
-    """Where the resident set is, from /proc/self/smaps: the main heap, 8 MB anonymous
-    maps (thread stacks), other anonymous maps (malloc's thread arenas, Python's
-    object arenas, large blocks) and files; with the live threads and Python blocks."""
+    """Where the resident set is, from /proc/self/smaps: the main heap, thread stacks
+    (8 MB anonymous maps right above a guard page: malloc's thread arenas are
+    anonymous maps too, and one may be 8 MB at the moment), other anonymous maps
+    (malloc's thread arenas, Python's object arenas, large blocks) and files; with the
+    live threads and Python blocks."""
     import threading
 
     kinds = dict.fromkeys(("heap", "stacks", "anon", "files"), 0)
     kind = "anon"
+    guard_end = -1  # where the last inaccessible page-sized map ended
     for line in Path("/proc/self/smaps").read_text().splitlines():
         head = line.split()
         if "-" in head[0] and len(head) >= 5:  # a mapping: address perms offset dev inode
@@ -180,10 +186,12 @@ def breakdown() -> str:
                 kind = "heap"
             elif name.startswith("/"):
                 kind = "files"
-            elif not name and end - start == 8 << 20:
+            elif not name and end - start == 8 << 20 and start == guard_end:
                 kind = "stacks"
             else:
                 kind = "anon"
+            guard = head[1].startswith("---") and end - start <= 64 << 10
+            guard_end = end if guard else -1
         elif head[0] == "Rss:":
             kinds[kind] += int(head[1])
     parts = " ".join(f"{k} {v / 1024:.1f}" for k, v in kinds.items())
@@ -435,6 +443,15 @@ async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> d
             out["late_min"] = (time.monotonic() - started) / 60
             out["rss_late"], out["live_late"] = rss_mb(), live_mb()
             trace.mark("none, history full")
+            # And every minute after, as old as the alerts scenario's last measure
+            # ("history turned over") may be: its age depends on how long the page's
+            # first-breach reads take, so the parent picks the minute nearest to it.
+            until = late + settle_minutes(config) + 2 * args.minutes
+            aged = []
+            while (time.monotonic() - started) / 60 < until:
+                await hold(app, None, 1.0)
+                aged.append(((time.monotonic() - started) / 60, rss_mb(), live_mb()))
+            out["aged"] = aged
         elif scenario == "alerts":
             await alerts.fire(models[: args.alerts])
             await hold(app, alerts, args.minutes)
@@ -457,6 +474,13 @@ async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> d
             out["resolved_min"] = (time.monotonic() - started) / 60
             trace.mark("incidents resolved")
             out["incidents_resolved"] = len(app.open_incidents)
+            # Once the sparklines' history has turned over, none of it is from the page:
+            # what the page's objects took, in pymalloc's arenas, is given back as the
+            # history that kept them partly full ages out.
+            await hold(app, None, settle_minutes(config))
+            out["settled"], out["live_settled"] = rss_mb(), live_mb()
+            out["settled_min"] = (time.monotonic() - started) / 60
+            trace.mark("history turned over")
         else:  # soak
             await alerts.fire(models[: args.alerts])
             samples, blocks, sqlite, lives = [], [], [], []
@@ -496,6 +520,11 @@ async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> d
         out["trims"], out["trim_ms"] = trimmer.trims, trimmer.seconds * 1000
         out["trim_longest_ms"] = trimmer.longest * 1000
     return out
+
+
+def settle_minutes(config: Any) -> float:
+    """Minutes for the sparklines' history to turn over (``ui.history``), and one more."""
+    return float(config.ui.history) / 60 + 1
 
 
 async def breaches_read(app: Any, limit: float) -> float:
@@ -596,6 +625,13 @@ def measure(lab_config: Path, directory: Path, args: argparse.Namespace) -> None
             f"{alerts['resolved'] / none['rss_late']:.2f}x "
             f"(none then: RSS {none['rss_late']:.1f} MB, held {none['live_late']:.1f} MB; "
             f"held resolved / none then {alerts['live_resolved'] / none['live_late']:.2f}x)"
+        )
+        age, rss, live = min(none["aged"], key=lambda a: abs(a[0] - alerts["settled_min"]))
+        print(
+            f"ratio history turned over ({alerts['settled_min']:.1f} min in) / none at "
+            f"{age:.1f} min in: {alerts['settled'] / rss:.2f}x (RSS {alerts['settled']:.1f} "
+            f"vs {rss:.1f} MB; held {alerts['live_settled']:.1f} vs {live:.1f} MB, "
+            f"{alerts['live_settled'] / live:.2f}x)"
         )
         # What the program holds (Python's live blocks, malloc's in use), apart from
         # what the allocators keep free after a busier moment.
