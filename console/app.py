@@ -63,8 +63,8 @@ def _open_now(book: IncidentBook, before: tuple[Incident, ...]) -> tuple[Inciden
     """In a thread: the open incidents as the store has them now, or ``before`` itself
     when they are the same. A screen then sees by identity that nothing changed, and
     does not look through hundreds of incidents on every snapshot to find out."""
-    now = tuple(book.incidents(open_only=True))
-    return before if now == before else now
+    now = book.open_incidents()  # the same tuple while the store is unchanged
+    return before if now is before or now == before else now
 
 
 class SnapshotUpdated(Message):

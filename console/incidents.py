@@ -253,6 +253,9 @@ class IncidentBook:
         except (OSError, sqlite3.Error) as exc:
             raise IncidentError(f"cannot open the incidents in {path}: {exc}") from exc
         self._lock = threading.Lock()
+        #: The open incidents last read by :meth:`open_incidents`, and the store's
+        #: change mark they were read at.
+        self._open: tuple[tuple[int, int], tuple[Incident, ...]] | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -289,6 +292,32 @@ class IncidentBook:
     def incidents(self, *, open_only: bool = False, limit: int | None = None) -> list[Incident]:
         """Newest first."""
         return self._select("state != 'resolved'" if open_only else "1", (), limit)
+
+    def open_incidents(self) -> tuple[Incident, ...]:
+        """The open incidents, newest first; the same tuple as the last call when the
+        store has not changed since, by this book or any other connection (another
+        console, a command, another part of this one).
+
+        The dashboard asks after every sync, and at hundreds of open incidents a read
+        costs milliseconds of the interpreter the keys wait on (11 ms at 600); asking
+        SQLite whether anything changed costs a tenth of one."""
+        mark = self._change_mark()
+        if self._open is not None and self._open[0] == mark:
+            return self._open[1]
+        found = tuple(self.incidents(open_only=True))  # read after the mark: never older
+        self._open = (mark, found)
+        return found
+
+    def _change_mark(self) -> tuple[int, int]:
+        """What tells one state of the store from the next: ``PRAGMA data_version``
+        moves when another connection commits a change, ``total_changes`` when this
+        one does."""
+        with self._lock:
+            try:
+                (version,) = self._db.execute("PRAGMA data_version").fetchone()
+                return int(version), self._db.total_changes
+            except sqlite3.Error as exc:
+                raise IncidentError(f"store {self.path}: {exc}") from exc
 
     def open_for(self, model: str, alertname: str | None = None) -> Incident | None:
         """The open incident of a model (and alert name): see :func:`pick_open`."""

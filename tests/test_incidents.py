@@ -206,6 +206,51 @@ def test_two_responders_on_one_store_share_incidents_and_acks(tmp_path: Path) ->
         bob.close()
 
 
+def test_the_open_incidents_are_read_again_only_after_the_store_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "store.db"
+    ann, bob = IncidentBook(path), IncidentBook(path)
+    try:
+        alerts = [alert("fp-1"), alert("fp-2", model=CHURN, name=DRIFT)]
+        sync(ann, alerts, 60)
+        first = ann.open_incidents()
+        assert {i.model for i in first} == {FRAUD, CHURN}
+        reads: list[object] = []
+        select = ann._select
+
+        def counted(where: str, *args: Any, **kwargs: Any) -> list[Incident]:
+            if where == "state != 'resolved'":  # the open ones (a write reads its own)
+                reads.append(where)
+            return select(where, *args, **kwargs)
+
+        monkeypatch.setattr(ann, "_select", counted)
+        # Nothing changed, and a sync of the same alerts writes nothing: no read.
+        assert ann.open_incidents() is first
+        sync(ann, alerts, 61)
+        assert ann.open_incidents() is first
+        assert reads == []
+
+        # Another console's ack (another connection) is read at once.
+        fraud = next(i for i in first if i.model == FRAUD)
+        bob.acknowledge(fraud.number, actor="bob", now=T0 + 90)
+        seen = ann.open_incidents()
+        assert len(reads) == 1
+        assert {i.number: i.state for i in seen}[fraud.number] == "acknowledged"
+        assert ann.open_incidents() is seen
+        # So is this book's own change.
+        ann.resolve(fraud.number, actor="ann", now=T0 + 95)
+        assert [i.model for i in ann.open_incidents()] == [CHURN]
+        assert len(reads) == 2
+        # And a new incident opened elsewhere.
+        sync(bob, [*alerts, alert("fp-3", model="ranker", name=DRIFT)], 100)
+        assert {i.model for i in ann.open_incidents()} == {CHURN, "ranker"}
+        assert len(reads) == 3
+    finally:
+        ann.close()
+        bob.close()
+
+
 def test_two_responders_syncing_at_once_open_each_group_once(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     books = [IncidentBook(path) for _ in range(4)]
