@@ -302,10 +302,16 @@ class IncidentBook:
         costs milliseconds of the interpreter the keys wait on (11 ms at 600); asking
         SQLite whether anything changed costs a tenth of one."""
         mark = self._change_mark()
-        if self._open is not None and self._open[0] == mark:
-            return self._open[1]
+        cached = self._open  # once: another thread may store its own meanwhile
+        if cached is not None and cached[0] == mark:
+            return cached[1]
         found = tuple(self.incidents(open_only=True))  # read after the mark: never older
-        self._open = (mark, found)
+        with self._lock:
+            kept = self._open
+            # Both counts only grow: a read that began earlier than the one kept (two
+            # threads asking at once) does not replace it.
+            if kept is None or (kept[0][0] <= mark[0] and kept[0][1] <= mark[1]):
+                self._open = (mark, found)
         return found
 
     def _change_mark(self) -> tuple[int, int]:

@@ -251,6 +251,43 @@ def test_the_open_incidents_are_read_again_only_after_the_store_changed(
         bob.close()
 
 
+def test_a_read_begun_before_a_change_does_not_replace_a_later_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "store.db"
+    ann, bob = IncidentBook(path), IncidentBook(path)
+    try:
+        sync(ann, [alert("fp-1")], 60)
+        entered, release = threading.Event(), threading.Event()
+        read = ann.incidents
+
+        def slow(**kwargs: Any) -> list[Incident]:
+            found = read(**kwargs)
+            if threading.current_thread().name == "slow":  # held between read and store
+                entered.set()
+                assert release.wait(10)
+            return found
+
+        monkeypatch.setattr(ann, "incidents", slow)
+        got: dict[str, tuple[Incident, ...]] = {}
+        thread = threading.Thread(
+            target=lambda: got.setdefault("slow", ann.open_incidents()), name="slow"
+        )
+        thread.start()
+        assert entered.wait(10)
+        # Meanwhile another console opens a second incident, and this book reads it.
+        sync(bob, [alert("fp-1"), alert("fp-2", model=CHURN, name=DRIFT)], 70)
+        newer = ann.open_incidents()
+        assert {i.model for i in newer} == {FRAUD, CHURN}
+        release.set()
+        thread.join(10)
+        assert [i.model for i in got["slow"]] == [FRAUD]  # it began before the change
+        assert ann.open_incidents() is newer  # and kept the later read
+    finally:
+        ann.close()
+        bob.close()
+
+
 def test_two_responders_syncing_at_once_open_each_group_once(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     books = [IncidentBook(path) for _ in range(4)]
