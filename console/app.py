@@ -245,7 +245,7 @@ class MLConsoleApp(App[int]):
             return
         try:
             book = IncidentBook(store_path(self.config), clock=self.clock)
-            self.open_incidents = tuple(book.incidents(open_only=True))
+            self.open_incidents = book.open_incidents()
         except IncidentError as exc:
             self.call_from_thread(
                 self.notify, f"Incidents unavailable: {exc}", severity="error", timeout=30
@@ -584,7 +584,7 @@ class MLConsoleApp(App[int]):
 
         if self.incidents is not None:
             try:
-                self.open_incidents = tuple(self.incidents.incidents(open_only=True))
+                self.open_incidents = self.incidents.open_incidents()
             except IncidentError as exc:
                 self.notify(f"Incidents not read: {exc}", severity="error", timeout=10)
         self.incidents_changed()

@@ -327,7 +327,7 @@ class IncidentBook:
 
     def open_for(self, model: str, alertname: str | None = None) -> Incident | None:
         """The open incident of a model (and alert name): see :func:`pick_open`."""
-        return pick_open(self.incidents(open_only=True), model, alertname)
+        return pick_open(self.open_incidents(), model, alertname)
 
     def previous_end(self, incident: Incident) -> float | None:
         """When the same alert group's earlier incidents last ended (their alerts'

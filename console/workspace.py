@@ -79,7 +79,7 @@ class Workspace:
                 (), model, origin, model_label=self.ctx.config.model_label, named=named
             )
         try:
-            open_now = book.incidents(open_only=True) if book is not None else []
+            open_now = book.open_incidents() if book is not None else ()
         except IncidentError as exc:
             return Filing(None, f"the incidents cannot be read ({exc})")
         return decide_filing(open_now, model, origin, model_label=self.ctx.config.model_label)

@@ -78,7 +78,7 @@ def open_incident_for(
     def run() -> None:
         try:
             incident = book.open(group, model_label=label, actor=actor)
-            open_now = tuple(book.incidents(open_only=True))
+            open_now = book.open_incidents()
         except IncidentError as exc:
             app.call_from_thread(app.notify, str(exc), severity="error")
             return
@@ -124,7 +124,7 @@ def write_incident(
     def run() -> None:
         try:
             said, timeout = write(book)
-            open_now = tuple(book.incidents(open_only=True))
+            open_now = book.open_incidents()
         except IncidentError as exc:
             app.call_from_thread(app.notify, str(exc), severity=severity)
             return

@@ -97,6 +97,16 @@ def book(tmp_path: Path) -> Iterator[IncidentBook]:
     book.close()
 
 
+@pytest.fixture
+def two_books(tmp_path: Path) -> Iterator[tuple[IncidentBook, IncidentBook]]:
+    """Two responders' books on one store, as two consoles keep them."""
+    path = tmp_path / "store.db"
+    ann, bob = IncidentBook(path), IncidentBook(path)
+    yield ann, bob
+    ann.close()
+    bob.close()
+
+
 def sync(book: IncidentBook, alerts: Sequence[AlertRecord], at: float, **kwargs: Any) -> Any:
     return book.sync(alerts, model_label="model", now=T0 + at, **kwargs)
 
@@ -176,116 +186,103 @@ def test_a_second_sync_with_the_same_alerts_changes_nothing(book: IncidentBook) 
     assert after == before
 
 
-def test_two_responders_on_one_store_share_incidents_and_acks(tmp_path: Path) -> None:
-    path = tmp_path / "store.db"
-    ann, bob = IncidentBook(path), IncidentBook(path)
-    try:
-        alerts = [alert("fp-1"), alert("fp-2", model=CHURN, name=DRIFT)]
-        assert len(sync(ann, alerts, 60).opened) == 2
-        assert sync(bob, alerts, 61).opened == ()
-        assert bob.open([alerts[0]], model_label="model", actor="bob", now=T0 + 62).number == (
-            ann.open_for(FRAUD, BURN).number  # type: ignore[union-attr]
-        )
-        assert [i.as_dict() for i in bob.incidents()] == [i.as_dict() for i in ann.incidents()]
+def test_two_responders_on_one_store_share_incidents_and_acks(
+    two_books: tuple[IncidentBook, IncidentBook],
+) -> None:
+    ann, bob = two_books
+    alerts = [alert("fp-1"), alert("fp-2", model=CHURN, name=DRIFT)]
+    assert len(sync(ann, alerts, 60).opened) == 2
+    assert sync(bob, alerts, 61).opened == ()
+    assert bob.open([alerts[0]], model_label="model", actor="bob", now=T0 + 62).number == (
+        ann.open_for(FRAUD, BURN).number  # type: ignore[union-attr]
+    )
+    assert [i.as_dict() for i in bob.incidents()] == [i.as_dict() for i in ann.incidents()]
 
-        number = ann.open_for(FRAUD).number  # type: ignore[union-attr]
-        bob.acknowledge(number, actor="bob", now=T0 + 90)
-        seen_by_ann = ann.get(number)
-        assert seen_by_ann.state == "acknowledged"
-        assert (seen_by_ann.owner, seen_by_ann.acked_by, seen_by_ann.ack_active) == (
-            "bob",
-            "bob",
-            True,
-        )
-        with pytest.raises(IncidentError, match="already acknowledged"):
-            ann.acknowledge(number, actor="ann", now=T0 + 91)
-        assert kinds(ann.events(number)).count("incident.acknowledged") == 1
-        assert len(ann.incidents()) == 2
-    finally:
-        ann.close()
-        bob.close()
+    number = ann.open_for(FRAUD).number  # type: ignore[union-attr]
+    bob.acknowledge(number, actor="bob", now=T0 + 90)
+    seen_by_ann = ann.get(number)
+    assert seen_by_ann.state == "acknowledged"
+    assert (seen_by_ann.owner, seen_by_ann.acked_by, seen_by_ann.ack_active) == (
+        "bob",
+        "bob",
+        True,
+    )
+    with pytest.raises(IncidentError, match="already acknowledged"):
+        ann.acknowledge(number, actor="ann", now=T0 + 91)
+    assert kinds(ann.events(number)).count("incident.acknowledged") == 1
+    assert len(ann.incidents()) == 2
 
 
 def test_the_open_incidents_are_read_again_only_after_the_store_changed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    two_books: tuple[IncidentBook, IncidentBook], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "store.db"
-    ann, bob = IncidentBook(path), IncidentBook(path)
-    try:
-        alerts = [alert("fp-1"), alert("fp-2", model=CHURN, name=DRIFT)]
-        sync(ann, alerts, 60)
-        first = ann.open_incidents()
-        assert {i.model for i in first} == {FRAUD, CHURN}
-        reads: list[object] = []
-        select = ann._select
+    ann, bob = two_books
+    alerts = [alert("fp-1"), alert("fp-2", model=CHURN, name=DRIFT)]
+    sync(ann, alerts, 60)
+    first = ann.open_incidents()
+    assert {i.model for i in first} == {FRAUD, CHURN}
+    reads: list[object] = []
+    select = ann._select
 
-        def counted(where: str, *args: Any, **kwargs: Any) -> list[Incident]:
-            if where == "state != 'resolved'":  # the open ones (a write reads its own)
-                reads.append(where)
-            return select(where, *args, **kwargs)
+    def counted(where: str, *args: Any, **kwargs: Any) -> list[Incident]:
+        if where == "state != 'resolved'":  # the open ones (a write reads its own)
+            reads.append(where)
+        return select(where, *args, **kwargs)
 
-        monkeypatch.setattr(ann, "_select", counted)
-        # Nothing changed, and a sync of the same alerts writes nothing: no read.
-        assert ann.open_incidents() is first
-        sync(ann, alerts, 61)
-        assert ann.open_incidents() is first
-        assert reads == []
+    monkeypatch.setattr(ann, "_select", counted)
+    # Nothing changed, and a sync of the same alerts writes nothing: no read.
+    assert ann.open_incidents() is first
+    sync(ann, alerts, 61)
+    assert ann.open_incidents() is first
+    assert reads == []
 
-        # Another console's ack (another connection) is read at once.
-        fraud = next(i for i in first if i.model == FRAUD)
-        bob.acknowledge(fraud.number, actor="bob", now=T0 + 90)
-        seen = ann.open_incidents()
-        assert len(reads) == 1
-        assert {i.number: i.state for i in seen}[fraud.number] == "acknowledged"
-        assert ann.open_incidents() is seen
-        # So is this book's own change.
-        ann.resolve(fraud.number, actor="ann", now=T0 + 95)
-        assert [i.model for i in ann.open_incidents()] == [CHURN]
-        assert len(reads) == 2
-        # And a new incident opened elsewhere.
-        sync(bob, [*alerts, alert("fp-3", model="ranker", name=DRIFT)], 100)
-        assert {i.model for i in ann.open_incidents()} == {CHURN, "ranker"}
-        assert len(reads) == 3
-    finally:
-        ann.close()
-        bob.close()
+    # Another console's ack (another connection) is read at once.
+    fraud = next(i for i in first if i.model == FRAUD)
+    bob.acknowledge(fraud.number, actor="bob", now=T0 + 90)
+    seen = ann.open_incidents()
+    assert len(reads) == 1
+    assert {i.number: i.state for i in seen}[fraud.number] == "acknowledged"
+    assert ann.open_incidents() is seen
+    # So is this book's own change.
+    ann.resolve(fraud.number, actor="ann", now=T0 + 95)
+    assert [i.model for i in ann.open_incidents()] == [CHURN]
+    assert len(reads) == 2
+    # And a new incident opened elsewhere.
+    sync(bob, [*alerts, alert("fp-3", model="ranker", name=DRIFT)], 100)
+    assert {i.model for i in ann.open_incidents()} == {CHURN, "ranker"}
+    assert len(reads) == 3
 
 
 def test_a_read_begun_before_a_change_does_not_replace_a_later_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    two_books: tuple[IncidentBook, IncidentBook], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "store.db"
-    ann, bob = IncidentBook(path), IncidentBook(path)
-    try:
-        sync(ann, [alert("fp-1")], 60)
-        entered, release = threading.Event(), threading.Event()
-        read = ann.incidents
+    ann, bob = two_books
+    sync(ann, [alert("fp-1")], 60)
+    entered, release = threading.Event(), threading.Event()
+    read = ann.incidents
 
-        def slow(**kwargs: Any) -> list[Incident]:
-            found = read(**kwargs)
-            if threading.current_thread().name == "slow":  # held between read and store
-                entered.set()
-                assert release.wait(10)
-            return found
+    def slow(**kwargs: Any) -> list[Incident]:
+        found = read(**kwargs)
+        if threading.current_thread().name == "slow":  # held between read and store
+            entered.set()
+            assert release.wait(10)
+        return found
 
-        monkeypatch.setattr(ann, "incidents", slow)
-        got: dict[str, tuple[Incident, ...]] = {}
-        thread = threading.Thread(
-            target=lambda: got.setdefault("slow", ann.open_incidents()), name="slow"
-        )
-        thread.start()
-        assert entered.wait(10)
-        # Meanwhile another console opens a second incident, and this book reads it.
-        sync(bob, [alert("fp-1"), alert("fp-2", model=CHURN, name=DRIFT)], 70)
-        newer = ann.open_incidents()
-        assert {i.model for i in newer} == {FRAUD, CHURN}
-        release.set()
-        thread.join(10)
-        assert [i.model for i in got["slow"]] == [FRAUD]  # it began before the change
-        assert ann.open_incidents() is newer  # and kept the later read
-    finally:
-        ann.close()
-        bob.close()
+    monkeypatch.setattr(ann, "incidents", slow)
+    got: dict[str, tuple[Incident, ...]] = {}
+    thread = threading.Thread(
+        target=lambda: got.setdefault("slow", ann.open_incidents()), name="slow"
+    )
+    thread.start()
+    assert entered.wait(10)
+    # Meanwhile another console opens a second incident, and this book reads it.
+    sync(bob, [alert("fp-1"), alert("fp-2", model=CHURN, name=DRIFT)], 70)
+    newer = ann.open_incidents()
+    assert {i.model for i in newer} == {FRAUD, CHURN}
+    release.set()
+    thread.join(10)
+    assert [i.model for i in got["slow"]] == [FRAUD]  # it began before the change
+    assert ann.open_incidents() is newer  # and kept the later read
 
 
 def test_two_responders_syncing_at_once_open_each_group_once(tmp_path: Path) -> None:
