@@ -43,8 +43,8 @@ for seq, body, prev_hash, digest in db.execute(
     hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 """
 
-# What the `mlconsole` script runs (console.cli:main), for when it is not installed.
-MLCONSOLE = ["-c", "import sys; from console.cli import main; sys.exit(main())"]
+# What the `mlconsole` script runs (console.cli.main:main), for when it is not installed.
+MLCONSOLE = ["-c", "import sys; from console.cli.main import main; sys.exit(main())"]
 
 MODELS = ("fraud-detector", "churn-predictor", "recommender", "ranker", "pricing")
 

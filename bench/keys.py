@@ -42,7 +42,7 @@ from one run to the next; more keys (``--keys``, ``--runs``) narrow it.
 
 **Quit.** After the keys, ``q`` is sent; the child reports the time until the app's
 run loop ends and until ``asyncio.run`` has returned (worker threads joined), then
-ends as ``mlconsole`` does after its dashboard (:func:`console.cli.leave_the_heap`),
+ends as ``mlconsole`` does after its dashboard (:func:`console.cli.main.leave_the_heap`),
 and the parent reports the time until the child process has exited: what a user
 waits for.
 
@@ -219,7 +219,7 @@ async def child(
 
 
 def run_child(args: argparse.Namespace) -> None:
-    from console.cli import leave_the_heap
+    from console.cli.main import leave_the_heap
 
     outcome = asyncio.run(
         child(

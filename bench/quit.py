@@ -1,7 +1,7 @@
 """Quit (``q``) in a real terminal: ``mlconsole`` at 1,000 models with 500 alerts firing
 against the same command at 3 models.
 
-Each run starts the command (``python -m console.cli --config ...``, as the installed
+Each run starts the command (``python -m console.cli.main --config ...``, as the installed
 ``mlconsole`` runs it) in a pseudo-terminal of 160x48, reading a synthetic fleet
 (:mod:`bench.fleet`, served from this process). Once the dashboard is steady (the
 fleet has been asked its SLIs, every alert's incident is open in the store, then
@@ -112,7 +112,7 @@ def one_run(fleet: object, config: Path, alerts: int, settle: float) -> tuple[fl
     state = tempfile.mkdtemp(prefix="mlconsole-quit-state-")
     asked = fleet.requests  # type: ignore[attr-defined]
     terminal = Terminal(
-        [sys.executable, "-m", "console.cli", "--config", str(config)],
+        [sys.executable, "-m", "console.cli.main", "--config", str(config)],
         env={**os.environ, "XDG_STATE_HOME": state},
         cwd=ROOT,
     )

@@ -64,7 +64,7 @@ Bare().run(headless=True, size=(160, 48))
 
 CHILD_DASHBOARD = """
 import sys, time
-from console.cli import parse_args, _resolve_config
+from console.cli.main import parse_args, _resolve_config
 from console.app import MLConsoleApp, create_app
 
 args = parse_args(["--config", sys.argv[1]])  # as `mlconsole --config PATH` reads it
@@ -93,7 +93,7 @@ def recording(self, request, **kwargs):
     return send(self, request, **kwargs)
 
 httpx.Client.send = recording
-from console.cli import main
+from console.cli.main import main
 with contextlib.redirect_stdout(io.StringIO()):
     main(sys.argv[1:])
 ours = ("console", "adapters", "lab", "screens", "__editable__", "_distutils_hack")
@@ -104,8 +104,8 @@ print(json.dumps({"modules": [
 ], "sent": sent}))
 """
 
-# What the `mlconsole` script runs (console.cli:main), for when it is not installed.
-MLCONSOLE = ["-c", "import sys; from console.cli import main; sys.exit(main())"]
+# What the `mlconsole` script runs (console.cli.main:main), for when it is not installed.
+MLCONSOLE = ["-c", "import sys; from console.cli.main import main; sys.exit(main())"]
 
 # Sources that refuse at once: the first paint must not wait on the network anyway.
 DASHBOARD_CONFIG = """

@@ -405,7 +405,7 @@ class MLConsoleApp(App[int]):
             self.incidents.close()
         if self.triage is not None and self._owns_triage:
             # Closed, not left to the collector: the process's exit skips collecting
-            # what the app held (console.cli), so an open connection would keep its
+            # what the app held (console.cli.main), so an open connection would keep its
             # write-ahead log uncheckpointed until the next start.
             self.triage.store.close()
 

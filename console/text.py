@@ -23,9 +23,7 @@ cell of a 1,000-model dashboard, so a clean string costs one regex search.
 from __future__ import annotations
 
 import re
-import sys
 from functools import lru_cache
-from typing import TextIO
 
 #: What is never written as it is: C0 controls and DEL, C1 controls, the soft hyphen,
 #: Arabic letter mark, Mongolian vowel separator, zero-width and directional marks,
@@ -112,12 +110,3 @@ def inert(
         text = _MARKUP_BACKSLASH.sub(lambda m: "\\x5c" * len(m.group()), text)
         text = text.replace("[", "\\[")
     return text
-
-
-def print_inert(text: object, file: TextIO | None = None) -> None:
-    """Print ``text`` (a line of a command's output that may quote a file or a server)
-    made :func:`inert`, on any terminal encoding: what it cannot encode is escaped."""
-    stream = sys.stdout if file is None else file
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    shown = inert(text).encode(encoding, "backslashreplace").decode(encoding, "replace")
-    print(shown, file=stream)

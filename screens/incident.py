@@ -202,7 +202,7 @@ def export_incident(app: MLConsoleApp, incident: Incident) -> None:
     directory = app.config.incidents.export_dir or Path.cwd()
 
     def write() -> None:
-        from console.incident_cli import export_files, open_records
+        from console.records import export_files, open_records
 
         try:
             records = open_records(app.config)
@@ -349,7 +349,7 @@ class IncidentScreen(Screen[None]):
 
     @work(thread=True, group="timeline", exit_on_error=False)
     def _read(self) -> None:
-        from console.incident_cli import open_records
+        from console.records import open_records
 
         try:
             records = open_records(self.mlapp.config)

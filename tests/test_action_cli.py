@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from console.action_cli import parse_matcher
-from console.cli import main
+from console.cli.action import parse_matcher
+from console.cli.main import main
 
 CONFIG = Path(__file__).parent / "data" / "lab_config.yaml"
 

@@ -27,8 +27,8 @@ CORE = [
     "console.config_loader",
     "console.poller",
     "console.snapshot",
-    "console.status",
-    "console.cli",
+    "console.cli.status",
+    "console.cli.main",
     "console.format",
     "adapters.base",
     "adapters.prometheus",
@@ -37,12 +37,12 @@ CORE = [
     "console.runbook",
     "console.runbook_validate",
     "console.runbook_catalog",
-    "console.runbook_cli",
-    "console.runbook_run",
+    "console.cli.runbook",
+    "console.cli.runbook_run",
     "console.triage",
     "console.store",
     "console.audit",
-    "console.audit_cli",
+    "console.cli.audit",
 ]
 
 
@@ -77,12 +77,12 @@ def test_listing_adapters_imports_none() -> None:
 def test_cli_help_and_version_need_no_config() -> None:
     for args in (["--help"], ["--version"], ["status", "--help"], ["lab", "--help"]):
         run = subprocess.run(
-            [sys.executable, "-m", "console.cli", *args], capture_output=True, text=True
+            [sys.executable, "-m", "console.cli.main", *args], capture_output=True, text=True
         )
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip()
     run = subprocess.run(
-        [sys.executable, "-m", "console.cli", "--bogus"], capture_output=True, text=True
+        [sys.executable, "-m", "console.cli.main", "--bogus"], capture_output=True, text=True
     )
     assert run.returncode == 2 and "Traceback" not in run.stderr
 

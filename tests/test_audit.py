@@ -144,7 +144,7 @@ def _files(directory: Path) -> dict[str, bytes]:
 def test_verify_never_modifies_the_log_it_checks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from console.cli import main
+    from console.cli.main import main
 
     log = filled(tmp_path, 3)
     db = raw(log)
@@ -160,7 +160,7 @@ def test_verify_never_modifies_the_log_it_checks(
 def test_verify_checks_a_read_only_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import shutil
 
-    from console.cli import main
+    from console.cli.main import main
 
     log = filled(tmp_path, 3)
     log.close()
@@ -181,7 +181,7 @@ def test_verify_checks_a_read_only_copy(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_audit_cli_verify_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from console.cli import main
+    from console.cli.main import main
 
     log = filled(tmp_path, 3)
     db = str(log.path)
@@ -204,7 +204,7 @@ def test_verify_refuses_a_fifo_instead_of_waiting_on_it(
     until some writer came: verify says what it is and exits at once."""
     import os
 
-    from console.cli import main
+    from console.cli.main import main
 
     log = filled(tmp_path, 2)
     log.close()
@@ -225,7 +225,7 @@ def test_verify_refuses_a_fifo_instead_of_waiting_on_it(
 
 
 def test_verify_names_a_device_for_what_it_is(capsys: pytest.CaptureFixture[str]) -> None:
-    from console.cli import main
+    from console.cli.main import main
 
     assert main(["audit", "verify", "--db", "/dev/zero"]) == 2
     assert "/dev/zero is a character device, not a regular file" in capsys.readouterr().err
@@ -290,7 +290,7 @@ def test_a_change_deep_in_a_long_log_is_named(long_log: Path, tmp_path: Path) ->
 def test_a_deletion_deep_in_a_long_log_is_named_by_the_cli(
     long_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from console.cli import main
+    from console.cli.main import main
 
     log = copy_of(long_log, tmp_path)
     raw(log).execute("DELETE FROM audit WHERE seq = 17000")
@@ -305,7 +305,7 @@ def test_a_deletion_deep_in_a_long_log_is_named_by_the_cli(
 
 def _listed_at_once(log: AuditLog) -> tuple[str, str]:
     """What `audit list` printed when it read every entry at once: text, then JSON."""
-    from console.audit_cli import entry_line
+    from console.cli.audit import entry_line
 
     entries = log.entries()
     doubt = {e.seq for e in log.in_doubt(entries)}
@@ -319,7 +319,7 @@ def test_audit_list_streams_exactly_what_listing_every_entry_at_once_printed(
 ) -> None:
     """Intents closed and in doubt, a body that is not JSON, and an empty log: the
     streamed listing, text and JSON, is byte for byte the listing of old."""
-    from console.cli import main
+    from console.cli.main import main
 
     empty = AuditLog(tmp_path / "empty.db")
     assert main(["audit", "list", "--db", str(empty.path), "--json"]) == 0
@@ -347,7 +347,7 @@ def test_audit_list_holds_a_few_entries_in_memory_however_long_the_log(
     import os
     import tracemalloc
 
-    from console.cli import main
+    from console.cli.main import main
 
     log = AuditLog(tmp_path / "audit.db")
 

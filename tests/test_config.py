@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.cli import main
+from console.cli.main import main
 from console.config import Config, find_config, parse_duration
 from console.config_loader import ConfigError, load_config, load_text
 
@@ -294,7 +294,7 @@ def test_only_regular_files_are_read(tmp_path: Path, kind: str, argv: list[str])
 
     path = _special_file(tmp_path, kind)
     done = subprocess.run(
-        [sys.executable, "-m", "console.cli", *(a.format(path=path) for a in argv)],
+        [sys.executable, "-m", "console.cli.main", *(a.format(path=path) for a in argv)],
         capture_output=True,
         text=True,
         timeout=120,

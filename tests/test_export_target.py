@@ -95,7 +95,7 @@ def test_the_e_key_path_refuses_a_planted_link(
     planted at either name (dangling, so it does not even look like an existing
     draft) is refused, never replaced."""
     from console.config_loader import load_config
-    from console.incident_cli import export_files, open_records
+    from console.records import export_files, open_records
 
     out = tmp_path / "exports"
     out.mkdir()

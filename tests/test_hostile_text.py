@@ -145,7 +145,7 @@ def hostile_snapshot() -> Snapshot:
 
 
 def test_status_shows_hostile_text_inert() -> None:
-    from console.status import render_status
+    from console.cli.status import render_status
 
     out = io.StringIO()
     render_status(hostile_snapshot(), CONFIG, NOW, Console(file=out, width=200, color_system=None))
@@ -157,7 +157,7 @@ def test_status_shows_hostile_text_inert() -> None:
 
 
 def test_a_huge_annotation_is_cut_in_one_line_cells() -> None:
-    from console.status import render_status
+    from console.cli.status import render_status
 
     huge = "x" * 200_000
     snap = hostile_snapshot()

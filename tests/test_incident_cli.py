@@ -15,7 +15,7 @@ import pytest
 
 from adapters.base import AlertRecord
 from console.audit import AuditLog
-from console.cli import main
+from console.cli.main import main
 from console.incidents import IncidentBook
 
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC).timestamp()
@@ -163,8 +163,8 @@ def test_list_is_a_table_with_a_header_over_every_column(
 
 
 def test_list_fits_80_columns_by_cutting_names_not_ids() -> None:
-    from console.incident_cli import INCIDENT_COLUMNS
-    from console.text_table import render_table
+    from console.cli.incident import INCIDENT_COLUMNS
+    from console.cli.text_table import render_table
 
     long = ["INC-12", "acknowledged", "ticket", "m" * 40, "A" * 40, "12m30s", "quiet", "x" * 30]
     lines = render_table(INCIDENT_COLUMNS, [long], width=80)
@@ -400,7 +400,7 @@ def test_a_second_export_never_overwrites_the_first(
     tmp_path: Path, config: Path, seeded: Path
 ) -> None:
     from console.config_loader import load_config
-    from console.incident_cli import export_files, open_records
+    from console.records import export_files, open_records
 
     records = open_records(load_config(config))
     try:

@@ -14,8 +14,8 @@ from textual.widgets import DataTable, Input, Static
 
 from console.app import MLConsoleApp, create_app
 from console.config import Config
-from console.incident_cli import Records
 from console.incidents import Incident, IncidentBook
+from console.records import Records
 from console.snapshot import Snapshot
 from screens.dashboard import DashboardScreen
 from screens.incident import IncidentScreen, IncidentsScreen, TextScreen

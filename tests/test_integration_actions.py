@@ -107,7 +107,7 @@ def lab_config(
 
 def mlconsole(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "console.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "console.cli.main", "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=180,
@@ -252,7 +252,7 @@ async def test_a_killed_action_is_in_doubt_then_reconciled(
             [
                 sys.executable,
                 "-m",
-                "console.cli",
+                "console.cli.main",
                 "--config",
                 str(config),
                 "rollback",

@@ -31,7 +31,7 @@ DEADLINE = 150.0
 def mlconsole(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MLCONSOLE_CONFIG": str(config)}
     return subprocess.run(
-        [sys.executable, "-m", "console.cli", *args],
+        [sys.executable, "-m", "console.cli.main", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -38,7 +38,7 @@ class Responder:
 
     def __init__(self, config: Path, *args: str, actor: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "console.cli", "--config", str(config), *args],
+            [sys.executable, "-m", "console.cli.main", "--config", str(config), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -125,7 +125,7 @@ async def test_fault_is_triaged_to_its_cause(
     args = [
         sys.executable,
         "-m",
-        "console.cli",
+        "console.cli.main",
         "runbook",
         "run",
         runbook,

@@ -12,7 +12,7 @@ import pytest
 
 from console.actions import Executor, build_action
 from console.audit import AuditLog
-from console.cli import main
+from console.cli.main import main
 from console.runbook import Runbook
 from console.snapshot import Snapshot
 from console.store import Store

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from console.cli.lab import add_lab_parser
 from lab import control, procs, state
-from lab.cli import add_lab_parser
 from lab.configs import Ports, mlconsole_config
 from lab.paths import default_state_dir
 from lab.state import LabInfo
@@ -44,7 +44,7 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lab", *argv],
+        [sys.executable, "-m", "console.cli.main", "lab", *argv],
         capture_output=True, text=True, timeout=60, cwd=REPO,
     )  # fmt: skip
 
@@ -121,14 +121,14 @@ def test_a_lab_size_out_of_range_is_refused_before_anything_starts(
 
 def test_importing_the_cli_is_cheap() -> None:
     code = (
-        "import sys, lab.cli; "
+        "import sys, console.cli.lab; "
         "print(sorted(m for m in sys.modules if m.startswith(('lab', 'urllib.request', "
         "'http', 'subprocess', 'json.decoder', 'statistics'))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
     ).stdout
-    assert set(eval(out)) <= {"lab", "lab.cli", "lab.catalog", "json.decoder"}
+    assert set(eval(out)) <= {"lab", "lab.catalog", "json.decoder"}
 
 
 # -- lab.json --------------------------------------------------------------------------

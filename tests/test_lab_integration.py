@@ -207,7 +207,7 @@ def test_status_sees_every_component_ready(lab_info: LabInfo) -> None:
     assert st.faults == []
     assert st.mlflow_url == lab_info.mlflow_url
     run = subprocess.run(
-        [sys.executable, "-m", "lab", "status", "--state-dir", str(lab_info.state_dir)],
+        [sys.executable, "-m", "console.cli.main", "lab", "status", "--state-dir", str(lab_info.state_dir)],
         capture_output=True, text=True, timeout=60, cwd=REPO,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr

@@ -113,7 +113,7 @@ def lab_up(*args: str, path: str | None = None) -> subprocess.CompletedProcess[s
     if path is not None:
         env["PATH"] = path
     return subprocess.run(
-        [sys.executable, "-m", "lab", "up", *args],
+        [sys.executable, "-m", "console.cli.main", "lab", "up", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -145,9 +145,7 @@ def test_scale_and_models_together_are_refused(tmp_path: Path) -> None:
         "--scale", "5", "--models", "3", "--timeout", "0.01", "--state-dir", str(tmp_path)
     )
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1].endswith(
-        "argument --models: not allowed with argument --scale"
-    )
+    assert "argument --models: not allowed with argument --scale" in result.stderr
 
 
 def running_lab(tmp_path: Path, *, scale_lab: bool) -> LabInfo:

@@ -40,7 +40,9 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_status_json_shows_every_model_sli_and_breaching_alert(scale_lab: LabInfo) -> None:
-    result = run("-m", "console.cli", "--config", str(scale_lab.config_path), "status", "--json")
+    result = run(
+        "-m", "console.cli.main", "--config", str(scale_lab.config_path), "status", "--json"
+    )
     snapshot = json.loads(result.stdout)
     assert snapshot["sources"]["prometheus"]["last_error"] is None
     assert snapshot["sources"]["prometheus"]["state"] == "ok"
@@ -110,7 +112,9 @@ async def test_a_second_refresh_shows_the_points_appended_since(scale_lab: LabIn
 
 
 def test_lab_status_shows_the_scale_mode_and_its_counts(scale_lab: LabInfo) -> None:
-    result = run("-m", "lab", "status", "--state-dir", str(scale_lab.state_dir), "--json")
+    result = run(
+        "-m", "console.cli.main", "lab", "status", "--state-dir", str(scale_lab.state_dir), "--json"
+    )
     status = json.loads(result.stdout)
     assert result.returncode == 0, result.stderr
     assert status["mode"] == "scale"
@@ -123,13 +127,15 @@ def test_lab_status_shows_the_scale_mode_and_its_counts(scale_lab: LabInfo) -> N
     assert counts["samples_imported"] == counts["series"] * counts["history_points"]
     assert counts["ready"] is True
 
-    text = run("-m", "lab", "status", "--state-dir", str(scale_lab.state_dir))
+    text = run("-m", "console.cli.main", "lab", "status", "--state-dir", str(scale_lab.state_dir))
     assert "scale lab (VictoriaMetrics, synthetic series) up" in text.stdout
     assert "5 of 50 models breaching, 450 series" in text.stdout
 
 
 def test_faults_are_refused_in_the_scale_lab(scale_lab: LabInfo) -> None:
-    result = run("-m", "lab", "inject", "drift", "--state-dir", str(scale_lab.state_dir))
+    result = run(
+        "-m", "console.cli.main", "lab", "inject", "drift", "--state-dir", str(scale_lab.state_dir)
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("mlconsole lab: the scale lab runs no model service")
     assert "Traceback" not in result.stderr
@@ -138,7 +144,9 @@ def test_faults_are_refused_in_the_scale_lab(scale_lab: LabInfo) -> None:
 def test_up_and_down_from_the_command_line(tmp_path: Path) -> None:
     state_dir = str(tmp_path / "lab")
     ports = ["--alertmanager-port", str(BASE + 96), "--victoria-port", str(BASE + 430)]
-    up = run("-m", "lab", "up", "--scale", "3", "--state-dir", state_dir, *ports)
+    up = run(
+        "-m", "console.cli.main", "lab", "up", "--scale", "3", "--state-dir", state_dir, *ports
+    )
     try:
         assert up.returncode == 0, up.stderr
         assert up.stdout == f"{tmp_path / 'lab' / 'mlconsole.yaml'}\n"
@@ -148,7 +156,7 @@ def test_up_and_down_from_the_command_line(tmp_path: Path) -> None:
         assert info is not None
         records = list(info.processes.values())
     finally:
-        down = run("-m", "lab", "down", "--state-dir", state_dir)
+        down = run("-m", "console.cli.main", "lab", "down", "--state-dir", state_dir)
     assert down.returncode == 0, down.stderr
     assert down.stdout.startswith("lab stopped (feeder, alertmanager, victoria)")
     assert not any(procs.is_alive(r) for r in records)

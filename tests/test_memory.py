@@ -103,7 +103,7 @@ def test_the_dashboard_caps_arenas_before_the_app_starts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import console.app
-    from console import cli
+    from console.cli import main as cli
 
     calls: list[str] = []
 

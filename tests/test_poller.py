@@ -219,8 +219,8 @@ async def test_a_broken_adapter_type_is_a_down_source_not_a_crash() -> None:
 def test_status_exit_codes() -> None:
     from dataclasses import replace as dc_replace
 
+    from console.cli.status import exit_code
     from console.snapshot import Snapshot
-    from console.status import exit_code
     from tests.builders import NOW, snapshot
 
     firing = snapshot()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
+from console.cli.main import main
 from tests.conftest import TEST_PORTS
 
 needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="no promtool")

@@ -132,7 +132,7 @@ class Ran:
 def _command() -> list[str]:
     """The installed ``mlconsole`` command, as a user runs it."""
     script = shutil.which("mlconsole", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "console.cli"]
+    return [script] if script else [sys.executable, "-m", "console.cli.main"]
 
 
 def _run_until_quit(config: Path, ready: threading.Event) -> Ran:

@@ -22,7 +22,7 @@ from adapters.http_switch import HttpSwitchAdapter, HttpSwitchSettings
 from adapters.mlflow import MlflowAdapter
 from adapters.prometheus import PrometheusAdapter
 from adapters.redaction import Redactor
-from console.cli import main
+from console.cli.main import main
 from tests.faultserver import Reply, fault_server
 from tests.test_http_switch import OPTIONS
 

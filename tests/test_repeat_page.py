@@ -17,8 +17,8 @@ from adapters.base import AlertRecord
 from console.app import MLConsoleApp, create_app
 from console.config import Config
 from console.config_loader import load_text
-from console.incident_cli import export_files, open_records
 from console.incidents import IncidentBook
+from console.records import export_files, open_records
 from console.runbook import Runbook
 from console.runbook_catalog import Catalog
 from console.snapshot import Snapshot, SourceHealth

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
+from console.cli.main import main
 from console.runbook import TemplateError, promql_placements, regex_escape, render
 from console.runbook_validate import validate_runbook_text
 

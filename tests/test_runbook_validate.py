@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.cli import main
+from console.cli.main import main
 from console.config_loader import ConfigError
 from console.runbook import (
     LinkStep,
@@ -268,11 +268,11 @@ def test_schema_is_json_with_steps(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_importing_the_cli_module_is_cheap() -> None:
     probe = (
-        "import console.runbook_cli, sys; "
-        "print(' '.join(m for m in sys.modules if m.startswith(('console.runbook', 'textual'))))"
+        "import console.cli.runbook, sys; "
+        "print(' '.join(m for m in sys.modules if m.startswith(('console.runbook', 'console.cli.runbook', 'textual'))))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["console.runbook_cli"]
+    assert out.stdout.split() == ["console.cli.runbook"]
 
 
 # --- templates, conditions, matching --------------------------------------------------------

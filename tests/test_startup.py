@@ -26,8 +26,8 @@ import pytest
 from adapters import registry
 from adapters.base import SourceSettings
 from adapters.http import BlockingHttpClient, HttpClient, HttpError
-from console import cli
-from console.cli import COMMAND_GROUPS, build_parser, parse_args
+from console.cli import main as cli
+from console.cli.main import COMMAND_GROUPS, build_parser, parse_args
 
 HEAVY = {"pydantic", "yaml", "httpx", "orjson", "textual", "rich"}
 """What a command that does not need them must not pay for."""
@@ -35,7 +35,7 @@ HEAVY = {"pydantic", "yaml", "httpx", "orjson", "textual", "rich"}
 
 @dataclass(frozen=True)
 class Run:
-    """What ``console.cli.main`` did in a fresh interpreter."""
+    """What ``console.cli.main.main`` did in a fresh interpreter."""
 
     code: int
     out: str
@@ -46,12 +46,12 @@ class Run:
 
 
 def probe_main(*argv: str, env: dict[str, str] | None = None, as_program: bool = False) -> Run:
-    """``console.cli.main(argv)`` in a fresh interpreter; ``as_program`` runs it as the
+    """``console.cli.main.main(argv)`` in a fresh interpreter; ``as_program`` runs it as the
     ``mlconsole`` script does, with the words in ``sys.argv`` and no argument."""
     call = "main()" if as_program else f"main({list(argv)!r})"
     probe = textwrap.dedent(f"""
         import contextlib, gc, io, json, sys
-        from console.cli import main
+        from console.cli.main import main
         sys.argv = ["mlconsole", *{list(argv)!r}]
         out = io.StringIO()
         try:
@@ -69,7 +69,7 @@ def probe_main(*argv: str, env: dict[str, str] | None = None, as_program: bool =
 
 
 def run_main_modules(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, set[str]]:
-    """``console.cli.main(argv)`` in a fresh interpreter: its exit code, its output, and
+    """``console.cli.main.main(argv)`` in a fresh interpreter: its exit code, its output, and
     every module it imported."""
     run = probe_main(*argv, env=env)
     return run.code, run.out, run.modules
@@ -90,7 +90,7 @@ def test_version_imports_none_of_the_command_libraries() -> None:
 def test_version_says_what_the_parser_would_say() -> None:
     """`--version` is answered before the parser is built: in the same words."""
     from console import __version__
-    from console.cli import build_parser
+    from console.cli.main import build_parser
 
     code, out, _ = run_main("--version")
     with pytest.raises(SystemExit) as exited:
@@ -156,11 +156,11 @@ def test_status_json_imports_no_rendering_library(status_json: tuple[int, str, s
 
 
 OTHER_COMMANDS = {
-    "console.action_cli",
-    "console.audit_cli",
-    "console.incident_cli",
-    "console.runbook_cli",
-    "lab.cli",
+    "console.cli.action",
+    "console.cli.audit",
+    "console.cli.incident",
+    "console.cli.runbook",
+    "console.cli.lab",
 }
 """The modules that add the other commands' parsers."""
 
@@ -188,13 +188,13 @@ def test_a_command_runs_with_fewer_young_collections(
     """While a command runs (its imports, its config) the collector's first threshold
     is raised; whoever called it has its own thresholds back when it returns."""
     seen = []
-    resolve = cli._resolve_config
+    resolve = cli.config_for
 
     def resolving(args: argparse.Namespace, explicit: str | None = None) -> object:
         seen.append(gc.get_threshold())
         return resolve(args, explicit)
 
-    monkeypatch.setattr(cli, "_resolve_config", resolving)
+    monkeypatch.setattr(cli, "config_for", resolving)
     before = gc.get_threshold()
     assert cli.main(["--config", str(tmp_path / "none.yaml"), "status"]) == 2
     assert seen == [(cli.GC_YOUNG_THRESHOLD, *before[1:])]
@@ -221,7 +221,7 @@ def test_status_as_the_program_leaves_its_heap_to_the_exit(tmp_path: Path) -> No
 def test_a_command_of_a_group_imports_that_group_alone(tmp_path: Path) -> None:
     code, _, modules = run_main_modules("audit", "verify", "--db", str(tmp_path / "none.db"))
     assert code != 0  # no such log
-    assert OTHER_COMMANDS & modules == {"console.audit_cli"}
+    assert OTHER_COMMANDS & modules == {"console.cli.audit"}
 
 
 def test_the_dashboard_imports_no_command_group(tmp_path: Path) -> None:

@@ -17,11 +17,11 @@ import pytest
 import yaml
 from rich.console import Console
 
+from console.cli.status import render_status
 from console.config import Config
 from console.config_loader import load_config
 from console.format import format_value
 from console.snapshot import Snapshot, snapshot_from_dict
-from console.status import render_status
 from tests.faultserver import Reply, fault_server
 
 DATA = Path(__file__).parent / "data"
@@ -112,7 +112,7 @@ def test_wide_status_has_the_dashboard_cells() -> None:
 
 def mlconsole(config: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "console.cli", *args],
+        [sys.executable, "-m", "console.cli.main", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "MLCONSOLE_CONFIG": str(config), **env},

@@ -352,7 +352,7 @@ async def test_recheck_that_cannot_read_keeps_the_path(runbook: Runbook, tmp_pat
 async def test_runbook_run_prints_when_each_reading_was_taken(
     runbook: Runbook, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from console.runbook_run import _print
+    from console.cli.runbook_run import _print
 
     now = {"t": 1_795_000_000.0}
     walk = Walk.start(

@@ -28,15 +28,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from console.cli.common import ExitCode, config_for
 from console.durations import SILENCE_RANGE
 from console.text import inert
-
-EXIT_OK = 0
-EXIT_NOT_RECOVERED = 1
-EXIT_USAGE = 2
-EXIT_SOURCE = 3
-EXIT_REFUSED = 4
-EXIT_AUDIT = 5
 
 COMMON_EPILOG = (
     "Exit codes: 0 applied (and recovered) or dry run, 1 applied but not recovered "
@@ -177,13 +171,13 @@ def cmd_silence(args: argparse.Namespace) -> int:
         duration = parse_silence_duration(args.duration) if args.duration is not None else None
     except ValueError as exc:
         print(f"mlconsole silence: {inert(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if not matchers:
         print("mlconsole silence: say what to silence: MODEL, --alert or --match", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if not args.comment:
         print("mlconsole silence: --comment is required: say why", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     params: dict[str, Any] = {"matchers": matchers, "comment": args.comment}
     if duration is not None:
         params["duration"] = duration
@@ -195,11 +189,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
 def run_action(args: argparse.Namespace, name: str, params: Mapping[str, Any]) -> int:
     import asyncio
 
-    from console.cli import _resolve_config
-
-    config = _resolve_config(args)
-    if isinstance(config, int):
-        return config
+    config = config_for(args)
     return asyncio.run(mitigate(args, config, name, params))
 
 
@@ -223,7 +213,7 @@ async def mitigate(
     ``args.outcome_sink`` (a dict; ``runbook run``) gets the outcome there, not printed.
     """
     if refused_read_only(args, config):
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     if name == "silence" and config.model_label != "model":
         for m in params.get("matchers", ()):
             if m["name"] == "model":
@@ -255,7 +245,7 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         space = await open_workspace(config, actor=getattr(args, "actor", None))
     except AuditError as exc:
         print(f"mlconsole {args.command}: nothing was run: {inert(exc)}", file=sys.stderr)
-        return EXIT_AUDIT
+        return ExitCode.AUDIT
     ctx, audit = space.ctx, space.audit
     try:
         for settled in await reconcile_in_doubt(ctx, audit):
@@ -270,13 +260,13 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
             plan = await action.plan()
         except ReadOnlyError as exc:
             print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
-            return EXIT_REFUSED
+            return ExitCode.REFUSED
         except ActionError as exc:
             print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         except AdapterError as exc:
             print(f"mlconsole {args.command}: cannot plan: {inert(exc)}", file=sys.stderr)
-            return EXIT_SOURCE
+            return ExitCode.UNREACHABLE
         _say(args, f"Plan ({action.title}, as {inert(ctx.actor)}):")
         for line in plan.lines():
             _say(args, f"  {inert(line)}")
@@ -286,7 +276,7 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
             filing = space.filing(plan.model, origin)
         except IncidentError as exc:
             print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         incident = filing.incident
         _say(args, filing.line())
         watches = plan.watch_sli and not getattr(args, "no_verify", False)
@@ -300,7 +290,7 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         if args.dry_run:
             report = await executor.run(action, plan, dry_run=True)
             _finish(args, {**report.as_dict(), **filed}, report.message)
-            return EXIT_OK
+            return ExitCode.OK
         if not args.yes:
             if not sys.stdin.isatty():
                 print(
@@ -308,11 +298,11 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
                     "terminal (or --dry-run to only see the plan)",
                     file=sys.stderr,
                 )
-                return EXIT_USAGE
+                return ExitCode.USAGE
             answer = input("Apply this plan? [y/N] ").strip().lower()
             if answer not in ("y", "yes"):
                 print("Not applied.")
-                return EXIT_REFUSED
+                return ExitCode.REFUSED
         try:
             report = await executor.run(
                 action,
@@ -322,7 +312,7 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
             )
         except AuditError as exc:
             print(f"mlconsole {args.command}: nothing was run: {inert(exc)}", file=sys.stderr)
-            return EXIT_AUDIT
+            return ExitCode.AUDIT
         out = {**report.as_dict(), **filed}
         await space.action_done(incident, report)
         if report.audit_warning:
@@ -331,10 +321,10 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
             )
         if report.outcome in (Outcome.REFUSED, Outcome.CONFLICT):
             _finish(args, out, report.message, stream=sys.stderr)
-            return EXIT_REFUSED
+            return ExitCode.REFUSED
         if report.outcome is Outcome.FAILED:
             _finish(args, out, report.message, stream=sys.stderr)
-            return EXIT_SOURCE
+            return ExitCode.UNREACHABLE
         _say(args, report.message)
         if not report.confirmed:
             _finish(
@@ -343,10 +333,10 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
                 "the state read back is not the planned one: look before acting again",
                 stream=sys.stderr,
             )
-            return EXIT_SOURCE
+            return ExitCode.UNREACHABLE
         if not watches:
             _finish(args, out, None)
-            return EXIT_OK
+            return ExitCode.OK
         window = config.actions.verify.window
         if target.problem is None:
             _say(args, f"Watching {target.sli} of {plan.model} for up to {window:g}s…")
@@ -363,7 +353,7 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         out["recovery"] = recovery.as_dict()
         if recovery.recovered:
             _finish(args, out, recovery.line())
-            return EXIT_OK
+            return ExitCode.OK
         undo = action.undo(plan, report.result)
         lines = [recovery.line()]
         if undo is not None:
@@ -373,7 +363,7 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
                 lines.append(f"Undo plan: {undo_plan.summary()}")
                 lines.append(f"  run: {undo_command(undo_plan)}")
         _finish(args, out, "\n".join(lines))
-        return EXIT_NOT_RECOVERED
+        return ExitCode.NOT_RECOVERED
     finally:
         await space.close()
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.cli.common import config_for
 from console.text import inert
 
 if TYPE_CHECKING:
@@ -61,12 +62,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
     from console.actions import reconcile_in_doubt
     from console.audit import AuditError
-    from console.cli import _resolve_config
     from console.workspace import open_workspace
 
-    config = _resolve_config(args)
-    if isinstance(config, int):
-        return config
+    config = config_for(args)
 
     async def run() -> int:
         try:

@@ -10,10 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from console.text import print_inert
-
-EXIT_OK = 0
-EXIT_USAGE = 2
+from console.cli.common import ExitCode, print_inert
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_TITLE = "mlconsole runbook"
@@ -54,7 +51,7 @@ def add_runbook_parser(subparsers: Any) -> Any:
     )
     schema.set_defaults(func=cmd_schema)
 
-    from console.runbook_run import add_run_parser
+    from console.cli.runbook_run import add_run_parser
 
     add_run_parser(commands)
 
@@ -80,8 +77,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print_inert(syntax)
     if errors:
         print_inert(f"{errors} error(s) in {bad_files} of {len(results)} file(s)")
-        return EXIT_USAGE
-    return EXIT_OK
+        return ExitCode.USAGE
+    return ExitCode.OK
 
 
 Results = list[tuple[Path, Any, list[Any]]]
@@ -133,4 +130,4 @@ def cmd_schema(args: argparse.Namespace) -> int:
     definitions = schema.pop("$defs", {})
     document = {"$schema": SCHEMA_DIALECT, "title": SCHEMA_TITLE, **schema, "$defs": definitions}
     print(json.dumps(document, indent=2))
-    return EXIT_OK
+    return ExitCode.OK

@@ -17,26 +17,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.cli.common import CommandExit, ExitCode, config_for
+from console.cli.text_table import Column, output_width, render_table
 from console.durations import format_duration
+from console.records import Records, export_text, open_records
 from console.text import inert
-from console.text_table import Column, output_width, render_table
 
 if TYPE_CHECKING:
-    from console.audit import AuditLog
     from console.config import Config
-    from console.export import ExportDocument
-    from console.incidents import Incident, IncidentBook
-    from console.store import Store
-    from console.timeline import Event
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_REFUSED = 4
+    from console.incidents import Incident
 
 
 def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -56,7 +48,7 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
             return command(args)
         except (IncidentError, StoreError, AuditError, sqlite3.Error) as exc:
             print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
-            return EXIT_UNREACHABLE
+            return ExitCode.UNREACHABLE
 
     return run
 
@@ -139,62 +131,19 @@ def add_incident_parsers(subparsers: Any) -> None:
     export.set_defaults(func=_guarded(cmd_export))
 
 
-@dataclass
-class Records:
-    """Everything an incident's timeline is built from."""
-
-    config: Config
-    book: IncidentBook
-    store: Store
-    audit: AuditLog | None
-
-    def timeline(self, incident: Incident) -> list[Event]:
-        from console.incidents import timeline
-
-        return timeline(incident, self.book, store=self.store, audit=self.audit)
-
-    def close(self) -> None:
-        self.book.close()
-        self.store.close()
-        if self.audit is not None:
-            self.audit.close()
-
-
-def open_records(config: Config) -> Records:
-    """Open the store's incidents and walks, and the audit log if there is one."""
-    from console.audit import AuditError, AuditLog
-    from console.incidents import IncidentBook
-    from console.store import Store, store_path
-    from console.workspace import audit_path
-
-    book = IncidentBook(store_path(config))
-    store = Store(store_path(config))
-    audit: AuditLog | None = None
-    path = audit_path(config)
-    if path.exists():
-        try:
-            audit = AuditLog(path)
-        except AuditError as exc:
-            print(f"mlconsole: {inert(exc)}; actions are left out", file=sys.stderr)
-    return Records(config, book, store, audit)
-
-
 @contextmanager
-def _records(args: argparse.Namespace) -> Iterator[Records | int]:
-    from console.cli import _resolve_config
+def _records(args: argparse.Namespace) -> Iterator[Records]:
     from console.incidents import IncidentError
     from console.store import StoreError
 
-    config = _resolve_config(args)
-    if isinstance(config, int):
-        yield config
-        return
+    config = config_for(args)
     try:
         records = open_records(config)
     except (IncidentError, StoreError) as exc:
         print(f"mlconsole incident: {inert(exc)}", file=sys.stderr)
-        yield EXIT_USAGE
-        return
+        raise CommandExit(ExitCode.USAGE) from None
+    if records.audit_problem:
+        print(f"mlconsole: {inert(records.audit_problem)}", file=sys.stderr)
     try:
         yield records
     finally:
@@ -274,14 +223,12 @@ def incident_row(incident: Incident, now: float) -> list[str]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     with _records(args) as records:
-        if isinstance(records, int):
-            return records
-        code = EXIT_OK
+        code = ExitCode.OK
         if not args.no_sync:
             error = _sync(records, _actor(args, records.config))
             if error:
                 print(f"mlconsole incident: alerts not read: {inert(error)}", file=sys.stderr)
-                code = EXIT_UNREACHABLE
+                code = ExitCode.UNREACHABLE
         incidents = records.book.incidents(open_only=not args.all)
         now = time.time()
         if args.json:
@@ -297,30 +244,23 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _one(args: argparse.Namespace) -> Iterator[tuple[Records, Incident] | int]:
-    """The records and the incident ``args.incident`` names, or the exit code."""
+def _one(args: argparse.Namespace) -> Iterator[tuple[Records, Incident]]:
+    """The records and the incident ``args.incident`` names."""
     from console.incidents import IncidentError
 
     with _records(args) as records:
-        if isinstance(records, int):
-            yield records
-            return
         try:
             incident = records.book.find(args.incident)
         except IncidentError as exc:
             print(f"mlconsole incident: {inert(exc)}", file=sys.stderr)
-            yield EXIT_USAGE
-            return
+            raise CommandExit(ExitCode.USAGE) from None
         yield records, incident
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from console.timeline import compute_metrics, utc
 
-    with _one(args) as found:
-        if isinstance(found, int):
-            return found
-        records, incident = found
+    with _one(args) as (records, incident):
         events = records.timeline(incident)
         metrics = compute_metrics(events)
         if args.json:
@@ -335,7 +275,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                     default=str,
                 )
             )
-            return EXIT_OK
+            return ExitCode.OK
         print(inert(f"{incident.id}: {incident.title}"))
         print(
             inert(
@@ -355,7 +295,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         for event in events:
             kind, actor = inert(event.kind), inert(event.actor)
             print(f"  {utc(event.at)}  {kind:<22} {actor:<14} {inert(event.summary)}")
-        return EXIT_OK
+        return ExitCode.OK
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -365,8 +305,6 @@ def cmd_open(args: argparse.Namespace) -> int:
     from console.poller import build_adapters
 
     with _records(args) as records:
-        if isinstance(records, int):
-            return records
         config = records.config
         actor = _actor(args, config)
 
@@ -376,12 +314,12 @@ def cmd_open(args: argparse.Namespace) -> int:
                 source = alerts_source(config, adapters)
                 if source is None:
                     print("mlconsole incident: no alerts source configured", file=sys.stderr)
-                    return EXIT_USAGE
+                    return ExitCode.USAGE
                 try:
                     alerts = await source.alerts()
                 except AdapterError as exc:
                     print(f"mlconsole incident: alerts not read: {inert(exc)}", file=sys.stderr)
-                    return EXIT_UNREACHABLE
+                    return ExitCode.UNREACHABLE
                 group = [
                     a
                     for a in alerts
@@ -394,18 +332,18 @@ def cmd_open(args: argparse.Namespace) -> int:
                         ),
                         file=sys.stderr,
                     )
-                    return EXIT_REFUSED
+                    return ExitCode.REFUSED
                 try:
                     incident = records.book.open(group, model_label=config.model_label, actor=actor)
                 except IncidentError as exc:
                     print(f"mlconsole incident: {inert(exc)}", file=sys.stderr)
-                    return EXIT_USAGE
+                    return ExitCode.USAGE
                 await record_first_breach(records.book, incident, config, adapters)
                 print(
                     inert(f"{incident.id}: {incident.alertname} on {incident.model}")
                     + f" ({incident.state})"
                 )
-                return EXIT_OK
+                return ExitCode.OK
             finally:
                 for adapter in adapters.values():
                     await adapter.aclose()
@@ -418,10 +356,7 @@ def cmd_open(args: argparse.Namespace) -> int:
 def _move(args: argparse.Namespace, verb: str) -> int:
     from console.incidents import IncidentError
 
-    with _one(args) as found:
-        if isinstance(found, int):
-            return found
-        records, incident = found
+    with _one(args) as (records, incident):
         actor = _actor(args, records.config)
         book = records.book
         try:
@@ -436,8 +371,8 @@ def _move(args: argparse.Namespace, verb: str) -> int:
                 print(inert(f"{done.id} resolved by {actor}"))
         except IncidentError as exc:
             print(f"mlconsole incident: {inert(exc)}", file=sys.stderr)
-            return EXIT_REFUSED
-        return EXIT_OK
+            return ExitCode.REFUSED
+        return ExitCode.OK
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
@@ -452,108 +387,32 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     return _move(args, "resolve")
 
 
-def export_links(config: Config, incident: Incident | None = None) -> tuple[str | None, str | None]:
-    """The addresses exports link to, as people open them in a browser (each source's
-    ``external_url``, else its ``url``): the metrics source of the incident's SLI (else
-    the first ``prometheus``), and the registry."""
-    from console.incident_live import incident_sli
-
-    sli = incident_sli(config, incident) if incident is not None else None
-    metrics = config.sources.get(config.metrics_source_for(sli) or "") if sli else None
-    if metrics is None:
-        metrics = next((s for s in config.sources.values() if s.type == "prometheus"), None)
-    registry_name = config.actions.registry
-    registry = config.sources.get(registry_name) if registry_name else None
-    if registry is None:
-        registry = next((s for s in config.sources.values() if s.type == "mlflow"), None)
-    return (
-        metrics.browser_url() if metrics is not None else None,
-        registry.browser_url() if registry is not None else None,
-    )
-
-
-def export_document(records: Records, incident: Incident) -> ExportDocument:
-    """The export of ``incident``: its timeline, and its impact measured by a range query
-    of the SLI's own PromQL over the incident window (kept once it is resolved)."""
-    import asyncio
-
-    from console.export import build_document
-    from console.incident_live import impact_event
-    from console.poller import build_adapters
-
-    events = records.timeline(incident)
-
-    async def measure() -> Event | None:
-        adapters, _failures = build_adapters(records.config)
-        try:
-            return await impact_event(
-                records.book, incident, records.config, adapters, events, now=records.book.clock()
-            )
-        finally:
-            for adapter in adapters.values():
-                await adapter.aclose()
-
-    impact = asyncio.run(measure())
-    if impact is None and incident.resolved_at is not None:
-        events = records.timeline(incident)  # with the reading kept just now, if any
-    prometheus, registry = export_links(records.config, incident)
-    return build_document(
-        incident, events, prometheus_url=prometheus, registry_url=registry, measured=impact
-    )
-
-
-def export_text(records: Records, incident: Incident, fmt: str, path: Path | None) -> str:
-    """Build the export and write it to ``path`` if given; the text either way."""
-    from console.export import write_export
-
-    return str(write_export(export_document(records, incident), fmt, path))
-
-
-def export_files(records: Records, incident: Incident, directory: Path) -> list[Path]:
-    """Write ``INC-N.md`` and ``INC-N.json`` into ``directory``; their paths. A draft
-    someone may have edited is never overwritten: a later export is named
-    ``INC-N-<UTC time>.md`` (and ``.json``) instead."""
-    from console.export import write_export
-
-    doc = export_document(records, incident)
-    stem = incident.id
-    if (directory / f"{stem}.md").exists() or (directory / f"{stem}.json").exists():
-        stem += time.strftime("-%Y%m%dT%H%M%SZ", time.gmtime())
-    paths = [directory / f"{stem}.md", directory / f"{stem}.json"]
-    for path in paths:
-        write_export(doc, path.suffix[1:], path)
-    return paths
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     if args.schema:
         from console.export import export_schema
 
         print(json.dumps(export_schema(), indent=2))
-        return EXIT_OK
+        return ExitCode.OK
     if not args.incident:
         print("mlconsole export: name an incident (e.g. INC-7), or --schema", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     fmt = args.format
     output = Path(args.output) if args.output else None
     if fmt is None:
         fmt = "json" if output is not None and output.suffix.lower() == ".json" else "md"
-    with _one(args) as found:
-        if isinstance(found, int):
-            return found
-        records, incident = found
+    with _one(args) as (records, incident):
         from console.export import ExportTargetError
 
         try:
             text = export_text(records, incident, fmt, output)
         except ExportTargetError as exc:
             print(f"mlconsole export: refused: {inert(exc)}", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         except OSError as exc:
             print(f"mlconsole export: cannot write {output}: {inert(exc)}", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         if output is None:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
         else:
             print(f"{incident.id} exported to {output} ({fmt})", file=sys.stderr)
-        return EXIT_OK
+        return ExitCode.OK

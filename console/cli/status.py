@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from console.cli import EXIT_FIRING, EXIT_OK, EXIT_UNREACHABLE
+from console.cli.common import ExitCode
 from console.snapshot import Health, Snapshot
 
 if TYPE_CHECKING:
@@ -25,10 +25,10 @@ STATUS_PADDING = 2
 def exit_code(snapshot: Snapshot, now: float) -> int:
     """3 if a source is unreachable (the picture is incomplete), else 1 if alerts fire, else 0."""
     if any(h.state(now) in (Health.DOWN, Health.PENDING) for h in snapshot.sources.values()):
-        return EXIT_UNREACHABLE
+        return ExitCode.UNREACHABLE
     if snapshot.firing:
-        return EXIT_FIRING
-    return EXIT_OK
+        return ExitCode.FIRING
+    return ExitCode.OK
 
 
 def render_slis(snapshot: Snapshot, config: Config, now: float, console: Console) -> None:

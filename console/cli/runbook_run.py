@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from console.cli.common import ExitCode, config_for
 from console.text import inert
 
-EXIT_CONCLUDED, EXIT_WAITING, EXIT_USAGE, EXIT_CHECK_FAILED = 0, 1, 2, 3
 CONFIRM = {"confirm", "confirmed", "yes", "y", "1"}
 SKIP = {"skip", "skipped", "no", "n", "2"}
 
@@ -81,17 +81,14 @@ def _pairs(items: list[str], what: str) -> dict[str, str] | str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from console.cli import _resolve_config
 
-    config = _resolve_config(args)
-    if isinstance(config, int):
-        return config
+    config = config_for(args)
     answers = _pairs(args.answer, "--answer")
     labels = _pairs(args.labels or [], "--labels")
     for parsed in (answers, labels):
         if isinstance(parsed, str):
             print(f"mlconsole runbook run: {inert(parsed)}", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
     assert isinstance(answers, dict) and isinstance(labels, dict)
     import asyncio
 
@@ -99,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return asyncio.run(_run(args, config, labels, answers))
     except _UsageError as exc:
         print(f"mlconsole runbook run: {inert(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
 
 
 class _UsageError(Exception):
@@ -146,7 +143,7 @@ async def _run(
                 ]
             except AdapterError as exc:
                 print(f"mlconsole runbook run: {inert(exc)}", file=sys.stderr)
-                return EXIT_CHECK_FAILED
+                return ExitCode.CHECK_FAILED
             if not found:
                 raise _UsageError(f"no alert with fingerprint {fingerprint!r}")
             labels = dict(found[0].labels)
@@ -198,7 +195,9 @@ async def _run(
             print(f"warning: {inert(message)}", file=sys.stderr)
     if action_exit is not None:
         return action_exit
-    return {"concluded": EXIT_CONCLUDED, "error": EXIT_CHECK_FAILED}.get(pause.reason, EXIT_WAITING)
+    return {"concluded": ExitCode.OK, "error": ExitCode.CHECK_FAILED}.get(
+        pause.reason, ExitCode.WAITING
+    )
 
 
 class _Tee(io.StringIO):
@@ -224,8 +223,8 @@ async def _run_action_step(args: argparse.Namespace, config: Any, walk: Any) -> 
     walk stays at the step, and the command's exit code is returned. Read-only mode
     refuses before anything is read or recorded (exit 4).
     """
-    from console.action_cli import mitigate
     from console.actions import ActionError
+    from console.cli.action import mitigate
 
     step = walk.current
     try:

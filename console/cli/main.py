@@ -17,21 +17,14 @@ import gc
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from console import __version__
-
-if TYPE_CHECKING:
-    from console.config import Config
+from console.cli.common import EXIT_CODES_HELP, CommandExit, ExitCode, config_for
 
 # Importing this module, and building the parser, must stay cheap: `--version` and
 # `--help` answer from here. Each command imports what it needs when it runs (the
 # config models, pydantic and YAML alone cost several times a bare interpreter).
 
-EXIT_OK = 0
-EXIT_FIRING = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
 
 GC_YOUNG_THRESHOLD = 10_000
 """The collector's first threshold while a command runs (Python's is 700). A command
@@ -46,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
 
 
 class _NotThisCommand(Exception):
@@ -61,11 +54,11 @@ class _OneCommandParser(_Parser):
 
 
 COMMAND_GROUPS: dict[tuple[str, ...], str] = {
-    ("rollback", "fallback", "silence", "pipeline"): "console.action_cli:add_action_parsers",
-    ("audit",): "console.audit_cli:add_audit_parser",
-    ("incident", "export"): "console.incident_cli:add_incident_parsers",
-    ("lab",): "lab.cli:add_lab_parser",
-    ("runbook",): "console.runbook_cli:add_runbook_parser",
+    ("rollback", "fallback", "silence", "pipeline"): "console.cli.action:add_action_parsers",
+    ("audit",): "console.cli.audit:add_audit_parser",
+    ("incident", "export"): "console.cli.incident:add_incident_parsers",
+    ("lab",): "console.cli.lab:add_lab_parser",
+    ("runbook",): "console.cli.runbook:add_runbook_parser",
 }
 """The commands whose parsers other modules add, and the function that adds them, in
 the order `--help` lists them (after this module's own: dashboard, status,
@@ -132,8 +125,7 @@ def build_parser(
         epilog=(
             "Config lookup: --config, then $MLCONSOLE_CONFIG, then "
             "$XDG_CONFIG_HOME/mlconsole/config.yaml. "
-            "Exit codes: 0 ok, 1 alerts firing (status) or not recovered (actions), 2 usage or "
-            "config error, 3 source unreachable, 4 action refused, 5 audit log unwritable."
+            f"{EXIT_CODES_HELP}"
         ),
     )
     parser.add_argument("--version", action="version", version=f"mlconsole {__version__}")
@@ -187,40 +179,16 @@ def build_parser(
     return parser
 
 
-def _resolve_config(args: argparse.Namespace, explicit: str | None = None) -> Config | int:
-    from console.config_path import find_config
-
-    path, why = find_config(explicit or args.config)
-    if path is None:
-        print(
-            f"mlconsole: no config found ({why}).\n"
-            "  Start the demo lab with `mlconsole lab up` and export the MLCONSOLE_CONFIG it "
-            "prints,\n  or copy config.example.yaml to ~/.config/mlconsole/config.yaml.",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    from console.config_loader import ConfigError, load_config
-    from console.text import print_inert
-
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print_inert(issue, file=sys.stderr)
-        print(f"mlconsole: {len(exc.issues)} error(s) in {path} (from {why})", file=sys.stderr)
-        return EXIT_USAGE
-
-
 def cmd_check_config(args: argparse.Namespace) -> int:
     from console.config_path import find_config
 
     path, why = find_config(args.path or args.config)
     if path is None:
         print(f"mlconsole: no config to check ({why})", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
+    from console.cli.common import print_inert
     from console.config_loader import ConfigError, load_config_located
     from console.promql_check import check_syntax, config_expressions
-    from console.text import print_inert
 
     try:
         config, located = load_config_located(path)
@@ -228,7 +196,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for issue in sorted(exc.issues, key=lambda i: (i.line, i.col)):
             print_inert(issue)
         print(f"{len(exc.issues)} error(s) in {path}")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     expressions = config_expressions(config, located)
     import asyncio
 
@@ -237,23 +205,21 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for issue in sorted(report.issues, key=lambda i: (i.line, i.col)):
             print_inert(issue)
         print(f"{len(report.issues)} error(s) in {path} ({report.line(len(expressions))})")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     print(f"{path}: OK ({len(config.sources)} sources, {len(config.slis)} SLIs)")
     print(report.line(len(expressions)))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    config = _resolve_config(args)
-    if isinstance(config, int):
-        return config
+    config = config_for(args)
     import asyncio
     import contextlib
     import time
 
+    from console.cli.status import exit_code
     from console.poller import Poller, build_adapters
     from console.snapshot import Snapshot
-    from console.status import exit_code
 
     async def collect() -> tuple[Snapshot, float]:
         # Every source is judged as of when it was asked, not when the slowest one
@@ -277,16 +243,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         print(json.dumps(snapshot.as_dict(now), indent=2, sort_keys=False))
     else:
-        from console.status import render_status
+        from console.cli.status import render_status
 
         render_status(snapshot, config, now)
     return exit_code(snapshot, now)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    config = _resolve_config(args)
-    if isinstance(config, int):
-        return config
+    config = config_for(args)
     from console.app import create_app
     from console.memory import DASHBOARD_ARENAS, cap_arenas
 
@@ -294,7 +258,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     app = create_app(config, read_only=args.read_only, actor=args.actor)
     app.run()
     leave_the_heap()
-    return app.return_code or EXIT_OK
+    return app.return_code or ExitCode.OK
 
 
 def leave_the_heap() -> None:
@@ -319,15 +283,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     if words == ["--version"]:  # what argparse would print, without building every parser
         print(f"mlconsole {__version__}")
-        return EXIT_OK
+        return ExitCode.OK
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], GC_YOUNG_THRESHOLD), *thresholds[1:])
     try:
         args = parse_args(words)
         func = getattr(args, "func", cmd_dashboard)
         code = func(args)
+    except CommandExit as exit_:
+        return exit_.code
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:  # `mlconsole status | head`: the reader left, not an error
         sys.stderr.close()
         return 0

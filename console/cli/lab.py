@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from console.cli.common import ExitCode
 from lab.catalog import (
     DEFAULT_ALERTMANAGER_PORT,
     DEFAULT_BREACHING,
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from lab.control import LabInfo, LabStatus
 
 #: ``status`` exit codes: 0 healthy, 1 degraded, 3 not running (as in LSB init scripts).
-EXIT_DEGRADED = 1
-EXIT_NOT_RUNNING = 3
 
 #: How long ``up`` waits for readiness by default (seconds); the scale lab imports
 #: millions of samples first.
@@ -440,8 +439,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     else:
         _print_status(st)
     if not st.recorded:
-        return EXIT_NOT_RUNNING
-    return 0 if st.healthy else EXIT_DEGRADED
+        return ExitCode.NOT_RUNNING
+    return 0 if st.healthy else ExitCode.DEGRADED
 
 
 def _cmd_inject(args: argparse.Namespace) -> int:
@@ -482,5 +481,5 @@ def _cmd_config_path(args: argparse.Namespace) -> int:
     print(path)
     if not path.exists():
         _err(f"{path} does not exist yet; start the lab with `mlconsole lab up`")
-        return EXIT_NOT_RUNNING
+        return ExitCode.NOT_RUNNING
     return 0

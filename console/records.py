@@ -1,0 +1,140 @@
+"""What an incident's timeline and export are built from, opened together: the
+incidents, the runbook walks and the audit log (when there is one).
+
+The read side for every front end: the incident command, the incident screen and
+the export all open their records here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from console.audit import AuditLog
+    from console.config import Config
+    from console.export import ExportDocument
+    from console.incidents import Incident, IncidentBook
+    from console.store import Store
+    from console.timeline import Event
+
+
+@dataclass
+class Records:
+    """Everything an incident's timeline is built from."""
+
+    config: Config
+    book: IncidentBook
+    store: Store
+    audit: AuditLog | None
+    audit_problem: str | None = None
+    """Why the audit log is left out (it exists but cannot be read): its actions are
+    missing from the timeline, which the front end says."""
+
+    def timeline(self, incident: Incident) -> list[Event]:
+        from console.incidents import timeline
+
+        return timeline(incident, self.book, store=self.store, audit=self.audit)
+
+    def close(self) -> None:
+        self.book.close()
+        self.store.close()
+        if self.audit is not None:
+            self.audit.close()
+
+
+def open_records(config: Config) -> Records:
+    """Open the store's incidents and walks, and the audit log if there is one."""
+    from console.audit import AuditError, AuditLog
+    from console.incidents import IncidentBook
+    from console.store import Store, store_path
+    from console.workspace import audit_path
+
+    book = IncidentBook(store_path(config))
+    store = Store(store_path(config))
+    audit: AuditLog | None = None
+    problem: str | None = None
+    path = audit_path(config)
+    if path.exists():
+        try:
+            audit = AuditLog(path)
+        except AuditError as exc:
+            problem = f"{exc}; actions are left out"
+    return Records(config, book, store, audit, problem)
+
+
+def export_links(config: Config, incident: Incident | None = None) -> tuple[str | None, str | None]:
+    """The addresses exports link to, as people open them in a browser (each source's
+    ``external_url``, else its ``url``): the metrics source of the incident's SLI (else
+    the first ``prometheus``), and the registry."""
+    from console.incident_live import incident_sli
+
+    sli = incident_sli(config, incident) if incident is not None else None
+    metrics = config.sources.get(config.metrics_source_for(sli) or "") if sli else None
+    if metrics is None:
+        metrics = next((s for s in config.sources.values() if s.type == "prometheus"), None)
+    registry_name = config.actions.registry
+    registry = config.sources.get(registry_name) if registry_name else None
+    if registry is None:
+        registry = next((s for s in config.sources.values() if s.type == "mlflow"), None)
+    return (
+        metrics.browser_url() if metrics is not None else None,
+        registry.browser_url() if registry is not None else None,
+    )
+
+
+def export_document(records: Records, incident: Incident) -> ExportDocument:
+    """The export of ``incident``: its timeline, and its impact measured by a range query
+    of the SLI's own PromQL over the incident window (kept once it is resolved)."""
+    import asyncio
+
+    from console.export import build_document
+    from console.incident_live import impact_event
+    from console.poller import build_adapters
+
+    events = records.timeline(incident)
+
+    async def measure() -> Event | None:
+        adapters, _failures = build_adapters(records.config)
+        try:
+            return await impact_event(
+                records.book, incident, records.config, adapters, events, now=records.book.clock()
+            )
+        finally:
+            for adapter in adapters.values():
+                await adapter.aclose()
+
+    impact = asyncio.run(measure())
+    if impact is None and incident.resolved_at is not None:
+        events = records.timeline(incident)  # with the reading kept just now, if any
+    prometheus, registry = export_links(records.config, incident)
+    return build_document(
+        incident, events, prometheus_url=prometheus, registry_url=registry, measured=impact
+    )
+
+
+def export_text(records: Records, incident: Incident, fmt: str, path: Path | None) -> str:
+    """Build the export and write it to ``path`` if given; the text either way."""
+    from console.export import write_export
+
+    return str(write_export(export_document(records, incident), fmt, path))
+
+
+def export_files(records: Records, incident: Incident, directory: Path) -> list[Path]:
+    """Write ``INC-N.md`` and ``INC-N.json`` into ``directory``; their paths. A draft
+    someone may have edited is never overwritten: a later export is named
+    ``INC-N-<UTC time>.md`` (and ``.json``) instead."""
+    from console.export import write_export
+
+    doc = export_document(records, incident)
+    stem = incident.id
+    if (directory / f"{stem}.md").exists() or (directory / f"{stem}.json").exists():
+        stem += time.strftime("-%Y%m%dT%H%M%SZ", time.gmtime())
+    paths = [directory / f"{stem}.md", directory / f"{stem}.json"]
+    for path in paths:
+        write_export(doc, path.suffix[1:], path)
+    return paths
+
+
