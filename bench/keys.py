@@ -7,7 +7,7 @@ model, which fires on both sides, so both open the same kind of screen: an alert
 full (with ``--small-alerts 0`` the small side opens a model's "no alerts" detail,
 which is less to draw). Their values move on every call, so both consoles keep
 refreshing at the lab config's intervals (``--interval`` to change them). Each console
-is the real :class:`~console.app.MLConsoleApp` with its real adapters and poller, run
+is the real :class:`~screens.app.MLConsoleApp` with its real adapters and poller, run
 headless at 160x48 through ``App.run_test()``, in a child process of its own; the
 children take turns (small, big, small, big, ...) so the machine's noise falls on
 both alike.
@@ -102,9 +102,9 @@ async def child(
     from textual import events
     from textual.widgets import DataTable
 
-    from console.app import create_app
     from console.config_loader import load_config
     from screens.alert_detail import AlertDetailScreen
+    from screens.app import create_app
     from screens.dashboard import DashboardScreen
 
     config = load_config(config_path)

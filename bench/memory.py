@@ -404,8 +404,8 @@ async def connected(app: Any) -> Any:
 
 
 async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from console.app import SnapshotUpdated, create_app
     from console.config_loader import load_config
+    from screens.app import SnapshotUpdated, create_app
 
     config = load_config(config_path)
     # The lab's models past its three named ones: model-0004 on.

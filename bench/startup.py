@@ -65,7 +65,7 @@ Bare().run(headless=True, size=(160, 48))
 CHILD_DASHBOARD = """
 import sys, time
 from console.cli.main import parse_args, _resolve_config
-from console.app import MLConsoleApp, create_app
+from screens.app import MLConsoleApp, create_app
 
 args = parse_args(["--config", sys.argv[1]])  # as `mlconsole --config PATH` reads it
 config = _resolve_config(args)

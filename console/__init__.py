@@ -1,3 +1,4 @@
-"""mlconsole core: config, snapshot, poller and CLI. Never imports Textual (but for app.py)."""
+"""mlconsole core: config, sources, triage, actions, incidents, and the command line
+(console.cli). Never imports Textual: the front end is ``screens``."""
 
 __version__ = "0.1.0"

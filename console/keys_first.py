@@ -8,8 +8,8 @@ So the UI says when a key came in (:meth:`KeysFirst.key_in`) and when the frame
 that shows it was painted (:meth:`KeysFirst.key_shown`); the background work
 calls :meth:`KeysFirst.give_way` between two pieces of its work, and waits there
 while a key is being answered. A key "comes in" when the terminal's input thread
-reads it (:meth:`KeysFirst.watch`), not when the UI gets to it: a key queued behind
-a frame must not also wait behind a parse.
+reads it (the app hooks its driver to call :meth:`KeysFirst.key_in` then), not when
+the UI gets to it: a key queued behind a frame must not also wait behind a parse.
 
 The work that gives way: the poller's state thread (the SLI reads, the width
 measuring and the survey, in pieces of :data:`PIECE`), each source's worker threads
@@ -26,11 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import TYPE_CHECKING, TypeVar
-
-if TYPE_CHECKING:
-    from textual.driver import Driver
-    from textual.message import Message
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -65,20 +61,6 @@ class KeysFirst:
     def idle(self) -> bool:
         """No key is being answered."""
         return self._clear.is_set()
-
-    def watch(self, driver: Driver) -> None:
-        """Hear of each key as ``driver`` (Textual's, reading the terminal in a thread
-        of its own) sends it to the app, before the app's loop gets to it."""
-        from textual.events import Key
-
-        send = driver.send_message
-
-        def announce(message: Message) -> None:
-            if isinstance(message, Key):
-                self.key_in()
-            send(message)
-
-        driver.send_message = announce  # type: ignore[method-assign]
 
     def key_shown(self) -> None:
         """In the UI thread: the frame after the last key was painted."""

@@ -136,5 +136,3 @@ def export_files(records: Records, incident: Incident, directory: Path) -> list[
     for path in paths:
         write_export(doc, path.suffix[1:], path)
     return paths
-
-

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from console.timeline import iso
 from lab import configs, procs, registry, scale, state, web
 from lab.catalog import (
     BAD_VERSION,
@@ -568,8 +567,9 @@ class LabStatus:
         """Recorded, and every component alive and ready."""
         return self.recorded and all(c.alive and c.ready for c in self.components)
 
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
+    def to_json(self, iso: Callable[[float], str | None]) -> dict[str, Any]:
+        """A JSON-ready dict; a fault's ``since`` written by ``iso`` (the command line
+        passes the one way every ``--json`` writes a time)."""
         return {
             "state_dir": str(self.state_dir),
             "up": self.recorded,

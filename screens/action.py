@@ -39,7 +39,7 @@ from console.text import inert
 from screens.stack import on_stack, while_on_stack
 
 if TYPE_CHECKING:
-    from console.app import MLConsoleApp
+    from screens.app import MLConsoleApp
 
 CSS = """
 ActionScreen, SilenceScreen { align: center middle; }

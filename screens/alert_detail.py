@@ -25,8 +25,8 @@ from screens.render import alert_age, alert_state, utc
 from screens.stack import ScreenHeader, while_on_stack
 
 if TYPE_CHECKING:
-    from console.app import MLConsoleApp
     from console.store import Evidence
+    from screens.app import MLConsoleApp
 
 
 class AlertDetailScreen(ModalScreen[None]):

@@ -36,9 +36,9 @@ from screens.render import (
 from screens.table import Table
 
 if TYPE_CHECKING:
-    from console.app import MLConsoleApp
     from console.filing import Origin
     from console.incidents import Incident
+    from screens.app import MLConsoleApp
 
 
 #: What an alert's row shows but for its age: the model's name (on its first alert

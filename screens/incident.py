@@ -34,8 +34,8 @@ from screens.timeline import TimelineView
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
-    from console.app import MLConsoleApp
     from console.incidents import IncidentBook
+    from screens.app import MLConsoleApp
 
 #: How often an open incident's timeline is read again while it is shown.
 REFRESH_EVERY = 5.0

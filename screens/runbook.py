@@ -31,7 +31,7 @@ from screens.stack import ScreenHeader, while_on_stack
 
 if TYPE_CHECKING:
     from console.actions import Report
-    from console.app import MLConsoleApp
+    from screens.app import MLConsoleApp
 
 #: Seconds between two redraws of the evidence's ages.
 AGE_TICK = 5.0

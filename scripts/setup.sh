@@ -54,4 +54,17 @@ if ! cmp -s lab/mlflow.lock "$mlflow_stamp" 2>/dev/null; then
     -r lab/mlflow.lock
   cp lab/mlflow.lock "$mlflow_stamp"
 fi
+# import-linter checks the house's import rules (pyproject.toml, [tool.importlinter]).
+# It gets a venv of its own: its dependency click would make httpx import its own
+# command line (and rich, pygments) in the console's venv, on every start.
+lint_stamp=.venv-lint/.installed-lock
+if ! cmp -s scripts/lint.lock "$lint_stamp" 2>/dev/null; then
+  if [ ! -x .venv-lint/bin/python ]; then
+    echo "setup: creating .venv-lint (import-linter)" >&2
+    .venv/bin/uv venv -q --python "$PYTHON" .venv-lint
+  fi
+  echo "setup: installing pinned import-linter packages into .venv-lint (scripts/lint.lock)" >&2
+  .venv/bin/uv pip install -q --python .venv-lint/bin/python -r scripts/lint.lock
+  cp scripts/lint.lock "$lint_stamp"
+fi
 echo "setup: ready ($(.venv/bin/mlconsole --version))" >&2

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from textual.widgets import Input
 
-from console.app import MLConsoleApp, create_app
 from console.audit import AuditLog
 from console.config import StoreConfig
 from console.workspace import open_workspace_sync
 from screens.action import ActionScreen, SilenceScreen
+from screens.app import MLConsoleApp, create_app
 from tests.builders import NOW, snapshot
 from tests.test_actions import Alerts, Metrics, Registry, Switch, config
 from tests.waits import until

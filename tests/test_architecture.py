@@ -1,11 +1,10 @@
-"""Import discipline, checked in fresh interpreters.
-
-The core (console/ but its app module, and adapters/) never imports Textual,
-and a config imports only the adapters it names.
-"""
+"""The house's rules: import-linter's contracts hold, each one catches a wrong import,
+the core never prints, and a config imports only the adapters it names (checked in
+fresh interpreters)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -22,34 +21,90 @@ def modules_after(code: str) -> set[str]:
     return set(out.stdout.split())
 
 
-CORE = [
-    "console.config",
-    "console.config_loader",
-    "console.poller",
-    "console.snapshot",
-    "console.cli.status",
-    "console.cli.main",
-    "console.format",
-    "adapters.base",
-    "adapters.prometheus",
-    "adapters.alertmanager",
-    "adapters.registry",
-    "console.runbook",
-    "console.runbook_validate",
-    "console.runbook_catalog",
-    "console.cli.runbook",
-    "console.cli.runbook_run",
-    "console.triage",
-    "console.store",
-    "console.audit",
-    "console.cli.audit",
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = ROOT / ".venv-lint" / "bin" / "lint-imports"
+PACKAGES = ("console", "screens", "adapters", "lab")
+
+
+def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter's verdict on the tree at ``tree``, by its pyproject.toml."""
+    assert LINT_IMPORTS.exists(), "import-linter is missing: run `bash scripts/setup.sh`"
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=tree, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_house_keeps_its_import_rules() -> None:
+    run = lint_imports(ROOT)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 broken" in run.stdout
+
+
+BREACHES = [
+    # (file, the wrong import, the rule it breaks)
+    ("console/snapshot.py", "import textual.app", "Only the front end imports Textual"),
+    ("adapters/http.py", "from textual import events", "Only the front end imports Textual"),
+    ("console/incidents.py", "from screens import render", "Floors"),
+    ("screens/table.py", "from console.cli import common", "Floors"),
+    ("lab/state.py", "from console import times", "Floors"),
+    ("adapters/base.py", "import lab.web", "Floors"),
+    ("lab/web.py", "import adapters.base", "Floors"),
+    ("console/cli/audit.py", "from console.cli.main import main", "command line's root"),
+    ("screens/table.py", "from screens.app import MLConsoleApp", "A screen never imports the app"),
 ]
 
 
-@pytest.mark.parametrize("module", CORE)
-def test_core_never_imports_textual(module: str) -> None:
-    loaded = modules_after(f"import {module}")
-    assert not {m for m in loaded if m == "textual" or m.startswith("textual.")}
+@pytest.fixture(scope="module")
+def house_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The source tree and its contracts, copied, for one wrong import at a time."""
+    copy = tmp_path_factory.mktemp("house")
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    for package in PACKAGES:
+        for source in (ROOT / package).rglob("*.py"):
+            target = copy / source.relative_to(ROOT)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, target)
+    return copy
+
+
+@pytest.mark.parametrize(("path", "wrong", "rule"), BREACHES, ids=[b[1] for b in BREACHES])
+def test_a_wrong_import_breaks_its_rule(house_copy: Path, path: str, wrong: str, rule: str) -> None:
+    """Each contract catches what it forbids: the tree with one wrong import added is
+    refused, by that contract alone, and the report names the module."""
+    source = house_copy / path
+    kept = source.read_text()
+    source.write_text(f"{kept}\n{wrong}\n")
+    try:
+        run = lint_imports(house_copy)
+    finally:
+        source.write_text(kept)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "1 broken" in run.stdout
+    module = path.removesuffix(".py").replace("/", ".")
+    assert module in run.stdout  # the report names the module that broke it
+    broken_at = run.stdout.index("BROKEN")
+    assert rule in run.stdout[max(0, broken_at - 200) : broken_at].replace("\n", " ")
+
+
+def test_the_core_never_prints_or_reads_input() -> None:
+    """Only the command line and the screens speak to the terminal: the core and the
+    adapters return what they have to say (a Textual app would swallow a print, and a
+    command's output must be only what the command prints)."""
+    import ast
+
+    said = []
+    sources = [*ROOT.glob("console/**/*.py"), *ROOT.glob("adapters/**/*.py")]
+    for path in sources:
+        if path.is_relative_to(ROOT / "console" / "cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            called = isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            if called and node.func.id in {"print", "input", "breakpoint"}:  # type: ignore[attr-defined]
+                said.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.func.id}()")  # type: ignore[attr-defined]
+            stream = isinstance(node, ast.Attribute) and node.attr in {"stdout", "stderr", "stdin"}
+            if stream and isinstance(node.value, ast.Name) and node.value.id == "sys":  # type: ignore[attr-defined]
+                said.append(f"{path.relative_to(ROOT)}:{node.lineno} sys.{node.attr}")  # type: ignore[attr-defined]
+    assert said == []
 
 
 def test_builtin_adapters_are_entry_points() -> None:
@@ -96,7 +151,7 @@ def test_every_worker_is_named_and_described() -> None:
 
     root = Path(__file__).resolve().parents[1]
     unnamed = []
-    for path in [*root.glob("console/*.py"), *root.glob("screens/*.py")]:
+    for path in [*root.glob("console/**/*.py"), *root.glob("screens/**/*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call):
                 continue

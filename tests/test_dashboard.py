@@ -17,10 +17,10 @@ from adapters.base import (
     RangeResult,
     SourceSettings,
 )
-from console.app import MLConsoleApp, create_app
 from console.poller import Poller
 from console.snapshot import Health, Snapshot
 from screens.alert_detail import AlertDetailScreen
+from screens.app import MLConsoleApp, create_app
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
 from tests.builders import CONFIG, NOW, alert, snapshot

@@ -16,8 +16,8 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
 from console import model_table
-from console.app import MLConsoleApp, create_app
 from console.snapshot import SliReading, SliStatus, Snapshot, SourceHealth
+from screens.app import MLConsoleApp, create_app
 from tests.builders import CONFIG, NOW, VALUES, snapshot
 from tests.waits import screen_lines, until
 
@@ -941,7 +941,7 @@ async def test_the_ui_takes_the_interpreter_back_quickly_while_the_console_runs(
     back when it ends."""
     import sys
 
-    from console.app import SWITCH_INTERVAL
+    from screens.app import SWITCH_INTERVAL
 
     before = sys.getswitchinterval()
     assert before > SWITCH_INTERVAL

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
-from console.app import MLConsoleApp
+from screens.app import MLConsoleApp
 from tests.test_dashboard import replayed_lab_app
 from tests.waits import until_drawn
 

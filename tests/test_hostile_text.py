@@ -307,7 +307,7 @@ SIZE = (160, 40)
 
 
 def hostile_app() -> Any:
-    from console.app import create_app
+    from screens.app import create_app
     from tests.builders import CONFIG
 
     app = create_app(CONFIG, poll=False, clock=lambda: NOW)

@@ -12,11 +12,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from console.app import MLConsoleApp, create_app
 from console.config import Config
 from console.incidents import Incident, IncidentBook
 from console.records import Records
 from console.snapshot import Snapshot
+from screens.app import MLConsoleApp, create_app
 from screens.dashboard import DashboardScreen
 from screens.incident import IncidentScreen, IncidentsScreen, TextScreen
 from screens.timeline import TimelineView

@@ -1023,8 +1023,8 @@ async def test_the_consoles_first_breach_reads_and_writes_run_off_the_ui_loop(
 ) -> None:
     """At a page of hundreds of alerts, each incident's range query, its parse and the
     store's write are work the UI's loop must not do between keys."""
-    from console.app import create_app
     from console.poller import Poller
+    from screens.app import create_app
 
     incident = opened(book)
     prometheus = ThreadNoting([series(FRAUD, [GOOD] * 8 + [BAD] * 3)])
@@ -1053,8 +1053,8 @@ async def test_the_consoles_first_breach_reads_and_writes_run_off_the_ui_loop(
 async def test_the_console_says_whether_first_breach_reads_are_pending(book: IncidentBook) -> None:
     """What a bench waits on before it times keys in steady state: pending from the
     moment an incident is queued until its read is written, then not."""
-    from console.app import create_app
     from console.poller import Poller
+    from screens.app import create_app
 
     incident = opened(book)
     app = create_app(CONFIG, poll=False)

@@ -23,11 +23,11 @@ import pytest
 import yaml
 
 from console.actions import Executor, Outcome, build_action
-from console.app import create_app
 from console.audit import AuditLog
 from console.config_loader import load_config
 from lab import control
 from screens.action import ActionScreen
+from screens.app import create_app
 from tests.httpproxy import FaultProxy
 
 pytestmark = pytest.mark.integration

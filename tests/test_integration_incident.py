@@ -19,12 +19,12 @@ import jsonschema
 import pytest
 import yaml
 
-from console.app import create_app
 from console.config_loader import load_config
 from console.export import export_schema
 from console.incidents import IncidentBook
 from console.timeline import seconds_of, utc
 from screens.action import ActionScreen
+from screens.app import create_app
 from screens.incident import IncidentScreen, TextScreen
 from screens.runbook import RunbookScreen
 from tests.test_integration_actions import (

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
-from console.app import create_app
 from console.config_loader import load_config
 from console.snapshot import Health
 from lab import control, procs, state
+from screens.app import create_app
 from screens.runbook import RunbookScreen
 
 pytestmark = pytest.mark.integration

@@ -23,11 +23,11 @@ import pytest
 from textual.widgets import DataTable
 
 from console.actions import FROM_ALERT
-from console.app import MLConsoleApp, create_app
 from console.config_loader import load_config
 from console.incidents import Incident
 from lab import control
 from screens.action import ActionScreen
+from screens.app import MLConsoleApp, create_app
 from screens.dashboard import DashboardScreen
 from screens.runbook import RunbookScreen
 from tests.test_integration_actions import (

@@ -17,6 +17,7 @@ from console.runbook import Runbook
 from console.snapshot import Snapshot
 from console.store import Store
 from console.timeline import utc
+from console.times import iso
 from console.triage import Walk
 from lab.control import LabStatus
 from tests.builders import NOW, snapshot
@@ -141,6 +142,6 @@ def test_lab_status_json() -> None:
         recorded=True,
         faults=[{"model": "fraud-detector", "fault": "bad-deploy", "since": T0 + 1.5}],
     )
-    doc = json.loads(json.dumps(status.to_json()))
+    doc = json.loads(json.dumps(status.to_json(iso)))
     assert_iso_times(doc, at_least=1)
     assert doc["faults"][0]["since"] == "2026-11-23T03:00:01.500Z"

@@ -102,7 +102,7 @@ def test_capping_arenas_makes_threads_share_them() -> None:
 def test_the_dashboard_caps_arenas_before_the_app_starts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import console.app
+    import screens.app
     from console.cli import main as cli
 
     calls: list[str] = []
@@ -118,7 +118,7 @@ def test_the_dashboard_caps_arenas_before_the_app_starts(
         return App()
 
     monkeypatch.setattr(memory, "cap_arenas", lambda count: calls.append(f"cap {count}"))
-    monkeypatch.setattr(console.app, "create_app", create_app)
+    monkeypatch.setattr(screens.app, "create_app", create_app)
     config = tmp_path / "mlconsole.yaml"
     config.write_text(
         "sources:\n"

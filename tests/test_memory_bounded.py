@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from adapters.base import AlertRecord
-from console.app import MLConsoleApp, create_app
 from console.config_loader import load_text
 from console.runbook import Runbook
 from console.runbook_catalog import Catalog
 from console.snapshot import Snapshot
 from console.store import Store
 from console.triage import Triage
+from screens.app import MLConsoleApp, create_app
 from tests.builders import NOW
 from tests.test_incident_screen import until
 from tests.test_repeat_page import sequence_config, world

@@ -14,7 +14,6 @@ import pytest
 from textual.screen import Screen
 
 from console.actions import build_action
-from console.app import MLConsoleApp, create_app
 from console.config import StoreConfig
 from console.config_loader import load_text
 from console.filing import Origin
@@ -25,6 +24,7 @@ from console.triage import Triage
 from console.workspace import open_workspace_sync
 from screens.action import ActionScreen, SilenceScreen
 from screens.alert_detail import AlertDetailScreen
+from screens.app import MLConsoleApp, create_app
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
 from screens.incident import IncidentScreen, IncidentsScreen, TextScreen

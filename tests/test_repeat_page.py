@@ -14,7 +14,6 @@ from typing import Any
 from textual.widgets import DataTable
 
 from adapters.base import AlertRecord
-from console.app import MLConsoleApp, create_app
 from console.config import Config
 from console.config_loader import load_text
 from console.incidents import IncidentBook
@@ -24,6 +23,7 @@ from console.runbook_catalog import Catalog
 from console.snapshot import Snapshot, SourceHealth
 from console.store import Store
 from console.triage import Triage
+from screens.app import MLConsoleApp, create_app
 from screens.runbook import RunbookScreen
 from tests.builders import CONFIG, NOW, snapshot
 from tests.test_incident_screen import until

@@ -11,13 +11,13 @@ from rich.console import Console
 from textual.widgets import OptionList, Static
 
 from adapters.base import QueryResult, Sample
-from console.app import MLConsoleApp, create_app
 from console.config_loader import load_text
 from console.runbook import Runbook
 from console.runbook_catalog import Catalog
 from console.store import Store
 from console.triage import Triage
 from screens.alert_detail import AlertDetailScreen
+from screens.app import MLConsoleApp, create_app
 from screens.runbook import EvidenceScreen, RunbookScreen
 from tests.builders import CONFIG, NOW, snapshot
 from tests.test_triage import RUNBOOK, Scripted

@@ -236,7 +236,7 @@ def test_the_dashboard_screen_leaves_the_store_for_after_the_first_paint() -> No
     """The app and its dashboard import nothing of the incident store (its incidents,
     the audit log, timelines): the store is opened in a thread after the first paint."""
     code = (
-        "import sys, console.app, screens.dashboard, screens.alert_detail; "
+        "import sys, screens.app, screens.dashboard, screens.alert_detail; "
         "print(' '.join(sorted(sys.modules)))"
     )
     modules = set(

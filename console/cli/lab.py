@@ -435,7 +435,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     st = status(args.state_dir)
     if args.json:
-        print(json.dumps(st.to_json(), indent=2))
+        from console.times import iso
+
+        print(json.dumps(st.to_json(iso), indent=2))
     else:
         _print_status(st)
     if not st.recorded:

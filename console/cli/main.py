@@ -251,8 +251,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     config = config_for(args)
-    from console.app import create_app
     from console.memory import DASHBOARD_ARENAS, cap_arenas
+    from screens.app import create_app
 
     cap_arenas(DASHBOARD_ARENAS)  # before the app starts any thread
     app = create_app(config, read_only=args.read_only, actor=args.actor)

@@ -26,6 +26,7 @@ from textual.screen import Screen
 if TYPE_CHECKING:
     # The runbook engine and the action path load in the start-up thread, after
     # the first paint.
+    from textual.driver import Driver
     from textual.notifications import SeverityLevel
 
     from console.actions import Reconciliation, Report
@@ -76,6 +77,20 @@ class SnapshotUpdated(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SnapshotUpdated)
+
+
+def watch_keys(keys_first: KeysFirst, driver: Driver) -> None:
+    """Tell ``keys_first`` of each key as ``driver`` (Textual's, reading the terminal in
+    a thread of its own) sends it to the app, before the app's loop gets to it: a key
+    queued behind a frame must not also wait behind a parse."""
+    send = driver.send_message
+
+    def announce(message: Message) -> None:
+        if isinstance(message, events.Key):
+            keys_first.key_in()
+        send(message)
+
+    driver.send_message = announce  # type: ignore[method-assign]
 
 
 class MLConsoleApp(App[int]):
@@ -188,7 +203,7 @@ class MLConsoleApp(App[int]):
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
         if self._driver is not None:
-            self.keys_first.watch(self._driver)
+            watch_keys(self.keys_first, self._driver)
         self.push_screen(DashboardScreen())
         if self.poller is not None:  # given ready-made: poll from the start
             self._start_poller(self.poller)
