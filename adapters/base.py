@@ -3,7 +3,7 @@
 An adapter speaks to one external system (Prometheus, Alertmanager, a model
 registry, ...). It knows nothing of the UI and little of the console: it takes
 its own settings (:class:`SourceSettings`) and returns the plain data types
-defined here. The console core turns those into a :class:`console.snapshot.Snapshot`.
+defined here. The console core turns those into a :class:`console.sources.snapshot.Snapshot`.
 
 Adapters are found through the ``mlconsole.adapters`` entry-point group, the
 same way third-party adapters are, so the built-in ones are not special. Only
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -168,10 +167,6 @@ class Sample:
     labels: Mapping[str, str]
     value: float
     timestamp: float
-
-    @property
-    def is_finite(self) -> bool:
-        return math.isfinite(self.value)
 
 
 @dataclass(frozen=True, slots=True)

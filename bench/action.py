@@ -27,9 +27,10 @@ from pathlib import Path
 
 import httpx
 
-from console.actions import Executor, Outcome, build_action
-from console.config import StoreConfig
-from console.config_loader import load_config
+from console.actions.executor import Executor, Outcome
+from console.actions.kinds import build_action
+from console.config.loader import load_config
+from console.config.models import StoreConfig
 from console.workspace import open_workspace_sync
 from lab import control
 from lab.configs import Ports

@@ -30,7 +30,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from console.audit import GENESIS, AuditLog, canonical, chain_hash
+from console.audit.chain import GENESIS, canonical, chain_hash
+from console.audit.log import AuditLog
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -32,10 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.base import AlertRecord
 from bench.timeline import synthetic
-from console.audit import AuditLog
-from console.export import build_document, to_json, to_markdown
-from console.incidents import IncidentBook, timeline
-from console.store import Store
+from console.audit.log import AuditLog
+from console.export.derive import build_document
+from console.export.document import to_json
+from console.export.markdown import to_markdown
+from console.incidents.assembly import timeline
+from console.incidents.book import IncidentBook
+from console.triage.store import Store
 
 
 def seed(directory: Path, count: int) -> int:

@@ -47,8 +47,8 @@ from typing import Any
 
 import yaml
 
-from console.config import Config, SliConfig
-from console.config_loader import load_config
+from console.config.loader import load_config
+from console.config.models import Config, SliConfig
 from lab.configs import PACKAGE_DIR, Ports, mlconsole_config
 
 #: ``metric{matchers}``: the metric name and the matchers of a plain selector.

@@ -102,7 +102,7 @@ async def child(
     from textual import events
     from textual.widgets import DataTable
 
-    from console.config_loader import load_config
+    from console.config.loader import load_config
     from screens.alert_detail import AlertDetailScreen
     from screens.app import create_app
     from screens.dashboard import DashboardScreen

@@ -404,7 +404,7 @@ async def connected(app: Any) -> Any:
 
 
 async def child(scenario: str, config_path: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from console.config_loader import load_config
+    from console.config.loader import load_config
     from screens.app import SnapshotUpdated, create_app
 
     config = load_config(config_path)

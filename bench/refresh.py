@@ -51,9 +51,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from console.config import Config
-from console.config_loader import load_config
-from console.poller import Poller, build_adapters, sli_queries
+from console.config.loader import load_config
+from console.config.models import Config
+from console.sources.poller import Poller, build_adapters, sli_queries
 from lab import control
 from lab.catalog import model_names
 from lab.configs import Ports, mlconsole_config

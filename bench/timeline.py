@@ -39,7 +39,7 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.strip import Strip
 
-from console.timeline import Event
+from console.incidents.timeline import Event
 from screens.timeline import TimelineView
 
 SIZE = (120, 40)

@@ -1,7 +1,7 @@
 """Lengths of time: parsing ``30s``/``5m``/``1h``, showing them, and a silence's range.
 
 Plain Python, no pydantic: the command line's help text and the action commands
-use these without paying for the config models (:mod:`console.config`).
+use these without paying for the config models (:mod:`console.config.models`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """How the console writes a moment, and reads one back: every time it shows, exports
 or prints as JSON.
 
-Apart from :mod:`console.timeline` (which re-exports these), so a command that only
+Apart from :mod:`console.incidents.timeline` (which re-exports these), so a command that only
 writes times, like ``status --json``, does not import the incident timeline.
 """
 

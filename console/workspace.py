@@ -8,49 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from adapters.base import Adapter, AdapterError, RegistryAdapter
-from console.actions import (
-    Action,
-    ActionContext,
-    Executor,
+from console.actions.contracts import Action, ActionContext
+from console.actions.executor import Executor, Report
+from console.actions.locks import LockError, SqliteTargetLock, TargetLock, UnavailableLock
+from console.actions.origin import Origin
+from console.actions.verify import (
     ProgressCallback,
     Recovery,
-    Report,
     WatchTarget,
     watch_recovery,
     watch_target,
 )
-from console.alias_history import AliasHistory, HistoryError
-from console.audit import AuditError, AuditLog
-from console.config import Config
-from console.filing import NO_INCIDENT, Filing, Origin, decide_filing
-from console.incidents import IncidentBook, IncidentError
-from console.store import store_path
-from console.target_lock import LockError, SqliteTargetLock, TargetLock, UnavailableLock
-
-ENV_ACTOR = "MLCONSOLE_ACTOR"
-
-
-def audit_path(config: Config) -> Path:
-    """``actions.audit_path``, else ``audit.db`` beside the store."""
-    return config.actions.audit_path or store_path(config).with_name("audit.db")
-
-
-def resolve_actor(config: Config, override: str | None = None) -> str:
-    """``--actor``, then ``actions.actor``, then ``$MLCONSOLE_ACTOR``, then ``user@host``:
-    the first that is not blank, without the whitespace around it (blank is no one)."""
-    from console.triage import default_actor
-
-    for candidate in (override, config.actions.actor, os.environ.get(ENV_ACTOR)):
-        if candidate and candidate.strip():
-            return candidate.strip()
-    return default_actor()
+from console.audit.chain import AuditError
+from console.audit.log import AuditLog
+from console.config.actor import resolve_actor
+from console.config.models import Config
+from console.config.paths import audit_path, store_path
+from console.incidents.book import IncidentBook
+from console.incidents.filing import NO_INCIDENT, Filing, decide_filing
+from console.incidents.model import IncidentError
+from console.sources.alias_history import AliasHistory, HistoryError
 
 
 @dataclass
@@ -67,7 +49,7 @@ class Workspace:
 
     def filing(self, model: str, origin: Origin) -> Filing:
         """The incident an action on ``model`` taken from ``origin`` is filed under
-        (:func:`console.filing.decide_filing`). Raises IncidentError when
+        (:func:`console.incidents.filing.decide_filing`). Raises IncidentError when
         ``origin.incident`` names no incident, or one of another model."""
         book = self.incidents
         wanted = origin.incident
@@ -114,7 +96,7 @@ class Workspace:
     async def action_done(self, incident: str | None, report: Report) -> None:
         """An action ran under ``incident``: an applied mitigation moves it to
         mitigated, with the SLI read at that moment."""
-        from console.incident_live import after_action
+        from console.incidents.live import after_action
 
         if self.incidents is not None:
             await after_action(
@@ -129,7 +111,7 @@ class Workspace:
 
     def verified(self, incident: str | None, recovery: Recovery) -> None:
         """Verification ended: a recovery is kept in the incident's timeline."""
-        from console.incident_live import record_recovery
+        from console.incidents.live import record_recovery
 
         if self.incidents is not None:
             record_recovery(self.incidents, incident, recovery, self.ctx.config, at=time.time())
@@ -170,7 +152,7 @@ def open_workspace_sync(
     ``adapters`` and ``incidents``, when given, are the caller's, used and not closed."""
     owns = adapters is None
     if adapters is None:
-        from console.poller import build_adapters
+        from console.sources.poller import build_adapters
 
         adapters, load_errors = build_adapters(config)
     audit = AuditLog(audit_path(config))
@@ -217,4 +199,4 @@ async def open_workspace(config: Config, *, actor: str | None = None) -> Workspa
     return await asyncio.to_thread(open_workspace_sync, config, actor=actor)
 
 
-__all__ = ["AuditError", "Workspace", "audit_path", "open_workspace", "open_workspace_sync"]
+__all__ = ["AuditError", "Workspace", "open_workspace", "open_workspace_sync"]

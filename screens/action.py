@@ -1,7 +1,7 @@
 """Mitigation screens: the plan to confirm, the outcome, the SLI watch, the undo.
 
 One modal carries an action from its plan to its verdict. The work itself runs
-in :class:`console.actions.Executor` (the same path as the CLI); this screen
+in :class:`console.actions.executor.Executor` (the same path as the CLI); this screen
 only shows it and asks.
 """
 
@@ -20,21 +20,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from adapters.base import AdapterError
-from console.actions import (
-    Action,
-    ActionError,
-    Executor,
-    Outcome,
-    Plan,
-    ReadOnlyError,
-    Recovery,
-    Report,
-    WatchTarget,
-    build_action,
-)
-from console.audit import AuditError
-from console.filing import Filing, Origin
-from console.incidents import IncidentError
+from console.actions.contracts import Action, ActionError, Plan, ReadOnlyError
+from console.actions.executor import Executor, Outcome, Report
+from console.actions.kinds import build_action
+from console.actions.origin import Origin
+from console.actions.verify import Recovery, WatchTarget
+from console.audit.chain import AuditError
+from console.incidents.filing import Filing
+from console.incidents.model import IncidentError
 from console.text import inert
 from screens.stack import on_stack, while_on_stack
 
@@ -350,8 +343,8 @@ class SilenceScreen(ModalScreen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        from console.actions import matchers_text
-        from console.config import SILENCE_RANGE, format_duration
+        from console.actions.silence import matchers_text
+        from console.config.models import SILENCE_RANGE, format_duration
 
         default = self.mlapp.config.actions.silence_duration
         with Vertical():
@@ -371,7 +364,7 @@ class SilenceScreen(ModalScreen[None]):
 
     @on(Input.Submitted)
     async def _submitted(self, event: Input.Submitted) -> None:
-        from console.config import parse_silence_duration
+        from console.config.models import parse_silence_duration
 
         comment_box = self.query_one("#comment", Input)
         if event.input.id == "duration" and not comment_box.value.strip():

@@ -16,8 +16,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from adapters.base import AlertRecord
-from console.format import STATUS_STYLE, format_burn, format_objective, format_value
-from console.snapshot import Snapshot
+from console.render.format import STATUS_STYLE, format_burn, format_objective, format_value
+from console.sources.snapshot import Snapshot
 from console.text import inert
 from screens.footer import KeysFooter
 from screens.lines import SourceBar
@@ -25,7 +25,7 @@ from screens.render import alert_age, alert_state, utc
 from screens.stack import ScreenHeader, while_on_stack
 
 if TYPE_CHECKING:
-    from console.store import Evidence
+    from console.triage.store import Evidence
     from screens.app import MLConsoleApp
 
 
@@ -77,7 +77,7 @@ class AlertDetailScreen(ModalScreen[None]):
     def _read_checks(self, alert: AlertRecord, incident: int | None) -> None:
         """The checks this firing's runbook walk has run (pre-triage runs them when the
         page arrives), read in a thread: opening an alert never waits on the store."""
-        from console.store import StoreError
+        from console.triage.store import StoreError
 
         triage = self.mlapp.triage
         assert triage is not None

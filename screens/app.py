@@ -29,18 +29,21 @@ if TYPE_CHECKING:
     from textual.driver import Driver
     from textual.notifications import SeverityLevel
 
-    from console.actions import Reconciliation, Report
-    from console.audit import AuditEntry
-    from console.incidents import Incident, IncidentBook
-    from console.triage import Triage
+    from console.actions.executor import Report
+    from console.actions.reconcile import Reconciliation
+    from console.audit.chain import AuditEntry
+    from console.incidents.book import IncidentBook
+    from console.incidents.model import Incident
+    from console.triage.walk import Triage
     from console.workspace import Workspace
 
 from adapters.base import Adapter, AlertRecord, AlertsAdapter, MetricsAdapter
-from console import __version__, model_table
-from console.config import Config
+from console import __version__
+from console.config.models import Config
 from console.keys_first import KeysFirst
-from console.poller import Poller, build_adapters, initial_snapshot
-from console.snapshot import Health, Snapshot
+from console.render import model_table
+from console.sources.poller import Poller, build_adapters, initial_snapshot
+from console.sources.snapshot import Health, Snapshot
 from console.text import inert
 
 #: First breaches read between two redraws of the screens that show incidents.
@@ -233,8 +236,8 @@ class MLConsoleApp(App[int]):
         assert self._poller_factory is not None
         poller = self._poller_factory()
         if self.triage is None:
-            from console.store import StoreError
-            from console.triage import open_triage
+            from console.triage.store import StoreError
+            from console.triage.walk import open_triage
 
             metrics = next(
                 (a for a in poller.adapters.values() if isinstance(a, MetricsAdapter)), None
@@ -253,8 +256,9 @@ class MLConsoleApp(App[int]):
 
     def _open_incidents(self) -> None:
         """In a thread: open the incidents in the store (they work without the audit log)."""
-        from console.incidents import IncidentBook, IncidentError
-        from console.store import store_path
+        from console.config.paths import store_path
+        from console.incidents.book import IncidentBook
+        from console.incidents.model import IncidentError
 
         if self.incidents is not None:
             return
@@ -271,8 +275,8 @@ class MLConsoleApp(App[int]):
 
     def _open_workspace(self, poller: Poller) -> None:
         """In a thread: open the audit log and alias history; settle in-doubt actions."""
-        from console.alias_history import HistoryError
-        from console.audit import AuditError
+        from console.audit.chain import AuditError
+        from console.sources.alias_history import HistoryError
         from console.workspace import open_workspace_sync
 
         self._open_incidents()
@@ -319,7 +323,7 @@ class MLConsoleApp(App[int]):
             )
 
     async def _reconcile(self, doubtful: list[AuditEntry]) -> None:
-        from console.actions import reconcile_in_doubt
+        from console.actions.reconcile import reconcile_in_doubt
 
         assert self.workspace is not None
         self.notify("Actions in doubt from an earlier session: reconciling…", timeout=5)
@@ -470,7 +474,7 @@ class MLConsoleApp(App[int]):
     async def _reread(self) -> None:
         import asyncio
 
-        from console.incidents import IncidentError
+        from console.incidents.model import IncidentError
 
         assert self.incidents is not None
         before = self.open_incidents
@@ -486,8 +490,8 @@ class MLConsoleApp(App[int]):
     async def _sync(self, alerts: tuple[AlertRecord, ...]) -> None:
         import asyncio
 
-        from console.incident_live import sync_alerts
-        from console.incidents import IncidentError
+        from console.incidents.live import sync_alerts
+        from console.incidents.model import IncidentError
 
         book = self.incidents
         assert book is not None
@@ -558,7 +562,7 @@ class MLConsoleApp(App[int]):
         Each is read, parsed and kept in a thread, never on the UI's loop."""
         import asyncio
 
-        from console.incident_live import record_first_breach_here
+        from console.incidents.live import record_first_breach_here
 
         book = self.incidents
         assert book is not None
@@ -595,7 +599,7 @@ class MLConsoleApp(App[int]):
 
     def reload_incidents(self) -> None:
         """After a responder changed an incident: read the open ones again, redraw."""
-        from console.incidents import IncidentError
+        from console.incidents.model import IncidentError
 
         if self.incidents is not None:
             try:

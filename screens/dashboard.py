@@ -18,8 +18,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Header, Input
 
 from adapters.base import AlertRecord, AlertsAdapter
-from console import model_table
-from console.snapshot import Health, Snapshot
+from console.render import model_table
+from console.sources.snapshot import Health, Snapshot
 from console.text import CELL_LIMIT, inert
 from screens.footer import KeysFooter
 from screens.lines import Line, SourceBar
@@ -36,8 +36,8 @@ from screens.render import (
 from screens.table import Table
 
 if TYPE_CHECKING:
-    from console.filing import Origin
-    from console.incidents import Incident
+    from console.actions.origin import Origin
+    from console.incidents.model import Incident
     from screens.app import MLConsoleApp
 
 
@@ -755,7 +755,7 @@ class DashboardScreen(Screen[None]):
         """Where a key's action is taken from: the selected alert when the alerts
         table has the focus (it is filed under that alert's incident), else the
         model alone."""
-        from console.filing import Origin
+        from console.actions.origin import Origin
 
         focused = self.focused
         if isinstance(focused, DataTable) and focused.id == "alerts":
@@ -800,7 +800,7 @@ class DashboardScreen(Screen[None]):
 
     def action_silence(self) -> None:
         """Silence the selected alert, or every alert of the selected model."""
-        from console.actions import equal_matcher
+        from console.actions.silence import equal_matcher
         from screens.action import SilenceScreen
 
         label = self.mlapp.config.model_label
@@ -839,7 +839,7 @@ class DashboardScreen(Screen[None]):
     def _with_incident(self, then: Callable[[Incident], None], *, open_one: bool) -> None:
         """Hand the focused alert's incident to ``then``; ``open_one`` opens it by key
         first (in a worker thread) if there is none."""
-        from console.incidents import pick_open
+        from console.incidents.model import pick_open
         from screens.incident import open_incident_for
 
         alert = self._focused_alert()

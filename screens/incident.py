@@ -22,10 +22,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Label, Static
 
 from adapters.base import AlertRecord
-from console.config import format_duration
-from console.incidents import Incident, IncidentError
+from console.config.models import format_duration
+from console.incidents.model import Incident, IncidentError
+from console.incidents.timeline import Event, compute_metrics, utc
 from console.text import inert
-from console.timeline import Event, compute_metrics, utc
 from screens.footer import KeysFooter
 from screens.render import INCIDENT_STYLE
 from screens.stack import ScreenHeader, while_on_stack
@@ -34,7 +34,7 @@ from screens.timeline import TimelineView
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
-    from console.incidents import IncidentBook
+    from console.incidents.book import IncidentBook
     from screens.app import MLConsoleApp
 
 #: How often an open incident's timeline is read again while it is shown.
@@ -45,7 +45,7 @@ REFRESH_LIMIT = 20_000
 
 
 def _actor(app: MLConsoleApp) -> str:
-    from console.workspace import resolve_actor
+    from console.config.actor import resolve_actor
 
     return resolve_actor(app.config, app.actor)
 
@@ -202,7 +202,8 @@ def export_incident(app: MLConsoleApp, incident: Incident) -> None:
     directory = app.config.incidents.export_dir or Path.cwd()
 
     def write() -> None:
-        from console.records import export_files, open_records
+        from console.export.build import export_files
+        from console.incidents.records import open_records
 
         try:
             records = open_records(app.config)
@@ -349,7 +350,7 @@ class IncidentScreen(Screen[None]):
 
     @work(thread=True, group="timeline", exit_on_error=False)
     def _read(self) -> None:
-        from console.records import open_records
+        from console.incidents.records import open_records
 
         try:
             records = open_records(self.mlapp.config)

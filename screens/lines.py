@@ -7,7 +7,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from console.snapshot import Health, Snapshot
+from console.sources.snapshot import Health, Snapshot
 from console.text import inert
 from screens.render import same_text, source_badge
 

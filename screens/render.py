@@ -12,16 +12,16 @@ from rich.style import Style
 from rich.text import Text
 
 from adapters.base import AlertRecord
-from console.format import (
+from console.render.format import (
     HEALTH_STYLE,
     format_age,
 )
-from console.serving import serving_cell as serving_cell
-from console.snapshot import Health, SourceHealth
+from console.render.serving import serving_cell as serving_cell
+from console.sources.snapshot import Health, SourceHealth
 from console.text import inert
 
 if TYPE_CHECKING:  # the store behind incidents is opened after the first paint
-    from console.incidents import Incident
+    from console.incidents.model import Incident
 
 SEVERITY_STYLE = {
     "page": "bold red",

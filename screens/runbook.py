@@ -21,16 +21,16 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from adapters.base import AlertRecord
-from console.format import reading_age as age
-from console.runbook import ActionStep, AskStep, CheckStep, ConcludeStep, Runbook
-from console.store import Evidence
+from console.render.format import reading_age as age
 from console.text import inert
-from console.triage import Pause, Walk, WalkError
+from console.triage.runbook import ActionStep, AskStep, CheckStep, ConcludeStep, Runbook
+from console.triage.store import Evidence
+from console.triage.walk import Pause, Walk, WalkError
 from screens.footer import KeysFooter
 from screens.stack import ScreenHeader, while_on_stack
 
 if TYPE_CHECKING:
-    from console.actions import Report
+    from console.actions.executor import Report
     from screens.app import MLConsoleApp
 
 #: Seconds between two redraws of the evidence's ages.
@@ -295,7 +295,7 @@ class RunbookScreen(Screen[None]):
         The step moves on once the action has run, with its outcome as evidence;
         cancelling the plan leaves the walk where it is.
         """
-        from console.actions import ActionError
+        from console.actions.contracts import ActionError
         from screens.action import start_action
 
         if self.mlapp.read_only:

@@ -29,8 +29,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from console.incidents.timeline import EVENT_KINDS, Event, utc
 from console.text import inert
-from console.timeline import EVENT_KINDS, Event, utc
 
 #: The kind column fits every known kind; an unknown longer one is cut with "…".
 KIND_WIDTH = max(len(kind) for kind in EVENT_KINDS)
@@ -76,7 +76,7 @@ def fit(text: str, width: int) -> str:
 
 
 def _day(at: float) -> int:
-    """The UTC day number of the second :func:`console.timeline.utc` shows for ``at``
+    """The UTC day number of the second :func:`console.incidents.timeline.utc` shows for ``at``
     (which rounds to the millisecond, so 23:59:59.9996 is already the next day)."""
     whole = int(at // 1)
     if round((at - whole) * 1000) == 1000:
@@ -200,11 +200,6 @@ class TimelineView(ScrollView, can_focus=True):
     def visible_count(self) -> int:
         """The events the filter keeps (all of them without a filter)."""
         return len(self._events) if self._rows is None else len(self._rows)
-
-    @property
-    def filter_text(self) -> str:
-        """The current filter, lowercased; empty when there is none."""
-        return self._filter
 
     @property
     def cursor_row(self) -> int | None:

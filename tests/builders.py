@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from adapters.base import AlertRecord
-from console.config import Config
-from console.snapshot import SliReading, Snapshot, SourceHealth, burn_rate, judge
+from console.config.models import Config
+from console.sources.sli import SliReading, burn_rate, judge
+from console.sources.snapshot import Snapshot, SourceHealth
 
 NOW = datetime(2026, 11, 23, 3, 14, 0, tzinfo=UTC).timestamp()
 

@@ -13,9 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from console.config import find_config
-from console.config_loader import load_config
-from console.poller import Poller, build_adapters
+from console.config.loader import load_config
+from console.config.models import find_config
+from console.sources.poller import Poller, build_adapters
 
 
 async def record(out: Path) -> None:

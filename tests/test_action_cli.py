@@ -89,7 +89,7 @@ def test_a_blank_actor_never_names_the_audit_entries(
 ) -> None:
     """Whitespace is no one: a blank --actor, actions.actor or $MLCONSOLE_ACTOR gives
     way to the next source, so an audit entry always names somebody."""
-    from console.workspace import resolve_actor
+    from console.config.actor import resolve_actor
     from tests.test_actions import config as base_config
 
     config = base_config()

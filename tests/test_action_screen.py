@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from textual.widgets import Input
 
-from console.audit import AuditLog
-from console.config import StoreConfig
+from console.audit.log import AuditLog
+from console.config.models import StoreConfig
 from console.workspace import open_workspace_sync
 from screens.action import ActionScreen, SilenceScreen
 from screens.app import MLConsoleApp, create_app
@@ -182,11 +182,11 @@ def test_plan_screen_snapshot(tmp_path: Path, snap_compare) -> None:  # type: ig
 
 
 def app_with_runbook(tmp_path: Path, *, read_only: bool = False) -> tuple[MLConsoleApp, Any]:
-    from console.config_loader import load_text
-    from console.runbook import Runbook
-    from console.runbook_catalog import Catalog
-    from console.store import Store
-    from console.triage import Triage
+    from console.config.loader import load_text
+    from console.triage.catalog import Catalog
+    from console.triage.runbook import Runbook
+    from console.triage.store import Store
+    from console.triage.walk import Triage
     from tests.test_triage import RUNBOOK, Scripted
 
     app, fakes = app_with_fakes(tmp_path, read_only=read_only)
@@ -298,7 +298,7 @@ async def test_a_refused_runbook_action_is_the_steps_evidence_and_the_walk_waits
 async def test_the_key_waits_for_another_consoles_lock_and_says_who_holds_it(
     tmp_path: Path,
 ) -> None:
-    from console.target_lock import SqliteTargetLock
+    from console.actions.locks import SqliteTargetLock
 
     app, fakes = app_with_fakes(tmp_path)
     other = SqliteTargetLock(tmp_path / "store.db")  # another console on the same store

@@ -32,20 +32,16 @@ from adapters.base import (
     SourceSettings,
     SwitchAdapter,
 )
-from console.actions import (
-    ActionContext,
-    ActionError,
-    Executor,
-    Outcome,
-    ReadOnlyError,
-    build_action,
-    reconcile_in_doubt,
-    watch_recovery,
-)
-from console.alias_history import AliasHistory
-from console.audit import AuditError, AuditLog
-from console.config import Config
-from console.runbook import select_series
+from console.actions.contracts import ActionContext, ActionError, ReadOnlyError
+from console.actions.executor import Executor, Outcome
+from console.actions.kinds import build_action
+from console.actions.reconcile import reconcile_in_doubt
+from console.actions.verify import watch_recovery
+from console.audit.chain import AuditError
+from console.audit.log import AuditLog
+from console.config.models import Config
+from console.promql import select_series
+from console.sources.alias_history import AliasHistory
 from tests.builders import CONFIG
 
 SETTINGS = SourceSettings(url="http://127.0.0.1:1")
@@ -183,7 +179,7 @@ class Metrics(MetricsAdapter):
 
 
 def config(**actions: Any) -> Config:
-    from console.config import ActionsConfig, SourceConfig
+    from console.config.models import ActionsConfig, SourceConfig
 
     sources = dict(CONFIG.sources)
     sources["serving"] = SourceConfig(type="http-switch", url="http://127.0.0.1:3")
@@ -344,7 +340,7 @@ async def test_read_only_refuses_every_action(
     with pytest.raises(ReadOnlyError):
         build_action(ctx, name, params)
     # Even an action built before the switch cannot run through the executor.
-    from console.actions import Plan
+    from console.actions.contracts import Plan
 
     plan = Plan(name, "fraud-detector", params, (), {}, {})
     with pytest.raises(ReadOnlyError):
@@ -369,7 +365,7 @@ async def test_fallback_and_pipeline_toggle_and_undo(world: dict[str, Any]) -> N
 
 
 def fallback_summary(ctx: ActionContext) -> str:
-    from console.actions import Change
+    from console.actions.contracts import Change
 
     return Change("fraud-detector serving", "the model", "rule-based fallback").line()
 
@@ -537,7 +533,7 @@ async def test_a_rollback_landing_between_plan_and_lock_refuses_the_derived_targ
 async def test_an_intent_still_being_applied_is_not_reconciled(world: dict[str, Any]) -> None:
     ctx, audit = world["ctx"], world["audit"]
     plan = await build_action(ctx, "rollback", {"model": "fraud-detector"}).plan()
-    from console.actions import this_process
+    from console.actions.lease import this_process
 
     # Our own process: alive, so in progress whatever its age.
     audit.append(
@@ -574,7 +570,7 @@ async def test_a_bad_regex_matcher_is_a_clear_error(world: dict[str, Any]) -> No
 
 
 def test_runbook_silence_params_become_matchers_duration_and_comment() -> None:
-    from console.actions import from_runbook
+    from console.actions.kinds import from_runbook
 
     name, params = from_runbook(
         "silence",
@@ -610,7 +606,7 @@ def test_closing_the_history_waits_for_an_observe_in_another_thread(tmp_path: Pa
     worker.start()
     history.close()  # must not pull the connection from under the running transaction
     worker.join()
-    from console.alias_history import HistoryError
+    from console.sources.alias_history import HistoryError
 
     with pytest.raises(HistoryError):
         history.observe(models[:1], "champion")  # closed: a clear error, not a crash
@@ -630,7 +626,7 @@ async def test_a_silence_of_no_or_endless_length_is_refused_not_made_an_hour(
 
 
 def test_runbook_silence_duration_follows_the_same_rule() -> None:
-    from console.actions import from_runbook
+    from console.actions.kinds import from_runbook
 
     for bad in ("0", "0m", "400d"):
         with pytest.raises(ActionError, match="from 1m to 30d"):
@@ -642,7 +638,7 @@ def test_runbook_silence_duration_follows_the_same_rule() -> None:
     ("raw", "seconds"), [("1m", 60.0), (" 2h ", 7200.0), (90, 90.0), ("30d", 2592000.0)]
 )
 def test_silence_durations_within_range(raw: object, seconds: float) -> None:
-    from console.config import parse_silence_duration
+    from console.config.models import parse_silence_duration
 
     assert parse_silence_duration(raw) == seconds
 
@@ -653,7 +649,7 @@ def test_silence_durations_within_range(raw: object, seconds: float) -> None:
 def locked(world: dict[str, Any], tmp_path: Path) -> ActionContext:
     from dataclasses import replace
 
-    from console.target_lock import SqliteTargetLock
+    from console.actions.locks import SqliteTargetLock
 
     ctx: ActionContext = world["ctx"]
     return replace(ctx, locks=SqliteTargetLock(tmp_path / "store.db"))
@@ -662,7 +658,7 @@ def locked(world: dict[str, Any], tmp_path: Path) -> ActionContext:
 async def test_a_second_responder_waits_for_the_lock_then_is_refused_and_audited(
     world: dict[str, Any], tmp_path: Path
 ) -> None:
-    from console.target_lock import SqliteTargetLock
+    from console.actions.locks import SqliteTargetLock
 
     ctx = locked(world, tmp_path)
     registry, audit = world["registry"], world["audit"]
@@ -690,7 +686,7 @@ async def test_an_unusable_lock_refuses_and_audits_before_any_intent(
 ) -> None:
     from dataclasses import replace
 
-    from console.target_lock import UnavailableLock
+    from console.actions.locks import UnavailableLock
 
     ctx = replace(world["ctx"], locks=UnavailableLock("cannot open the target locks in x"))
     action = build_action(ctx, "fallback", {"model": "fraud-detector", "on": True})
@@ -768,7 +764,7 @@ async def test_the_consoles_move_seen_first_by_another_poll_is_still_its_own(
 
 
 def test_a_runbook_rollback_steps_version_is_its_target() -> None:
-    from console.actions import from_runbook
+    from console.actions.kinds import from_runbook
 
     # artifact-mismatch rolls back to the version the alert expected, not the one before.
     assert from_runbook("rollback", {"model": "m", "version": "2"}) == (
@@ -793,7 +789,7 @@ class QueryLog(Metrics):
 async def test_verification_watches_the_sli_that_paged_not_actions_verify(
     world: dict[str, Any],
 ) -> None:
-    from console.actions import FROM_ALERT, FROM_CONFIG, FROM_STEP, watch_target
+    from console.actions.verify import FROM_ALERT, FROM_CONFIG, FROM_STEP, watch_target
 
     ctx: ActionContext = world["ctx"]
     metrics = QueryLog([0.9, 0.8, 0.3, 0.2])  # p99 latency falling under its 0.5 s objective
@@ -822,8 +818,8 @@ async def test_verification_watches_the_sli_that_paged_not_actions_verify(
 
 
 def test_a_latency_page_with_an_slo_names_the_ratio_it_is_judged_on() -> None:
-    from console.actions import Recovery, watch_target
-    from console.config import SloConfig
+    from console.actions.verify import Recovery, watch_target
+    from console.config.models import SloConfig
 
     base = config()
     slis = [
@@ -860,7 +856,7 @@ def test_a_latency_page_with_an_slo_names_the_ratio_it_is_judged_on() -> None:
 async def test_a_page_with_no_sli_to_watch_is_never_reported_recovered(
     world: dict[str, Any],
 ) -> None:
-    from console.actions import watch_target
+    from console.actions.verify import watch_target
 
     ctx: ActionContext = world["ctx"]
     metrics = QueryLog([0.0])  # every other SLI looks perfect
@@ -877,7 +873,7 @@ async def test_a_page_with_no_sli_to_watch_is_never_reported_recovered(
 async def test_a_watch_with_no_data_for_the_model_says_no_data_not_recovered(
     world: dict[str, Any],
 ) -> None:
-    from console.actions import watch_target
+    from console.actions.verify import watch_target
 
     ctx: ActionContext = world["ctx"]
     ctx.adapters["prometheus"] = QueryLog([None])  # type: ignore[index]
@@ -894,7 +890,7 @@ async def test_a_watch_with_no_data_for_the_model_says_no_data_not_recovered(
 
 
 def test_an_audited_verdict_names_the_sli_it_watched(world: dict[str, Any]) -> None:
-    from console.actions import FROM_ALERT, Recovery
+    from console.actions.verify import FROM_ALERT, Recovery
 
     audit: AuditLog = world["audit"]
     seen = Recovery("fraud-detector", "latency_p99", "q", "good when < 0.5", True, 0.2, 6.0, 3)

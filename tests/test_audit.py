@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from console.audit import AuditError, AuditLog, canonical, chain_hash
+from console.audit.chain import AuditError, canonical, chain_hash
+from console.audit.log import AuditLog
 
 
 def filled(tmp_path: Path, n: int = 4) -> AuditLog:

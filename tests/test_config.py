@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from console.cli.main import main
-from console.config import Config, find_config, parse_duration
-from console.config_loader import ConfigError, load_config, load_text
+from console.config.loader import load_config, load_text
+from console.config.located import ConfigError
+from console.config.models import Config, find_config, parse_duration
 
 GOOD = """\
 sources:

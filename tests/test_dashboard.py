@@ -17,8 +17,8 @@ from adapters.base import (
     RangeResult,
     SourceSettings,
 )
-from console.poller import Poller
-from console.snapshot import Health, Snapshot
+from console.sources.poller import Poller
+from console.sources.snapshot import Health, Snapshot
 from screens.alert_detail import AlertDetailScreen
 from screens.app import MLConsoleApp, create_app
 from screens.dashboard import DashboardScreen
@@ -253,8 +253,8 @@ def replayed_lab_app() -> MLConsoleApp:
     import json
     from pathlib import Path
 
-    from console.config_loader import load_config
-    from console.snapshot import snapshot_from_dict
+    from console.config.loader import load_config
+    from console.sources.snapshot import snapshot_from_dict
 
     data_dir = Path(__file__).parent / "data"
     config = load_config(data_dir / "lab_config.yaml")
@@ -298,7 +298,7 @@ async def test_keys_on_an_alert_find_its_model_by_the_configured_label(
 ) -> None:
     from dataclasses import replace
 
-    from console.snapshot import Snapshot
+    from console.sources.snapshot import Snapshot
 
     config = CONFIG.model_copy(update={"model_label": "service"})
     app = create_app(config, poll=False, clock=lambda: NOW)
@@ -413,7 +413,7 @@ async def test_the_palette_lists_the_actions_and_hides_mutations_when_read_only(
 async def test_during_a_metrics_outage_the_registry_models_stay_and_r_acts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from console.snapshot import Deployment
+    from console.sources.snapshot import Deployment
 
     down = snapshot(prometheus_down=True)
     app = create_app(CONFIG, poll=False, clock=lambda: NOW)
@@ -475,8 +475,8 @@ async def test_models_of_an_earlier_session_stay_listed_while_no_source_answers(
     tmp_path: Path,
 ) -> None:
     from adapters.base import RegisteredModel
-    from console.alias_history import AliasHistory
-    from console.config import StoreConfig
+    from console.config.models import StoreConfig
+    from console.sources.alias_history import AliasHistory
 
     cfg = CONFIG.model_copy(update={"store": StoreConfig(path=tmp_path / "store.db")})
     earlier = AliasHistory(tmp_path / "store.db")  # what an earlier session saw

@@ -15,8 +15,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
-from console import model_table
-from console.snapshot import SliReading, SliStatus, Snapshot, SourceHealth
+from console.render import model_table
+from console.sources.sli import SliReading, SliStatus
+from console.sources.snapshot import Snapshot, SourceHealth
 from screens.app import MLConsoleApp, create_app
 from tests.builders import CONFIG, NOW, VALUES, snapshot
 from tests.waits import screen_lines, until
@@ -718,7 +719,7 @@ async def test_a_big_table_follows_the_filter_once_typing_pauses(
 
 
 async def test_the_alerts_title_counts_what_is_shown_and_waits_for_its_source() -> None:
-    from console.snapshot import Health
+    from console.sources.snapshot import Health
 
     app = new_app(snapshot())
     async with app.run_test(size=SIZE) as pilot:
@@ -760,7 +761,7 @@ async def test_a_small_table_is_drawn_at_once_while_keys_come_in() -> None:
 def odd_world() -> Snapshot:
     """The test world with models whose readings are odd (none, NaN, huge, errors),
     one in fallback with its pipeline paused, and deploys seen moving (an age shown)."""
-    from console.snapshot import Deployment
+    from console.sources.snapshot import Deployment
 
     snap = snapshot()
     odd = [None, math.nan, math.inf, -0.5, 0.0, 1e-7, 0.00123, 0.999, 12.5, 123456.0, 9e12]

@@ -100,7 +100,7 @@ def test_dashboard_160x48_snapshot(snap_compare) -> None:  # type: ignore[no-unt
 
 
 def test_the_breached_column_says_unknown_or_stale_rather_than_fine() -> None:
-    from console import model_table
+    from console.render import model_table
 
     app = filled_lab_app()
     snap = app.snapshot
@@ -113,8 +113,8 @@ def test_the_breached_column_says_unknown_or_stale_rather_than_fine() -> None:
 
 
 async def test_a_model_breaching_every_sli_still_fits_80_columns() -> None:
-    from console import model_table
-    from console.snapshot import SliStatus
+    from console.render import model_table
+    from console.sources.sli import SliStatus
 
     app = filled_lab_app()
     snap = app.snapshot

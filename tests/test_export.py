@@ -14,21 +14,14 @@ from urllib.parse import quote
 import pytest
 from jsonschema import Draft202012Validator
 
-from console.export import (
-    SCHEMA_ID,
-    SCHEMA_VERSION,
-    SECTIONS,
-    ExportDocument,
-    build_document,
-    export_schema,
-    md_code,
-    md_escape,
-    to_json,
-    to_markdown,
-    write_export,
-)
-from console.incidents import Incident, IncidentAlert
-from console.timeline import METRIC_DEFINITIONS, Event, utc
+from console.export.derive import build_document
+from console.export.document import ExportDocument, export_schema, to_json
+from console.export.files import write_export
+from console.export.markdown import to_markdown
+from console.export.schema import SCHEMA_ID, SCHEMA_VERSION, SECTIONS
+from console.export.words import md_code, md_escape
+from console.incidents.model import Incident, IncidentAlert
+from console.incidents.timeline import METRIC_DEFINITIONS, Event, utc
 
 T0 = 1_795_489_200.0  # 2026-11-24T03:00:00Z
 PROMETHEUS = "http://prometheus.internal:9090"
@@ -799,7 +792,7 @@ def test_a_verdict_that_watched_nothing_says_so_and_claims_no_recovery(
 
 
 def test_a_link_title_with_brackets_is_escaped_once() -> None:
-    from console.export import _link_line
+    from console.export.markdown import _link_line
 
     line = _link_line(
         {"title": "Graph: rate(x[5m]) `a|b`", "url": "http://h/g?e=x", "kind": "graph"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from console.export import ExportTargetError, check_export_target
+from console.export.files import ExportTargetError, check_export_target
 from tests.test_incident_cli import config, run, seeded, store  # noqa: F401 - fixtures
 
 
@@ -94,8 +94,9 @@ def test_the_e_key_path_refuses_a_planted_link(
     """The TUI's ``e`` writes INC-N.md and INC-N.json through export_files: a link
     planted at either name (dangling, so it does not even look like an existing
     draft) is refused, never replaced."""
-    from console.config_loader import load_config
-    from console.records import export_files, open_records
+    from console.config.loader import load_config
+    from console.export.build import export_files
+    from console.incidents.records import open_records
 
     out = tmp_path / "exports"
     out.mkdir()

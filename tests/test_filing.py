@@ -1,5 +1,5 @@
 """Which incident an action is filed under, and which SLI judges it: the one rule
-(console.filing) and the dashboard's keys that follow it."""
+(console.incidents.filing) and the dashboard's keys that follow it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from adapters.base import AlertRecord
-from console.audit import AuditLog
-from console.filing import Origin, decide_filing
-from console.incidents import Incident, IncidentBook, IncidentError
+from console.actions.origin import Origin
+from console.audit.log import AuditLog
+from console.incidents.book import IncidentBook
+from console.incidents.filing import decide_filing
+from console.incidents.model import Incident, IncidentError
 from screens.action import ActionScreen
 from tests.builders import NOW, alert, snapshot
 from tests.test_action_screen import SIZE, app_with_fakes, until

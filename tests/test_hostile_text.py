@@ -17,9 +17,9 @@ from rich.text import Text
 from textual.content import Content
 
 from adapters.base import AlertRecord
-from console.audit import AuditLog
-from console.export import md_code, md_escape
-from console.snapshot import Snapshot
+from console.audit.log import AuditLog
+from console.export.words import md_code, md_escape
+from console.sources.snapshot import Snapshot
 from console.text import inert
 from tests.builders import CONFIG, NOW, snapshot
 from tests.test_incident_cli import config, run, store  # noqa: F401 - fixtures
@@ -174,7 +174,7 @@ def test_a_huge_annotation_is_cut_in_one_line_cells() -> None:
 @pytest.fixture
 def hostile_incident(store: Path) -> Path:  # noqa: F811
     """INC-1 on an alert whose summary is hostile, noted by a hostile actor."""
-    from console.incidents import IncidentBook
+    from console.incidents.book import IncidentBook
 
     seed_hostile(IncidentBook(store))
     return store
@@ -396,7 +396,7 @@ def test_plan_shows_hostile_registry_tags_inert(tmp_path: Path, snap_compare) ->
 def test_check_evidence_shows_series_labels_inert() -> None:
     """A check's series are named by their labels (which feature drifted): from
     Prometheus, so outside text too."""
-    from console.store import Evidence
+    from console.triage.store import Evidence
     from screens.runbook import evidence_line
 
     item = Evidence(

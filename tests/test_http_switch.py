@@ -1,5 +1,5 @@
 """http-switch adapter: its options, templating, field paths, retries, a real HTTP server,
-and the config check that validates adapter options (console.source_check)."""
+and the config check that validates adapter options (console.config.source_check)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from pydantic import ValidationError
 from adapters.base import AdapterError
 from adapters.http import HttpError
 from adapters.http_switch import MISSING, HttpSwitchAdapter, HttpSwitchSettings, lookup, substitute
-from console.config import Config
-from console.config_loader import load_text
-from console.poller import build_adapters
-from console.source_check import source_option_problems
+from console.config.loader import load_text
+from console.config.models import Config
+from console.config.source_check import source_option_problems
+from console.sources.poller import build_adapters
 
 URL = "http://switch.test:8080"
 SECRET = "switch-admin-key-123"
@@ -317,7 +317,7 @@ async def test_switch_from_a_config_against_a_real_server(
         await sw.aclose()
 
 
-# -- console.source_check: adapter options located in the config -----------------------
+# -- console.config.source_check: adapter options located in the config -----------------------
 
 
 def problems(yaml_text: str) -> list[tuple[tuple[str | int, ...], str, str]]:

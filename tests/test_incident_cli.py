@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from adapters.base import AlertRecord
-from console.audit import AuditLog
+from console.audit.log import AuditLog
 from console.cli.main import main
-from console.incidents import IncidentBook
+from console.incidents.book import IncidentBook
 
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC).timestamp()
 UTC_TIME = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\b")
@@ -345,7 +345,7 @@ def test_a_missing_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_export_schema_prints_a_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("console.export")
+    pytest.importorskip("console.export.document")
 
     assert main(["export", "--schema"]) == 0
 
@@ -357,7 +357,7 @@ def test_export_schema_prints_a_json_schema(capsys: pytest.CaptureFixture[str]) 
 def test_export_json_to_a_file(
     config: Path, seeded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("console.export")
+    pytest.importorskip("console.export.document")
     target = tmp_path / "out" / "postmortem.txt"
 
     assert run(config, "export", "INC-1", "--format", "json", "-o", str(target)) == 0
@@ -374,7 +374,7 @@ def test_export_json_to_a_file(
 def test_export_format_follows_the_file_extension(
     config: Path, seeded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("console.export")
+    pytest.importorskip("console.export.document")
     target = tmp_path / "INC-2.json"
 
     assert run(config, "export", "INC-2", "-o", str(target)) == 0
@@ -399,8 +399,9 @@ def test_export_without_an_incident_exits_2(capsys: pytest.CaptureFixture[str]) 
 def test_a_second_export_never_overwrites_the_first(
     tmp_path: Path, config: Path, seeded: Path
 ) -> None:
-    from console.config_loader import load_config
-    from console.records import export_files, open_records
+    from console.config.loader import load_config
+    from console.export.build import export_files
+    from console.incidents.records import open_records
 
     records = open_records(load_config(config))
     try:
@@ -418,9 +419,9 @@ def test_a_second_export_never_overwrites_the_first(
 def test_an_action_is_not_filed_under_an_unknown_incident(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from console.config_loader import load_config
-    from console.filing import Origin
-    from console.incidents import IncidentError
+    from console.actions.origin import Origin
+    from console.config.loader import load_config
+    from console.incidents.model import IncidentError
     from console.workspace import open_workspace_sync
 
     space = open_workspace_sync(load_config(config), actor="ann")
@@ -490,7 +491,7 @@ def test_a_note_of_several_lines_is_shown_and_exported_whole(
 def test_an_incident_number_too_large_for_the_store_is_one_message(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from console.incidents import IncidentError, parse_incident_id
+    from console.incidents.model import IncidentError, parse_incident_id
 
     with pytest.raises(IncidentError, match="is not an incident id"):
         parse_incident_id("INC-99999999999999999999999")

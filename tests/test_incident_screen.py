@@ -12,10 +12,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from console.config import Config
-from console.incidents import Incident, IncidentBook
-from console.records import Records
-from console.snapshot import Snapshot
+from console.config.models import Config
+from console.incidents.book import IncidentBook
+from console.incidents.model import Incident
+from console.incidents.records import Records
+from console.sources.snapshot import Snapshot
 from screens.app import MLConsoleApp, create_app
 from screens.dashboard import DashboardScreen
 from screens.incident import IncidentScreen, IncidentsScreen, TextScreen

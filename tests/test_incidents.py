@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-import console.store as store_module
+import console.triage.store as store_module
 from adapters.base import (
     AdapterError,
     AlertRecord,
@@ -31,28 +31,24 @@ from adapters.base import (
     SilenceRecord,
     SourceSettings,
 )
-from console.actions import Change, Outcome, Plan, Report
-from console.audit import AuditLog
-from console.export import build_document, to_markdown
-from console.incident_live import (
+from console.actions.contracts import Change, Plan
+from console.actions.executor import Outcome, Report
+from console.audit.log import AuditLog
+from console.export.derive import build_document
+from console.export.markdown import to_markdown
+from console.incidents.assembly import timeline
+from console.incidents.book import IncidentBook
+from console.incidents.live import (
     after_action,
     impact_event,
     record_first_breach,
     sync_alerts,
     sync_from_source,
 )
-from console.incidents import (
-    RUN_GRACE,
-    Incident,
-    IncidentBook,
-    IncidentError,
-    parse_incident_id,
-    severity_rank,
-    timeline,
-)
-from console.runbook import select_series
-from console.store import Evidence, Store
-from console.timeline import Event, compute_metrics, ordered, seconds_of, utc
+from console.incidents.model import Incident, IncidentError, parse_incident_id, severity_rank
+from console.incidents.timeline import Event, compute_metrics, ordered, seconds_of, utc
+from console.promql import select_series
+from console.triage.store import RUN_GRACE, Evidence, Store
 from tests.builders import CONFIG
 
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC).timestamp()
@@ -1023,7 +1019,7 @@ async def test_the_consoles_first_breach_reads_and_writes_run_off_the_ui_loop(
 ) -> None:
     """At a page of hundreds of alerts, each incident's range query, its parse and the
     store's write are work the UI's loop must not do between keys."""
-    from console.poller import Poller
+    from console.sources.poller import Poller
     from screens.app import create_app
 
     incident = opened(book)
@@ -1053,7 +1049,7 @@ async def test_the_consoles_first_breach_reads_and_writes_run_off_the_ui_loop(
 async def test_the_console_says_whether_first_breach_reads_are_pending(book: IncidentBook) -> None:
     """What a bench waits on before it times keys in steady state: pending from the
     moment an incident is queued until its read is written, then not."""
-    from console.poller import Poller
+    from console.sources.poller import Poller
     from screens.app import create_app
 
     incident = opened(book)
@@ -1328,8 +1324,8 @@ async def test_no_first_breach_when_breached_for_the_whole_lookback(book: Incide
 
 
 def test_recovery_is_kept_only_for_the_incidents_own_sli(book: IncidentBook) -> None:
-    from console.actions import Recovery
-    from console.incident_live import record_recovery
+    from console.actions.verify import Recovery
+    from console.incidents.live import record_recovery
 
     incident = opened(book)  # its alert names error_ratio
 

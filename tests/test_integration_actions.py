@@ -22,9 +22,10 @@ import httpx
 import pytest
 import yaml
 
-from console.actions import Executor, Outcome, build_action
-from console.audit import AuditLog
-from console.config_loader import load_config
+from console.actions.executor import Executor, Outcome
+from console.actions.kinds import build_action
+from console.audit.log import AuditLog
+from console.config.loader import load_config
 from lab import control
 from screens.action import ActionScreen
 from screens.app import create_app

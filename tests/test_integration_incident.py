@@ -19,10 +19,10 @@ import jsonschema
 import pytest
 import yaml
 
-from console.config_loader import load_config
-from console.export import export_schema
-from console.incidents import IncidentBook
-from console.timeline import seconds_of, utc
+from console.config.loader import load_config
+from console.export.document import export_schema
+from console.incidents.book import IncidentBook
+from console.incidents.timeline import seconds_of, utc
 from screens.action import ActionScreen
 from screens.app import create_app
 from screens.incident import IncidentScreen, TextScreen

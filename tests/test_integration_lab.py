@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
-from console.config_loader import load_config
-from console.snapshot import Health
+from console.config.loader import load_config
+from console.sources.snapshot import Health
 from lab import control, procs, state
 from screens.app import create_app
 from screens.runbook import RunbookScreen

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from console.target_lock import SqliteTargetLock
+from console.actions.locks import SqliteTargetLock
 from tests.httpproxy import FaultProxy
 from tests.test_integration_actions import (
     MODEL,

@@ -20,7 +20,7 @@ import pytest
 
 from adapters.alertmanager import AlertmanagerAdapter
 from adapters.base import AlertRecord, SourceSettings
-from console.runbook_catalog import Catalog, runbook_dirs
+from console.triage.catalog import Catalog, runbook_dirs
 from lab import control
 
 pytestmark = pytest.mark.integration

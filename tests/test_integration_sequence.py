@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
-from console.actions import FROM_ALERT
-from console.config_loader import load_config
-from console.incidents import Incident
+from console.actions.verify import FROM_ALERT
+from console.config.loader import load_config
+from console.incidents.model import Incident
 from lab import control
 from screens.action import ActionScreen
 from screens.app import MLConsoleApp, create_app

@@ -10,15 +10,16 @@ from typing import Any
 
 import pytest
 
-from console.actions import Executor, build_action
-from console.audit import AuditLog
+from console.actions.executor import Executor
+from console.actions.kinds import build_action
+from console.audit.log import AuditLog
 from console.cli.main import main
-from console.runbook import Runbook
-from console.snapshot import Snapshot
-from console.store import Store
-from console.timeline import utc
+from console.incidents.timeline import utc
+from console.sources.snapshot import Snapshot
 from console.times import iso
-from console.triage import Walk
+from console.triage.runbook import Runbook
+from console.triage.store import Store
+from console.triage.walk import Walk
 from lab.control import LabStatus
 from tests.builders import NOW, snapshot
 from tests.test_actions import world  # noqa: F401  (the fixture)

@@ -9,10 +9,10 @@ from dataclasses import replace
 
 from textual import events
 
-from console import model_table
 from console.keys_first import HOLD_LIMIT, PIECE, KeysFirst, in_pieces
-from console.poller import Poller
-from console.snapshot import Health, Snapshot, SourceHealth
+from console.render import model_table
+from console.sources.poller import Poller
+from console.sources.snapshot import Health, Snapshot, SourceHealth
 from screens.app import create_app
 from tests.builders import CONFIG, snapshot
 from tests.test_poller import ScriptedAlerts, ScriptedMetrics

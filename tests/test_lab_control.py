@@ -228,7 +228,7 @@ def test_lab_config_has_the_sources_and_actions_the_console_acts_through() -> No
 
 
 def test_the_console_loads_the_lab_config_with_and_without_a_registry(tmp_path: Path) -> None:
-    from console.config_loader import load_config
+    from console.config.loader import load_config
 
     for registry in (True, False):
         path = tmp_path / f"registry-{registry}.yaml"

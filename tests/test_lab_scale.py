@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from console.config_loader import load_config
-from console.poller import sli_queries
-from console.snapshot import SliStatus, judge
+from console.config.loader import load_config
+from console.sources.poller import sli_queries
+from console.sources.sli import SliStatus, judge
 from lab import control, procs, scale, state
 from lab.configs import Ports, mlconsole_config
 from lab.scale import KIND_ALERTS, KINDS, METRICS, Fleet, alert_rules, value_at

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from console.config_loader import load_config
-from console.poller import Poller, build_adapters
+from console.config.loader import load_config
+from console.sources.poller import Poller, build_adapters
 from lab import procs, scale
 from lab.control import load
 from lab.scale import KIND_ALERTS, Fleet, alert_rules

@@ -12,7 +12,7 @@ import pytest
 
 from console import memory
 from console.memory import HeapTrimmer
-from console.poller import Poller
+from console.sources.poller import Poller
 from tests.builders import CONFIG
 
 glibc_only = pytest.mark.skipif(

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from adapters.base import AlertRecord
-from console.config_loader import load_text
-from console.runbook import Runbook
-from console.runbook_catalog import Catalog
-from console.snapshot import Snapshot
-from console.store import Store
-from console.triage import Triage
+from console.config.loader import load_text
+from console.sources.snapshot import Snapshot
+from console.triage.catalog import Catalog
+from console.triage.runbook import Runbook
+from console.triage.store import Store
+from console.triage.walk import Triage
 from screens.app import MLConsoleApp, create_app
 from tests.builders import NOW
 from tests.test_incident_screen import until
@@ -111,7 +111,7 @@ async def test_an_incident_sync_holds_the_alerts_not_the_snapshot(
     import gc
     import threading
 
-    from console import incident_live
+    from console.incidents import live as incident_live
 
     entered, release = threading.Event(), threading.Event()
     real = incident_live.sync_alerts

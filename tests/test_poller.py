@@ -28,9 +28,10 @@ from adapters.base import (
     SourceSettings,
     SwitchAdapter,
 )
-from console.config import Config, SourceConfig
-from console.poller import Poller
-from console.snapshot import Health, SliStatus, burn_rate
+from console.config.models import Config, SourceConfig
+from console.sources.poller import Poller
+from console.sources.sli import SliStatus, burn_rate
+from console.sources.snapshot import Health
 from tests.builders import CONFIG, alert
 
 SETTINGS = SourceSettings(url="http://127.0.0.1:1")
@@ -175,7 +176,7 @@ async def test_a_failing_source_is_down_keeps_its_data_and_recovers() -> None:
 
 
 def test_health_states() -> None:
-    from console.snapshot import SourceHealth
+    from console.sources.snapshot import SourceHealth
 
     h = SourceHealth("p", "prometheus", interval=2, stale_after=6)
     assert h.state(100) is Health.PENDING
@@ -205,7 +206,7 @@ def test_burn_rate_for_good_ratio_and_query() -> None:
 
 
 async def test_a_broken_adapter_type_is_a_down_source_not_a_crash() -> None:
-    from console.poller import build_adapters
+    from console.sources.poller import build_adapters
 
     config = Config.model_validate(
         {"sources": {"p": {"type": "no-such-adapter", "url": "http://x:1"}}}
@@ -220,7 +221,7 @@ def test_status_exit_codes() -> None:
     from dataclasses import replace as dc_replace
 
     from console.cli.status import exit_code
-    from console.snapshot import Snapshot
+    from console.sources.snapshot import Snapshot
     from tests.builders import NOW, snapshot
 
     firing = snapshot()
@@ -243,7 +244,7 @@ def test_status_exit_codes() -> None:
 
 
 def test_history_keeps_one_point_per_step() -> None:
-    from console.poller import _History
+    from console.sources.poller import _History
 
     history = _History(points=3, step=10)
     key = ("m", "s")
@@ -348,7 +349,7 @@ async def test_a_switch_with_no_model_to_ask_stays_pending() -> None:
 def test_alerts_name_their_model_by_the_configured_label() -> None:
     from datetime import UTC, datetime
 
-    from console.snapshot import Snapshot
+    from console.sources.snapshot import Snapshot
 
     record = AlertRecord(
         fingerprint="f1",
@@ -400,7 +401,7 @@ async def test_a_switch_is_read_as_soon_as_the_first_models_are_known() -> None:
 async def test_answers_are_applied_in_the_state_thread_and_measured_there() -> None:
     import threading
 
-    from console import model_table
+    from console.render import model_table
 
     loop_thread = threading.current_thread()
     book = model_table.WidthBook()

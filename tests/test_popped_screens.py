@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from textual.screen import Screen
 
-from console.actions import build_action
-from console.config import StoreConfig
-from console.config_loader import load_text
-from console.filing import Origin
-from console.runbook import Runbook
-from console.runbook_catalog import Catalog
-from console.store import Evidence, Store
-from console.triage import Triage
+from console.actions.kinds import build_action
+from console.actions.origin import Origin
+from console.config.loader import load_text
+from console.config.models import StoreConfig
+from console.triage.catalog import Catalog
+from console.triage.runbook import Runbook
+from console.triage.store import Evidence, Store
+from console.triage.walk import Triage
 from console.workspace import open_workspace_sync
 from screens.action import ActionScreen, SilenceScreen
 from screens.alert_detail import AlertDetailScreen

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from bench.quit import Terminal
-from console.incidents import IncidentBook
+from console.incidents.book import IncidentBook
 from lab.configs import Ports, mlconsole_config
 from tests.faultserver import serving
 

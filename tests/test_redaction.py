@@ -179,8 +179,8 @@ async def test_a_third_party_adapter_is_redacted_too() -> None:
 async def check_once(config: Any, alert: AlertRecord, incident: int) -> list[Any]:
     """Walk the runbook's check for ``alert`` against the configured Prometheus; the
     errors its evidence records (in the store)."""
-    from console.poller import build_adapters
-    from console.triage import open_triage
+    from console.sources.poller import build_adapters
+    from console.triage.walk import open_triage
 
     adapters, _ = build_adapters(config)
     triage = open_triage(config, adapters["prometheus"])  # type: ignore[arg-type]
@@ -217,8 +217,8 @@ steps:
 def test_an_echoed_token_reaches_no_output_and_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from console.config_loader import load_config
-    from console.incidents import IncidentBook
+    from console.config.loader import load_config
+    from console.incidents.book import IncidentBook
 
     monkeypatch.setenv("PROM_TOKEN", CRLF_TOKEN)
     (tmp_path / "runbooks").mkdir()
@@ -320,7 +320,7 @@ async def test_prometheus_warnings_are_redacted() -> None:
 async def test_a_parse_error_that_echoes_a_credential_is_redacted(credential: str) -> None:
     """check-config and runbook validate quote Prometheus' parse error: a server that
     echoes the request's credentials in it shows them masked there too."""
-    from console.promql_check import Expression, check_with_prometheus
+    from console.triage.promql_check import Expression, check_with_prometheus
 
     with fault_server(Reply(status=400, echo=True, error_type="bad_data")) as server:
         settings = {**CREDENTIALS[credential](server.url), "retries": 0, "timeout": 2}

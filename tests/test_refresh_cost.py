@@ -19,8 +19,9 @@ from adapters.base import (
     Sample,
     SourceSettings,
 )
-from console.poller import Poller, _History
-from console.snapshot import SliReading, SliStatus, Snapshot
+from console.sources.poller import Poller, _History
+from console.sources.sli import SliReading, SliStatus
+from console.sources.snapshot import Snapshot
 from tests.builders import CONFIG, alert
 from tests.faultserver import Reply, fault_server
 from tests.test_prometheus_adapter import adapter

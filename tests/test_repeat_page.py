@@ -14,15 +14,16 @@ from typing import Any
 from textual.widgets import DataTable
 
 from adapters.base import AlertRecord
-from console.config import Config
-from console.config_loader import load_text
-from console.incidents import IncidentBook
-from console.records import export_files, open_records
-from console.runbook import Runbook
-from console.runbook_catalog import Catalog
-from console.snapshot import Snapshot, SourceHealth
-from console.store import Store
-from console.triage import Triage
+from console.config.loader import load_text
+from console.config.models import Config
+from console.export.build import export_files
+from console.incidents.book import IncidentBook
+from console.incidents.records import open_records
+from console.sources.snapshot import Snapshot, SourceHealth
+from console.triage.catalog import Catalog
+from console.triage.runbook import Runbook
+from console.triage.store import Store
+from console.triage.walk import Triage
 from screens.app import MLConsoleApp, create_app
 from screens.runbook import RunbookScreen
 from tests.builders import CONFIG, NOW, snapshot

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.runbook_catalog import SHIPPED, Catalog
+from console.triage.catalog import SHIPPED, Catalog
 
 RUNBOOK = """
 id: {id}

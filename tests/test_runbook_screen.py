@@ -11,11 +11,11 @@ from rich.console import Console
 from textual.widgets import OptionList, Static
 
 from adapters.base import QueryResult, Sample
-from console.config_loader import load_text
-from console.runbook import Runbook
-from console.runbook_catalog import Catalog
-from console.store import Store
-from console.triage import Triage
+from console.config.loader import load_text
+from console.triage.catalog import Catalog
+from console.triage.runbook import Runbook
+from console.triage.store import Store
+from console.triage.walk import Triage
 from screens.alert_detail import AlertDetailScreen
 from screens.app import MLConsoleApp, create_app
 from screens.runbook import EvidenceScreen, RunbookScreen

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from console.cli.main import main
-from console.runbook import TemplateError, promql_placements, regex_escape, render
-from console.runbook_validate import validate_runbook_text
+from console.promql import regex_escape
+from console.triage.runbook import TemplateError, promql_placements, render
+from console.triage.validate import validate_runbook_text
 
 INJECT_DOUBLE = 'x" or vector(1) or "'
 INJECT_SINGLE = "x' or vector(1) or '"

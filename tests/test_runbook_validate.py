@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from console.cli.main import main
-from console.config_loader import ConfigError
-from console.runbook import (
+from console.config.located import ConfigError
+from console.triage.runbook import (
     LinkStep,
     Runbook,
     TemplateError,
@@ -24,7 +24,7 @@ from console.runbook import (
     promql_escape,
     render,
 )
-from console.runbook_validate import (
+from console.triage.validate import (
     find_runbook_files,
     load_runbook,
     validate_runbook_file,
@@ -269,7 +269,7 @@ def test_schema_is_json_with_steps(capsys: pytest.CaptureFixture[str]) -> None:
 def test_importing_the_cli_module_is_cheap() -> None:
     probe = (
         "import console.cli.runbook, sys; "
-        "print(' '.join(m for m in sys.modules if m.startswith(('console.runbook', 'console.cli.runbook', 'textual'))))"
+        "print(' '.join(m for m in sys.modules if m.startswith(('console.triage.runbook', 'console.cli.runbook', 'textual'))))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["console.cli.runbook"]
@@ -526,7 +526,7 @@ def test_a_big_runbook_without_aliases_is_not_refused_for_aliases(
 
 
 def test_aliases_are_counted_by_what_they_add_not_by_the_file_size() -> None:
-    from console.config_loader import MAX_ALIAS_VALUES, alias_problem
+    from console.config.loader import MAX_ALIAS_VALUES, alias_problem
 
     # 120,000 values written out and six aliases to a small list: nothing to refuse.
     honest = "big: [" + ", ".join(["x"] * 120_000) + "]\nsmall: &s [a, b]\n"

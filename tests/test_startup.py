@@ -173,13 +173,13 @@ def test_status_json_builds_no_other_command(status_json: tuple[int, str, set[st
 def test_status_json_imports_no_incident_timeline(status_json: tuple[int, str, set[str]]) -> None:
     """`status --json` writes times (console.times), and builds no incident timeline."""
     assert "console.times" in status_json[2]
-    assert "console.timeline" not in status_json[2]
+    assert "console.incidents.timeline" not in status_json[2]
 
 
 def test_status_json_opens_no_store(status_json: tuple[int, str, set[str]]) -> None:
     """`status` keeps no alias history: neither it nor SQLite is imported; nor is the
     "did you mean" of a config in error."""
-    assert not {"console.alias_history", "sqlite3", "difflib"} & status_json[2]
+    assert not {"console.sources.alias_history", "sqlite3", "difflib"} & status_json[2]
 
 
 def test_a_command_runs_with_fewer_young_collections(
@@ -248,11 +248,11 @@ def test_the_dashboard_screen_leaves_the_store_for_after_the_first_paint() -> No
     assert (
         modules
         & {
-            "console.incidents",
-            "console.store",
-            "console.audit",
-            "console.timeline",
-            "console.alias_history",
+            "console.incidents.book",
+            "console.triage.store",
+            "console.audit.log",
+            "console.incidents.timeline",
+            "console.sources.alias_history",
             "sqlite3",
         }
         == set()
@@ -382,8 +382,8 @@ def test_builtin_types_are_found_without_reading_every_package(
 ) -> None:
     """The usual config, built-in types only: checked and loaded from this package's
     own metadata."""
-    from console.config_loader import load_config
-    from console.poller import build_adapters
+    from console.config.loader import load_config
+    from console.sources.poller import build_adapters
 
     config = tmp_path / "c.yaml"
     config.write_text(
@@ -426,7 +426,8 @@ def test_a_plugin_whose_settings_cannot_be_built_is_a_config_error(
     """A third-party adapter whose settings model pydantic cannot build fails as it is
     imported: the config check says so on the source's `type:` line, and nothing
     raises past it (the config's own models are built late; adapters' are not)."""
-    from console.config_loader import ConfigError, load_config
+    from console.config.loader import load_config
+    from console.config.located import ConfigError
 
     (tmp_path / "acme_broken.py").write_text(
         "import threading\n"

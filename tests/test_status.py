@@ -18,10 +18,10 @@ import yaml
 from rich.console import Console
 
 from console.cli.status import render_status
-from console.config import Config
-from console.config_loader import load_config
-from console.format import format_value
-from console.snapshot import Snapshot, snapshot_from_dict
+from console.config.loader import load_config
+from console.config.models import Config
+from console.render.format import format_value
+from console.sources.snapshot import Snapshot, snapshot_from_dict
 from tests.faultserver import Reply, fault_server
 
 DATA = Path(__file__).parent / "data"

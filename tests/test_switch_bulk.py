@@ -14,8 +14,9 @@ from pydantic import ValidationError
 
 from adapters.base import AdapterError, SourceSettings, SwitchAdapter
 from adapters.http_switch import HttpSwitchAdapter
-from console.config_loader import ConfigError, load_config
-from console.poller import Poller, build_adapters
+from console.config.loader import load_config
+from console.config.located import ConfigError
+from console.sources.poller import Poller, build_adapters
 from tests.httpproxy import FaultProxy
 from tests.test_http_switch import OPTIONS, URL, problems, settings
 

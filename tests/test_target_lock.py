@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from console.target_lock import LockBusy, LockError, SqliteTargetLock, UnavailableLock
+from console.actions.locks import LockBusy, LockError, SqliteTargetLock, UnavailableLock
 
 HOLDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from console.target_lock import SqliteTargetLock
+    from console.actions.locks import SqliteTargetLock
 
     locks = SqliteTargetLock(Path(sys.argv[1]))
     lease = locks.try_acquire("alias:fraud-detector@champion", "other@console", 60)

@@ -10,7 +10,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
-from console.timeline import EVENT_KINDS, Event
+from console.incidents.timeline import EVENT_KINDS, Event
 from screens.timeline import TimelineView
 
 SIZE = (160, 40)

@@ -18,11 +18,11 @@ from adapters.base import (
     Sample,
     SourceSettings,
 )
-from console.config_loader import load_text
-from console.runbook import Runbook
-from console.runbook_catalog import Catalog
-from console.store import Store
-from console.triage import Triage, Walk, WalkError
+from console.config.loader import load_text
+from console.triage.catalog import Catalog
+from console.triage.runbook import Runbook
+from console.triage.store import Store
+from console.triage.walk import Triage, Walk, WalkError
 
 RUNBOOK = """
 id: drift-test
@@ -456,8 +456,8 @@ def test_the_dashboards_walks_name_the_consoles_actor(
 ) -> None:
     """The runbook steps a responder answers in the TUI name the same person as the
     audit log: --actor, then actions.actor, then $MLCONSOLE_ACTOR (not user@host)."""
-    from console.config import StoreConfig
-    from console.triage import open_triage
+    from console.config.models import StoreConfig
+    from console.triage.walk import open_triage
     from tests.test_actions import config as base_config
 
     config = base_config().model_copy(update={"store": StoreConfig(path=tmp_path / "s.db")})

@@ -1,1 +1,3 @@
-"""console/cli."""
+"""The ``mlconsole`` command line: ``main`` (the parser and dispatch), ``common``
+(exit codes, the config, printing text from outside), and one module per command
+group."""

@@ -158,8 +158,8 @@ def parse_matcher(raw: str) -> dict[str, object]:
 def cmd_silence(args: argparse.Namespace) -> int:
     if args.expire:
         return run_action(args, "silence-expire", {"silence_id": args.expire})
-    from console.actions import equal_matcher
-    from console.config import parse_silence_duration
+    from console.actions.silence import equal_matcher
+    from console.config.models import parse_silence_duration
 
     matchers: list[dict[str, object]] = []
     if args.model:
@@ -228,17 +228,13 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping[str, Any]) -> int:
     from adapters.base import AdapterError
-    from console.actions import (
-        ActionError,
-        Executor,
-        Outcome,
-        ReadOnlyError,
-        build_action,
-        reconcile_in_doubt,
-    )
-    from console.audit import AuditError
-    from console.filing import Origin
-    from console.incidents import IncidentError
+    from console.actions.contracts import ActionError, ReadOnlyError
+    from console.actions.executor import Executor, Outcome
+    from console.actions.kinds import build_action
+    from console.actions.origin import Origin
+    from console.actions.reconcile import reconcile_in_doubt
+    from console.audit.chain import AuditError
+    from console.incidents.model import IncidentError
     from console.workspace import open_workspace
 
     try:

@@ -17,15 +17,14 @@ from console.cli.common import config_for
 from console.text import inert
 
 if TYPE_CHECKING:
-    from console.audit import AuditEntry
+    from console.audit.chain import AuditEntry
 
 
 def default_audit_path(args: argparse.Namespace) -> Path:
     """Beside the store the config names (``audit.db``), else in the XDG state dir."""
-    from console.config_loader import ConfigError, load_config
-    from console.config_path import find_config
-    from console.store import default_store_path
-    from console.workspace import audit_path
+    from console.config.loader import load_config
+    from console.config.located import ConfigError
+    from console.config.paths import audit_path, default_store_path, find_config
 
     path, _ = find_config(getattr(args, "config", None))
     if path is not None:
@@ -60,8 +59,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     """Read the real state behind every in-doubt intent and audit the verdict."""
     import asyncio
 
-    from console.actions import reconcile_in_doubt
-    from console.audit import AuditError
+    from console.actions.reconcile import reconcile_in_doubt
+    from console.audit.chain import AuditError
     from console.workspace import open_workspace
 
     config = config_for(args)
@@ -86,7 +85,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from console.audit import AuditError, AuditLog
+    from console.audit.chain import AuditError
+    from console.audit.log import AuditLog
 
     path = Path(args.db) if args.db else default_audit_path(args)
     if not path.exists():
@@ -101,7 +101,7 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from console.audit import AuditError
+    from console.audit.chain import AuditError
 
     log = _open(args)
     if log is None:
@@ -131,7 +131,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     log = _open(args)
     if log is None:
         return 2
-    from console.audit import AuditError
+    from console.audit.chain import AuditError
 
     write = sys.stdout.write
     try:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 from console.text import inert
 
 if TYPE_CHECKING:
-    from console.config import Config
+    from console.config.models import Config
 
 
 class ExitCode(enum.IntEnum):
@@ -73,7 +73,7 @@ def config_for(args: argparse.Namespace, explicit: str | None = None) -> Config:
     """The config a command runs with: ``explicit``, else ``--config``, else the lookup
     (``$MLCONSOLE_CONFIG``, then XDG). Missing or in error, it is said on stderr (every
     error with its file, line and key) and the command ends with :attr:`ExitCode.USAGE`."""
-    from console.config_path import find_config
+    from console.config.paths import find_config
 
     path, why = find_config(explicit or args.config)
     if path is None:
@@ -84,7 +84,8 @@ def config_for(args: argparse.Namespace, explicit: str | None = None) -> Config:
             file=sys.stderr,
         )
         raise CommandExit(ExitCode.USAGE)
-    from console.config_loader import ConfigError, load_config
+    from console.config.loader import load_config
+    from console.config.located import ConfigError
 
     try:
         return load_config(path)

@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 from console.cli.common import CommandExit, ExitCode, config_for
 from console.cli.text_table import Column, output_width, render_table
 from console.durations import format_duration
-from console.records import Records, export_text, open_records
+from console.export.build import export_text
+from console.incidents.records import Records, open_records
 from console.text import inert
 
 if TYPE_CHECKING:
-    from console.config import Config
-    from console.incidents import Incident
+    from console.config.models import Config
+    from console.incidents.model import Incident
 
 
 def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -40,9 +41,9 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
     def run(args: argparse.Namespace) -> int:
         import sqlite3
 
-        from console.audit import AuditError
-        from console.incidents import IncidentError
-        from console.store import StoreError
+        from console.audit.chain import AuditError
+        from console.incidents.model import IncidentError
+        from console.triage.store import StoreError
 
         try:
             return command(args)
@@ -133,8 +134,8 @@ def add_incident_parsers(subparsers: Any) -> None:
 
 @contextmanager
 def _records(args: argparse.Namespace) -> Iterator[Records]:
-    from console.incidents import IncidentError
-    from console.store import StoreError
+    from console.incidents.model import IncidentError
+    from console.triage.store import StoreError
 
     config = config_for(args)
     try:
@@ -151,7 +152,7 @@ def _records(args: argparse.Namespace) -> Iterator[Records]:
 
 
 def _actor(args: argparse.Namespace, config: Config) -> str:
-    from console.workspace import resolve_actor
+    from console.config.actor import resolve_actor
 
     return resolve_actor(config, getattr(args, "actor", None))
 
@@ -161,8 +162,8 @@ def _sync(records: Records, actor: str) -> str | None:
     import asyncio
 
     from adapters.base import AdapterError
-    from console.incident_live import sync_from_source
-    from console.poller import build_adapters
+    from console.incidents.live import sync_from_source
+    from console.sources.poller import build_adapters
 
     async def run() -> str | None:
         adapters, failures = build_adapters(records.config)
@@ -246,7 +247,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 @contextmanager
 def _one(args: argparse.Namespace) -> Iterator[tuple[Records, Incident]]:
     """The records and the incident ``args.incident`` names."""
-    from console.incidents import IncidentError
+    from console.incidents.model import IncidentError
 
     with _records(args) as records:
         try:
@@ -258,7 +259,7 @@ def _one(args: argparse.Namespace) -> Iterator[tuple[Records, Incident]]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from console.timeline import compute_metrics, utc
+    from console.incidents.timeline import compute_metrics, utc
 
     with _one(args) as (records, incident):
         events = records.timeline(incident)
@@ -300,9 +301,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_open(args: argparse.Namespace) -> int:
     from adapters.base import AdapterError
-    from console.incident_live import alerts_source, record_first_breach
-    from console.incidents import IncidentError, group_key
-    from console.poller import build_adapters
+    from console.incidents.live import alerts_source, record_first_breach
+    from console.incidents.model import IncidentError, group_key
+    from console.sources.poller import build_adapters
 
     with _records(args) as records:
         config = records.config
@@ -354,7 +355,7 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 
 def _move(args: argparse.Namespace, verb: str) -> int:
-    from console.incidents import IncidentError
+    from console.incidents.model import IncidentError
 
     with _one(args) as (records, incident):
         actor = _actor(args, records.config)
@@ -389,7 +390,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     if args.schema:
-        from console.export import export_schema
+        from console.export.document import export_schema
 
         print(json.dumps(export_schema(), indent=2))
         return ExitCode.OK
@@ -401,7 +402,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if fmt is None:
         fmt = "json" if output is not None and output.suffix.lower() == ".json" else "md"
     with _one(args) as (records, incident):
-        from console.export import ExportTargetError
+        from console.export.files import ExportTargetError
 
         try:
             text = export_text(records, incident, fmt, output)

@@ -180,15 +180,16 @@ def build_parser(
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from console.config_path import find_config
+    from console.config.paths import find_config
 
     path, why = find_config(args.path or args.config)
     if path is None:
         print(f"mlconsole: no config to check ({why})", file=sys.stderr)
         return ExitCode.USAGE
     from console.cli.common import print_inert
-    from console.config_loader import ConfigError, load_config_located
-    from console.promql_check import check_syntax, config_expressions
+    from console.config.loader import load_config_located
+    from console.config.located import ConfigError
+    from console.triage.promql_check import check_syntax, config_expressions
 
     try:
         config, located = load_config_located(path)
@@ -218,8 +219,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     import time
 
     from console.cli.status import exit_code
-    from console.poller import Poller, build_adapters
-    from console.snapshot import Snapshot
+    from console.sources.poller import Poller, build_adapters
+    from console.sources.snapshot import Snapshot
 
     async def collect() -> tuple[Snapshot, float]:
         # Every source is judged as of when it was asked, not when the slowest one

@@ -59,7 +59,7 @@ def add_runbook_parser(subparsers: Any) -> Any:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from console.runbook_validate import validate_runbook_files
+    from console.triage.validate import validate_runbook_files
 
     results = validate_runbook_files([Path(p) for p in args.paths])
     results, syntax = _check_promql(results, args)
@@ -89,9 +89,10 @@ def _check_promql(results: Results, args: argparse.Namespace) -> tuple[Results, 
     does not parse becomes its file's issue. The line that says how syntax was checked."""
     import asyncio
 
-    from console.config_loader import ConfigError, load_config, parse_yaml, read_regular_file
-    from console.config_path import find_config
-    from console.promql_check import check_syntax, runbook_expressions
+    from console.config.loader import load_config, parse_yaml, read_regular_file
+    from console.config.located import ConfigError
+    from console.config.paths import find_config
+    from console.triage.promql_check import check_syntax, runbook_expressions
 
     expressions = []
     for path, runbook, issues in results:
@@ -123,7 +124,7 @@ def _check_promql(results: Results, args: argparse.Namespace) -> tuple[Results, 
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from console.runbook import Runbook
+    from console.triage.runbook import Runbook
 
     schema = Runbook.model_json_schema()
     schema.pop("title", None)

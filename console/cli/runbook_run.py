@@ -107,12 +107,13 @@ async def _run(
     args: argparse.Namespace, config: Any, labels: dict[str, str], answers: dict[str, str]
 ) -> int:
     from adapters.base import AdapterError, AlertsAdapter, MetricsAdapter
-    from console.poller import build_adapters
-    from console.runbook_catalog import Catalog, runbook_dirs
-    from console.runbook_validate import validate_runbook_file
-    from console.store import Store, StoreError, store_path
-    from console.triage import Walk, WalkError
-    from console.workspace import resolve_actor
+    from console.config.actor import resolve_actor
+    from console.config.paths import store_path
+    from console.sources.poller import build_adapters
+    from console.triage.catalog import Catalog, runbook_dirs
+    from console.triage.store import Store, StoreError
+    from console.triage.validate import validate_runbook_file
+    from console.triage.walk import Walk, WalkError
 
     path = Path(args.runbook)
     if path.suffix in (".yaml", ".yml") or path.exists():
@@ -223,7 +224,7 @@ async def _run_action_step(args: argparse.Namespace, config: Any, walk: Any) -> 
     walk stays at the step, and the command's exit code is returned. Read-only mode
     refuses before anything is read or recorded (exit 4).
     """
-    from console.actions import ActionError
+    from console.actions.contracts import ActionError
     from console.cli.action import mitigate
 
     step = walk.current
@@ -263,7 +264,7 @@ async def _run_action_step(args: argparse.Namespace, config: Any, walk: Any) -> 
 
 def evidence_age(at: float, now: float) -> str:
     """``(read 03:14:09Z, 2s old)``: when a piece of evidence was read, and its age."""
-    from console.format import reading_age
+    from console.render.format import reading_age
 
     return f"(read {time.strftime('%H:%M:%SZ', time.gmtime(at))}, {reading_age(at, now)})"
 
@@ -272,8 +273,8 @@ def _print(result: dict[str, Any], walk: Any, pause: Any) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    from console.runbook import AskStep
-    from console.timeline import seconds_of
+    from console.times import seconds_of
+    from console.triage.runbook import AskStep
 
     console = Console()
     runbook = walk.runbook

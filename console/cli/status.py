@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from console.cli.common import ExitCode
-from console.snapshot import Health, Snapshot
+from console.sources.snapshot import Health, Snapshot
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from console.config import Config
-    from console.model_table import Detail
+    from console.config.models import Config
+    from console.render.model_table import Detail
 
 # Rich and the table's cells are imported by the renderers only: `status --json` and
 # the exit code need neither (rich.console alone costs about a bare interpreter).
@@ -40,8 +40,8 @@ def render_slis(snapshot: Snapshot, config: Config, now: float, console: Console
     from rich.table import Table
     from rich.text import Text
 
-    from console import model_table
-    from console.model_table import stale_slis
+    from console.render import model_table
+    from console.render.model_table import stale_slis
 
     stale = stale_slis(snapshot, config, now)
     models = model_table.ordered(snapshot, snapshot.models)
@@ -88,7 +88,7 @@ def render_status(
     from rich.table import Table
     from rich.text import Text
 
-    from console.format import HEALTH_STYLE, format_age
+    from console.render.format import HEALTH_STYLE, format_age
     from console.text import CELL_LIMIT, inert
 
     console = console or Console()

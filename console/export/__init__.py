@@ -1,0 +1,2 @@
+"""An incident's export: the postmortem draft in Markdown, and JSON in a versioned
+schema."""
