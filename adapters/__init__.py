@@ -1,1 +1,5 @@
 """Adapters to external systems. See :mod:`adapters.base` for the contracts."""
+
+#: Marks the package as mlconsole's: its generic name may be another distribution's
+#: (see console.cli.common.foreign_packages).
+DISTRIBUTION = "mlconsole"

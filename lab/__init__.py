@@ -11,3 +11,7 @@ The scale lab (``lab up --scale N``, :mod:`lab.scale`) runs none of that: it hol
 synthetic SLI series for thousands of models in VictoriaMetrics, and their alerts in
 Alertmanager, to try the console at a size one Prometheus would not serve.
 """
+
+#: Marks the package as mlconsole's: its generic name may be another distribution's
+#: (see console.cli.common.foreign_packages).
+DISTRIBUTION = "mlconsole"

@@ -1,0 +1,5 @@
+
+
+#: Marks the package as mlconsole's: its generic name may be another distribution's
+#: (see console.cli.common.foreign_packages).
+DISTRIBUTION = "mlconsole"

@@ -1,1 +1,5 @@
 """Textual screens and widgets. They render snapshots and turn keys into intents."""
+
+#: Marks the package as mlconsole's: its generic name may be another distribution's
+#: (see console.cli.common.foreign_packages).
+DISTRIBUTION = "mlconsole"

@@ -30,6 +30,7 @@ from console.incidents.filing import Filing
 from console.incidents.model import IncidentError
 from console.text import inert
 from screens.stack import on_stack, while_on_stack
+from screens.work import SaysWorkFailures
 
 if TYPE_CHECKING:
     from screens.app import MLConsoleApp
@@ -99,7 +100,7 @@ async def start_action(
     app.push_screen(ActionScreen(action, plan, filing, target, on_report))
 
 
-class ActionScreen(ModalScreen[None]):
+class ActionScreen(SaysWorkFailures, ModalScreen[None]):
     """Plan (before → after) → confirm → outcome → SLI watch → verdict / undo."""
 
     DEFAULT_CSS = CSS
@@ -318,7 +319,7 @@ class ActionScreen(ModalScreen[None]):
         return ActionScreen(self.undo_action, self.undo_plan, self.filing, self.target)
 
 
-class SilenceScreen(ModalScreen[None]):
+class SilenceScreen(SaysWorkFailures, ModalScreen[None]):
     """Ask for a silence's duration and comment, then show its plan."""
 
     DEFAULT_CSS = CSS

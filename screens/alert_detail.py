@@ -23,13 +23,14 @@ from screens.footer import KeysFooter
 from screens.lines import SourceBar
 from screens.render import alert_age, alert_state, utc
 from screens.stack import ScreenHeader, while_on_stack
+from screens.work import SaysWorkFailures
 
 if TYPE_CHECKING:
     from console.triage.store import Evidence
     from screens.app import MLConsoleApp
 
 
-class AlertDetailScreen(ModalScreen[None]):
+class AlertDetailScreen(SaysWorkFailures, ModalScreen[None]):
     """Everything known about one alert, and the live SLIs of its model."""
 
     CSS_PATH = "alert_detail.tcss"

@@ -22,6 +22,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
+from textual.worker import Worker
 
 if TYPE_CHECKING:
     # The runbook engine and the action path load in the start-up thread, after
@@ -45,6 +46,7 @@ from console.render import model_table
 from console.sources.poller import Poller, build_adapters, initial_snapshot
 from console.sources.snapshot import Health, Snapshot
 from console.text import inert
+from screens.work import WorkFailed, failure_of
 
 #: First breaches read between two redraws of the screens that show incidents.
 BREACHES_PER_REDRAW = 25
@@ -145,6 +147,8 @@ class MLConsoleApp(App[int]):
         self._switch_interval = sys.getswitchinterval()
         #: Actions being applied or verified right now; quitting then asks twice.
         self.applying = 0
+        #: Background work that failed (when, what and why), newest last.
+        self.work_failures: deque[tuple[float, str]] = deque(maxlen=100)
         self._quit_asked_at = -1e9
         self._pretriaged: set[tuple[str, float]] = set()
         #: What the last snapshot pre-triage looked through held: its alerts, the
@@ -197,6 +201,19 @@ class MLConsoleApp(App[int]):
             timeout=timeout,
             markup=False,
         )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        failed = failure_of(event)
+        if failed is not None:
+            self.on_work_failed(failed)
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        """A worker failed, the app's or a screen's (:mod:`screens.work`): said on
+        screen and kept in :attr:`work_failures`, never dropped."""
+        error = f"{message.name}: {message.error}"
+        self.work_failures.append((time.time(), error))
+        self.log.error(f"worker failed: {error}")
+        self.notify(error, title="Background work failed", severity="error", timeout=15)
 
     def on_mount(self) -> None:
         from screens.dashboard import DashboardScreen

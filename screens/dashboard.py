@@ -34,6 +34,7 @@ from screens.render import (
     same_text,
 )
 from screens.table import Table
+from screens.work import SaysWorkFailures
 
 if TYPE_CHECKING:
     from console.actions.origin import Origin
@@ -81,7 +82,7 @@ def visible_rows(table: DataTable[object]) -> range:
     return range(max(0, top - 1), top + height + 1)
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(SaysWorkFailures, Screen[None]):
     """Models × SLIs on top, alerts grouped by model below."""
 
     CSS_PATH = "dashboard.tcss"

@@ -12,6 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from screens.work import SaysWorkFailures
+
 KEYS = (
     ("?", "this help"),
     ("/", "filter models and alerts by name; esc clears"),
@@ -51,7 +53,7 @@ LEGEND = (
 )
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(SaysWorkFailures, ModalScreen[None]):
     """Keys, and what the colours mean."""
 
     DEFAULT_CSS = """

@@ -30,6 +30,7 @@ from screens.footer import KeysFooter
 from screens.render import INCIDENT_STYLE
 from screens.stack import ScreenHeader, while_on_stack
 from screens.timeline import TimelineView
+from screens.work import SaysWorkFailures
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
@@ -231,7 +232,7 @@ def export_incident(app: MLConsoleApp, incident: Incident) -> None:
     )
 
 
-class TextScreen(ModalScreen[str | None]):
+class TextScreen(SaysWorkFailures, ModalScreen[str | None]):
     """One line of text: enter gives it, esc cancels (None)."""
 
     DEFAULT_CSS = """
@@ -269,7 +270,7 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else format_duration(value)
 
 
-class IncidentScreen(Screen[None]):
+class IncidentScreen(SaysWorkFailures, Screen[None]):
     """One incident: state, owner and metrics; the timeline; the selected event."""
 
     DEFAULT_CSS = """
@@ -482,7 +483,7 @@ class IncidentScreen(Screen[None]):
             ask_resolve(self.mlapp, incident)
 
 
-class IncidentsScreen(Screen[None]):
+class IncidentsScreen(SaysWorkFailures, Screen[None]):
     """Every open incident (``A``: resolved ones too); enter opens one."""
 
     DEFAULT_CSS = """

@@ -28,6 +28,7 @@ from console.triage.store import Evidence
 from console.triage.walk import Pause, Walk, WalkError
 from screens.footer import KeysFooter
 from screens.stack import ScreenHeader, while_on_stack
+from screens.work import SaysWorkFailures
 
 if TYPE_CHECKING:
     from console.actions.executor import Report
@@ -99,7 +100,7 @@ def evidence_line(
     return text
 
 
-class EvidenceScreen(ModalScreen[None]):
+class EvidenceScreen(SaysWorkFailures, ModalScreen[None]):
     """One step's evidence: inputs, outputs, the decision, who took it and when."""
 
     DEFAULT_CSS = """
@@ -138,7 +139,7 @@ class EvidenceScreen(ModalScreen[None]):
             yield Static(Syntax(json.dumps(item.outputs, indent=2), "json", word_wrap=True))
 
 
-class RunbookPicker(ModalScreen[str | None]):
+class RunbookPicker(SaysWorkFailures, ModalScreen[str | None]):
     """Several runbooks match an alert: pick one."""
 
     DEFAULT_CSS = """
@@ -166,7 +167,7 @@ class RunbookPicker(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class RunbookScreen(Screen[None]):
+class RunbookScreen(SaysWorkFailures, Screen[None]):
     """Walk one runbook for one alert, one key per decision."""
 
     CSS_PATH = "runbook.tcss"

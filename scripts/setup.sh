@@ -2,7 +2,8 @@
 # Set up everything mlconsole needs on a Debian machine: the lab's servers from
 # apt (Prometheus, Alertmanager, and VictoriaMetrics for the scale lab), the Python
 # venv from the exact pins in requirements.lock, and MLflow (the lab's model
-# registry) in a venv of its own from lab/mlflow.lock.
+# registry) in a venv of its own from lab/mlflow.lock, and the project's tools
+# (import-linter, pipx) in another from scripts/tools.lock.
 # Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,17 +55,19 @@ if ! cmp -s lab/mlflow.lock "$mlflow_stamp" 2>/dev/null; then
     -r lab/mlflow.lock
   cp lab/mlflow.lock "$mlflow_stamp"
 fi
-# import-linter checks the house's import rules (pyproject.toml, [tool.importlinter]).
-# It gets a venv of its own: its dependency click would make httpx import its own
-# command line (and rich, pygments) in the console's venv, on every start.
-lint_stamp=.venv-lint/.installed-lock
-if ! cmp -s scripts/lint.lock "$lint_stamp" 2>/dev/null; then
-  if [ ! -x .venv-lint/bin/python ]; then
-    echo "setup: creating .venv-lint (import-linter)" >&2
-    .venv/bin/uv venv -q --python "$PYTHON" .venv-lint
+# The project's own tools, in a venv of their own (pinned in scripts/tools.lock):
+# import-linter checks the house's import rules (pyproject.toml, [tool.importlinter]),
+# and pipx is one of the two installs the README shows (tests/test_install.py). Their
+# dependency click would make httpx import its own command line (and rich, pygments)
+# on every start, were it in the console's venv.
+tools_stamp=.venv-tools/.installed-lock
+if ! cmp -s scripts/tools.lock "$tools_stamp" 2>/dev/null; then
+  if [ ! -x .venv-tools/bin/python ]; then
+    echo "setup: creating .venv-tools (import-linter, pipx)" >&2
+    .venv/bin/uv venv -q --python "$PYTHON" .venv-tools
   fi
-  echo "setup: installing pinned import-linter packages into .venv-lint (scripts/lint.lock)" >&2
-  .venv/bin/uv pip install -q --python .venv-lint/bin/python -r scripts/lint.lock
-  cp scripts/lint.lock "$lint_stamp"
+  echo "setup: installing pinned tools into .venv-tools (scripts/tools.lock)" >&2
+  .venv/bin/uv pip install -q --python .venv-tools/bin/python -r scripts/tools.lock
+  cp scripts/tools.lock "$tools_stamp"
 fi
 echo "setup: ready ($(.venv/bin/mlconsole --version))" >&2

@@ -11,6 +11,6 @@ ruff format --check console adapters screens lab bench
 echo "== mypy" >&2
 mypy
 echo "== import-linter" >&2
-.venv-lint/bin/lint-imports --no-cache
+.venv-tools/bin/lint-imports --no-cache
 echo "== pytest" >&2
 pytest -q --durations=15 "$@"

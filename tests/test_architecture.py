@@ -22,7 +22,7 @@ def modules_after(code: str) -> set[str]:
 
 
 ROOT = Path(__file__).resolve().parents[1]
-LINT_IMPORTS = ROOT / ".venv-lint" / "bin" / "lint-imports"
+LINT_IMPORTS = ROOT / ".venv-tools" / "bin" / "lint-imports"
 PACKAGES = ("console", "screens", "adapters", "lab")
 
 

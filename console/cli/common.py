@@ -103,3 +103,31 @@ def print_inert(text: object, file: TextIO | None = None) -> None:
     encoding = getattr(stream, "encoding", None) or "utf-8"
     shown = inert(text).encode(encoding, "backslashreplace").decode(encoding, "replace")
     print(shown, file=stream)
+
+
+PACKAGES = ("console", "adapters", "screens", "lab", "runbooks")
+"""mlconsole's top-level import names: generic, so another distribution may have one."""
+
+INSTALL_HINT = (
+    "install mlconsole in an environment of its own, with `uv tool install` or "
+    "`pipx install` (see the README's Install), or take the other package off PYTHONPATH"
+)
+
+
+def foreign_packages() -> list[str]:
+    """The top-level packages this process would import that are not mlconsole's, each
+    said with where it was found: a package of another distribution (``adapters`` is
+    also a widely used ML library's) earlier on the path, or installed over ours."""
+    import importlib
+
+    found = []
+    for name in PACKAGES:
+        try:
+            package = importlib.import_module(name)
+        except ImportError as exc:
+            found.append(f"`{name}` cannot be imported ({exc})")
+            continue
+        if getattr(package, "DISTRIBUTION", None) != "mlconsole":
+            where = getattr(package, "__file__", None) or list(getattr(package, "__path__", []))
+            found.append(f"`{name}` is not mlconsole's package here: {where}")
+    return found

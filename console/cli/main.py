@@ -19,7 +19,15 @@ import sys
 from collections.abc import Sequence
 
 from console import __version__
-from console.cli.common import EXIT_CODES_HELP, CommandExit, ExitCode, config_for
+from console.cli.common import (
+    EXIT_CODES_HELP,
+    INSTALL_HINT,
+    CommandExit,
+    ExitCode,
+    config_for,
+    foreign_packages,
+    print_inert,
+)
 
 # Importing this module, and building the parser, must stay cheap: `--version` and
 # `--help` answer from here. Each command imports what it needs when it runs (the
@@ -186,7 +194,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if path is None:
         print(f"mlconsole: no config to check ({why})", file=sys.stderr)
         return ExitCode.USAGE
-    from console.cli.common import print_inert
     from console.config.loader import load_config_located
     from console.config.located import ConfigError
     from console.triage.promql_check import check_syntax, config_expressions
@@ -285,6 +292,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if words == ["--version"]:  # what argparse would print, without building every parser
         print(f"mlconsole {__version__}")
         return ExitCode.OK
+    foreign = foreign_packages()
+    if foreign:
+        for line in foreign:
+            print_inert(f"mlconsole: {line}", file=sys.stderr)
+        print(f"mlconsole: refusing to start: {INSTALL_HINT}", file=sys.stderr)
+        return ExitCode.USAGE
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], GC_YOUNG_THRESHOLD), *thresholds[1:])
     try:
