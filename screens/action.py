@@ -7,8 +7,8 @@ only shows it and asks.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -19,15 +19,12 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from adapters.base import AdapterError
-from console.actions.contracts import Action, ActionError, Plan, ReadOnlyError
-from console.actions.executor import Executor, Outcome, Report
-from console.actions.kinds import build_action
+from console import mitigation
+from console.actions.contracts import Action, Plan
+from console.actions.executor import Report
 from console.actions.origin import Origin
-from console.actions.verify import Recovery, WatchTarget
-from console.audit.chain import AuditError
-from console.incidents.filing import Filing
-from console.incidents.model import IncidentError
+from console.actions.verify import Recovery
+from console.mitigation import Proposal
 from console.text import inert
 from screens.stack import on_stack, while_on_stack
 from screens.work import SaysWorkFailures
@@ -58,7 +55,8 @@ async def start_action(
     on_report: ReportCallback | None = None,
     origin: Origin | None = None,
 ) -> None:
-    """Plan ``name`` and, if it can be planned, show the plan for confirmation.
+    """Propose ``name`` (:func:`console.mitigation.propose`) and, if it can be planned,
+    show the plan for confirmation.
 
     ``origin`` says where it was taken from (the selected alert, a runbook step): it
     decides the incident the action is filed under and the SLI that judges it.
@@ -73,20 +71,16 @@ async def start_action(
         why = app.workspace_error or "the audit log is not open yet"
         app.notify(f"Cannot act: {why}", severity="error", timeout=10)
         return
+    app.notify(f"Planning {name}…", timeout=2)
     try:
-        action = build_action(space.ctx, name, params)
-        app.notify(f"Planning {action.title.lower()}…", timeout=2)
-        plan = await action.plan()
-        origin = origin or Origin()
-        filing = await asyncio.to_thread(space.filing, plan.model, origin)
-    except ReadOnlyError as exc:
-        app.notify(str(exc), severity="warning")
-        return
-    except (ActionError, IncidentError) as exc:
-        app.notify(str(exc), title="Cannot plan", severity="warning", timeout=10)
-        return
-    except AdapterError as exc:
-        app.notify(space.ctx.redact(str(exc)), title="Cannot plan", severity="error", timeout=15)
+        proposal = await mitigation.propose(space, name, params, origin)
+    except mitigation.MitigationStopped as exc:
+        if exc.stop is mitigation.Stop.REFUSED:
+            app.notify(str(exc), severity="warning")
+        elif exc.stop is mitigation.Stop.CANNOT_PLAN:
+            app.notify(str(exc), title="Cannot plan", severity="warning", timeout=10)
+        else:
+            app.notify(str(exc), title="Cannot plan", severity="error", timeout=15)
         return
     except Exception as exc:  # a plug-in's bug must not kill the worker silently
         app.notify(
@@ -96,8 +90,7 @@ async def start_action(
             timeout=15,
         )
         return
-    target = space.watch_target(filing, origin)
-    app.push_screen(ActionScreen(action, plan, filing, target, on_report))
+    app.push_screen(ActionScreen(proposal, on_report))
 
 
 class ActionScreen(SaysWorkFailures, ModalScreen[None]):
@@ -111,26 +104,19 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
         Binding("escape,n", "close", "Cancel"),
     ]
 
-    def __init__(
-        self,
-        action: Action,
-        plan: Plan,
-        filing: Filing,
-        target: WatchTarget,
-        on_report: ReportCallback | None = None,
-    ) -> None:
+    def __init__(self, proposal: Proposal, on_report: ReportCallback | None = None) -> None:
         super().__init__()
-        self.action_ = action
-        self.plan = plan
-        self.filing = filing
+        self.proposal = proposal
         """Decided with the plan, shown before ``y``, and kept: what was shown is done."""
-        self.target = target
         self.on_report = on_report
         self.stage = "confirm"  # confirm → applying → watching → done
         self.report: Report | None = None
-        self.undo_action: Action | None = None
-        self.undo_plan: Plan | None = None
+        self.undo: tuple[Action, Plan] | None = None
         self.recovery: Recovery | None = None
+
+    @property
+    def plan(self) -> Plan:
+        return self.proposal.plan
 
     @property
     def mlapp(self) -> MLConsoleApp:
@@ -138,7 +124,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            title = self.action_.title + (f" {self.plan.model}" if self.plan.model else "")
+            title = self.proposal.action.title + (f" {self.plan.model}" if self.plan.model else "")
             yield Label(Text(inert(title), style="bold"))
             with VerticalScroll(id="plan"):
                 yield Static(self._plan_text(), id="plan-text")
@@ -162,9 +148,12 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
             text.append(
                 f"as {inert(space.ctx.actor)}; written to the audit log before and after\n", "dim"
             )
-        text.append(inert(self.filing.line()), "bold" if self.filing.incident else "dim")
-        if self.plan.watch_sli:
-            text.append(f"\nVerification will watch {inert(self.target.describe())}", "dim")
+        filing = self.proposal.filing
+        text.append(inert(filing.line()), "bold" if filing.incident else "dim")
+        if self.proposal.watches:
+            text.append(
+                f"\nVerification will watch {inert(self.proposal.target.describe())}", "dim"
+            )
         return text
 
     @while_on_stack  # the watch outlives a closed screen
@@ -179,7 +168,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
         if action in ("apply", "dry_run"):
             return self.stage == "confirm"
         if action == "undo":
-            return self.stage == "done" and self.undo_action is not None
+            return self.stage == "done" and self.undo is not None
         return True
 
     def action_close(self) -> None:
@@ -213,43 +202,37 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
         finally:
             self.mlapp.applying -= 1
 
+    def _stopped(self, text: str) -> None:
+        self.stage = "done"
+        self._status(Text(text, style="bold red"))
+        self._keys("esc close")
+        self.refresh_bindings()
+
     async def _apply_and_watch(self) -> None:
         space = self.mlapp.workspace
         assert space is not None
-        incident = self.filing.incident
-        executor = Executor(space.ctx, space.audit, incident=incident)
         try:
-            report = await executor.run(
-                self.action_, self.plan, on_wait=lambda text: self._status(Text(text, "yellow"))
+            applied = await mitigation.apply(
+                space, self.proposal, on_wait=lambda text: self._status(Text(text, "yellow"))
             )
-        except AuditError as exc:
-            self.stage = "done"
-            self._status(Text(f"NOT RUN: {inert(exc)}", style="bold red"))
-            self._keys("esc close")
-            self.refresh_bindings()
+        except mitigation.MitigationStopped as exc:
+            self._stopped(
+                f"NOT RUN: {inert(exc)}" if exc.stop is mitigation.Stop.AUDIT else inert(exc)
+            )
             return
-        except ReadOnlyError as exc:
-            self.stage = "done"
-            self._status(Text(inert(exc), style="bold red"))
-            self._keys("esc close")
-            self.refresh_bindings()
-            return
-        self.report = report
-        await space.action_done(incident, report)
+        report = self.report = applied.report
         self.mlapp.action_finished(report)
         if self.on_report is not None:
             self.on_report(report)
-        style = {
-            Outcome.APPLIED: "bold green",
-            Outcome.REFUSED: "bold red",
-            Outcome.CONFLICT: "bold red",
-            Outcome.FAILED: "bold red",
-        }.get(report.outcome, "")
+        result = applied.result
+        style = "bold green" if result is mitigation.Result.APPLIED else "bold red"
         lines = Text(inert(report.message), style=style)
+        if result is mitigation.Result.UNCONFIRMED:
+            lines.append(f"\n{mitigation.UNCONFIRMED}", style="bold red")
         if report.audit_warning:
             lines.append(f"\nWARNING: {inert(report.audit_warning)}", style="bold red")
-        if report.outcome is not Outcome.APPLIED or not self.plan.watch_sli:
-            await self._offer_undo(report)
+        if not applied.watches:
+            self.undo = await mitigation.undo_of(applied)
             self.stage = "done"
             self._status(lines)
             self._done_keys()
@@ -257,7 +240,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
         self.stage = "watching"
         self.refresh_bindings()
         self._keys("watching the SLI… esc hides this (the watch goes on)")
-        sli = self.target.sli
+        sli = self.proposal.target.sli
 
         def progress(value: float | None, elapsed: float, total: float) -> None:
             shown = "no data" if value is None else f"{value:.4g}"
@@ -265,12 +248,10 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
             status.append(f"\nWatching {inert(sli)}: {shown}  ({elapsed:.0f}s of {total:g}s)")
             self._status(status)
 
-        recovery, warning = await space.verify(
-            executor, self.action_, report, incident, self.target, on_read=progress
-        )
-        self.recovery = recovery
-        if warning:
-            lines.append(f"\n{inert(warning)}", style="red")
+        verdict = await mitigation.watch(space, applied, on_read=progress)
+        recovery = self.recovery = verdict.recovery
+        if verdict.warning:
+            lines.append(f"\n{inert(verdict.warning)}", style="red")
         lines.append(
             "\n" + inert(recovery.line()), style="bold green" if recovery.recovered else "bold red"
         )
@@ -279,44 +260,33 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
             severity="information" if recovery.recovered else "error",
             timeout=15,
         )
-        if not recovery.recovered:
-            await self._offer_undo(report)
+        self.undo = verdict.undo
         self.stage = "done"
-        if not on_stack(self) and self.undo_action is not None and self.undo_plan is not None:
+        if not on_stack(self) and self.undo is not None:
             # The responder closed this screen while it watched: bring the undo back.
             self.mlapp.push_screen(self._undo_screen())
-        if self.undo_plan is not None:
-            lines.append(f"\nUndo plan: {inert(self.undo_plan.summary())}", style="bold")
+        if self.undo is not None:
+            lines.append(f"\nUndo plan: {inert(self.undo[1].summary())}", style="bold")
         self._status(lines)
         self._done_keys()
 
-    async def _offer_undo(self, report: Report) -> None:
-        if report.outcome is not Outcome.APPLIED:
-            return
-        undo = self.action_.undo(self.plan, report.result)
-        if undo is None:
-            return
-        try:
-            self.undo_plan = await undo.plan()
-            self.undo_action = undo
-        except (ActionError, AdapterError):
-            self.undo_action = None
-
     @while_on_stack
     def _done_keys(self) -> None:
-        self._keys("u undo · esc close" if self.undo_action is not None else "esc close")
+        self._keys("u undo · esc close" if self.undo is not None else "esc close")
         self.refresh_bindings()
 
     def action_undo(self) -> None:
-        if self.undo_action is None or self.undo_plan is None:
+        if self.undo is None:
             return
         self.dismiss(None)
         self.mlapp.push_screen(self._undo_screen())
 
     def _undo_screen(self) -> ActionScreen:
         """The undo's plan, filed and judged as the action it undoes."""
-        assert self.undo_action is not None and self.undo_plan is not None
-        return ActionScreen(self.undo_action, self.undo_plan, self.filing, self.target)
+        assert self.undo is not None
+        action, plan = self.undo
+        undo = replace(self.proposal, action=action, plan=plan, watches=plan.watch_sli, settled=())
+        return ActionScreen(undo)
 
 
 class SilenceScreen(SaysWorkFailures, ModalScreen[None]):

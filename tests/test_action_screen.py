@@ -105,8 +105,8 @@ async def test_not_recovered_offers_the_undo_plan(tmp_path: Path) -> None:
         await pilot.press("y")
         await until(pilot, lambda: screen.stage == "done", "the verdict")
         assert screen.recovery is not None and not screen.recovery.recovered
-        assert screen.undo_plan is not None
-        assert screen.undo_plan.summary() == "fraud-detector@champion: v3 → v4"
+        assert screen.undo is not None
+        assert screen.undo[1].summary() == "fraud-detector@champion: v3 → v4"
         await pilot.press("u")
         undo = await until(
             pilot,

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from textual.screen import Screen
 
-from console.actions.kinds import build_action
 from console.actions.origin import Origin
 from console.config.loader import load_text
 from console.config.models import StoreConfig
+from console.mitigation import propose
 from console.triage.catalog import Catalog
 from console.triage.runbook import Runbook
 from console.triage.store import Evidence, Store
@@ -71,10 +71,7 @@ def drift_alert(app: MLConsoleApp) -> Any:
 async def action_screen(app: MLConsoleApp) -> Screen[Any]:
     space = app.workspace
     assert space is not None
-    action = build_action(space.ctx, "rollback", {"model": "fraud-detector"})
-    plan = await action.plan()
-    filing = await asyncio.to_thread(space.filing, plan.model, Origin())
-    return ActionScreen(action, plan, filing, space.watch_target(filing, Origin()))
+    return ActionScreen(await propose(space, "rollback", {"model": "fraud-detector"}, Origin()))
 
 
 async def runbook_screen(app: MLConsoleApp) -> Screen[Any]:

@@ -12,6 +12,6 @@ started it::
             ->  result, audited  ->  the lock is released
             ->  watch the SLI: recovered or not, audited; if not, the undo plan
 
-Nothing here knows Textual; the screens and the CLI drive
-:class:`console.actions.executor.Executor`.
+Nothing here knows Textual; every front end drives
+:class:`console.actions.executor.Executor` through :mod:`console.mitigation`.
 """

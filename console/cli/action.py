@@ -22,15 +22,18 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.cli.common import ExitCode, config_for
 from console.durations import SILENCE_RANGE
 from console.text import inert
+
+if TYPE_CHECKING:
+    from console.mitigation import Applied, Proposal
+    from console.workspace import Workspace
 
 COMMON_EPILOG = (
     "Exit codes: 0 applied (and recovered) or dry run, 1 applied but not recovered "
@@ -226,15 +229,28 @@ def _say(args: argparse.Namespace, text: str) -> None:
     print(inert(text, multiline=True), file=sys.stderr if args.json else sys.stdout, flush=True)
 
 
+STOP_CODES = {
+    "refused": ExitCode.REFUSED,
+    "cannot plan": ExitCode.USAGE,
+    "unreachable": ExitCode.UNREACHABLE,
+    "audit": ExitCode.AUDIT,
+}
+"""Each way the flow stops (:class:`console.mitigation.Stop`), as the exit code."""
+
+RESULT_CODES = {
+    "refused": ExitCode.REFUSED,
+    "conflict": ExitCode.REFUSED,
+    "failed": ExitCode.UNREACHABLE,
+    "unconfirmed": ExitCode.UNREACHABLE,
+}
+"""Each result that is not a success (:class:`console.mitigation.Result`), as the
+exit code."""
+
+
 async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping[str, Any]) -> int:
-    from adapters.base import AdapterError
-    from console.actions.contracts import ActionError, ReadOnlyError
-    from console.actions.executor import Executor, Outcome
-    from console.actions.kinds import build_action
+    from console import mitigation
     from console.actions.origin import Origin
-    from console.actions.reconcile import reconcile_in_doubt
     from console.audit.chain import AuditError
-    from console.incidents.model import IncidentError
     from console.workspace import open_workspace
 
     try:
@@ -242,126 +258,122 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
     except AuditError as exc:
         print(f"mlconsole {args.command}: nothing was run: {inert(exc)}", file=sys.stderr)
         return ExitCode.AUDIT
-    ctx, audit = space.ctx, space.audit
     try:
-        for settled in await reconcile_in_doubt(ctx, audit):
-            print(
-                f"mlconsole: an earlier action was in doubt: {inert(settled.line())}",
-                file=sys.stderr,
-            )
+        # ``runbook run`` passes the origin of its walk: the alert it triages.
+        origin = getattr(args, "origin", None) or Origin(incident=args.incident)
         try:
-            action = build_action(ctx, name, params)
-            if name == "rollback":
-                await space.observe_registry()
-            plan = await action.plan()
-        except ReadOnlyError as exc:
-            print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
-            return ExitCode.REFUSED
-        except ActionError as exc:
-            print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
-            return ExitCode.USAGE
-        except AdapterError as exc:
-            print(f"mlconsole {args.command}: cannot plan: {inert(exc)}", file=sys.stderr)
-            return ExitCode.UNREACHABLE
-        _say(args, f"Plan ({action.title}, as {inert(ctx.actor)}):")
-        for line in plan.lines():
-            _say(args, f"  {inert(line)}")
-        try:
-            # ``runbook run`` passes the origin of its walk: the alert it triages.
-            origin = getattr(args, "origin", None) or Origin(incident=args.incident)
-            filing = space.filing(plan.model, origin)
-        except IncidentError as exc:
-            print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
-            return ExitCode.USAGE
-        incident = filing.incident
-        _say(args, filing.line())
-        watches = plan.watch_sli and not getattr(args, "no_verify", False)
-        target = space.watch_target(filing, origin)
-        if watches:
-            _say(args, f"Verification will watch {target.describe()}.")
-        filed = {"incident": incident, "filed": filing.line()}
-        if watches:
-            filed["watch"] = target.describe()
-        executor = Executor(ctx, audit, incident=incident)
-        if args.dry_run:
-            report = await executor.run(action, plan, dry_run=True)
-            _finish(args, {**report.as_dict(), **filed}, report.message)
-            return ExitCode.OK
-        if not args.yes:
-            if not sys.stdin.isatty():
-                print(
-                    f"mlconsole {args.command}: not confirmed: pass --yes to apply without a "
-                    "terminal (or --dry-run to only see the plan)",
-                    file=sys.stderr,
-                )
-                return ExitCode.USAGE
-            answer = input("Apply this plan? [y/N] ").strip().lower()
-            if answer not in ("y", "yes"):
-                print("Not applied.")
-                return ExitCode.REFUSED
-        try:
-            report = await executor.run(
-                action,
-                plan,
-                on_wait=lambda text: _say(args, text),
-                unattended=bool(args.yes),  # --yes, and runbook run's --answer STEP=confirm
+            proposal = await mitigation.propose(
+                space,
+                name,
+                params,
+                origin,
+                verify=not getattr(args, "no_verify", False),
+                reconcile=True,
             )
-        except AuditError as exc:
-            print(f"mlconsole {args.command}: nothing was run: {inert(exc)}", file=sys.stderr)
-            return ExitCode.AUDIT
-        out = {**report.as_dict(), **filed}
-        await space.action_done(incident, report)
-        if report.audit_warning:
-            print(
-                f"mlconsole {args.command}: WARNING: {inert(report.audit_warning)}", file=sys.stderr
-            )
-        if report.outcome in (Outcome.REFUSED, Outcome.CONFLICT):
-            _finish(args, out, report.message, stream=sys.stderr)
-            return ExitCode.REFUSED
-        if report.outcome is Outcome.FAILED:
-            _finish(args, out, report.message, stream=sys.stderr)
-            return ExitCode.UNREACHABLE
-        _say(args, report.message)
-        if not report.confirmed:
-            _finish(
-                args,
-                out,
-                "the state read back is not the planned one: look before acting again",
-                stream=sys.stderr,
-            )
-            return ExitCode.UNREACHABLE
-        if not watches:
-            _finish(args, out, None)
-            return ExitCode.OK
-        window = config.actions.verify.window
-        if target.problem is None:
-            _say(args, f"Watching {target.sli} of {plan.model} for up to {window:g}s…")
-
-        def progress(value: float | None, elapsed: float, total: float) -> None:
-            shown = "no data" if value is None else f"{value:.4g}"
-            _say(args, f"  {elapsed:5.0f}s / {total:g}s  {shown}")
-
-        recovery, warning = await space.verify(
-            executor, action, report, incident, target, on_read=progress
-        )
-        if warning:
-            print(f"mlconsole {args.command}: WARNING: {inert(warning)}", file=sys.stderr)
-        out["recovery"] = recovery.as_dict()
-        if recovery.recovered:
-            _finish(args, out, recovery.line())
-            return ExitCode.OK
-        undo = action.undo(plan, report.result)
-        lines = [recovery.line()]
-        if undo is not None:
-            with contextlib.suppress(AdapterError, ActionError):
-                undo_plan = await undo.plan()
-                out["undo_plan"] = undo_plan.as_dict()
-                lines.append(f"Undo plan: {undo_plan.summary()}")
-                lines.append(f"  run: {undo_command(undo_plan)}")
-        _finish(args, out, "\n".join(lines))
-        return ExitCode.NOT_RECOVERED
+            applied = await _confirm_and_apply(args, space, proposal)
+        except mitigation.MitigationStopped as exc:
+            print(f"mlconsole {args.command}: {inert(exc)}", file=sys.stderr)
+            return STOP_CODES[exc.stop.value]
+        if isinstance(applied, int):
+            return applied
+        return await _after(args, space, applied)
     finally:
         await space.close()
+
+
+async def _confirm_and_apply(args: argparse.Namespace, space: Any, proposal: Any) -> Any:
+    """Say the plan, ask (or take ``--yes``), and apply it: the applied mitigation, or
+    the exit code when it stops here."""
+    from console import mitigation
+
+    for settled in proposal.settled:
+        print(
+            f"mlconsole: an earlier action was in doubt: {inert(settled.line())}",
+            file=sys.stderr,
+        )
+    plan = proposal.plan
+    _say(args, f"Plan ({proposal.action.title}, as {inert(space.ctx.actor)}):")
+    for line in plan.lines():
+        _say(args, f"  {inert(line)}")
+    _say(args, proposal.filing.line())
+    if proposal.watches:
+        _say(args, f"Verification will watch {proposal.target.describe()}.")
+    if args.dry_run:
+        applied = await mitigation.apply(space, proposal, dry_run=True)
+        _finish(args, {**applied.report.as_dict(), **_filed(proposal)}, applied.report.message)
+        return ExitCode.OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(
+                f"mlconsole {args.command}: not confirmed: pass --yes to apply without a "
+                "terminal (or --dry-run to only see the plan)",
+                file=sys.stderr,
+            )
+            return ExitCode.USAGE
+        answer = input("Apply this plan? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("Not applied.")
+            return ExitCode.REFUSED
+    return await mitigation.apply(
+        space,
+        proposal,
+        on_wait=lambda text: _say(args, text),
+        unattended=bool(args.yes),  # --yes, and runbook run's --answer STEP=confirm
+    )
+
+
+def _filed(proposal: Proposal) -> dict[str, Any]:
+    filed = {"incident": proposal.filing.incident, "filed": proposal.filing.line()}
+    if proposal.watches:
+        filed["watch"] = proposal.target.describe()
+    return filed
+
+
+async def _after(args: argparse.Namespace, space: Workspace, applied: Applied) -> int:
+    """What an applied mitigation came to: its result, and the SLI's verdict."""
+    from console import mitigation
+
+    report, proposal = applied.report, applied.proposal
+    out = {**report.as_dict(), **_filed(proposal)}
+    if report.audit_warning:
+        print(f"mlconsole {args.command}: WARNING: {inert(report.audit_warning)}", file=sys.stderr)
+    result = applied.result
+    if result is mitigation.Result.UNCONFIRMED:
+        _say(args, report.message)
+        _finish(args, out, mitigation.UNCONFIRMED, stream=sys.stderr)
+        return RESULT_CODES[result.value]
+    if result.value in RESULT_CODES:
+        _finish(args, out, report.message, stream=sys.stderr)
+        return RESULT_CODES[result.value]
+    _say(args, report.message)
+    if not applied.watches:
+        _finish(args, out, None)
+        return ExitCode.OK
+    window = space.ctx.config.actions.verify.window
+    if proposal.target.problem is None:
+        _say(
+            args, f"Watching {proposal.target.sli} of {proposal.plan.model} for up to {window:g}s…"
+        )
+
+    def progress(value: float | None, elapsed: float, total: float) -> None:
+        shown = "no data" if value is None else f"{value:.4g}"
+        _say(args, f"  {elapsed:5.0f}s / {total:g}s  {shown}")
+
+    verdict = await mitigation.watch(space, applied, on_read=progress)
+    if verdict.warning:
+        print(f"mlconsole {args.command}: WARNING: {inert(verdict.warning)}", file=sys.stderr)
+    out["recovery"] = verdict.recovery.as_dict()
+    if verdict.recovery.recovered:
+        _finish(args, out, verdict.recovery.line())
+        return ExitCode.OK
+    lines = [verdict.recovery.line()]
+    if verdict.undo is not None:
+        undo_plan = verdict.undo[1]
+        out["undo_plan"] = undo_plan.as_dict()
+        lines.append(f"Undo plan: {undo_plan.summary()}")
+        lines.append(f"  run: {undo_command(undo_plan)}")
+    _finish(args, out, "\n".join(lines))
+    return ExitCode.NOT_RECOVERED
 
 
 def undo_command(plan: Any) -> str:

@@ -1,0 +1,132 @@
+"""One flow for every front end (console.mitigation): the dashboard's keys and the
+action commands take the same steps and judge the outcome the same way. Before,
+each had its own copy, and they had drifted: only the command read the registry
+before planning a rollback, and only the command took an unconfirmed read-back for
+a failure (the dashboard went on to watch the SLI and could say RECOVERED)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console import mitigation
+from console.actions.origin import Origin
+from console.cli.main import main
+from console.config.models import Config, StoreConfig
+from console.sources.alias_history import AliasHistory
+from console.workspace import Workspace, open_workspace_sync
+from screens.action import ActionScreen
+from tests.test_action_screen import SIZE, app_with_fakes
+from tests.test_actions import Alerts, Metrics, Registry, Switch, config
+from tests.waits import until
+
+
+def fakes() -> dict[str, Any]:
+    return {
+        "registry": Registry(),
+        "serving": Switch("serving"),
+        "pipelines": Switch("pipelines"),
+        "alertmanager": Alerts(),
+        "prometheus": Metrics([0.5, 0.2, 0.004, 0.003]),
+    }
+
+
+def command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, adapters: dict[str, Any]
+) -> tuple[Config, list[Workspace]]:
+    """The action commands, on the fakes: their config and the workspaces they open."""
+    cfg = config().model_copy(update={"store": StoreConfig(path=tmp_path / "store.db")})
+    opened: list[Workspace] = []
+
+    async def open_workspace(config: Config, **kwargs: Any) -> Workspace:
+        kwargs.setdefault("actor", "cli@ops")
+        space = open_workspace_sync(config, adapters=adapters, **kwargs)
+        space.owns_adapters = False
+        opened.append(space)
+        return space
+
+    monkeypatch.setattr("console.cli.action.config_for", lambda args: cfg)
+    monkeypatch.setattr("console.workspace.open_workspace", open_workspace)
+    return cfg, opened
+
+
+def champion_seen(space: Workspace) -> object:
+    assert space.history is not None
+    return space.history.deployment("fraud-detector", "champion")
+
+
+async def test_the_keys_read_the_registry_before_a_rollback(tmp_path: Path) -> None:
+    app, _ = app_with_fakes(tmp_path)
+    space = app.workspace
+    assert space is not None and champion_seen(space) is None
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "r")
+        await until(pilot, lambda: isinstance(app.screen, ActionScreen), "the plan")
+        seen = champion_seen(space)
+        assert seen is not None and seen.version == "4"  # type: ignore[attr-defined]
+
+
+def test_the_command_reads_the_registry_before_a_rollback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, opened = command(tmp_path, monkeypatch, fakes())
+    assert main(["rollback", "fraud-detector", "--dry-run"]) == 0
+    assert "fraud-detector@champion: v4 → v3" in capsys.readouterr().out
+    assert opened[0].history is not None
+    history = AliasHistory(opened[0].history.path)  # the command closed its own
+    try:
+        seen = history.deployment("fraud-detector", "champion")
+    finally:
+        history.close()
+    assert seen is not None and seen.version == "4"
+
+
+async def test_the_keys_take_an_unconfirmed_read_back_for_what_it_is(tmp_path: Path) -> None:
+    """The registry goes away between the apply and the read-back: the alias may have
+    moved, or not. Nothing is watched and nothing is called recovered."""
+    app, adapters = app_with_fakes(tmp_path)
+    registry = adapters["registry"]
+    registry.after_set = lambda: setattr(registry, "down", True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "r")
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen, "the plan"
+        )
+        await pilot.press("y")
+        await until(pilot, lambda: screen.stage == "done", "the outcome")
+        assert screen.recovery is None  # no SLI was watched
+        status = str(screen.query_one("#status").render())
+        assert mitigation.UNCONFIRMED in status
+        assert "RECOVERED" not in status.upper().replace("NOT RECOVERED", "")
+
+
+def test_the_command_takes_an_unconfirmed_read_back_for_what_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    adapters = fakes()
+    registry = adapters["registry"]
+    registry.after_set = lambda: setattr(registry, "down", True)
+    command(tmp_path, monkeypatch, adapters)
+    assert main(["rollback", "fraud-detector", "--yes"]) == 3
+    said = capsys.readouterr()
+    assert mitigation.UNCONFIRMED in said.err
+    assert "Watching" not in said.out
+
+
+async def test_one_proposal_is_what_both_front_ends_show(tmp_path: Path) -> None:
+    """The flow's proposal holds what a front end shows before asking: the plan, the
+    incident it is filed under and the SLI that judges it."""
+    cfg = config().model_copy(update={"store": StoreConfig(path=tmp_path / "store.db")})
+    space = open_workspace_sync(cfg, adapters=fakes(), actor="ana@ops")
+    try:
+        proposal = await mitigation.propose(space, "rollback", {"model": "fraud-detector"})
+        assert proposal.plan.summary() == "fraud-detector@champion: v4 → v3"
+        assert proposal.filing.incident is None and proposal.origin == Origin()
+        assert proposal.watches and proposal.target.sli
+        with pytest.raises(mitigation.MitigationStopped) as stopped:
+            await mitigation.propose(space, "rollback", {"model": "no-such-model"})
+        assert stopped.value.stop is mitigation.Stop.CANNOT_PLAN
+    finally:
+        await space.close()
