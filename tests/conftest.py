@@ -11,13 +11,35 @@ import pytest
 # Tests use their own ports, so a demo lab on the default ones can stay up.
 # MLCONSOLE_TEST_PORT_BASE moves them all (base+90, +93, +100, +500, +600, and
 # +1090 to +1500 for the lab tests' own lab), so two checkouts can run their suites
-# side by side when their bases are more than 1,500 apart.
+# side by side when their bases are more than 1,500 apart. Every port must stay below
+# the kernel's ephemeral range (32768 here), which pytest_configure checks.
 _BASE = int(os.environ.get("MLCONSOLE_TEST_PORT_BASE", "28000"))
 TEST_PORTS = (_BASE + 90, _BASE + 93, _BASE + 100, _BASE + 500)
 #: The lab that tests/test_lab_integration.py starts and stops itself.
 LAB_TEST_PORTS = (_BASE + 1090, _BASE + 1093, _BASE + 1100, _BASE + 1500)
 #: The lean MLflow server of the adapter tests.
 MLFLOW_TEST_PORT = _BASE + 600
+
+
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands out to outgoing connections: a server told to listen
+    on one of them can find it taken by any client's connection at that moment."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return range(32768, 61000)
+    return range(low, high + 1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    ephemeral = _ephemeral_ports()
+    if ephemeral.stop - 1 >= _BASE + 90 and ephemeral.start <= _BASE + 1500:
+        raise pytest.UsageError(
+            f"MLCONSOLE_TEST_PORT_BASE={_BASE} puts the test servers' ports ({_BASE + 90}-"
+            f"{_BASE + 1500}) among the kernel's ephemeral ports ({ephemeral.start}-"
+            f"{ephemeral.stop - 1}), where a client's connection can take one first: "
+            f"choose a base below {ephemeral.start - 1500}"
+        )
 
 
 @pytest.fixture(autouse=True)

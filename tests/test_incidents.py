@@ -38,13 +38,8 @@ from console.export.derive import build_document
 from console.export.markdown import to_markdown
 from console.incidents.assembly import timeline
 from console.incidents.book import IncidentBook
-from console.incidents.live import (
-    after_action,
-    impact_event,
-    record_first_breach,
-    sync_alerts,
-    sync_from_source,
-)
+from console.incidents.impact import impact_event
+from console.incidents.live import after_action, record_first_breach, sync_alerts, sync_from_source
 from console.incidents.model import Incident, IncidentError, parse_incident_id, severity_rank
 from console.incidents.timeline import Event, compute_metrics, ordered, seconds_of, utc
 from console.promql import select_series

@@ -30,6 +30,7 @@ from lab import control
 from screens.action import ActionScreen
 from screens.app import create_app
 from tests.httpproxy import FaultProxy
+from tests.waits import until_live
 
 pytestmark = pytest.mark.integration
 
@@ -144,12 +145,7 @@ async def test_rollback_from_the_dashboard_recovers_the_model(
     async with app.run_test(size=(200, 50)) as pilot:
 
         async def until(what: str, probe: Callable[[], Any], deadline: float = DEADLINE) -> Any:
-            end = time.monotonic() + deadline
-            while time.monotonic() < end:
-                if value := probe():
-                    return value
-                await pilot.pause(0.2)
-            pytest.fail(f"{what}: not within {deadline:g}s")
+            return await until_live(pilot, probe, what, deadline)
 
         await until("the registry polled", lambda: MODEL in app.snapshot.deployments)
         await until("the workspace opened", lambda: app.workspace is not None)
@@ -286,9 +282,7 @@ async def test_a_killed_action_is_in_doubt_then_reconciled(
     # The next start shows it in doubt and settles it by reading MLflow.
     app = create_app(load_config(lab_config(lab, tmp_path)), actor="next@start")
     async with app.run_test() as pilot:
-        end = time.monotonic() + 60
-        while not app.reconciled and time.monotonic() < end:
-            await pilot.pause(0.2)
+        await until_live(pilot, lambda: app.reconciled, "the action in doubt settled", 60)
         assert [r.verdict for r in app.reconciled] == [verdict]
         assert f"{MODEL}@champion: v4 → v3" in app.reconciled[0].line()
     log = audit_of(tmp_path)
@@ -436,9 +430,7 @@ async def test_read_only_dashboard_hides_and_refuses_the_keys(lab: Any, tmp_path
     config = load_config(lab_config(lab, tmp_path))
     app = create_app(config, read_only=True)
     async with app.run_test(size=(200, 50)) as pilot:
-        end = time.monotonic() + 60
-        while not app.snapshot.models and time.monotonic() < end:
-            await pilot.pause(0.2)
+        await until_live(pilot, lambda: app.snapshot.models, "the models listed", 60)
         footer_keys = {
             b.binding.action for b in app.screen.active_bindings.values() if b.binding.show
         }
@@ -446,7 +438,8 @@ async def test_read_only_dashboard_hides_and_refuses_the_keys(lab: Any, tmp_path
             assert key not in footer_keys
         for key in ("r", "f", "s", "p"):
             await pilot.press(key)
-            await pilot.pause(0.3)
+            await app.workers.wait_for_complete()  # a plan, had one started
+            await pilot.pause()
             assert not isinstance(app.screen, ActionScreen)
             assert type(app.screen).__name__ == "DashboardScreen"
     assert champion(lab) == "3"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from tests.test_integration_actions import (
     mlconsole,
     wait_for,
 )
+from tests.waits import until_live
 
 pytestmark = pytest.mark.integration
 
@@ -73,12 +73,7 @@ async def test_the_whole_loop_from_page_to_postmortem(lab_clean: Any, tmp_path: 
     async with app.run_test(size=(200, 50)) as pilot:
 
         async def until(what: str, probe: Callable[[], Any], deadline: float = DEADLINE) -> Any:
-            end = time.monotonic() + deadline
-            while time.monotonic() < end:
-                if value := probe():
-                    return value
-                await pilot.pause(0.2)
-            pytest.fail(f"{what}: not within {deadline:g}s")
+            return await until_live(pilot, probe, what, deadline)
 
         # 2. the page opens an incident by itself, and the dashboard shows it
         incident = await until(

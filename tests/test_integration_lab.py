@@ -21,6 +21,7 @@ from console.sources.snapshot import Health
 from lab import control, procs, state
 from screens.app import create_app
 from screens.runbook import RunbookScreen
+from tests.waits import until_live
 
 pytestmark = pytest.mark.integration
 
@@ -102,12 +103,7 @@ def test_status_table_exit_code_and_text(bad_deploy: Any) -> None:
 
 
 async def wait_until(pilot: Any, condition: Any, what: str, deadline: float = DEADLINE) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return
-        await pilot.pause(0.5)
-    pytest.fail(f"timed out waiting for {what}")
+    await until_live(pilot, condition, what, deadline)
 
 
 async def test_dashboard_shows_the_bad_deploy(bad_deploy: Any) -> None:
@@ -120,14 +116,17 @@ async def test_dashboard_shows_the_bad_deploy(bad_deploy: Any) -> None:
             return any(a.name == "ModelErrorBudgetBurn" for a in firing)
 
         await wait_until(pilot, shown, "the burn-rate alert on the dashboard")
-        await pilot.pause(0.2)
         models = app.screen.query_one("#models", DataTable)
+        alerts = app.screen.query_one("#alerts", DataTable)
+
+        def drawn() -> bool:  # the snapshot that has it, painted into both tables
+            names = [str(alerts.get_row_at(i)[1]) for i in range(alerts.row_count)]
+            return models.row_count > 0 and "ModelErrorBudgetBurn" in names
+
+        await wait_until(pilot, drawn, "the alert in the alerts table")
         assert str(models.get_row_at(0)[0]) == MODEL  # worst first
         errors = models.get_cell(MODEL, "error_ratio")
         assert "red" in str(errors.style)  # breach colour
-        alerts = app.screen.query_one("#alerts", DataTable)
-        names = [str(alerts.get_row_at(i)[1]) for i in range(alerts.row_count)]
-        assert "ModelErrorBudgetBurn" in names
         models.move_cursor(row=0)  # the cursor followed its model as rows re-sorted
         await pilot.press("enter")  # open the model's firing alert
         detail = app.screen
@@ -161,10 +160,14 @@ async def test_source_stopped_mid_run_is_down_then_recovers(lab: Any, component:
         procs.stop([lab.processes[component]], timeout=10)
         try:
             await wait_until(pilot, lambda: state_of() is Health.DOWN, f"{component} down")
-            await pilot.pause(2.5)  # let the data age so the header shows it
-            bar = str(app.screen.query_one("#sources").render())
-            assert f"{component} DOWN data" in bar and "old" in bar
-            assert "cannot connect" in bar or "timed out" in bar
+
+            def bar() -> str:
+                return str(app.screen.query_one("#sources").render())
+
+            # The header says how old the last data is once it has aged a second.
+            await wait_until(pilot, lambda: "old" in bar(), f"{component}'s data shown as old")
+            assert f"{component} DOWN data" in bar()
+            assert "cannot connect" in bar() or "timed out" in bar()
             await pilot.press("question_mark")  # the console still takes keys
             await pilot.press("escape")
             assert app.is_running

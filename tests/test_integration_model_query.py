@@ -17,7 +17,8 @@ import pytest
 from adapters.base import AlertRecord, MetricsAdapter, QueryResult, RangeResult
 from console.config.loader import load_config
 from console.incidents.book import IncidentBook
-from console.incidents.live import measure_impact, record_first_breach
+from console.incidents.impact import measure_impact
+from console.incidents.live import record_first_breach
 from console.promql import promql_escape, select_series
 from console.sources.poller import build_adapters
 from tests.test_integration_actions import MODEL, bad_deploy, lab_config, wait_for

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from tests.test_integration_actions import (
     wait_for,
 )
 from tests.test_integration_incident import loop_config
+from tests.waits import until_live
 
 pytestmark = pytest.mark.integration
 __all__ = ["lab_clean"]  # the fixture, used by name
@@ -55,12 +55,7 @@ STALE_MODEL = "model-0004"
 
 
 async def until(pilot: Any, what: str, probe: Callable[[], Any], deadline: float = DEADLINE) -> Any:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if value := probe():
-            return value
-        await pilot.pause(0.2)
-    pytest.fail(f"{what}: not within {deadline:g}s")
+    return await until_live(pilot, probe, what, deadline)
 
 
 async def cli(config: Path, *args: str) -> Any:

@@ -129,7 +129,12 @@ async def test_a_slow_source_never_delays_a_fast_one() -> None:
         await asyncio.wait_for(fast.refreshed.wait(), timeout=10)
         while not slow.in_flight:  # let the slow source's first query start
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)  # give the alerts loop time to publish
+
+        async def alerts_published() -> None:
+            while not (published and poller.snapshot.sources["alertmanager"].last_success):
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(alerts_published(), timeout=10)
         assert poller.snapshot.sources["alertmanager"].last_success is not None
         assert poller.snapshot.sources["prometheus"].last_success is None
         assert published  # the alerts snapshot went out without waiting

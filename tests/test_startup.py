@@ -158,6 +158,7 @@ def test_status_json_imports_no_rendering_library(status_json: tuple[int, str, s
 OTHER_COMMANDS = {
     "console.cli.action",
     "console.cli.audit",
+    "console.cli.export",
     "console.cli.incident",
     "console.cli.runbook",
     "console.cli.lab",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,6 +23,25 @@ async def until(pilot: Any, condition: Callable[[], T], what: str, tries: int = 
             return value
         await pilot.pause()
     pytest.fail(f"never happened: {what}")
+
+
+LIVE_DEADLINE = 150.0
+"""Seconds a condition that waits on a live server (a scrape, a rule evaluation, an
+alert firing) may take before the test fails: a bound on failure, not on speed."""
+
+
+async def until_live(
+    pilot: Any, condition: Callable[[], T], what: str, deadline: float = LIVE_DEADLINE
+) -> T:
+    """Let the app run, one idle turn at a time (each at least 20 ms), until
+    ``condition()`` is true; its value. For what a real server decides when: fails the
+    test, naming ``what``, only when ``deadline`` seconds pass without it."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if value := condition():
+            return value
+        await pilot.pause()
+    pytest.fail(f"never happened within {deadline:g}s: {what}")
 
 
 def screen_lines(app: Any) -> list[str]:

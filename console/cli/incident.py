@@ -17,13 +17,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.cli.common import CommandExit, ExitCode, config_for
 from console.cli.text_table import Column, output_width, render_table
 from console.durations import format_duration
-from console.export.build import export_text
 from console.incidents.records import Records, open_records
 from console.text import inert
 
@@ -32,7 +30,7 @@ if TYPE_CHECKING:
     from console.incidents.model import Incident
 
 
-def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """A store or audit log that fails mid-command (locked, corrupt, unreadable) is
     one line and exit 3, never a traceback."""
     import functools
@@ -74,12 +72,12 @@ def add_incident_parsers(subparsers: Any) -> None:
     listing.add_argument(
         "--no-sync", action="store_true", help="do not read the alerts; show the store as it is"
     )
-    listing.set_defaults(func=_guarded(cmd_list))
+    listing.set_defaults(func=guarded(cmd_list))
 
     show = commands.add_parser("show", help="one incident: its state, metrics and timeline")
     show.add_argument("incident", metavar="INCIDENT", help="incident id, e.g. INC-7 or 7")
     show.add_argument("--json", action="store_true", help="print JSON")
-    show.set_defaults(func=_guarded(cmd_show))
+    show.set_defaults(func=guarded(cmd_show))
 
     opening = commands.add_parser(
         "open",
@@ -87,7 +85,7 @@ def add_incident_parsers(subparsers: Any) -> None:
     )
     opening.add_argument("model", metavar="MODEL")
     opening.add_argument("alertname", metavar="ALERTNAME")
-    opening.set_defaults(func=_guarded(cmd_open))
+    opening.set_defaults(func=guarded(cmd_open))
 
     ack = commands.add_parser(
         "ack",
@@ -97,7 +95,7 @@ def add_incident_parsers(subparsers: Any) -> None:
         "It does not silence anything.",
     )
     ack.add_argument("incident", metavar="INCIDENT")
-    ack.set_defaults(func=_guarded(cmd_ack))
+    ack.set_defaults(func=guarded(cmd_ack))
 
     note = commands.add_parser("note", help="add a note to the incident's timeline")
     note.add_argument("incident", metavar="INCIDENT")
@@ -107,29 +105,12 @@ def add_incident_parsers(subparsers: Any) -> None:
         metavar="TEXT",
         help="the note (start it with 'action:' to make it an action item of the export)",
     )
-    note.set_defaults(func=_guarded(cmd_note))
+    note.set_defaults(func=guarded(cmd_note))
 
     resolve = commands.add_parser("resolve", help="resolve the incident")
     resolve.add_argument("incident", metavar="INCIDENT")
     resolve.add_argument("--comment", default="", help="why it is resolved")
-    resolve.set_defaults(func=_guarded(cmd_resolve))
-
-    export = subparsers.add_parser(
-        "export",
-        help="export an incident's timeline as a postmortem draft (Markdown) or JSON",
-        description="Export an incident: Markdown (a postmortem draft) or JSON following "
-        "a versioned schema. --schema prints that schema.",
-    )
-    export.add_argument("incident", nargs="?", metavar="INCIDENT", help="incident id")
-    export.add_argument(
-        "--format",
-        choices=("md", "json"),
-        default=None,
-        help="md or json (default: from -o's extension, else md)",
-    )
-    export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    export.add_argument("--schema", action="store_true", help="print the JSON schema and exit")
-    export.set_defaults(func=_guarded(cmd_export))
+    resolve.set_defaults(func=guarded(cmd_resolve))
 
 
 @contextmanager
@@ -245,7 +226,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _one(args: argparse.Namespace) -> Iterator[tuple[Records, Incident]]:
+def named_incident(args: argparse.Namespace) -> Iterator[tuple[Records, Incident]]:
     """The records and the incident ``args.incident`` names."""
     from console.incidents.model import IncidentError
 
@@ -261,7 +242,7 @@ def _one(args: argparse.Namespace) -> Iterator[tuple[Records, Incident]]:
 def cmd_show(args: argparse.Namespace) -> int:
     from console.incidents.timeline import compute_metrics, utc
 
-    with _one(args) as (records, incident):
+    with named_incident(args) as (records, incident):
         events = records.timeline(incident)
         metrics = compute_metrics(events)
         if args.json:
@@ -357,7 +338,7 @@ def cmd_open(args: argparse.Namespace) -> int:
 def _move(args: argparse.Namespace, verb: str) -> int:
     from console.incidents.model import IncidentError
 
-    with _one(args) as (records, incident):
+    with named_incident(args) as (records, incident):
         actor = _actor(args, records.config)
         book = records.book
         try:
@@ -386,34 +367,3 @@ def cmd_note(args: argparse.Namespace) -> int:
 
 def cmd_resolve(args: argparse.Namespace) -> int:
     return _move(args, "resolve")
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    if args.schema:
-        from console.export.document import export_schema
-
-        print(json.dumps(export_schema(), indent=2))
-        return ExitCode.OK
-    if not args.incident:
-        print("mlconsole export: name an incident (e.g. INC-7), or --schema", file=sys.stderr)
-        return ExitCode.USAGE
-    fmt = args.format
-    output = Path(args.output) if args.output else None
-    if fmt is None:
-        fmt = "json" if output is not None and output.suffix.lower() == ".json" else "md"
-    with _one(args) as (records, incident):
-        from console.export.files import ExportTargetError
-
-        try:
-            text = export_text(records, incident, fmt, output)
-        except ExportTargetError as exc:
-            print(f"mlconsole export: refused: {inert(exc)}", file=sys.stderr)
-            return ExitCode.USAGE
-        except OSError as exc:
-            print(f"mlconsole export: cannot write {output}: {inert(exc)}", file=sys.stderr)
-            return ExitCode.USAGE
-        if output is None:
-            sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        else:
-            print(f"{incident.id} exported to {output} ({fmt})", file=sys.stderr)
-        return ExitCode.OK

@@ -64,7 +64,8 @@ class _OneCommandParser(_Parser):
 COMMAND_GROUPS: dict[tuple[str, ...], str] = {
     ("rollback", "fallback", "silence", "pipeline"): "console.cli.action:add_action_parsers",
     ("audit",): "console.cli.audit:add_audit_parser",
-    ("incident", "export"): "console.cli.incident:add_incident_parsers",
+    ("incident",): "console.cli.incident:add_incident_parsers",
+    ("export",): "console.cli.export:add_export_parser",
     ("lab",): "console.cli.lab:add_lab_parser",
     ("runbook",): "console.cli.runbook:add_runbook_parser",
 }

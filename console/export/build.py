@@ -43,7 +43,7 @@ def export_document(records: Records, incident: Incident) -> ExportDocument:
     import asyncio
 
     from console.export.derive import build_document
-    from console.incidents.live import impact_event
+    from console.incidents.impact import impact_event
     from console.sources.poller import build_adapters
 
     events = records.timeline(incident)
