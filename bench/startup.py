@@ -64,11 +64,12 @@ Bare().run(headless=True, size=(160, 48))
 
 CHILD_DASHBOARD = """
 import sys, time
-from console.cli.main import parse_args, _resolve_config
+from console.cli.common import config_for
+from console.cli.main import parse_args
 from screens.app import MLConsoleApp, create_app
 
 args = parse_args(["--config", sys.argv[1]])  # as `mlconsole --config PATH` reads it
-config = _resolve_config(args)
+config = config_for(args)
 original = MLConsoleApp.on_ready
 
 def on_ready(self):

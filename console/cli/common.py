@@ -13,8 +13,6 @@ import enum
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from console.text import inert
-
 if TYPE_CHECKING:
     from console.config.models import Config
 
@@ -99,6 +97,8 @@ def config_for(args: argparse.Namespace, explicit: str | None = None) -> Config:
 def print_inert(text: object, file: TextIO | None = None) -> None:
     """Print ``text`` (a line of a command's output that may quote a file or a server)
     made inert, on any terminal encoding: what it cannot encode is escaped."""
+    from console.text import inert  # not on the way to `--version`
+
     stream = sys.stdout if file is None else file
     encoding = getattr(stream, "encoding", None) or "utf-8"
     shown = inert(text).encode(encoding, "backslashreplace").decode(encoding, "replace")
