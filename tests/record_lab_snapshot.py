@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from console.config.loader import load_config
-from console.config.models import find_config
+from console.config.paths import find_config
 from console.sources.poller import Poller, build_adapters
 
 

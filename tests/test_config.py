@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from console.cli.main import main
 from console.config.loader import load_config, load_text
 from console.config.located import ConfigError
-from console.config.models import Config, find_config, parse_duration
+from console.config.models import Config, parse_duration
+from console.config.paths import find_config
 
 GOOD = """\
 sources:

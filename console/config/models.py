@@ -19,9 +19,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from adapters.base import SourceSettings
 
 # Re-exported (``as``): these names have always been importable from here.
-from console.config.paths import ENV_CONFIG as ENV_CONFIG
-from console.config.paths import find_config as find_config
-from console.config.paths import xdg_config_path as xdg_config_path
 from console.durations import DURATION_TEXT, parse_config_duration
 from console.durations import SILENCE_RANGE as SILENCE_RANGE
 from console.durations import format_duration as format_duration
