@@ -42,7 +42,7 @@ from adapters.base import Adapter, AlertRecord, AlertsAdapter, MetricsAdapter
 from console import __version__
 from console.config.models import Config
 from console.keys_first import KeysFirst
-from console.render import model_table
+from console.render import fitting
 from console.sources.poller import Poller, build_adapters, initial_snapshot
 from console.sources.snapshot import Health, Snapshot
 from console.text import inert
@@ -155,7 +155,7 @@ class MLConsoleApp(App[int]):
         #: triage, whether the alerts were complete.
         self._pretriage_seen: tuple[object, object, bool] | None = None
         #: Each reading's widths in the models table, measured where it is made.
-        self.widths = model_table.WidthBook()
+        self.widths = fitting.WidthBook()
         #: When the last key came in (time.monotonic): screens put input first.
         self.last_key_at = -math.inf
         #: The poller's state thread steps aside while a key is answered.

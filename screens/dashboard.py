@@ -18,7 +18,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Header, Input
 
 from adapters.base import AlertRecord, AlertsAdapter
-from console.render import model_table
+from console.render import fitting, model_table
 from console.sources.snapshot import Health, Snapshot
 from console.text import CELL_LIMIT, inert
 from screens.footer import KeysFooter
@@ -55,7 +55,7 @@ class _ModelRow:
 
     key: tuple[object, ...]
     row: LazyRow
-    measure: model_table.RowMeasure
+    measure: fitting.RowMeasure
     widths: dict[model_table.Detail, list[int]] = field(default_factory=dict)
     cells: list[LazyCell] = field(default_factory=list)
     """The table's cell objects (:class:`LazyCell`) for this row."""
@@ -293,8 +293,8 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         Each row's cells are built only when drawn (:class:`LazyRow`); a snapshot
         rebuilds the table only when the rows or the columns change, re-sorts it when
         only the order changes, and otherwise tells the table of the changed cells of
-        the rows in view. The widths that :func:`model_table.fit` needs come from the
-        survey the poller made of the snapshot (:class:`model_table.Survey`), so a
+        the rows in view. The widths that :func:`fitting.fit` needs come from the
+        survey the poller made of the snapshot (:class:`fitting.Survey`), so a
         snapshot costs what is in view; with a filter they are still the whole
         fleet's, so the columns stay where they were while the responder types. For
         a snapshot not surveyed (none made by a poller), they come from every row
@@ -316,9 +316,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
 
         # The table's own width, less its vertical scrollbar: what fits without scrolling.
         room = max(0, (table.size.width or self.size.width) - 2)
-        detail, sizes = model_table.fit_widths(
-            snapshot.slis, make_widths, room, 2 * table.cell_padding
-        )
+        detail, sizes = fitting.fit_widths(snapshot.slis, make_widths, room, 2 * table.cell_padding)
         cols = model_table.columns(snapshot.slis, detail)
         layout = (detail, tuple(sizes), tuple(c.key for c in cols))
         self._model_view = (cols, sizes, detail)
@@ -377,7 +375,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         entry = self._model_cache[model] = _ModelRow(
             key,
             LazyRow(model, self._model_builder(model)),
-            model_table.RowMeasure(model, self.mlapp.widths),
+            fitting.RowMeasure(model, self.mlapp.widths),
         )
         return entry
 
@@ -396,7 +394,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
 
     def _measure_rows(
         self, snapshot: Snapshot, now: float, stale: frozenset[str]
-    ) -> tuple[list[str], list[str], model_table.WidthMaker]:
+    ) -> tuple[list[str], list[str], fitting.WidthMaker]:
         """The rows shown, worst first; those whose inputs changed; and their widths
         at each detail, measured row by row."""
         rows = model_table.ordered(
@@ -405,7 +403,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         cache = self._model_cache
         changed: list[str] = []
         for model in rows:
-            if self._moved(model, model_table.row_key(snapshot, model, now, stale)):
+            if self._moved(model, fitting.row_key(snapshot, model, now, stale)):
                 changed.append(model)
 
         def make_widths(detail: model_table.Detail) -> list[list[int]]:
@@ -425,10 +423,10 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
     def _survey_rows(
         self,
         table: DataTable[object],
-        survey: model_table.Survey,
+        survey: fitting.Survey,
         now: float,
         stale: frozenset[str],
-    ) -> tuple[list[str], list[str], model_table.WidthMaker]:
+    ) -> tuple[list[str], list[str], fitting.WidthMaker]:
         """:meth:`_measure_rows` from the survey: only the rows in view (as drawn
         now, and as they will be) are compared with what they were built from; every
         other row is built afresh when it is next drawn."""
@@ -443,7 +441,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         hidden: str | None = None
         for model in rows:
             if model in in_view:
-                if self._moved(model, model_table.row_key(snapshot, model, now, stale)):
+                if self._moved(model, fitting.row_key(snapshot, model, now, stale)):
                     changed.append(model)
                 continue
             entry = cache.get(model)

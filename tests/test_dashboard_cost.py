@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
-from console.render import model_table
+from console.render import fitting, model_table
 from console.sources.sli import SliReading, SliStatus
 from console.sources.snapshot import Snapshot, SourceHealth
 from screens.app import MLConsoleApp, create_app
@@ -92,6 +92,7 @@ def measured(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return original(sli, reading)
 
     monkeypatch.setattr(model_table, "sli_widths", counting)
+    monkeypatch.setattr(fitting, "sli_widths", counting)  # where the rows are measured
     return names
 
 
@@ -391,7 +392,7 @@ def test_row_widths_measure_what_cells_build(detail: model_table.Detail) -> None
         built = model_table.cells(snap, model, NOW, stale=stale, detail=detail)
         measured = model_table.row_widths(snap, model, NOW, stale=stale, detail=detail)
         assert measured == [cell.cell_len for cell in built], model
-        kept = model_table.RowMeasure(model)
+        kept = fitting.RowMeasure(model)
         # Measured afresh, then again from what it kept, at every detail in turn.
         for _ in range(2):
             for other in model_table.DETAILS:
@@ -405,7 +406,7 @@ def test_a_kept_row_measure_measures_again_only_the_readings_that_changed(
 ) -> None:
     snap = snapshot()
     model = "fraud-detector"
-    kept = model_table.RowMeasure(model)
+    kept = fitting.RowMeasure(model)
     first = kept.widths(snap, NOW, stale=frozenset(), detail=model_table.FULL)
     assert len(measured) == len(snap.slis)
     measured.clear()
@@ -612,9 +613,9 @@ def test_readings_measured_where_they_are_made_are_not_measured_again(
     measured: list[str],
 ) -> None:
     snap = snapshot()
-    book = model_table.WidthBook()
+    book = fitting.WidthBook()
     book.measure(snap)  # as the poller's state thread does with each snapshot
-    rows = {model: model_table.RowMeasure(model, book) for model in snap.models}
+    rows = {model: fitting.RowMeasure(model, book) for model in snap.models}
     for model, row in rows.items():
         got = row.widths(snap, NOW, stale=frozenset(), detail=model_table.FULL)
         assert got == model_table.row_widths(
@@ -627,7 +628,7 @@ def test_readings_measured_where_they_are_made_are_not_measured_again(
     # A reading the book has not seen is measured when asked, once.
     wider = with_value(snap, "recommender", "drift_psi", 123456.0)
     rows["recommender"].widths(wider, NOW, stale=frozenset(), detail=model_table.FULL)
-    model_table.RowMeasure("recommender", book).widths(
+    fitting.RowMeasure("recommender", book).widths(
         wider, NOW, stale=frozenset(), detail=model_table.FULL
     )
     assert measured == ["drift_psi"]
@@ -799,7 +800,7 @@ def test_a_survey_gives_each_columns_widest_cell_as_every_row_would(
 ) -> None:
     snap = odd_world()
     gone = stale if stale is not None else frozenset(s.name for s in snap.slis)
-    book = model_table.WidthBook()
+    book = fitting.WidthBook()
     book.measure(snap)  # as the poller's state thread does
     survey = book.survey_of(snap)
     assert survey is not None and survey.order == tuple(model_table.ordered(snap, snap.models))

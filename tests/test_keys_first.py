@@ -10,7 +10,7 @@ from dataclasses import replace
 from textual import events
 
 from console.keys_first import HOLD_LIMIT, PIECE, KeysFirst, in_pieces
-from console.render import model_table
+from console.render import fitting
 from console.sources.poller import Poller
 from console.sources.snapshot import Health, Snapshot, SourceHealth
 from screens.app import create_app
@@ -78,7 +78,7 @@ async def test_the_state_thread_gives_way_between_pieces_of_a_big_refresh() -> N
     poller = Poller(
         CONFIG, {"prometheus": ScriptedMetrics(values), "alertmanager": ScriptedAlerts(())}
     )
-    book = model_table.WidthBook()
+    book = fitting.WidthBook()
     where: list[str] = []
 
     def give_way() -> None:
@@ -150,7 +150,7 @@ async def test_widths_asked_while_the_state_thread_gives_way_do_not_break_its_su
         CONFIG, {"prometheus": ScriptedMetrics(values), "alertmanager": ScriptedAlerts(())}
     )
     first = await poller.refresh_once()
-    book = model_table.WidthBook()
+    book = fitting.WidthBook()
     sli = first.slis[0]
     asked: list[int] = []
 

@@ -406,10 +406,10 @@ async def test_a_switch_is_read_as_soon_as_the_first_models_are_known() -> None:
 async def test_answers_are_applied_in_the_state_thread_and_measured_there() -> None:
     import threading
 
-    from console.render import model_table
+    from console.render import fitting, model_table
 
     loop_thread = threading.current_thread()
-    book = model_table.WidthBook()
+    book = fitting.WidthBook()
     built_in: list[tuple[threading.Thread, int]] = []
 
     def on_built(snap: Any) -> None:

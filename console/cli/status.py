@@ -40,7 +40,7 @@ def render_slis(snapshot: Snapshot, config: Config, now: float, console: Console
     from rich.table import Table
     from rich.text import Text
 
-    from console.render import model_table
+    from console.render import fitting, model_table
     from console.render.model_table import stale_slis
 
     stale = stale_slis(snapshot, config, now)
@@ -49,7 +49,7 @@ def render_slis(snapshot: Snapshot, config: Config, now: float, console: Console
     def make_rows(detail: Detail) -> list[list[Text]]:
         return [model_table.cells(snapshot, m, now, stale=stale, detail=detail) for m in models]
 
-    detail, sizes = model_table.fit(snapshot.slis, make_rows, console.width, STATUS_PADDING)
+    detail, sizes = fitting.fit(snapshot.slis, make_rows, console.width, STATUS_PADDING)
     cols = model_table.columns(snapshot.slis, detail)
     rows = make_rows(detail)
     first_sli = len(cols) - len(snapshot.slis)
