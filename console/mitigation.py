@@ -1,8 +1,9 @@
 """The one flow every mitigation takes, whoever starts it: the dashboard's keys, a
 runbook's action step, or an action command.
 
-    propose()  reconcile what is in doubt (a command; the dashboard does it at start),
-               read the registry's aliases before a rollback, plan, decide the
+    settle()   actions left in doubt by a console that died, settled first (a
+               command; the dashboard settles them when it opens its audit log)
+    propose()  read the registry's aliases before a rollback, plan, decide the
                incident it is filed under and the SLI that judges it
     (the front end shows the proposal and asks)
     apply()    the executor's lock, audited intent, compare, apply, read back and
@@ -72,8 +73,16 @@ class Proposal:
     watches: bool
     """Whether the SLI is watched after it applies (the plan asks, and not
     ``--no-verify``)."""
-    settled: tuple[Reconciliation, ...] = ()
-    """Earlier actions found in doubt and settled before this one was planned."""
+
+
+async def settle(space: Workspace) -> list[Reconciliation]:
+    """Settle the actions left in doubt (an intent with no result: a console died
+    mid-action) by reading the world, each verdict audited; what was settled. Before a
+    command plans, so what it says of them is said even if the plan then fails."""
+    try:
+        return await reconcile_in_doubt(space.ctx, space.audit)
+    except AuditError as exc:
+        raise MitigationStopped(Stop.AUDIT, f"nothing was run: {exc}") from exc
 
 
 async def propose(
@@ -83,18 +92,12 @@ async def propose(
     origin: Origin | None = None,
     *,
     verify: bool = True,
-    reconcile: bool = False,
 ) -> Proposal:
-    """Plan ``name`` with ``params`` and decide its filing and its SLI. ``reconcile``
-    settles actions in doubt first (a command does; the dashboard settles them when it
-    opens its audit log)."""
+    """Plan ``name`` with ``params`` and decide its filing and its SLI."""
     ctx = space.ctx
     if ctx.read_only:
         raise MitigationStopped(Stop.REFUSED, "read-only mode: mitigations are disabled")
-    settled: tuple[Reconciliation, ...] = ()
     try:
-        if reconcile:
-            settled = tuple(await reconcile_in_doubt(ctx, space.audit))
         action = build_action(ctx, name, params)
         if action.name == "rollback":
             # What the registry holds now, in the alias history a rollback reads.
@@ -117,7 +120,6 @@ async def propose(
         filing,
         space.watch_target(filing, origin),
         watches=plan.watch_sli and verify,
-        settled=settled,
     )
 
 
@@ -218,8 +220,9 @@ async def watch(
 
 async def undo_of(applied: Applied) -> tuple[Action, Plan] | None:
     """The action that puts back what ``applied`` changed, planned now; None when it
-    changed nothing or its undo cannot be planned."""
-    if applied.report.outcome is not Outcome.APPLIED:
+    changed nothing, when what it changed could not be read back (an undo planned on
+    a state nobody knows could be the wrong one), or when its undo cannot be planned."""
+    if applied.result is not Result.APPLIED:
         return None
     undo = applied.proposal.action.undo(applied.proposal.plan, applied.report.result)
     if undo is None:

@@ -199,6 +199,12 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
     async def _apply(self) -> None:
         try:
             await self._apply_and_watch()
+        except Exception as exc:
+            # Said by the app as a failed worker; this screen must not stay "applying"
+            # (its Esc would refuse to close it forever).
+            if self.stage in ("applying", "watching"):
+                self._stopped(f"FAILED: {inert(exc.__class__.__name__)}: {inert(exc)}")
+            raise
         finally:
             self.mlapp.applying -= 1
 
@@ -285,7 +291,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
         """The undo's plan, filed and judged as the action it undoes."""
         assert self.undo is not None
         action, plan = self.undo
-        undo = replace(self.proposal, action=action, plan=plan, watches=plan.watch_sli, settled=())
+        undo = replace(self.proposal, action=action, plan=plan, watches=plan.watch_sli)
         return ActionScreen(undo)
 
 

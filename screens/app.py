@@ -98,6 +98,10 @@ def watch_keys(keys_first: KeysFirst, driver: Driver) -> None:
     driver.send_message = announce  # type: ignore[method-assign]
 
 
+REPEAT_QUIET = 30.0
+"""Seconds in which the same background failure is said once."""
+
+
 class MLConsoleApp(App[int]):
     """mlconsole's terminal UI."""
 
@@ -149,6 +153,8 @@ class MLConsoleApp(App[int]):
         self.applying = 0
         #: Background work that failed (when, what and why), newest last.
         self.work_failures: deque[tuple[float, str]] = deque(maxlen=100)
+        #: Each failure said, when it was last said and how often it came since.
+        self._failures_said: dict[str, tuple[float, int]] = {}
         self._quit_asked_at = -1e9
         self._pretriaged: set[tuple[str, float]] = set()
         #: What the last snapshot pre-triage looked through held: its alerts, the
@@ -208,11 +214,24 @@ class MLConsoleApp(App[int]):
             self.on_work_failed(failed)
 
     def on_work_failed(self, message: WorkFailed) -> None:
-        """A worker failed, the app's or a screen's (:mod:`screens.work`): said on
-        screen and kept in :attr:`work_failures`, never dropped."""
+        """A worker failed, the app's or a screen's (:mod:`screens.work`): kept in
+        :attr:`work_failures`, never dropped, and said on screen. The same failure again
+        within :data:`REPEAT_QUIET` seconds is kept and counted, not said again: a store
+        that fails fails every worker that touches it (500 of them in a page of 500
+        alerts), and one toast says it."""
         error = f"{message.name}: {message.error}"
+        now = time.monotonic()
         self.work_failures.append((time.time(), error))
         self.log.error(f"worker failed: {error}")
+        said_at, repeats = self._failures_said.get(error, (-math.inf, 0))
+        if now - said_at < REPEAT_QUIET:
+            self._failures_said[error] = (said_at, repeats + 1)
+            return
+        if len(self._failures_said) > 1000:
+            self._failures_said.clear()
+        self._failures_said[error] = (now, 0)
+        if repeats:
+            error += f" (again; {repeats} more since it was last said)"
         self.notify(error, title="Background work failed", severity="error", timeout=15)
 
     def on_mount(self) -> None:

@@ -210,15 +210,17 @@ def export_incident(app: MLConsoleApp, incident: Incident) -> None:
             records = open_records(app.config)
             try:
                 paths = export_files(records, records.book.get(incident.number), directory)
+                left_out = records.audit_problem
             finally:
                 records.close()
         except Exception as exc:  # any failure is said; the console stays up
             app.call_from_thread(app.notify, f"Export failed: {exc}", severity="error")
             return
+        said = f"{incident.id} exported: " + ", ".join(str(p) for p in paths)
+        if left_out:
+            said += f"; the audit log cannot be read ({left_out})"
         app.call_from_thread(
-            app.notify,
-            f"{incident.id} exported: " + ", ".join(str(p) for p in paths),
-            timeout=10,
+            app.notify, said, severity="warning" if left_out else "information", timeout=10
         )
 
     app.notify(f"Exporting {incident.id}…", timeout=2)
@@ -300,6 +302,8 @@ class IncidentScreen(SaysWorkFailures, Screen[None]):
         self._loading = False
         self._again = False
         self._looked = False
+        #: Why the audit log is left out of the timeline, once said.
+        self._left_out: str | None = None
 
     @property
     def mlapp(self) -> MLConsoleApp:
@@ -358,11 +362,17 @@ class IncidentScreen(SaysWorkFailures, Screen[None]):
             try:
                 incident = records.book.get(self.number)
                 events = records.timeline(incident)
+                left_out = records.audit_problem
             finally:
                 records.close()
         except Exception as exc:  # shown, never a crash: the console stays up
             self.app.call_from_thread(self._failed, str(exc))
             return
+        if left_out and left_out != self._left_out:  # said once, not every read
+            self._left_out = left_out
+            self.app.call_from_thread(
+                self.app.notify, f"The audit log cannot be read: {left_out}", severity="warning"
+            )
         self.app.call_from_thread(self._show, incident, events)
 
     @while_on_stack  # the answer of a read for a screen popped since

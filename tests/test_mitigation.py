@@ -6,12 +6,17 @@ a failure (the dashboard went on to watch the SLI and could say RECOVERED)."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from console import mitigation
+from console.actions.kinds import build_action
 from console.actions.origin import Origin
 from console.cli.main import main
 from console.config.models import Config, StoreConfig
@@ -97,6 +102,7 @@ async def test_the_keys_take_an_unconfirmed_read_back_for_what_it_is(tmp_path: P
         await pilot.press("y")
         await until(pilot, lambda: screen.stage == "done", "the outcome")
         assert screen.recovery is None  # no SLI was watched
+        assert screen.undo is None  # nor an undo planned on a state nobody read back
         status = str(screen.query_one("#status").render())
         assert mitigation.UNCONFIRMED in status
         assert "RECOVERED" not in status.upper().replace("NOT RECOVERED", "")
@@ -130,3 +136,31 @@ async def test_one_proposal_is_what_both_front_ends_show(tmp_path: Path) -> None
         assert stopped.value.stop is mitigation.Stop.CANNOT_PLAN
     finally:
         await space.close()
+
+
+def test_the_command_says_what_was_in_doubt_even_when_its_plan_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A console died between a rollback's intent and its result. The next command
+    settles it before planning, and says so, even when its own plan then fails."""
+    adapters = fakes()
+    cfg, _ = command(tmp_path, monkeypatch, adapters)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    space = open_workspace_sync(cfg, adapters=adapters, actor="gone@ops")
+    try:
+        plan = asyncio.run(build_action(space.ctx, "rollback", {"model": "fraud-detector"}).plan())
+        space.audit.append(
+            "intent",
+            actor="gone@ops",
+            action="rollback",
+            params=plan.params,
+            plan=plan.as_dict(),
+            process={"host": socket.gethostname(), "pid": dead.pid},
+        )
+    finally:
+        asyncio.run(space.close())
+    assert main(["rollback", "no-such-model", "--yes"]) == 2
+    said = capsys.readouterr().err
+    assert "an earlier action was in doubt" in said and "not applied" in said
+    assert "no-such-model" in said

@@ -93,3 +93,23 @@ async def test_a_store_write_that_fails_unexpectedly_is_said(
         await until(pilot, lambda: app.incidents.open_incidents(), "the next write works")
         assert [i.alertname for i in app.incidents.open_incidents()] == ["ModelErrorBudgetBurn"]
         assert len(app.work_failures) == 1
+
+
+async def test_the_same_failure_again_is_kept_and_counted_not_said_again(tmp_path: Path) -> None:
+    """A store that fails fails every worker that touches it: a page of 500 alerts would
+    be 500 toasts. Each is kept; the same one is said once in REPEAT_QUIET seconds."""
+    from screens.app import REPEAT_QUIET
+    from screens.work import WorkFailed
+
+    app = app_with_store(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(5):
+            app.post_message(WorkFailed("pre-triage", OSError("database is locked")))
+        app.post_message(WorkFailed("export", OSError("disk full")))
+        await until(pilot, lambda: len(app.work_failures) == 6, "every failure kept")
+        said = [line for line in shown(app) if "Background work failed" in line]
+        assert said == [
+            "Background work failed: pre-triage: database is locked",
+            "Background work failed: export: disk full",
+        ]
+        assert REPEAT_QUIET >= 10

@@ -262,13 +262,13 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
         # ``runbook run`` passes the origin of its walk: the alert it triages.
         origin = getattr(args, "origin", None) or Origin(incident=args.incident)
         try:
+            for settled in await mitigation.settle(space):
+                print(
+                    f"mlconsole: an earlier action was in doubt: {inert(settled.line())}",
+                    file=sys.stderr,
+                )
             proposal = await mitigation.propose(
-                space,
-                name,
-                params,
-                origin,
-                verify=not getattr(args, "no_verify", False),
-                reconcile=True,
+                space, name, params, origin, verify=not getattr(args, "no_verify", False)
             )
             applied = await _confirm_and_apply(args, space, proposal)
         except mitigation.MitigationStopped as exc:
@@ -286,11 +286,6 @@ async def _confirm_and_apply(args: argparse.Namespace, space: Any, proposal: Any
     the exit code when it stops here."""
     from console import mitigation
 
-    for settled in proposal.settled:
-        print(
-            f"mlconsole: an earlier action was in doubt: {inert(settled.line())}",
-            file=sys.stderr,
-        )
     plan = proposal.plan
     _say(args, f"Plan ({proposal.action.title}, as {inert(space.ctx.actor)}):")
     for line in plan.lines():

@@ -105,8 +105,13 @@ def print_inert(text: object, file: TextIO | None = None) -> None:
     print(shown, file=stream)
 
 
-PACKAGES = ("console", "adapters", "screens", "lab", "runbooks")
-"""mlconsole's top-level import names: generic, so another distribution may have one."""
+PACKAGES = ("adapters", "screens", "lab", "runbooks")
+"""mlconsole's top-level import names besides ``console``: generic, so another
+distribution may have one. (Another ``console`` first on the path stops the
+``mlconsole`` script itself, before any of this runs.)"""
+
+MARK = 'DISTRIBUTION = "mlconsole"'
+"""The line every mlconsole package's ``__init__.py`` holds."""
 
 INSTALL_HINT = (
     "install mlconsole in an environment of its own, with `uv tool install` or "
@@ -117,17 +122,40 @@ INSTALL_HINT = (
 def foreign_packages() -> list[str]:
     """The top-level packages this process would import that are not mlconsole's, each
     said with where it was found: a package of another distribution (``adapters`` is
-    also a widely used ML library's) earlier on the path, or installed over ours."""
-    import importlib
+    also a widely used ML library's) earlier on the path, or installed over ours.
+    Found without importing them: another library's ``__init__`` may take seconds, or
+    fail, and is never run for this."""
+    import importlib.util
+    import sys
 
     found = []
     for name in PACKAGES:
-        try:
-            package = importlib.import_module(name)
-        except ImportError as exc:
-            found.append(f"`{name}` cannot be imported ({exc})")
-            continue
-        if getattr(package, "DISTRIBUTION", None) != "mlconsole":
-            where = getattr(package, "__file__", None) or list(getattr(package, "__path__", []))
+        loaded = sys.modules.get(name)
+        if loaded is not None:
+            ours = getattr(loaded, "DISTRIBUTION", None) == "mlconsole"
+            where: object = getattr(loaded, "__file__", None) or name
+        else:
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError) as exc:
+                found.append(f"`{name}` cannot be found ({exc})")
+                continue
+            if spec is None:
+                found.append(f"`{name}` cannot be found")
+                continue
+            where = spec.origin or list(spec.submodule_search_locations or ())
+            ours = _marked(spec.origin)
+        if not ours:
             found.append(f"`{name}` is not mlconsole's package here: {where}")
     return found
+
+
+def _marked(path: str | None) -> bool:
+    """Whether the file at ``path`` (a package's ``__init__.py``) carries :data:`MARK`."""
+    if not path or not path.endswith(".py"):
+        return False
+    try:
+        with open(path, encoding="utf-8") as source:
+            return MARK in source.read()
+    except (OSError, UnicodeDecodeError):
+        return False

@@ -52,7 +52,11 @@ def open_records(config: Config) -> Records:
     from console.triage.store import Store
 
     book = IncidentBook(store_path(config))
-    store = Store(store_path(config))
+    try:
+        store = Store(store_path(config))
+    except BaseException:
+        book.close()
+        raise
     audit: AuditLog | None = None
     problem: str | None = None
     path = audit_path(config)
