@@ -581,3 +581,17 @@ async def test_the_shared_contexts_verify_as_httpx_would(
     finally:
         for client in (trusting, default, unverified, with_client_cert):
             await client.aclose()
+
+
+def test_the_config_can_follow_the_command() -> None:
+    """`mlconsole status --config FILE` is how a newcomer writes it; before the command
+    it works as it always did, and after it, it wins. The lab's commands take none."""
+    assert parse_args(["status", "--config", "a.yaml"]).config == "a.yaml"
+    assert parse_args(["--config", "a.yaml", "status"]).config == "a.yaml"
+    assert parse_args(["-c", "a.yaml", "status", "-c", "b.yaml"]).config == "b.yaml"
+    assert parse_args(["incident", "list", "--config", "a.yaml"]).config == "a.yaml"
+    assert parse_args(["rollback", "m", "--dry-run", "-c", "a.yaml"]).config == "a.yaml"
+    assert parse_args(["status"]).config is None
+    with pytest.raises(SystemExit) as refused:
+        parse_args(["lab", "status", "--config", "a.yaml"])
+    assert refused.value.code == 2

@@ -185,7 +185,24 @@ def build_parser(
         if command is None or command in names:
             module, function = where.split(":")
             getattr(importlib.import_module(module), function)(sub)
+    for name, command_parser in sub.choices.items():
+        if name != "lab":  # the lab's commands read their state dir, not a config
+            _config_option_everywhere(command_parser)
     return parser
+
+
+def _config_option_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``-c/--config`` after the command too (``mlconsole status --config FILE``), on
+    ``parser`` and every command under it; given before the command, it stands unless
+    given again after it."""
+    if "--config" not in parser._option_string_actions:
+        parser.add_argument(
+            "-c", "--config", metavar="PATH", default=argparse.SUPPRESS, help="config file to use"
+        )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for nested in action.choices.values():
+                _config_option_everywhere(nested)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
