@@ -3,8 +3,8 @@ runbook's action step, or an action command.
 
     settle()   actions left in doubt by a console that died, settled first (a
                command; the dashboard settles them when it opens its audit log)
-    propose()  read the registry's aliases before a rollback, plan, decide the
-               incident it is filed under and the SLI that judges it
+    propose()  plan (a rollback records the alias it reads in the alias history
+               first), decide the incident it is filed under and the SLI that judges it
     (the front end shows the proposal and asks)
     apply()    the executor's lock, audited intent, compare, apply, read back and
                audited result; filed under the incident. Applied but not read back
@@ -99,9 +99,6 @@ async def propose(
         raise MitigationStopped(Stop.REFUSED, "read-only mode: mitigations are disabled")
     try:
         action = build_action(ctx, name, params)
-        if action.name == "rollback":
-            # What the registry holds now, in the alias history a rollback reads.
-            await space.observe_registry()
         plan = await action.plan()
         origin = origin or Origin()
         filing = await asyncio.to_thread(space.filing, plan.model, origin)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from adapters.base import Adapter, AdapterError, RegistryAdapter
+from adapters.base import Adapter
 from console.actions.contracts import Action, ActionContext
 from console.actions.executor import Executor, Report
 from console.actions.locks import LockError, SqliteTargetLock, TargetLock, UnavailableLock
@@ -115,15 +115,6 @@ class Workspace:
 
         if self.incidents is not None:
             record_recovery(self.incidents, incident, recovery, self.ctx.config, at=time.time())
-
-    async def observe_registry(self) -> None:
-        """Record the registry's aliases now, so a rollback knows what it sees."""
-        if self.history is None:
-            return
-        for adapter in self.ctx.adapters.values():
-            if isinstance(adapter, RegistryAdapter):
-                with contextlib.suppress(AdapterError, HistoryError):
-                    self.history.observe(await adapter.models(), self.ctx.config.actions.alias)
 
     async def close(self) -> None:
         if self.owns_adapters:

@@ -22,7 +22,6 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.worker import Worker
 
 if TYPE_CHECKING:
     # The runbook engine and the action path load in the start-up thread, after
@@ -46,7 +45,7 @@ from console.render import fitting
 from console.sources.poller import Poller, build_adapters, initial_snapshot
 from console.sources.snapshot import Health, Snapshot
 from console.text import inert
-from screens.work import WorkFailed, failure_of
+from screens.work import SaysWorkFailures, WorkFailed
 
 #: First breaches read between two redraws of the screens that show incidents.
 BREACHES_PER_REDRAW = 25
@@ -102,7 +101,7 @@ REPEAT_QUIET = 30.0
 """Seconds in which the same background failure is said once."""
 
 
-class MLConsoleApp(App[int]):
+class MLConsoleApp(SaysWorkFailures, App[int]):
     """mlconsole's terminal UI."""
 
     TITLE = "mlconsole"
@@ -207,11 +206,6 @@ class MLConsoleApp(App[int]):
             timeout=timeout,
             markup=False,
         )
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        failed = failure_of(event)
-        if failed is not None:
-            self.on_work_failed(failed)
 
     def on_work_failed(self, message: WorkFailed) -> None:
         """A worker failed, the app's or a screen's (:mod:`screens.work`): kept in

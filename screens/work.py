@@ -34,8 +34,8 @@ def failure_of(event: Worker.StateChanged) -> WorkFailed | None:
 
 
 class SaysWorkFailures:
-    """For a screen or a widget that runs workers: a worker of its own that fails is
-    told to the app. Put it before the Textual class in the bases."""
+    """For the app, a screen or a widget that runs workers: a worker of its own that
+    fails is told to the app. Put it before the Textual class in the bases."""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         failed = failure_of(event)

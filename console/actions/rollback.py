@@ -12,6 +12,7 @@ from typing import Any
 
 from adapters.base import (
     ModelVersion,
+    RegisteredModel,
     RegistryAdapter,
 )
 from console.actions.contracts import (
@@ -70,6 +71,12 @@ class Rollback(Action):
             raise ActionError(
                 f"{model} has no alias {alias!r} in the registry: nothing to roll back"
             )
+        if self.ctx.history is not None:
+            # What the registry holds now goes into the alias history the target is
+            # worked out from: a move made outside the console since the last poll (or
+            # with no poller at all, from a command) is counted.
+            with contextlib.suppress(HistoryError):
+                self.ctx.history.observe([RegisteredModel(model, {alias: current})], alias)
         notes: list[str] = []
         caution: str | None = None
         target = self.params.get("to")

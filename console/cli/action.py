@@ -332,14 +332,15 @@ async def _after(args: argparse.Namespace, space: Workspace, applied: Applied) -
     out = {**report.as_dict(), **_filed(proposal)}
     if report.audit_warning:
         print(f"mlconsole {args.command}: WARNING: {inert(report.audit_warning)}", file=sys.stderr)
-    result = applied.result
-    if result is mitigation.Result.UNCONFIRMED:
-        _say(args, report.message)
-        _finish(args, out, mitigation.UNCONFIRMED, stream=sys.stderr)
-        return RESULT_CODES[result.value]
-    if result.value in RESULT_CODES:
-        _finish(args, out, report.message, stream=sys.stderr)
-        return RESULT_CODES[result.value]
+    code = RESULT_CODES.get(applied.result.value)
+    if code is not None:
+        unconfirmed = applied.result is mitigation.Result.UNCONFIRMED
+        if unconfirmed:
+            _say(args, report.message)
+        _finish(
+            args, out, mitigation.UNCONFIRMED if unconfirmed else report.message, stream=sys.stderr
+        )
+        return code
     _say(args, report.message)
     if not applied.watches:
         _finish(args, out, None)
