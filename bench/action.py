@@ -31,7 +31,7 @@ from console.actions.executor import Executor, Outcome
 from console.actions.kinds import build_action
 from console.config.loader import load_config
 from console.config.models import StoreConfig
-from console.workspace import open_workspace_sync
+from console.session import open_session_sync
 from lab import control
 from lab.configs import Ports
 
@@ -41,7 +41,7 @@ API = "/api/2.0/mlflow"
 
 async def measure(config_path: Path, store: Path, runs: int) -> None:
     config = load_config(config_path).model_copy(update={"store": StoreConfig(path=store)})
-    space = open_workspace_sync(config, actor="bench@local")
+    space = open_session_sync(config, actor="bench@local")
     url = config.sources["registry"].url
     try:
         async with httpx.AsyncClient(base_url=f"{url}{API}", timeout=30) as client:

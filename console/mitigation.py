@@ -37,7 +37,7 @@ from console.actions.verify import ProgressCallback, Recovery, WatchTarget
 from console.audit.chain import AuditError
 from console.incidents.filing import Filing
 from console.incidents.model import IncidentError
-from console.workspace import Workspace
+from console.session import Session
 
 
 class Stop(enum.Enum):
@@ -75,18 +75,18 @@ class Proposal:
     ``--no-verify``)."""
 
 
-async def settle(space: Workspace) -> list[Reconciliation]:
+async def settle(space: Session) -> list[Reconciliation]:
     """Settle the actions left in doubt (an intent with no result: a console died
     mid-action) by reading the world, each verdict audited; what was settled. Before a
     command plans, so what it says of them is said even if the plan then fails."""
     try:
-        return await reconcile_in_doubt(space.ctx, space.audit)
+        return await reconcile_in_doubt(space.ctx, space.audit_log())
     except AuditError as exc:
         raise MitigationStopped(Stop.AUDIT, f"nothing was run: {exc}") from exc
 
 
 async def propose(
-    space: Workspace,
+    space: Session,
     name: str,
     params: Mapping[str, Any],
     origin: Origin | None = None,
@@ -162,7 +162,7 @@ class Applied:
 
 
 async def apply(
-    space: Workspace,
+    space: Session,
     proposal: Proposal,
     *,
     on_wait: Callable[[str], None] | None = None,
@@ -173,8 +173,8 @@ async def apply(
     file it under its incident. An ``unattended`` run (``--yes``: no person read the
     plan) refuses a plan with a caution."""
     incident = proposal.filing.incident
-    executor = Executor(space.ctx, space.audit, incident=incident)
     try:
+        executor = Executor(space.ctx, space.audit_log(), incident=incident)
         report = await executor.run(
             proposal.action, proposal.plan, dry_run=dry_run, on_wait=on_wait, unattended=unattended
         )
@@ -198,7 +198,7 @@ class Verdict:
 
 
 async def watch(
-    space: Workspace, applied: Applied, on_read: ProgressCallback | None = None
+    space: Session, applied: Applied, on_read: ProgressCallback | None = None
 ) -> Verdict:
     """Watch the proposal's SLI, audit the verdict and keep it in the incident's
     timeline; plan the undo when it did not recover."""

@@ -63,12 +63,12 @@ async def start_action(
     ``on_report`` hears the outcome once the action has run (a runbook step
     records it as its evidence); it is not called when the responder cancels.
     """
-    space = app.workspace
+    space = app.acting
     if app.read_only:
         app.notify("Read-only mode: mitigations are disabled", severity="warning")
         return
     if space is None:
-        why = app.workspace_error or "the audit log is not open yet"
+        why = app.actions_error or "the audit log is not open yet"
         app.notify(f"Cannot act: {why}", severity="error", timeout=10)
         return
     app.notify(f"Planning {name}…", timeout=2)
@@ -143,7 +143,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
                 text.append(f"  {inert(detail)}\n", style="dim")
         for note in self.plan.notes:
             text.append(f"{inert(note)}\n", style="italic")
-        space = self.mlapp.workspace
+        space = self.mlapp.acting
         if space is not None:
             text.append(
                 f"as {inert(space.ctx.actor)}; written to the audit log before and after\n", "dim"
@@ -215,7 +215,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
         self.refresh_bindings()
 
     async def _apply_and_watch(self) -> None:
-        space = self.mlapp.workspace
+        space = self.mlapp.acting
         assert space is not None
         try:
             applied = await mitigation.apply(

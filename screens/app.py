@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from console.audit.chain import AuditEntry
     from console.incidents.book import IncidentBook
     from console.incidents.model import Incident
+    from console.session import Session
     from console.triage.walk import Triage
-    from console.workspace import Workspace
 
 from adapters.base import Adapter, AlertRecord, AlertsAdapter, MetricsAdapter
 from console import __version__
@@ -131,15 +131,15 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
         self._owns_triage = False
         self.read_only = read_only or config.actions.read_only
         self.actor = actor
-        #: Sources, audit log and alias history for mitigations (None until opened).
-        self.workspace: Workspace | None = None
-        self.workspace_error: str | None = None
+        #: What this front end opened once (the sources lent by the poller, the store's
+        #: parts, the audit log) and closes once; None until opened, in a thread.
+        self.session: Session | None = None
+        #: Why no mitigation can run (the audit log could not be opened), if so.
+        self.actions_error: str | None = None
         #: Actions applied in this session, newest last.
         self.reports: list[Report] = []
         #: Intents found in doubt at start, and what reconciling them found.
         self.reconciled: list[Reconciliation] = []
-        #: Incidents in the shared store (None until opened, or if it cannot be).
-        self.incidents: IncidentBook | None = None
         #: The open incidents as last read from the store, for every screen to show.
         self.open_incidents: tuple[Incident, ...] = ()
         self._syncing = False
@@ -175,6 +175,20 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
         self.started_at = time.perf_counter()
         self.first_paint: float | None = None
         self.theme = config.ui.theme
+
+    @property
+    def incidents(self) -> IncidentBook | None:
+        """Incidents in the shared store (None until opened, or if it cannot be)."""
+        return self.session.incidents if self.session is not None else None
+
+    @property
+    def acting(self) -> Session | None:
+        """The session when mitigations can run through it: it was opened to act and
+        its audit log is open."""
+        space = self.session
+        if space is None or space.audit is None or space.audit_mode != "create":
+            return None
+        return space
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
@@ -247,7 +261,7 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
         work: Callable[[], None]
         if self.poller is not None:
             poller = self.poller
-            work = functools.partial(self._open_workspace, poller)
+            work = functools.partial(self._open_session, poller)
         elif self._poller_factory is not None:
             work = self._build_poller
         else:  # snapshots come from the caller; incidents still live in the store
@@ -280,52 +294,71 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
                     self.notify, f"Runbooks unavailable: {exc}", severity="error", timeout=30
                 )
         try:
-            self._open_workspace(poller)
+            self._open_session(poller)
         finally:  # the dashboard must come alive whatever the audit log did
             self.call_from_thread(self._start_poller, poller)
 
     def _open_incidents(self) -> None:
-        """In a thread: open the incidents in the store (they work without the audit log)."""
-        from console.config.paths import store_path
-        from console.incidents.book import IncidentBook
+        """In a thread, when snapshots come from the caller: a session that reads and
+        files incidents (the store's incidents and walks, the audit log if any)."""
         from console.incidents.model import IncidentError
+        from console.session import open_reading
+        from console.triage.store import StoreError
 
-        if self.incidents is not None:
+        if self.session is not None:
             return
         try:
-            book = IncidentBook(store_path(self.config), clock=self.clock)
+            space = open_reading(self.config, actor=self.actor, clock=self.clock)
+        except (IncidentError, StoreError) as exc:
+            self.call_from_thread(
+                self.notify, f"Incidents unavailable: {exc}", severity="error", timeout=30
+            )
+            return
+        self._opened(space)
+
+    def _opened(self, space: Session) -> None:
+        """In a thread: keep the session just opened (unless one was given meanwhile)
+        and read its open incidents."""
+        from console.incidents.model import IncidentError
+
+        if self.session is not None:  # a test gave one meanwhile: it is kept
+            space.close_stores()
+            return
+        self.session = space
+        for warning in space.warnings:
+            self.call_from_thread(self.notify, warning, severity="warning", timeout=15)
+        book = space.incidents
+        if book is None:
+            return
+        try:
             self.open_incidents = book.open_incidents()
         except IncidentError as exc:
             self.call_from_thread(
                 self.notify, f"Incidents unavailable: {exc}", severity="error", timeout=30
             )
             return
-        self.incidents = book
         self.call_from_thread(self.incidents_changed)  # the dashboard may have painted already
 
-    def _open_workspace(self, poller: Poller) -> None:
-        """In a thread: open the audit log and alias history; settle in-doubt actions."""
+    def _open_session(self, poller: Poller) -> None:
+        """In a thread: open the session on the poller's sources; settle in-doubt
+        actions."""
         from console.audit.chain import AuditError
+        from console.session import open_session_sync
         from console.sources.alias_history import HistoryError
-        from console.workspace import open_workspace_sync
 
-        self._open_incidents()
-        try:
-            space = open_workspace_sync(
-                self.config,
-                actor=self.actor,
-                read_only=self.read_only,
-                adapters=poller.adapters,
-                load_errors=poller.load_errors,
-                incidents=self.incidents,  # opened just now: one connection, not two
-            )
-        except AuditError as exc:
-            self.workspace_error = f"mitigations disabled: {exc}"
+        space = open_session_sync(
+            self.config,
+            actor=self.actor,
+            read_only=self.read_only,
+            adapters=poller.adapters,
+            load_errors=poller.load_errors,
+            clock=self.clock,
+            audit_required=False,
+        )
+        if space.audit is None:
+            self.actions_error = f"mitigations disabled: {space.audit_problem}"
             if not self.read_only:
-                self.call_from_thread(
-                    self.notify, self.workspace_error, severity="error", timeout=30
-                )
-            return
+                self.call_from_thread(self.notify, self.actions_error, severity="error", timeout=30)
         poller.history = space.history
         if space.history is not None:
             try:  # the models of earlier sessions stay listed while no source answers
@@ -334,9 +367,9 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
                 self.call_from_thread(self.notify, str(exc), severity="warning", timeout=15)
             else:
                 self.call_from_thread(poller.remember, seen)
-        for warning in space.warnings:
-            self.call_from_thread(self.notify, warning, severity="warning", timeout=15)
-        self.workspace = space
+        self._opened(space)
+        if space.audit is None or self.session is not space:
+            return
         try:
             doubtful = space.audit.in_doubt()
         except AuditError as exc:
@@ -345,21 +378,18 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
         if doubtful:
             self.call_from_thread(
                 self.run_worker,
-                self._reconcile(doubtful),
+                self._reconcile(space, doubtful),
                 group="reconcile",
                 exit_on_error=False,
                 name="reconcile",
                 description="reconcile actions in doubt",
             )
 
-    async def _reconcile(self, doubtful: list[AuditEntry]) -> None:
+    async def _reconcile(self, space: Session, doubtful: list[AuditEntry]) -> None:
         from console.actions.reconcile import reconcile_in_doubt
 
-        assert self.workspace is not None
         self.notify("Actions in doubt from an earlier session: reconciling…", timeout=5)
-        self.reconciled = await reconcile_in_doubt(
-            self.workspace.ctx, self.workspace.audit, doubtful=doubtful
-        )
+        self.reconciled = await reconcile_in_doubt(space.ctx, space.audit_log(), doubtful=doubtful)
         for item in self.reconciled:
             self.notify(
                 item.line(),
@@ -447,11 +477,9 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
         sys.setswitchinterval(self._switch_interval)
         if self.poller is not None:
             await self.poller.stop()
-        if self.workspace is not None:
-            self.workspace.owns_adapters = False  # the poller closed them
-            await self.workspace.close()
-        if self.incidents is not None:
-            self.incidents.close()
+        if self.session is not None:
+            self.session.owns_adapters = False  # the poller closed them
+            await self.session.close()
         if self.triage is not None and self._owns_triage:
             # Closed, not left to the collector: the process's exit skips collecting
             # what the app held (console.cli.main), so an open connection would keep its

@@ -1,9 +1,9 @@
 """An incident: its state and metrics on top, its timeline below, and the keys that
 move it (acknowledge, note, export, resolve).
 
-The timeline is read in a worker thread, with its own connections to the store and
-the audit log, so a long one never holds up the keyboard; the view renders only the
-lines on screen.
+The timeline is read in a worker thread, through the app's session (the store and
+the audit log it opened once), so a long one never holds up the keyboard; the view
+renders only the lines on screen.
 """
 
 from __future__ import annotations
@@ -202,17 +202,16 @@ def export_incident(app: MLConsoleApp, incident: Incident) -> None:
     """Write the Markdown and JSON exports (in a thread) and say where."""
     directory = app.config.incidents.export_dir or Path.cwd()
 
+    space = app.session
+
     def write() -> None:
         from console.export.build import export_files
-        from console.incidents.records import open_records
 
         try:
-            records = open_records(app.config)
-            try:
-                paths = export_files(records, records.book.get(incident.number), directory)
-                left_out = records.audit_problem
-            finally:
-                records.close()
+            if space is None:
+                raise IncidentError("the store is not open yet")
+            paths = export_files(space, space.book.get(incident.number), directory)
+            left_out = space.audit_problem
         except Exception as exc:  # any failure is said; the console stays up
             app.call_from_thread(app.notify, f"Export failed: {exc}", severity="error")
             return
@@ -355,16 +354,13 @@ class IncidentScreen(SaysWorkFailures, Screen[None]):
 
     @work(thread=True, group="timeline", exit_on_error=False)
     def _read(self) -> None:
-        from console.incidents.records import open_records
-
+        space = self.mlapp.session
         try:
-            records = open_records(self.mlapp.config)
-            try:
-                incident = records.book.get(self.number)
-                events = records.timeline(incident)
-                left_out = records.audit_problem
-            finally:
-                records.close()
+            if space is None:
+                raise IncidentError("the store is not open yet")
+            incident = space.book.get(self.number)
+            events = space.timeline(incident)
+            left_out = space.audit_problem
         except Exception as exc:  # shown, never a crash: the console stays up
             self.app.call_from_thread(self._failed, str(exc))
             return

@@ -10,7 +10,7 @@ from textual.widgets import Input
 
 from console.audit.log import AuditLog
 from console.config.models import StoreConfig
-from console.workspace import open_workspace_sync
+from console.session import open_session_sync
 from screens.action import ActionScreen, SilenceScreen
 from screens.app import MLConsoleApp, create_app
 from tests.builders import NOW, snapshot
@@ -33,7 +33,7 @@ def app_with_fakes(
     }
     app = create_app(cfg, poll=False, clock=lambda: NOW, read_only=read_only)
     app.snapshot = snapshot()
-    app.workspace = open_workspace_sync(cfg, adapters=fakes, actor="ana@ops", read_only=read_only)
+    app.session = open_session_sync(cfg, adapters=fakes, actor="ana@ops", read_only=read_only)
     return app, fakes
 
 

@@ -96,19 +96,19 @@ def test_the_e_key_path_refuses_a_planted_link(
     draft) is refused, never replaced."""
     from console.config.loader import load_config
     from console.export.build import export_files
-    from console.incidents.records import open_records
+    from console.session import open_reading
 
     out = tmp_path / "exports"
     out.mkdir()
     planted = out / "INC-1.md"
     planted.symlink_to(tmp_path / "victim.md")
-    records = open_records(load_config(config))
+    records = open_reading(load_config(config))
     try:
         incident = records.book.find("INC-1")
         with pytest.raises(ExportTargetError, match=r"INC-1\.md is a symbolic link"):
             export_files(records, incident, out)
     finally:
-        records.close()
+        records.close_stores()
     assert planted.is_symlink() and not (tmp_path / "victim.md").exists()
 
 

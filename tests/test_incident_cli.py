@@ -401,16 +401,16 @@ def test_a_second_export_never_overwrites_the_first(
 ) -> None:
     from console.config.loader import load_config
     from console.export.build import export_files
-    from console.incidents.records import open_records
+    from console.session import open_reading
 
-    records = open_records(load_config(config))
+    records = open_reading(load_config(config))
     try:
         incident = records.book.find("INC-1")
         first = export_files(records, incident, tmp_path / "out")
         (tmp_path / "out" / "INC-1.md").write_text("edited draft")
         second = export_files(records, incident, tmp_path / "out")
     finally:
-        records.close()
+        records.close_stores()
     assert [p.name for p in first] == ["INC-1.md", "INC-1.json"]
     assert all(p.name.startswith("INC-1-") and p.exists() for p in second)
     assert (tmp_path / "out" / "INC-1.md").read_text() == "edited draft"
@@ -422,18 +422,14 @@ def test_an_action_is_not_filed_under_an_unknown_incident(
     from console.actions.origin import Origin
     from console.config.loader import load_config
     from console.incidents.model import IncidentError
-    from console.workspace import open_workspace_sync
+    from console.session import open_session_sync
 
-    space = open_workspace_sync(load_config(config), actor="ann")
+    space = open_session_sync(load_config(config), actor="ann")
     try:
         with pytest.raises(IncidentError, match="no incident INC-99"):
             space.filing("fraud-detector", Origin(incident="INC-99"))
     finally:
-        space.audit.close()
-        if space.incidents is not None:
-            space.incidents.close()
-        if space.history is not None:
-            space.history.close()
+        space.close_stores()
 
 
 def test_export_links_open_where_the_config_says(

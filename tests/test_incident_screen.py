@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input, Static
 from console.config.models import Config
 from console.incidents.book import IncidentBook
 from console.incidents.model import Incident
-from console.incidents.records import Records
+from console.session import Session
 from console.sources.snapshot import Snapshot
 from screens.app import MLConsoleApp, create_app
 from screens.dashboard import DashboardScreen
@@ -525,9 +525,9 @@ async def test_a_change_during_a_read_is_shown(
         seeded.close()
     read_done, release = threading.Event(), threading.Event()
     hold = {"on": False}
-    original = Records.timeline
+    original = Session.timeline
 
-    def timeline(self: Records, incident: Incident) -> list[Any]:
+    def timeline(self: Session, incident: Incident) -> list[Any]:
         events = original(self, incident)
         if hold["on"]:  # the incident is read: hold the read before it is shown
             hold["on"] = False
@@ -535,7 +535,7 @@ async def test_a_change_during_a_read_is_shown(
             release.wait(30)  # bounded: never hangs the run
         return events
 
-    monkeypatch.setattr(Records, "timeline", timeline)
+    monkeypatch.setattr(Session, "timeline", timeline)
     app = make_app(config)
     try:
         async with app.run_test(size=SIZE) as pilot:

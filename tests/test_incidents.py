@@ -1031,7 +1031,7 @@ async def test_the_consoles_first_breach_reads_and_writes_run_off_the_ui_loop(
     async with app.run_test() as pilot:
         ui = threading.current_thread()
         await own_store_opened(app, pilot)
-        app.incidents = book
+        app.session.incidents = book
         app.poller = Poller(CONFIG, {"prometheus": prometheus})
         app._breaches_due.append(incident)
         await app._first_breaches()
@@ -1051,7 +1051,7 @@ async def test_the_console_says_whether_first_breach_reads_are_pending(book: Inc
     app = create_app(CONFIG, poll=False)
     async with app.run_test() as pilot:
         await own_store_opened(app, pilot)
-        app.incidents = book
+        app.session.incidents = book
         app.poller = Poller(
             CONFIG, {"prometheus": Prometheus([series(FRAUD, [GOOD] * 8 + [BAD] * 3)])}
         )

@@ -148,7 +148,7 @@ async def test_rollback_from_the_dashboard_recovers_the_model(
             return await until_live(pilot, probe, what, deadline)
 
         await until("the registry polled", lambda: MODEL in app.snapshot.deployments)
-        await until("the workspace opened", lambda: app.workspace is not None)
+        await until("the session opened", lambda: app.session is not None)
         assert app.snapshot.deployments[MODEL].version == "4"
         dashboard = app.screen
         table = dashboard.query_one("#models")
@@ -208,9 +208,9 @@ async def test_an_alias_moved_by_someone_else_is_refused_and_audited(
 ) -> None:
     lab = lab_clean
     await asyncio.to_thread(bad_deploy, lab)
-    from console.workspace import open_workspace
+    from console.session import open_session
 
-    space = await open_workspace(load_config(lab_config(lab, tmp_path)), actor="ana@ops")
+    space = await open_session(load_config(lab_config(lab, tmp_path)), actor="ana@ops")
     try:
         action = build_action(space.ctx, "rollback", {"model": MODEL})
         plan = await action.plan()

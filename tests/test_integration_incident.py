@@ -84,7 +84,7 @@ async def test_the_whole_loop_from_page_to_postmortem(lab_clean: Any, tmp_path: 
             ),
         )
         assert incident.state == "triggered" and incident.severity == "page"
-        await until("the workspace opened", lambda: app.workspace is not None)
+        await until("the session opened", lambda: app.session is not None)
         dashboard = app.screen
         alerts = dashboard.query_one("#alerts")
         keys = dashboard._alert_rows  # type: ignore[attr-defined]

@@ -152,7 +152,7 @@ async def test_two_models_at_once_and_a_latency_page_keep_their_own_records(
         slow = await until(
             pilot, "the latency page", lambda: open_incident(app, LATENCY_MODEL, SLOW)
         )
-        await until(pilot, "the workspace opened", lambda: app.workspace is not None)
+        await until(pilot, "the session opened", lambda: app.session is not None)
 
         # 2. fraud-detector, from its own alert on the dashboard: r
         await select_alert(pilot, app, fraud)
@@ -242,7 +242,7 @@ async def test_a_second_firing_of_the_same_alert_is_an_incident_of_its_own(
     app = create_app(load_config(config), actor="pilot@test")
     async with app.run_test(size=(200, 50)) as pilot:
         first = await until(pilot, "the first page", lambda: open_incident(app, MODEL, BURN))
-        await until(pilot, "the workspace opened", lambda: app.workspace is not None)
+        await until(pilot, "the session opened", lambda: app.session is not None)
 
         # The first incident: triaged with t, rolled back by its runbook's action step.
         await select_alert(pilot, app, first)

@@ -20,8 +20,8 @@ from console.actions.kinds import build_action
 from console.actions.origin import Origin
 from console.cli.main import main
 from console.config.models import Config, StoreConfig
+from console.session import Session, open_session_sync
 from console.sources.alias_history import AliasHistory
-from console.workspace import Workspace, open_workspace_sync
 from screens.action import ActionScreen
 from tests.test_action_screen import SIZE, app_with_fakes
 from tests.test_actions import Alerts, Metrics, Registry, Switch, config
@@ -40,31 +40,31 @@ def fakes() -> dict[str, Any]:
 
 def command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, adapters: dict[str, Any]
-) -> tuple[Config, list[Workspace]]:
-    """The action commands, on the fakes: their config and the workspaces they open."""
+) -> tuple[Config, list[Session]]:
+    """The action commands, on the fakes: their config and the sessions they open."""
     cfg = config().model_copy(update={"store": StoreConfig(path=tmp_path / "store.db")})
-    opened: list[Workspace] = []
+    opened: list[Session] = []
 
-    async def open_workspace(config: Config, **kwargs: Any) -> Workspace:
+    async def open_session(config: Config, **kwargs: Any) -> Session:
         kwargs.setdefault("actor", "cli@ops")
-        space = open_workspace_sync(config, adapters=adapters, **kwargs)
+        space = open_session_sync(config, adapters=adapters, **kwargs)
         space.owns_adapters = False
         opened.append(space)
         return space
 
     monkeypatch.setattr("console.cli.action.config_for", lambda args: cfg)
-    monkeypatch.setattr("console.workspace.open_workspace", open_workspace)
+    monkeypatch.setattr("console.session.open_session", open_session)
     return cfg, opened
 
 
-def champion_seen(space: Workspace) -> object:
+def champion_seen(space: Session) -> object:
     assert space.history is not None
     return space.history.deployment("fraud-detector", "champion")
 
 
 async def test_the_keys_read_the_registry_before_a_rollback(tmp_path: Path) -> None:
     app, _ = app_with_fakes(tmp_path)
-    space = app.workspace
+    space = app.session
     assert space is not None and champion_seen(space) is None
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("down", "r")
@@ -125,7 +125,7 @@ async def test_one_proposal_is_what_both_front_ends_show(tmp_path: Path) -> None
     """The flow's proposal holds what a front end shows before asking: the plan, the
     incident it is filed under and the SLI that judges it."""
     cfg = config().model_copy(update={"store": StoreConfig(path=tmp_path / "store.db")})
-    space = open_workspace_sync(cfg, adapters=fakes(), actor="ana@ops")
+    space = open_session_sync(cfg, adapters=fakes(), actor="ana@ops")
     try:
         proposal = await mitigation.propose(space, "rollback", {"model": "fraud-detector"})
         assert proposal.plan.summary() == "fraud-detector@champion: v4 → v3"
@@ -147,7 +147,7 @@ def test_the_command_says_what_was_in_doubt_even_when_its_plan_fails(
     cfg, _ = command(tmp_path, monkeypatch, adapters)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    space = open_workspace_sync(cfg, adapters=adapters, actor="gone@ops")
+    space = open_session_sync(cfg, adapters=adapters, actor="gone@ops")
     try:
         plan = asyncio.run(build_action(space.ctx, "rollback", {"model": "fraud-detector"}).plan())
         space.audit.append(

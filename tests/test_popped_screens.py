@@ -17,11 +17,11 @@ from console.actions.origin import Origin
 from console.config.loader import load_text
 from console.config.models import StoreConfig
 from console.mitigation import propose
+from console.session import open_session_sync
 from console.triage.catalog import Catalog
 from console.triage.runbook import Runbook
 from console.triage.store import Evidence, Store
 from console.triage.walk import Triage
-from console.workspace import open_workspace_sync
 from screens.action import ActionScreen, SilenceScreen
 from screens.alert_detail import AlertDetailScreen
 from screens.app import MLConsoleApp, create_app
@@ -41,7 +41,7 @@ ROUNDS = 5
 
 
 def app_with_everything(tmp_path: Path) -> MLConsoleApp:
-    """The app with a store, runbooks and a workspace: every screen can be built."""
+    """The app with a store, runbooks and a session: every screen can be built."""
     cfg = config().model_copy(update={"store": StoreConfig(path=tmp_path / "store.db")})
     runbook = load_text(RUNBOOK, "drift-test.yaml", Runbook)
     triage = Triage(
@@ -60,7 +60,7 @@ def app_with_everything(tmp_path: Path) -> MLConsoleApp:
         "alertmanager": Alerts(),
         "prometheus": Metrics([0.5, 0.2, 0.004, 0.003]),
     }
-    app.workspace = open_workspace_sync(cfg, adapters=fakes, actor=ACTOR)
+    app.session = open_session_sync(cfg, adapters=fakes, actor=ACTOR)
     return app
 
 
@@ -69,7 +69,7 @@ def drift_alert(app: MLConsoleApp) -> Any:
 
 
 async def action_screen(app: MLConsoleApp) -> Screen[Any]:
-    space = app.workspace
+    space = app.session
     assert space is not None
     return ActionScreen(await propose(space, "rollback", {"model": "fraud-detector"}, Origin()))
 

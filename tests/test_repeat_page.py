@@ -18,7 +18,7 @@ from console.config.loader import load_text
 from console.config.models import Config
 from console.export.build import export_files
 from console.incidents.book import IncidentBook
-from console.incidents.records import open_records
+from console.session import open_reading
 from console.sources.snapshot import Snapshot, SourceHealth
 from console.triage.catalog import Catalog
 from console.triage.runbook import Runbook
@@ -150,13 +150,13 @@ async def test_a_repeated_page_starts_a_new_walk_and_exports_only_its_own_triage
     markdown = exported.with_suffix(".md").read_text()
     assert "Population shift" not in markdown and old_walk.id not in markdown
 
-    records = open_records(config)  # the first incident keeps its own triage
+    records = open_reading(config)  # the first incident keeps its own triage
     try:
         paths = await asyncio.to_thread(
             export_files, records, records.book.get(first.number), tmp_path
         )
     finally:
-        records.close()
+        records.close_stores()
     earlier = json.loads(next(p for p in paths if p.suffix == ".json").read_text())
     assert [run["run"] for run in earlier["triage"]] == [old_walk.id]
     assert earlier["root_cause"]["summary"] == "Population shift in churn-predictor"

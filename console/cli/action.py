@@ -33,7 +33,7 @@ from console.text import inert
 
 if TYPE_CHECKING:
     from console.mitigation import Applied, Proposal
-    from console.workspace import Workspace
+    from console.session import Session
 
 COMMON_EPILOG = (
     "Exit codes: 0 applied (and recovered) or dry run, 1 applied but not recovered "
@@ -251,10 +251,10 @@ async def _run(args: argparse.Namespace, config: Any, name: str, params: Mapping
     from console import mitigation
     from console.actions.origin import Origin
     from console.audit.chain import AuditError
-    from console.workspace import open_workspace
+    from console.session import open_session
 
     try:
-        space = await open_workspace(config, actor=getattr(args, "actor", None))
+        space = await open_session(config, actor=getattr(args, "actor", None))
     except AuditError as exc:
         print(f"mlconsole {args.command}: nothing was run: {inert(exc)}", file=sys.stderr)
         return ExitCode.AUDIT
@@ -324,7 +324,7 @@ def _filed(proposal: Proposal) -> dict[str, Any]:
     return filed
 
 
-async def _after(args: argparse.Namespace, space: Workspace, applied: Applied) -> int:
+async def _after(args: argparse.Namespace, space: Session, applied: Applied) -> int:
     """What an applied mitigation came to: its result, and the SLI's verdict."""
     from console import mitigation
 

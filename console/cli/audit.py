@@ -61,18 +61,18 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
     from console.actions.reconcile import reconcile_in_doubt
     from console.audit.chain import AuditError
-    from console.workspace import open_workspace
+    from console.session import open_session
 
     config = config_for(args)
 
     async def run() -> int:
         try:
-            space = await open_workspace(config, actor=getattr(args, "actor", None))
+            space = await open_session(config, actor=getattr(args, "actor", None))
         except AuditError as exc:
             print(f"mlconsole audit: {inert(exc)}", file=sys.stderr)
             return 2
         try:
-            settled = await reconcile_in_doubt(space.ctx, space.audit)
+            settled = await reconcile_in_doubt(space.ctx, space.audit_log())
         finally:
             await space.close()
         if not settled:

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 from console.cli.common import CommandExit, ExitCode, config_for
 from console.cli.text_table import Column, output_width, render_table
 from console.durations import format_duration
-from console.incidents.records import Records, open_records
 from console.text import inert
 
 if TYPE_CHECKING:
     from console.config.models import Config
     from console.incidents.model import Incident
+    from console.session import Session
 
 
 def guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -114,13 +114,14 @@ def add_incident_parsers(subparsers: Any) -> None:
 
 
 @contextmanager
-def _records(args: argparse.Namespace) -> Iterator[Records]:
+def _records(args: argparse.Namespace) -> Iterator[Session]:
     from console.incidents.model import IncidentError
+    from console.session import open_reading
     from console.triage.store import StoreError
 
     config = config_for(args)
     try:
-        records = open_records(config)
+        records = open_reading(config, actor=getattr(args, "actor", None))
     except (IncidentError, StoreError) as exc:
         print(f"mlconsole incident: {inert(exc)}", file=sys.stderr)
         raise CommandExit(ExitCode.USAGE) from None
@@ -129,7 +130,7 @@ def _records(args: argparse.Namespace) -> Iterator[Records]:
     try:
         yield records
     finally:
-        records.close()
+        records.close_stores()
 
 
 def _actor(args: argparse.Namespace, config: Config) -> str:
@@ -138,7 +139,7 @@ def _actor(args: argparse.Namespace, config: Config) -> str:
     return resolve_actor(config, getattr(args, "actor", None))
 
 
-def _sync(records: Records, actor: str) -> str | None:
+def _sync(records: Session, actor: str) -> str | None:
     """Read the alerts once and sync; the error if they could not be read."""
     import asyncio
 
@@ -226,7 +227,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def named_incident(args: argparse.Namespace) -> Iterator[tuple[Records, Incident]]:
+def named_incident(args: argparse.Namespace) -> Iterator[tuple[Session, Incident]]:
     """The records and the incident ``args.incident`` names."""
     from console.incidents.model import IncidentError
 

@@ -1,4 +1,4 @@
-"""An incident's export, built from its records: its timeline, the impact measured
+"""An incident's export, built from a session's records: its timeline, the impact measured
 on its SLI, and the links into Prometheus and the registry; written as ``INC-N.md``
 and ``INC-N.json``. One path for ``mlconsole export`` and the incident screen's
 ``e``."""
@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from console.config.models import Config
     from console.export.document import ExportDocument
     from console.incidents.model import Incident
-    from console.incidents.records import Records
     from console.incidents.timeline import Event
+    from console.session import Session
 
 
 def export_links(config: Config, incident: Incident | None = None) -> tuple[str | None, str | None]:
@@ -37,7 +37,7 @@ def export_links(config: Config, incident: Incident | None = None) -> tuple[str 
     )
 
 
-def export_document(records: Records, incident: Incident) -> ExportDocument:
+def export_document(records: Session, incident: Incident) -> ExportDocument:
     """The export of ``incident``: its timeline, and its impact measured by a range query
     of the SLI's own PromQL over the incident window (kept once it is resolved)."""
     import asyncio
@@ -46,13 +46,14 @@ def export_document(records: Records, incident: Incident) -> ExportDocument:
     from console.incidents.impact import impact_event
     from console.sources.poller import build_adapters
 
+    book = records.book
     events = records.timeline(incident)
 
     async def measure() -> Event | None:
         adapters, _failures = build_adapters(records.config)
         try:
             return await impact_event(
-                records.book, incident, records.config, adapters, events, now=records.book.clock()
+                book, incident, records.config, adapters, events, now=book.clock()
             )
         finally:
             for adapter in adapters.values():
@@ -67,14 +68,14 @@ def export_document(records: Records, incident: Incident) -> ExportDocument:
     )
 
 
-def export_text(records: Records, incident: Incident, fmt: str, path: Path | None) -> str:
+def export_text(records: Session, incident: Incident, fmt: str, path: Path | None) -> str:
     """Build the export and write it to ``path`` if given; the text either way."""
     from console.export.files import write_export
 
     return str(write_export(export_document(records, incident), fmt, path))
 
 
-def export_files(records: Records, incident: Incident, directory: Path) -> list[Path]:
+def export_files(records: Session, incident: Incident, directory: Path) -> list[Path]:
     """Write ``INC-N.md`` and ``INC-N.json`` into ``directory``; their paths. A draft
     someone may have edited is never overwritten: a later export is named
     ``INC-N-<UTC time>.md`` (and ``.json``) instead."""

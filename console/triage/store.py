@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -123,10 +124,13 @@ class StoreError(Exception):
 
 
 class Store:
-    """Runbook runs and evidence in one SQLite file."""
+    """Runbook runs and evidence in one SQLite file. One connection, shared by the
+    threads of one front end (its session's): each read and each transaction holds
+    the store's lock."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.RLock()
         try:
             self._db = open_sqlite(path, SCHEMA, synchronous="NORMAL")
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(runbook_runs)")}
@@ -140,15 +144,20 @@ class Store:
             raise StoreError(f"cannot open the store {path}: {exc}") from exc
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         try:
-            with transaction(self._db) as db:
+            with self._lock, transaction(self._db) as db:
                 yield db
         except sqlite3.Error as exc:
             raise StoreError(f"store {self.path}: {exc}") from exc
+
+    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
 
     # -- runs ----------------------------------------------------------------
 
@@ -231,12 +240,10 @@ class Store:
             )
 
     def run(self, run_id: str) -> RunRecord:
-        row = self._db.execute(
-            f"SELECT {RUN_COLUMNS} FROM runbook_runs WHERE id = ?", (run_id,)
-        ).fetchone()
-        if row is None:
+        rows = self._rows(f"SELECT {RUN_COLUMNS} FROM runbook_runs WHERE id = ?", (run_id,))
+        if not rows:
             raise KeyError(run_id)
-        return _run(row)
+        return _run(rows[0])
 
     def runs(
         self, *, alert_fingerprint: str | None = None, runbook_id: str | None = None
@@ -249,11 +256,11 @@ class Store:
         if runbook_id is not None:
             where.append("runbook_id = ?")
             args.append(runbook_id)
-        rows = self._db.execute(
+        rows = self._rows(
             f"SELECT {RUN_COLUMNS} FROM runbook_runs WHERE {' AND '.join(where)} "
             "ORDER BY created_at, rowid",
             args,
-        ).fetchall()
+        )
         return [_run(r) for r in rows]
 
     def incident_runs(self, incident: int, fingerprints: Iterable[str]) -> list[RunRecord]:
@@ -262,20 +269,20 @@ class Store:
         first. Which of the unfiled ones belong to it is the caller's call."""
         prints = sorted(set(fingerprints))
         marks = ", ".join("?" * len(prints))
-        rows = self._db.execute(
+        rows = self._rows(
             f"SELECT {RUN_COLUMNS} FROM runbook_runs WHERE incident = ? "
             f"OR (incident IS NULL AND alert_fingerprint IN ({marks})) "
             "ORDER BY created_at, rowid",
             (incident, *prints),
-        ).fetchall()
+        )
         return [_run(r) for r in rows]
 
     def evidence(self, run_id: str) -> list[Evidence]:
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT step_id, kind, inputs, outputs, decision, actor, at FROM runbook_evidence "
             "WHERE run_id = ? ORDER BY seq",
             (run_id,),
-        ).fetchall()
+        )
         return [
             Evidence(r[0], r[1], json.loads(r[2]), json.loads(r[3]), r[4], r[5], r[6]) for r in rows
         ]
