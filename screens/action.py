@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -26,11 +26,9 @@ from console.actions.origin import Origin
 from console.actions.verify import Recovery
 from console.mitigation import Proposal
 from console.text import inert
+from screens.front import ActionFinished, Front, front_of
 from screens.stack import on_stack, while_on_stack
 from screens.work import SaysWorkFailures
-
-if TYPE_CHECKING:
-    from screens.app import MLConsoleApp
 
 CSS = """
 ActionScreen, SilenceScreen { align: center middle; }
@@ -49,7 +47,7 @@ ReportCallback = Callable[[Report], None]
 
 
 async def start_action(
-    app: MLConsoleApp,
+    app: Front,
     name: str,
     params: Mapping[str, Any],
     on_report: ReportCallback | None = None,
@@ -119,8 +117,8 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
         return self.proposal.plan
 
     @property
-    def mlapp(self) -> MLConsoleApp:
-        return self.app  # type: ignore[return-value]
+    def front(self) -> Front:
+        return front_of(self.app)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -143,7 +141,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
                 text.append(f"  {inert(detail)}\n", style="dim")
         for note in self.plan.notes:
             text.append(f"{inert(note)}\n", style="italic")
-        space = self.mlapp.acting
+        space = self.front.acting
         if space is not None:
             text.append(
                 f"as {inert(space.ctx.actor)}; written to the audit log before and after\n", "dim"
@@ -183,7 +181,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
 
     def action_apply(self) -> None:
         self.stage = "applying"
-        self.mlapp.applying += 1
+        self.front.applying += 1
         self.refresh_bindings()
         self._status(Text("Applying… (intent audited first)", style="bold yellow"))
         self._keys("applying…")
@@ -206,7 +204,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
                 self._stopped(f"FAILED: {inert(exc.__class__.__name__)}: {inert(exc)}")
             raise
         finally:
-            self.mlapp.applying -= 1
+            self.front.applying -= 1
 
     def _stopped(self, text: str) -> None:
         self.stage = "done"
@@ -215,7 +213,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
         self.refresh_bindings()
 
     async def _apply_and_watch(self) -> None:
-        space = self.mlapp.acting
+        space = self.front.acting
         assert space is not None
         try:
             applied = await mitigation.apply(
@@ -227,7 +225,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
             )
             return
         report = self.report = applied.report
-        self.mlapp.action_finished(report)
+        self.app.post_message(ActionFinished(report))
         if self.on_report is not None:
             self.on_report(report)
         result = applied.result
@@ -261,7 +259,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
         lines.append(
             "\n" + inert(recovery.line()), style="bold green" if recovery.recovered else "bold red"
         )
-        self.mlapp.notify(
+        self.front.notify(
             recovery.line(),
             severity="information" if recovery.recovered else "error",
             timeout=15,
@@ -270,7 +268,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
         self.stage = "done"
         if not on_stack(self) and self.undo is not None:
             # The responder closed this screen while it watched: bring the undo back.
-            self.mlapp.push_screen(self._undo_screen())
+            self.front.push_screen(self._undo_screen())
         if self.undo is not None:
             lines.append(f"\nUndo plan: {inert(self.undo[1].summary())}", style="bold")
         self._status(lines)
@@ -285,7 +283,7 @@ class ActionScreen(SaysWorkFailures, ModalScreen[None]):
         if self.undo is None:
             return
         self.dismiss(None)
-        self.mlapp.push_screen(self._undo_screen())
+        self.front.push_screen(self._undo_screen())
 
     def _undo_screen(self) -> ActionScreen:
         """The undo's plan, filed and judged as the action it undoes."""
@@ -316,14 +314,14 @@ class SilenceScreen(SaysWorkFailures, ModalScreen[None]):
         self.origin = origin
 
     @property
-    def mlapp(self) -> MLConsoleApp:
-        return self.app  # type: ignore[return-value]
+    def front(self) -> Front:
+        return front_of(self.app)
 
     def compose(self) -> ComposeResult:
         from console.actions.silence import matchers_text
         from console.config.models import SILENCE_RANGE, format_duration
 
-        default = self.mlapp.config.actions.silence_duration
+        default = self.front.config.actions.silence_duration
         with Vertical():
             yield Label(Text(inert(f"Silence {self.what}"), style="bold"))
             yield Static(Text(inert(matchers_text(self.matchers)), style="dim"))
@@ -360,7 +358,7 @@ class SilenceScreen(SaysWorkFailures, ModalScreen[None]):
             return
         self.dismiss(None)
         await start_action(
-            self.mlapp,
+            self.front,
             "silence",
             {
                 "matchers": self.matchers,

@@ -20,6 +20,7 @@ from console.render.format import STATUS_STYLE, format_burn, format_objective, f
 from console.sources.snapshot import Snapshot
 from console.text import inert
 from screens.footer import KeysFooter
+from screens.front import Front, front_of
 from screens.lines import SourceBar
 from screens.render import alert_age, alert_state, utc
 from screens.stack import ScreenHeader, while_on_stack
@@ -27,7 +28,6 @@ from screens.work import SaysWorkFailures
 
 if TYPE_CHECKING:
     from console.triage.store import Evidence
-    from screens.app import MLConsoleApp
 
 
 class AlertDetailScreen(SaysWorkFailures, ModalScreen[None]):
@@ -48,8 +48,8 @@ class AlertDetailScreen(SaysWorkFailures, ModalScreen[None]):
         self._drawn: dict[str, tuple[object, object]] = {}
 
     @property
-    def mlapp(self) -> MLConsoleApp:
-        return self.app  # type: ignore[return-value]
+    def front(self) -> Front:
+        return front_of(self.app)
 
     def compose(self) -> ComposeResult:
         yield ScreenHeader()
@@ -68,10 +68,10 @@ class AlertDetailScreen(SaysWorkFailures, ModalScreen[None]):
             else inert(f"{self.model}: no alerts", markup=True)
         )
         self.query_one("#triage", Static).display = False
-        self.show_snapshot(self.mlapp.snapshot)
+        self.show_snapshot(self.front.snapshot)
         self.set_interval(1.0, self._tick)
-        if self.mlapp.triage is not None and self.alert is not None:
-            incident = self.mlapp.incident_for_alert(self.alert)
+        if self.front.triage is not None and self.alert is not None:
+            incident = self.front.incident_for_alert(self.alert)
             self._read_checks(self.alert, None if incident is None else incident.number)
 
     @work(thread=True, exclusive=True, group="alert-checks", exit_on_error=False)
@@ -80,7 +80,7 @@ class AlertDetailScreen(SaysWorkFailures, ModalScreen[None]):
         page arrives), read in a thread: opening an alert never waits on the store."""
         from console.triage.store import StoreError
 
-        triage = self.mlapp.triage
+        triage = self.front.triage
         assert triage is not None
         try:
             found = triage.firing_checks(alert, incident)
@@ -96,8 +96,8 @@ class AlertDetailScreen(SaysWorkFailures, ModalScreen[None]):
         """Each check with its series: which feature drifted, and by how much."""
         from screens.runbook import evidence_line
 
-        label = self.mlapp.config.model_label
-        now = self.mlapp.now()
+        label = self.front.config.model_label
+        now = self.front.now()
         lines: list[Text] = []
         for runbook_id, checks in found:
             lines.append(Text(f"\nchecks of runbook {inert(runbook_id)}", style="bold underline"))
@@ -112,7 +112,7 @@ class AlertDetailScreen(SaysWorkFailures, ModalScreen[None]):
         """The alert and the model's SLIs as ``snapshot`` has them; a part whose inputs
         did not change is left as drawn, and only a change of the alert itself (its
         labels, annotations, end) may change the screen's layout."""
-        now = self.mlapp.now()
+        now = self.front.now()
         self.query_one(SourceBar).show(snapshot, now)
         alert = self.alert
         if alert is not None:
@@ -138,7 +138,7 @@ class AlertDetailScreen(SaysWorkFailures, ModalScreen[None]):
     @while_on_stack
     def _tick(self) -> None:
         """Ages move even when no data comes in: stale data must look stale here too."""
-        self.query_one(SourceBar).show(self.mlapp.snapshot, self.mlapp.now())
+        self.query_one(SourceBar).show(self.front.snapshot, self.front.now())
 
     def _show(
         self, part: str, shown: object, build: Callable[[], RenderableType], *, layout: object
@@ -165,7 +165,7 @@ class AlertDetailScreen(SaysWorkFailures, ModalScreen[None]):
             return
         alert = self.alert
         self.dismiss()
-        open_runbook_for(self.mlapp, alert)
+        open_runbook_for(self.front, alert)
 
     @staticmethod
     def _alert_table(alert: AlertRecord, now: float) -> Table:

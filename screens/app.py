@@ -45,6 +45,7 @@ from console.render import fitting
 from console.sources.poller import Poller, build_adapters, initial_snapshot
 from console.sources.snapshot import Health, Snapshot
 from console.text import inert
+from screens.front import ActionFinished, Front, IncidentsOpened, IncidentsRead
 from screens.work import SaysWorkFailures, WorkFailed
 
 #: First breaches read between two redraws of the screens that show incidents.
@@ -413,9 +414,9 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
             return
         self.exit()
 
-    def action_finished(self, report: Report) -> None:
+    def on_action_finished(self, message: ActionFinished) -> None:
         """An action ran: keep its report and show its effect as soon as possible."""
-        self.reports.append(report)
+        self.reports.append(message.report)
         if self.poller is not None:
             self.poller.refresh_now()
 
@@ -650,10 +651,16 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
             if hasattr(screen, "show_incidents"):
                 screen.show_incidents()
 
-    def incidents_read(self, open_now: tuple[Incident, ...]) -> None:
+    def on_incidents_read(self, message: IncidentsRead) -> None:
         """The open incidents, read again in a thread after a change: show them."""
-        self.open_incidents = open_now
+        self.open_incidents = message.open_now
         self.incidents_changed()
+
+    def on_incidents_opened(self, message: IncidentsOpened) -> None:
+        """Incidents opened by a key: their first breaches are read (when there are
+        sources to read them from)."""
+        if self.poller is not None:
+            self.measure_first_breaches(message.opened)
 
     def reload_incidents(self) -> None:
         """After a responder changed an incident: read the open ones again, redraw."""
@@ -719,6 +726,12 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
         for action, title, text in getattr(screen, "PALETTE", ()):
             if screen.check_action(action, ()) is not False:
                 yield SystemCommand(title, text, getattr(screen, f"action_{action}"))
+
+
+def _satisfies_front(app: MLConsoleApp) -> Front:
+    """Never called: mypy checks here that the app is the :class:`Front` every screen
+    reads."""
+    return app
 
 
 def create_app(

@@ -22,6 +22,7 @@ from console.render import fitting, model_table
 from console.sources.snapshot import Health, Snapshot
 from console.text import CELL_LIMIT, inert
 from screens.footer import KeysFooter
+from screens.front import Front, front_of
 from screens.lines import Line, SourceBar
 from screens.render import (
     SEVERITY_STYLE,
@@ -39,7 +40,6 @@ from screens.work import SaysWorkFailures
 if TYPE_CHECKING:
     from console.actions.origin import Origin
     from console.incidents.model import Incident
-    from screens.app import MLConsoleApp
 
 
 #: What an alert's row shows but for its age: the model's name (on its first alert
@@ -158,8 +158,8 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         self._alert_age_width = -1
 
     @property
-    def mlapp(self) -> MLConsoleApp:
-        return self.app  # type: ignore[return-value]
+    def front(self) -> Front:
+        return front_of(self.app)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -188,7 +188,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         ):
             alerts.add_column(label, key=key)
         self.set_interval(1.0, self._tick)
-        self._draw(self.mlapp.snapshot)
+        self._draw(self.front.snapshot)
         models.focus()
 
     # -- rendering ---------------------------------------------------------
@@ -205,7 +205,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         :data:`INPUT_LATEST` seconds after the first snapshot held back."""
         if len(snapshot.models) > INPUT_FIRST_ROWS and self._on_top():
             now = self._monotonic()
-            quiet_in = INPUT_QUIET - (now - self.mlapp.last_key_at)
+            quiet_in = INPUT_QUIET - (now - self.front.last_key_at)
             if self._held_since is None:
                 self._held_since = now
             if quiet_in > 0 and now - self._held_since < INPUT_LATEST:
@@ -226,7 +226,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
             return
         self._pending = None
         self._held_since = None
-        now = self.mlapp.now()
+        now = self.front.now()
         self.query_one(SourceBar).show(snapshot, now)
         self._render_models(snapshot, now)
         self._render_alerts(snapshot, now)
@@ -261,7 +261,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
 
     def on_resize(self) -> None:
         """A new width may show more or less of each SLI: lay the models out again."""
-        self._draw(self._pending or self.mlapp.snapshot)
+        self._draw(self._pending or self.front.snapshot)
 
     def on_screen_resume(self) -> None:
         """Back from a screen over it: the dashboard comes back as it was first (the
@@ -277,7 +277,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
     def _tick(self) -> None:
         """Ages move even when no data comes in: a stalled source must look stalled."""
         if self._on_top() and self.query(SourceBar):
-            self.query_one(SourceBar).show(self.mlapp.snapshot, self.mlapp.now())
+            self.query_one(SourceBar).show(self.front.snapshot, self.front.now())
 
     def _matches(self, snapshot: Snapshot, model: str) -> bool:
         if not self._filter:
@@ -301,9 +301,9 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         shown, measured (:func:`model_table.row_widths`), not built, and only for the
         rows whose inputs changed."""
         table = self.query_one("#models", Table)
-        stale = model_table.stale_slis(snapshot, self.mlapp.config, now)
+        stale = model_table.stale_slis(snapshot, self.front.config, now)
         self._model_inputs = (snapshot, now, stale)
-        survey = self.mlapp.widths.survey_of(snapshot)
+        survey = self.front.widths.survey_of(snapshot)
         if survey is not None:
             rows, changed, make_widths = self._survey_rows(table, survey, now, stale)
         else:
@@ -375,7 +375,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         entry = self._model_cache[model] = _ModelRow(
             key,
             LazyRow(model, self._model_builder(model)),
-            fitting.RowMeasure(model, self.mlapp.widths),
+            fitting.RowMeasure(model, self.front.widths),
         )
         return entry
 
@@ -589,7 +589,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         (the snapshot keeps its alert index while the alerts did not change, and the
         app its open incidents): a snapshot from a metrics source, or a tick, does not
         look through hundreds of alerts and incidents again."""
-        inputs = (snapshot.alerts_by_model, self.mlapp.open_incidents, self._filter)
+        inputs = (snapshot.alerts_by_model, self.front.open_incidents, self._filter)
         last = self._alert_inputs
         if (
             last is not None
@@ -598,9 +598,9 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
             and last[2] == inputs[2]
         ):
             return self._alert_listed
-        label = self.mlapp.config.model_label
+        label = self.front.config.model_label
         incidents: dict[tuple[str, str], Incident] = {}
-        for open_one in reversed(self.mlapp.open_incidents):  # the first one wins
+        for open_one in reversed(self.front.open_incidents):  # the first one wins
             incidents[(open_one.model, open_one.alertname)] = open_one
         listed: list[tuple[str, _AlertKey]] = []
         for model, alerts in snapshot.alerts_by_model.items():
@@ -639,7 +639,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         return title
 
     def _alert_sources(self, snapshot: Snapshot) -> list[str]:
-        poller = self.mlapp.poller
+        poller = self.front.poller
         if poller is not None:
             return [n for n, a in poller.adapters.items() if isinstance(a, AlertsAdapter)]
         return [name for name, health in snapshot.sources.items() if health.type == "alertmanager"]
@@ -692,7 +692,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         text = event.value.strip()
         if text == self._filter:
             return
-        if len(self.mlapp.snapshot.models) <= INPUT_FIRST_ROWS:
+        if len(self.front.snapshot.models) <= INPUT_FIRST_ROWS:
             self._set_filter(text)
             return
         self._filter = text
@@ -702,7 +702,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
 
     def _filter_settled(self) -> None:
         self._filter_timer = None
-        self._draw(self._pending or self.mlapp.snapshot)
+        self._draw(self._pending or self.front.snapshot)
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self) -> None:
@@ -715,7 +715,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
             self._filter_timer.stop()
             self._filter_timer = None
         self._filter = text
-        self._draw(self._pending or self.mlapp.snapshot)
+        self._draw(self._pending or self.front.snapshot)
 
     def action_open(self) -> None:
         self._open_focused()
@@ -733,7 +733,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         if alert is None:
             self.notify("Select an alert (or a model with a firing alert) to triage")
             return
-        open_runbook_for(self.mlapp, alert)
+        open_runbook_for(self.front, alert)
 
     # -- mitigations ---------------------------------------------------------
 
@@ -741,7 +741,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         if action == "filter" and self._filter_focused():
             return False  # in the filter, `/` is text (and the filter is open already)
         # Read-only: hidden from the footer, and the key does nothing.
-        return not (action in self.MUTATIONS and self.mlapp.read_only)
+        return not (action in self.MUTATIONS and self.front.read_only)
 
     def _focused_model(self) -> str | None:
         focused = self.focused
@@ -766,7 +766,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
 
         origin = self._origin()
         self.run_worker(
-            start_action(self.mlapp, name, params, origin=origin),
+            start_action(self.front, name, params, origin=origin),
             exit_on_error=False,
             name="action-plan",
             description="plan a mitigation",
@@ -785,7 +785,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         if model is None:
             self.notify(f"Select a model first ({name})")
             return
-        on = self.mlapp.snapshot.switches.get(role, {}).get(model)
+        on = self.front.snapshot.switches.get(role, {}).get(model)
         # Unknown (not read yet): the action reads the switch and flips it.
         self._act(name, {"model": model, key: None if on is None else not on})
 
@@ -802,7 +802,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         from console.actions.silence import equal_matcher
         from screens.action import SilenceScreen
 
-        label = self.mlapp.config.model_label
+        label = self.front.config.model_label
         focused = self.focused
         alert = self._focused_alert()
         if isinstance(focused, DataTable) and focused.id == "alerts" and alert is not None:
@@ -833,7 +833,7 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
     # -- incidents -------------------------------------------------------------
 
     def show_incidents(self) -> None:
-        self.show_snapshot(self.mlapp.snapshot)
+        self.show_snapshot(self.front.snapshot)
 
     def _with_incident(self, then: Callable[[Incident], None], *, open_one: bool) -> None:
         """Hand the focused alert's incident to ``then``; ``open_one`` opens it by key
@@ -846,17 +846,17 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
             models = self.query_one("#models", DataTable)
             model = self._focused_model() or self._selected_key(models, self._model_rows)
             # The incidents last read (kept current by the sync): a key never reads the store.
-            found = pick_open(self.mlapp.open_incidents, model) if model else None
+            found = pick_open(self.front.open_incidents, model) if model else None
             if found is None:
                 self.notify("Select an alert (or a model with a firing alert) first")
             else:
                 then(found)
             return
-        incident = self.mlapp.incident_for_alert(alert)
+        incident = self.front.incident_for_alert(alert)
         if incident is not None:
             then(incident)
         elif open_one:
-            open_incident_for(self.mlapp, alert, then)
+            open_incident_for(self.front, alert, then)
         else:
             self.notify(f"{alert.name} has no incident yet: a or i opens one")
 
@@ -864,12 +864,12 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
         """Acknowledge the selected alert's incident (opening it if need be)."""
         from screens.incident import acknowledge
 
-        self._with_incident(lambda incident: acknowledge(self.mlapp, incident), open_one=True)
+        self._with_incident(lambda incident: acknowledge(self.front, incident), open_one=True)
 
     def action_note(self) -> None:
         from screens.incident import ask_note
 
-        self._with_incident(lambda incident: ask_note(self.mlapp, incident), open_one=False)
+        self._with_incident(lambda incident: ask_note(self.front, incident), open_one=False)
 
     def action_incident(self) -> None:
         """Open the selected alert's incident and its timeline (opening it if need be)."""
@@ -889,10 +889,10 @@ class DashboardScreen(SaysWorkFailures, Screen[None]):
     def action_export(self) -> None:
         from screens.incident import export_incident
 
-        self._with_incident(lambda incident: export_incident(self.mlapp, incident), open_one=False)
+        self._with_incident(lambda incident: export_incident(self.front, incident), open_one=False)
 
     def _focused_alert(self) -> AlertRecord | None:
-        snapshot = self.mlapp.snapshot
+        snapshot = self.front.snapshot
         focused = self.focused
         if isinstance(focused, DataTable) and focused.id == "alerts":
             key = self._selected_key(focused, self._alert_rows)

@@ -27,6 +27,7 @@ from console.incidents.model import Incident, IncidentError
 from console.incidents.timeline import Event, compute_metrics, utc
 from console.text import inert
 from screens.footer import KeysFooter
+from screens.front import Front, IncidentsOpened, IncidentsRead, front_of
 from screens.render import INCIDENT_STYLE
 from screens.stack import ScreenHeader, while_on_stack
 from screens.timeline import TimelineView
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
     from console.incidents.book import IncidentBook
-    from screens.app import MLConsoleApp
 
 #: How often an open incident's timeline is read again while it is shown.
 REFRESH_EVERY = 5.0
@@ -45,13 +45,13 @@ REFRESH_EVERY = 5.0
 REFRESH_LIMIT = 20_000
 
 
-def _actor(app: MLConsoleApp) -> str:
+def _actor(app: Front) -> str:
     from console.config.actor import resolve_actor
 
     return resolve_actor(app.config, app.actor)
 
 
-def _book_or_say(app: MLConsoleApp) -> bool:
+def _book_or_say(app: Front) -> bool:
     if app.incidents is None:
         app.notify("Incidents are not available (the store could not be opened)", severity="error")
         return False
@@ -59,7 +59,7 @@ def _book_or_say(app: MLConsoleApp) -> bool:
 
 
 def open_incident_for(
-    app: MLConsoleApp, alert: AlertRecord, then: Callable[[Incident], None] | None = None
+    app: Front, alert: AlertRecord, then: Callable[[Incident], None] | None = None
 ) -> None:
     """Open (by key) the incident of ``alert``'s group, with every alert of the group.
 
@@ -86,17 +86,16 @@ def open_incident_for(
         app.call_from_thread(opened, incident, open_now)
 
     def opened(incident: Incident, open_now: tuple[Incident, ...]) -> None:
-        app.incidents_read(open_now)
+        app.post_message(IncidentsRead(open_now))
         app.notify(f"{incident.id} opened for {incident.alertname} on {incident.model}")
-        if app.poller is not None:
-            app.measure_first_breaches([incident])
+        app.post_message(IncidentsOpened([incident]))
         if then is not None:
             then(incident)
 
     _in_store_thread(app, run)
 
 
-def _in_store_thread(app: MLConsoleApp, run: Callable[[], None]) -> None:
+def _in_store_thread(app: Front, run: Callable[[], None]) -> None:
     """Run a write to the incident store in a worker thread: a key never waits on it."""
     app.run_worker(
         run,
@@ -109,7 +108,7 @@ def _in_store_thread(app: MLConsoleApp, run: Callable[[], None]) -> None:
 
 
 def write_incident(
-    app: MLConsoleApp,
+    app: Front,
     write: Callable[[IncidentBook], tuple[str, float | None]],
     *,
     severity: SeverityLevel = "warning",
@@ -129,13 +128,13 @@ def write_incident(
         except IncidentError as exc:
             app.call_from_thread(app.notify, str(exc), severity=severity)
             return
-        app.call_from_thread(app.incidents_read, open_now)
+        app.post_message(IncidentsRead(open_now))
         app.call_from_thread(app.notify, said, timeout=timeout)
 
     _in_store_thread(app, run)
 
 
-def acknowledge(app: MLConsoleApp, incident: Incident) -> None:
+def acknowledge(app: Front, incident: Incident) -> None:
     """Acknowledge: shown to every responder who shares the store. Not a silence."""
     if not _book_or_say(app):
         return
@@ -151,7 +150,7 @@ def acknowledge(app: MLConsoleApp, incident: Incident) -> None:
     write_incident(app, ack)
 
 
-def ask_note(app: MLConsoleApp, incident: Incident) -> None:
+def ask_note(app: Front, incident: Incident) -> None:
     def save(text: str | None) -> None:
         if not text:
             return
@@ -173,7 +172,7 @@ def ask_note(app: MLConsoleApp, incident: Incident) -> None:
         )
 
 
-def ask_resolve(app: MLConsoleApp, incident: Incident) -> None:
+def ask_resolve(app: Front, incident: Incident) -> None:
     def resolve(comment: str | None) -> None:
         if comment is None:
             return
@@ -198,7 +197,7 @@ def ask_resolve(app: MLConsoleApp, incident: Incident) -> None:
     )
 
 
-def export_incident(app: MLConsoleApp, incident: Incident) -> None:
+def export_incident(app: Front, incident: Incident) -> None:
     """Write the Markdown and JSON exports (in a thread) and say where."""
     directory = app.config.incidents.export_dir or Path.cwd()
 
@@ -305,8 +304,8 @@ class IncidentScreen(SaysWorkFailures, Screen[None]):
         self._left_out: str | None = None
 
     @property
-    def mlapp(self) -> MLConsoleApp:
-        return self.app  # type: ignore[return-value]
+    def front(self) -> Front:
+        return front_of(self.app)
 
     def compose(self) -> ComposeResult:
         yield ScreenHeader()
@@ -354,7 +353,7 @@ class IncidentScreen(SaysWorkFailures, Screen[None]):
 
     @work(thread=True, group="timeline", exit_on_error=False)
     def _read(self) -> None:
-        space = self.mlapp.session
+        space = self.front.session
         try:
             if space is None:
                 raise IncidentError("the store is not open yet")
@@ -389,7 +388,7 @@ class IncidentScreen(SaysWorkFailures, Screen[None]):
 
     def _find_first_breach(self, incident: Incident, events: list[Event]) -> None:
         """Prometheus may have been down when the incident opened: look once more."""
-        app = self.mlapp
+        app = self.front
         if self._looked or app.poller is None or app.incidents is None:
             return
         if any(e.kind == "sli.first_breach" for e in events):
@@ -397,7 +396,7 @@ class IncidentScreen(SaysWorkFailures, Screen[None]):
         self._looked = True
         # Read in the app's first-breach queue (in a thread); when found, the app
         # redraws every screen that shows incidents, this one included.
-        app.measure_first_breaches([incident])
+        app.post_message(IncidentsOpened([incident]))
 
     def _head(self, incident: Incident, events: list[Event]) -> Text:
         text = Text()
@@ -474,19 +473,19 @@ class IncidentScreen(SaysWorkFailures, Screen[None]):
 
     def action_acknowledge(self) -> None:
         if (incident := self._current()) is not None:
-            acknowledge(self.mlapp, incident)
+            acknowledge(self.front, incident)
 
     def action_note(self) -> None:
         if (incident := self._current()) is not None:
-            ask_note(self.mlapp, incident)
+            ask_note(self.front, incident)
 
     def action_export(self) -> None:
         if (incident := self._current()) is not None:
-            export_incident(self.mlapp, incident)
+            export_incident(self.front, incident)
 
     def action_resolve(self) -> None:
         if (incident := self._current()) is not None:
-            ask_resolve(self.mlapp, incident)
+            ask_resolve(self.front, incident)
 
 
 class IncidentsScreen(SaysWorkFailures, Screen[None]):
@@ -508,8 +507,8 @@ class IncidentsScreen(SaysWorkFailures, Screen[None]):
         self._numbers: list[int] = []
 
     @property
-    def mlapp(self) -> MLConsoleApp:
-        return self.app  # type: ignore[return-value]
+    def front(self) -> Front:
+        return front_of(self.app)
 
     def compose(self) -> ComposeResult:
         yield ScreenHeader()
@@ -528,7 +527,7 @@ class IncidentsScreen(SaysWorkFailures, Screen[None]):
     @while_on_stack
     def show_incidents(self) -> None:
         """Read the incidents again (in a thread: the store may make it wait)."""
-        if self.mlapp.incidents is None:
+        if self.front.incidents is None:
             self.query_one("#incidents-title", Static).update(
                 Text("Incidents are not available (the store could not be opened)", "bold red")
             )
@@ -537,7 +536,7 @@ class IncidentsScreen(SaysWorkFailures, Screen[None]):
 
     @work(thread=True, exclusive=True, group="incidents-list", exit_on_error=False)
     def _read(self, show_all: bool) -> None:
-        book = self.mlapp.incidents
+        book = self.front.incidents
         assert book is not None
         try:
             incidents = book.incidents(open_only=not show_all)
@@ -551,7 +550,7 @@ class IncidentsScreen(SaysWorkFailures, Screen[None]):
         if show_all != self.show_all:
             return  # read for a view the responder has left
         table = self.query_one(DataTable)
-        now = self.mlapp.now()
+        now = self.front.now()
         selected = self._numbers[table.cursor_row] if self._numbers and table.row_count else None
         table.clear()
         self._numbers = [i.number for i in incidents]

@@ -27,12 +27,12 @@ from console.triage.runbook import ActionStep, AskStep, CheckStep, ConcludeStep,
 from console.triage.store import Evidence
 from console.triage.walk import Pause, Walk, WalkError
 from screens.footer import KeysFooter
+from screens.front import Front, front_of
 from screens.stack import ScreenHeader, while_on_stack
 from screens.work import SaysWorkFailures
 
 if TYPE_CHECKING:
     from console.actions.executor import Report
-    from screens.app import MLConsoleApp
 
 #: Seconds between two redraws of the evidence's ages.
 AGE_TICK = 5.0
@@ -186,8 +186,8 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
         self.busy = False
 
     @property
-    def mlapp(self) -> MLConsoleApp:
-        return self.app  # type: ignore[return-value]
+    def front(self) -> Front:
+        return front_of(self.app)
 
     def compose(self) -> ComposeResult:
         yield ScreenHeader()
@@ -206,7 +206,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
             Text.assemble(
                 (inert(runbook.title), "bold"),
                 inert(f"  ·  {runbook.id} v{runbook.version}  ·  "),
-                (inert(labels.get(self.mlapp.config.model_label, "")), "bold"),
+                (inert(labels.get(self.front.config.model_label, "")), "bold"),
                 f"  {inert(labels.get('alertname', ''))}",
             )
         )
@@ -215,7 +215,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
         self.refresh_view()
         self.set_interval(AGE_TICK, self._tick)
         read_at = self.walk.checks_read_at()
-        recheck_after = self.mlapp.config.runbooks.recheck_after
+        recheck_after = self.front.config.runbooks.recheck_after
         if (
             not self.walk.concluded
             and read_at is not None
@@ -247,7 +247,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
         await self._drive(self._advance)
 
     async def _advance(self, *, actor: str) -> Pause:
-        triage = self.mlapp.triage
+        triage = self.front.triage
         if triage is not None and await triage.settled(self.walk):
             self.refresh_view()  # pre-triage's evidence, before anything more runs
         return await self.walk.advance(actor=actor)
@@ -256,7 +256,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
         self.busy = True
         self.refresh_view()
         try:
-            self.pause = await move(actor=self.mlapp_actor())
+            self.pause = await move(actor=self.front_actor())
             if self.pause.reason == "error" and self.pause.step is not self.walk.current:
                 self.notify(  # a re-read check failed; the walk stays where it was
                     f"check {self.pause.step.id} failed: {self.pause.error}", severity="error"
@@ -267,8 +267,8 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
             self.busy = False
             self.refresh_view()
 
-    def mlapp_actor(self) -> str:
-        triage = self.mlapp.triage
+    def front_actor(self) -> str:
+        triage = self.front.triage
         return triage.actor if triage is not None else self.walk.actor
 
     def action_choose(self, number: int) -> None:
@@ -277,12 +277,12 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
         step = self.walk.current
         try:
             if isinstance(step, AskStep):
-                self.walk.answer(number, actor=self.mlapp_actor())
+                self.walk.answer(number, actor=self.front_actor())
             elif isinstance(step, ActionStep) and number == 1:
                 self._run_mitigation(step)
                 return
             elif isinstance(step, ActionStep) and number == 2:
-                self.walk.decide_action(False, actor=self.mlapp_actor())
+                self.walk.decide_action(False, actor=self.front_actor())
             else:
                 return
         except WalkError as exc:
@@ -299,7 +299,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
         from console.actions.contracts import ActionError
         from screens.action import start_action
 
-        if self.mlapp.read_only:
+        if self.front.read_only:
             self.notify("Read-only mode: mitigations are disabled; 2 skips", severity="warning")
             return
         try:
@@ -311,7 +311,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
         def ran(report: Report) -> None:
             # The same evidence `runbook run` records: the outcome, whatever it was.
             try:
-                moved = self.walk.record_action(report.as_dict(), actor=self.mlapp_actor())
+                moved = self.walk.record_action(report.as_dict(), actor=self.front_actor())
             except WalkError as exc:
                 self.notify(str(exc), severity="warning")
                 return
@@ -325,7 +325,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
         # Filed under the incident of the alert this walk is for; judged on its SLI.
         origin = self.walk.action_origin()
         self.run_worker(
-            start_action(self.mlapp, name, action_params, on_report=ran, origin=origin),
+            start_action(self.front, name, action_params, on_report=ran, origin=origin),
             exit_on_error=False,
             name="action-plan",
             description="plan a mitigation",
@@ -334,7 +334,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
     def action_back(self) -> None:
         if self.busy:
             return
-        if self.walk.back(actor=self.mlapp_actor()):
+        if self.walk.back(actor=self.front_actor()):
             self.pause = None
             self.refresh_view()
         else:
@@ -357,7 +357,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
         self.app.push_screen(self._evidence_screen(evidence[index]))
 
     def _evidence_screen(self, item: Evidence) -> EvidenceScreen:
-        return EvidenceScreen(item, self.walk.clock(), self.mlapp.config.model_label)
+        return EvidenceScreen(item, self.walk.clock(), self.front.config.model_label)
 
     @on(OptionList.OptionSelected, "#path")
     def _open_evidence(self, event: OptionList.OptionSelected) -> None:
@@ -375,7 +375,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
         highlighted = path.highlighted
         path.clear_options()
         now = self.walk.clock()
-        label = self.mlapp.config.model_label
+        label = self.front.config.model_label
         newest = {e.step_id: i for i, e in enumerate(evidence) if e.kind == "check"}
         path.add_options(
             [
@@ -426,7 +426,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
             parts.append(Text("R re-runs it", style="dim"))
         if last_check is not None:
             now = self.walk.clock()
-            stale = now - last_check.at > self.mlapp.config.runbooks.recheck_after
+            stale = now - last_check.at > self.front.config.runbooks.recheck_after
             parts.append(
                 Text.assemble(
                     (f"\nlast check: {inert(last_check.step_id)}", "bold"),
@@ -446,7 +446,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
                 )
             )
             values = last_check.outputs.get("values") or []
-            label = self.mlapp.config.model_label
+            label = self.front.config.model_label
             shown = series_values(values, 5, 4, label) or "no series"
             parts.append(
                 Text(
@@ -463,7 +463,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
         return Group(*parts)
 
 
-def open_runbook_for(app: MLConsoleApp, alert: AlertRecord) -> None:
+def open_runbook_for(app: Front, alert: AlertRecord) -> None:
     """Open this firing's runbook walk (resumed if it has one), picking if several match."""
     triage = app.triage
     if triage is None:
