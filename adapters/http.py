@@ -33,8 +33,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from adapters.base import AdapterError, SourceSettings
+from adapters.base import AdapterError
 from adapters.redaction import EXCERPT, Redactor, one_line, redact_url, settings_secrets
+from adapters.settings import SourceSettings
 from adapters.threads import DaemonPool
 
 T = TypeVar("T")

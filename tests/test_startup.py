@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from adapters import registry
-from adapters.base import SourceSettings
 from adapters.http import BlockingHttpClient, HttpClient, HttpError
+from adapters.settings import SourceSettings
 from console.cli import main as cli
 from console.cli.main import COMMAND_GROUPS, build_parser, parse_args
 
