@@ -25,7 +25,7 @@ import httpx
 import orjson
 
 from adapters.base import MetricsAdapter
-from adapters.http import BlockingHttpClient
+from adapters.blocking_http import BlockingHttpClient
 from adapters.records import LabelValues, QueryResult, RangeResult, RangeSeries, Sample
 from adapters.redaction import EXCERPT, one_line
 from adapters.settings import SourceSettings
