@@ -26,7 +26,7 @@ import yaml
 
 from lab import control, procs, registry
 from lab.configs import Ports
-from lab.service import LabService
+from lab.lab_service import LabService
 from lab.state import COMPONENTS, LabInfo
 from tests.conftest import LAB_TEST_PORTS
 
