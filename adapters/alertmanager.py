@@ -16,14 +16,10 @@ from urllib.parse import quote
 
 import httpx
 
-from adapters.base import (
-    AdapterError,
-    AlertRecord,
-    AlertsAdapter,
-    SilenceRecord,
-    SourceSettings,
-)
+from adapters.base import AdapterError, AlertsAdapter
 from adapters.http import HttpClient
+from adapters.records import AlertRecord, SilenceRecord
+from adapters.settings import SourceSettings
 
 
 def parse_time(raw: Any) -> datetime | None:

@@ -2,8 +2,10 @@
 
 An adapter speaks to one external system (Prometheus, Alertmanager, a model
 registry, ...). It knows nothing of the UI and little of the console: it takes
-its own settings (:class:`SourceSettings`) and returns the plain data types
-defined here. The console core turns those into a :class:`console.sources.snapshot.Snapshot`.
+its own settings (:class:`SourceSettings`, from :mod:`adapters.settings`) and
+returns the plain data types of :mod:`adapters.records`. Both are importable from
+here too, with the contracts, for adapters written against this module. The console
+core turns those into a :class:`console.sources.snapshot.Snapshot`.
 
 Adapters are found through the ``mlconsole.adapters`` entry-point group, the
 same way third-party adapters are, so the built-in ones are not special. Only
@@ -16,116 +18,49 @@ import functools
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from adapters.records import (
+    AlertRecord,
+    LabelValues,
+    ModelVersion,
+    QueryResult,
+    RangeResult,
+    RangeSeries,
+    RegisteredModel,
+    Sample,
+    SilenceRecord,
+    SwitchStates,
+)
+from adapters.redaction import Redactor, settings_secrets
+from adapters.settings import BasicAuth, SourceSettings, TlsSettings
 
-from adapters.redaction import Redactor, redact_url, sent_form, settings_secrets
-
-
-class TlsSettings(BaseModel):
-    """TLS options for an HTTP source."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
-    verify: bool = True
-    """Verify the server certificate. Turn off only for a lab with a self-signed cert."""
-    ca_file: Path | None = None
-    """A CA bundle to verify the server with, instead of the system store."""
-    cert_file: Path | None = None
-    """Client certificate (PEM) for mutual TLS."""
-    key_file: Path | None = None
-    """Private key for ``cert_file``, if it is not in the same file."""
-
-
-class BasicAuth(BaseModel):
-    """HTTP basic auth credentials."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
-    username: str
-    password: SecretStr
-
-    def credentials(self) -> tuple[str, str]:
-        """``(username, password)`` as sent: a password read from a file loses the
-        line ending around it (its raw form is still redacted)."""
-        return self.username, sent_form(self.password.get_secret_value())
-
-
-class SourceSettings(BaseModel):
-    """How to reach one external system over HTTP.
-
-    The console's config extends this with scheduling fields (interval and so
-    on); an adapter needs only these.
-    """
-
-    # Not deferred: adapters subclass it, and a subclass pydantic cannot build must
-    # fail when its adapter is imported (a load error the config check reports).
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field(pattern=r"^https?://[^\s/]+", description="Base URL")
-    """Base URL of the system, e.g. ``http://127.0.0.1:9090``."""
-    external_url: str | None = Field(
-        default=None, pattern=r"^https?://[^\s/]+", description="Address for a browser"
-    )
-    """The address people open in a browser for this system, when it is not ``url``
-    (the console reaches it through a tunnel, a proxy or an internal name). Runbook
-    links and the graph and registry links of evidence and exports use it; default
-    ``url``."""
-    timeout: float = Field(default=5.0, gt=0, le=300)
-    """Seconds to wait for one HTTP request before giving up."""
-    retries: int = Field(default=2, ge=0, le=10)
-    """Extra attempts after a failed request (connection errors, 5xx, 429)."""
-    backoff: float = Field(default=0.5, ge=0, le=60)
-    """First retry delay in seconds; doubles with each further attempt."""
-    headers: dict[str, SecretStr] = Field(default_factory=dict)
-    """Extra HTTP headers, e.g. ``Authorization: Bearer ${PROM_TOKEN}``. Never logged."""
-    bearer_token: SecretStr | None = None
-    """Shorthand for an ``Authorization: Bearer`` header."""
-    basic_auth: BasicAuth | None = None
-    """HTTP basic auth."""
-    tls: TlsSettings = Field(default_factory=TlsSettings)
-    """TLS options."""
-
-    def browser_url(self) -> str:
-        """Where a person opens this system: ``external_url``, else ``url``, without
-        any ``user:password@`` and with no trailing slash."""
-        return redact_url(self.external_url or self.url).rstrip("/")
-
-    @property
-    def retry_budget(self) -> float:
-        """Seconds one request may take with every attempt and backoff: after this a
-        source that has not answered will not."""
-        return float(self.timeout * (self.retries + 1) + self.backoff * 2**self.retries)
-
-    def http_headers(self) -> dict[str, str]:
-        """The headers to send, secrets revealed (for the wire only, never for display).
-        Values are sent without surrounding whitespace: a token read from a file with a
-        CR LF ending would otherwise be refused by the HTTP library, which quotes the
-        value in its error."""
-        headers = {
-            name: sent_form(value.get_secret_value()) for name, value in self.headers.items()
-        }
-        if self.bearer_token is not None:
-            headers["Authorization"] = f"Bearer {sent_form(self.bearer_token.get_secret_value())}"
-        return headers
-
-    def client_cert(self) -> str | tuple[str, str] | None:
-        """The client certificate in the form requests and httpx take."""
-        if self.tls.cert_file is None:
-            return None
-        if self.tls.key_file is None:
-            return str(self.tls.cert_file)
-        return (str(self.tls.cert_file), str(self.tls.key_file))
-
-    def verify(self) -> bool | str:
-        """The ``verify`` argument for requests and httpx."""
-        if not self.tls.verify:
-            return False
-        return str(self.tls.ca_file) if self.tls.ca_file else True
+# The adapter contract: the classes an adapter subclasses and raises, and the settings
+# and data types they take and return, as a third-party adapter imports them.
+__all__ = [
+    "CONTRACT_METHODS",
+    "SWITCH_READS_AT_ONCE",
+    "Adapter",
+    "AdapterError",
+    "AlertRecord",
+    "AlertsAdapter",
+    "BasicAuth",
+    "LabelValues",
+    "MetricsAdapter",
+    "ModelVersion",
+    "QueryResult",
+    "RangeResult",
+    "RangeSeries",
+    "RegisteredModel",
+    "RegistryAdapter",
+    "Sample",
+    "SilenceRecord",
+    "SourceSettings",
+    "SwitchAdapter",
+    "SwitchStates",
+    "TlsSettings",
+]
 
 
 class AdapterError(Exception):
@@ -155,144 +90,6 @@ class AdapterError(Exception):
         where = f" ({self.url})" if self.url else ""
         hint = f"; {self.hint}" if self.hint else ""
         return f"{self.source}: {self.message}{where}{hint}"
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One series of an instant vector: its labels and its value.
-
-    NaN and ±Inf arrive from Prometheus as strings and are kept as floats.
-    """
-
-    labels: Mapping[str, str]
-    value: float
-    timestamp: float
-
-
-@dataclass(frozen=True, slots=True)
-class QueryResult:
-    """The answer to an instant query. ``warnings`` non-empty means partial data."""
-
-    query: str
-    samples: tuple[Sample, ...]
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class LabelValues:
-    """An instant query's answer read by one label: each series' value under the value
-    of that label (``{"fraud-detector": 0.031, ...}`` for ``model``).
-
-    The bulk form of :class:`QueryResult`, for the refresh that reads one series per
-    model from every SLI query: no object per series. Series without the label are
-    left out (``unlabelled`` counts them); when two series share a label value, the
-    later one in the answer wins. NaN and ±Inf are kept as floats.
-    """
-
-    query: str
-    label: str
-    values: Mapping[str, float]
-    timestamp: float
-    """When the values were evaluated: an instant vector's samples all carry the
-    evaluation time (the newest sample's timestamp when they differ; 0 when empty)."""
-    warnings: tuple[str, ...] = ()
-    unlabelled: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RangeSeries:
-    """One series of a range query: labels and ``(timestamp, value)`` points."""
-
-    labels: Mapping[str, str]
-    points: tuple[tuple[float, float], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RangeResult:
-    """The answer to a range query. ``warnings`` non-empty means partial data."""
-
-    query: str
-    series: tuple[RangeSeries, ...]
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class AlertRecord:
-    """One alert as Alertmanager reports it (API v2)."""
-
-    fingerprint: str
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    starts_at: datetime
-    ends_at: datetime | None
-    updated_at: datetime | None
-    state: str
-    """``active``, ``suppressed`` or ``unprocessed``."""
-    generator_url: str = ""
-    silenced_by: tuple[str, ...] = ()
-    inhibited_by: tuple[str, ...] = ()
-    receivers: tuple[str, ...] = field(default=())
-    model_label: str = "model"
-    """The label that names the model (the config's ``model_label``)."""
-
-    @property
-    def name(self) -> str:
-        return self.labels.get("alertname", "")
-
-    @property
-    def model(self) -> str:
-        return self.labels.get(self.model_label, "")
-
-    @property
-    def severity(self) -> str:
-        return self.labels.get("severity", "")
-
-    @property
-    def summary(self) -> str:
-        return self.annotations.get("summary") or self.annotations.get("description", "")
-
-
-@dataclass(frozen=True, slots=True)
-class SilenceRecord:
-    """One silence as Alertmanager reports it (API v2)."""
-
-    id: str
-    matchers: tuple[Mapping[str, object], ...]
-    starts_at: datetime
-    ends_at: datetime
-    created_by: str
-    comment: str
-    state: str
-    """``active``, ``pending`` or ``expired``."""
-
-
-@dataclass(frozen=True, slots=True)
-class RegisteredModel:
-    """One registered model and where its aliases point (``{"champion": "7"}``)."""
-
-    name: str
-    aliases: Mapping[str, str]
-    tags: Mapping[str, str] = field(default_factory=dict)
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ModelVersion:
-    """One version of a registered model."""
-
-    model: str
-    version: str
-    created_at: datetime | None
-    tags: Mapping[str, str] = field(default_factory=dict)
-    status: str = ""
-    """The registry's own status, e.g. ``READY``."""
-    source: str = ""
-    run_id: str = ""
-
-    @property
-    def number(self) -> int:
-        """The version as an int for ordering (-1 when it is not a number)."""
-        return int(self.version) if self.version.isdigit() else -1
 
 
 #: The contract methods whose errors pass through the source's redaction.
@@ -499,15 +296,6 @@ class RegistryAdapter(Adapter):
 
 #: The default :meth:`SwitchAdapter.states` reads one target per request; this many at once.
 SWITCH_READS_AT_ONCE = 8
-
-
-@dataclass(frozen=True, slots=True)
-class SwitchStates:
-    """A sweep's read of a switch: on or off per target, and why a target could not
-    be read (its message, for the source's warnings)."""
-
-    on: Mapping[str, bool]
-    errors: Mapping[str, str] = field(default_factory=dict)
 
 
 class SwitchAdapter(Adapter):

@@ -1,19 +1,20 @@
 """HTTP clients for the adapters that speak JSON over HTTP with httpx.
 
 :class:`HttpClient` (awaited; its requests and their parses run in worker threads
-of its own) and :class:`BlockingHttpClient` (for an adapter that reads and parses
-its answers in worker threads of the adapter's) are both ``httpx.Client``, built
-the same way from a source's
-settings (timeout, headers, bearer and basic auth, one shared TLS context) and
-retry the same way, with exponential backoff. Every failure becomes an
-:class:`HttpError` (an :class:`~adapters.base.AdapterError`) with a one-line
+of its own) and :class:`~adapters.blocking_http.BlockingHttpClient` (for an adapter
+that reads and parses its answers in worker threads of the adapter's) are both
+``httpx.Client``, built the same way from a source's settings (timeout, headers,
+bearer and basic auth, one shared TLS context from :mod:`adapters.tls`) and retry
+the same way (:class:`HttpSource`), with exponential backoff. Every failure becomes
+an :class:`HttpError` (an :class:`~adapters.base.AdapterError`) with a one-line
 message, the URL and a hint that names the system, and never a secret.
 
 Retries depend on whether a request may be repeated:
 
 * Idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE, and every request of a
-  :class:`BlockingHttpClient`, whose POSTs are read-only queries) are retried on
-  any transport error (connect, read, write, timeouts) and on 408, 429 and 5xx.
+  :class:`~adapters.blocking_http.BlockingHttpClient`, whose POSTs are read-only
+  queries) are retried on any transport error (connect, read, write, timeouts) and
+  on 408, 429 and 5xx.
 * Other methods (POST, PATCH) are retried only when the request certainly never
   reached the server: ``httpx.ConnectError``, ``ConnectTimeout`` and
   ``PoolTimeout``. After a read timeout, a dropped connection or any answer,
@@ -24,18 +25,17 @@ Retries depend on whether a request may be repeated:
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
-import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import httpx
 
-from adapters.base import AdapterError, SourceSettings
+from adapters.base import AdapterError
 from adapters.redaction import EXCERPT, Redactor, one_line, redact_url, settings_secrets
+from adapters.settings import SourceSettings
 from adapters.threads import DaemonPool
+from adapters.tls import tls_context
 
 T = TypeVar("T")
 
@@ -47,57 +47,6 @@ NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 Describe = Callable[[httpx.Response, Any], "tuple[str, str] | None"]
 """A system's reading of an error answer: ``(response, parsed JSON or None)`` →
 ``(message, hint)``, or None for the generic one."""
-
-
-def tls_context(settings: SourceSettings) -> ssl.SSLContext:
-    """The SSL context for a source: one per distinct TLS setting in the process.
-
-    httpx builds a context for every client, loading the whole CA bundle each time
-    (about 28 ms); sources with the same ``tls:`` share one instead. It is built as
-    httpx builds its own (its default bundle, ``$SSL_CERT_FILE`` or ``$SSL_CERT_DIR``;
-    ``ca_file``; or no verification), with the client certificate loaded into it.
-    A plain ``http://`` source gets a context that trusts nothing and loads nothing:
-    it never makes a TLS connection, and if it were asked to, it would refuse.
-    """
-    if not settings.url.startswith("https://"):  # the config allows http:// or https:// only
-        return _plain_http_context()
-    tls = settings.tls
-    return _tls_context(
-        tls.verify,
-        None if tls.ca_file is None else str(tls.ca_file),
-        None if tls.cert_file is None else str(tls.cert_file),
-        None if tls.key_file is None else str(tls.key_file),
-        os.environ.get("SSL_CERT_FILE") or None,
-        os.environ.get("SSL_CERT_DIR") or None,
-    )
-
-
-@functools.cache
-def _plain_http_context() -> ssl.SSLContext:
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, against no CA at all
-
-
-@functools.cache
-def _tls_context(
-    verify: bool,
-    ca_file: str | None,
-    cert_file: str | None,
-    key_file: str | None,
-    env_cert_file: str | None,
-    env_cert_dir: str | None,
-) -> ssl.SSLContext:
-    # The environment is part of the key: httpx reads $SSL_CERT_FILE and $SSL_CERT_DIR.
-    if verify and ca_file is not None:
-        ctx = (
-            ssl.create_default_context(capath=ca_file)
-            if os.path.isdir(ca_file)
-            else ssl.create_default_context(cafile=ca_file)
-        )
-    else:
-        ctx = httpx.create_ssl_context(verify=verify)
-    if cert_file is not None:
-        ctx.load_cert_chain(cert_file, key_file)
-    return ctx
 
 
 class HttpError(AdapterError):
@@ -134,7 +83,7 @@ def attempts_made(attempt: int) -> str:
     return f"{attempt + 1} attempt{'s' if attempt else ''}"
 
 
-class _HttpSource:
+class HttpSource:
     """What both clients share: the httpx client's settings, the retry decisions and
     the wording of every error, redacted."""
 
@@ -318,7 +267,7 @@ class _HttpSource:
         )
 
 
-class HttpClient(_HttpSource):
+class HttpClient(HttpSource):
     """A source's requests for an adapter that awaits them: each is sent, retried and
     its answer parsed in a worker thread of the client's own, on an ``httpx.Client``.
 
@@ -423,62 +372,3 @@ class HttpClient(_HttpSource):
             tried = attempts_made(self.attempts - 1)  # only said of a status retried each time
             raise self._status_error(response, url, tried, idempotent=idempotent)
         return response
-
-
-class BlockingHttpClient(_HttpSource):
-    """An ``httpx.Client`` for one source, for an adapter that makes its requests (and
-    reads their answers) in worker threads of its own: the same settings, retries and
-    error messages as :class:`HttpClient`.
-
-    Its requests are reads, so every one is retried, POST included. ``connections``
-    sizes the connection pool to the threads that share the client. Redirects are
-    followed. An answer that is not 2xx is given back once the retries are spent,
-    for the caller to read: a system's error answers say more than the status does
-    (:meth:`status_error` words the rest).
-    """
-
-    def __init__(
-        self,
-        source: str,
-        settings: SourceSettings,
-        *,
-        system: str,
-        connections: int,
-        slow_hint: str = "",
-    ) -> None:
-        self._connections = connections
-        super().__init__(source, settings, system=system, slow_hint=slow_hint)
-
-    _client: httpx.Client
-
-    def _open(self) -> None:
-        connections = self._connections
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        self._client = httpx.Client(**self._client_options(), limits=limits, follow_redirects=True)
-
-    def close(self) -> None:
-        """Close the pooled connections; a request still in flight in another thread
-        fails (or is left to end), and nobody waits for it here."""
-        self._client.close()
-
-    def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        data: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        """Send a request with retries, blocking; return the last answer, whatever its
-        status, or raise :class:`HttpError` when no answer came."""
-        return self._retried(
-            lambda: self._client.request(method, path, params=params, data=data),
-            self.url_for(path),
-            idempotent=True,
-        )
-
-    def status_error(self, response: httpx.Response, path: str) -> HttpError:
-        """The error for an answer to ``path`` that :meth:`send` gave back and the
-        caller cannot read: redirects, refused credentials, a proxy's error page."""
-        tried = attempts_made(self.attempts - 1)  # a retried status came back every time
-        return self._status_error(response, self.url_for(path), tried, idempotent=True)

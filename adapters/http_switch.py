@@ -51,7 +51,9 @@ from pydantic import (
     field_validator,
 )
 
-from adapters.base import AdapterError, SourceSettings, SwitchAdapter, SwitchStates
+from adapters.base import AdapterError, SwitchAdapter
+from adapters.records import SwitchStates
+from adapters.settings import SourceSettings
 
 PLACEHOLDER = "{target}"
 #: A dotted path into a JSON answer (``data.models.0.on``), or empty for all of it.

@@ -19,14 +19,10 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import Field
 
-from adapters.base import (
-    AdapterError,
-    ModelVersion,
-    RegisteredModel,
-    RegistryAdapter,
-    SourceSettings,
-)
+from adapters.base import AdapterError, RegistryAdapter
 from adapters.http import HttpClient, HttpError
+from adapters.records import ModelVersion, RegisteredModel
+from adapters.settings import SourceSettings
 
 API = "/api/2.0/mlflow"
 NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})

@@ -24,17 +24,11 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 
-from adapters.base import (
-    LabelValues,
-    MetricsAdapter,
-    QueryResult,
-    RangeResult,
-    RangeSeries,
-    Sample,
-    SourceSettings,
-)
-from adapters.http import BlockingHttpClient
+from adapters.base import MetricsAdapter
+from adapters.blocking_http import BlockingHttpClient
+from adapters.records import LabelValues, QueryResult, RangeResult, RangeSeries, Sample
 from adapters.redaction import EXCERPT, one_line
+from adapters.settings import SourceSettings
 from adapters.threads import DaemonPool
 
 T = TypeVar("T")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from bench.timeline import synthetic
 from console.audit.log import AuditLog
 from console.export.derive import build_document

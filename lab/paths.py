@@ -18,3 +18,9 @@ def default_state_dir() -> Path:
     xdg = os.environ.get("XDG_STATE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state"
     return base / "mlconsole" / "lab"
+
+
+def resolve_state_dir(state_dir: Path | str | None) -> Path:
+    """``state_dir`` as an absolute path, or the default one."""
+    path = default_state_dir() if state_dir is None else Path(state_dir).expanduser()
+    return path.resolve()

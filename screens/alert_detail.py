@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.render.format import STATUS_STYLE, format_burn, format_objective, format_value
 from console.sources.snapshot import Snapshot
 from console.text import inert

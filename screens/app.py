@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from console.session import Session
     from console.triage.walk import Triage
 
-from adapters.base import Adapter, AlertRecord, AlertsAdapter, MetricsAdapter
+from adapters.base import Adapter, AlertsAdapter, MetricsAdapter
+from adapters.records import AlertRecord
 from console import __version__
 from console.config.models import Config
 from console.keys_first import KeysFirst

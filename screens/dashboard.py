@@ -17,7 +17,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Header, Input
 
-from adapters.base import AlertRecord, AlertsAdapter
+from adapters.base import AlertsAdapter
+from adapters.records import AlertRecord
 from console.render import fitting, model_table
 from console.sources.snapshot import Health, Snapshot
 from console.text import CELL_LIMIT, inert

@@ -21,7 +21,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Label, Static
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.config.models import format_duration
 from console.incidents.model import Incident, IncidentError
 from console.incidents.timeline import Event, compute_metrics, utc

@@ -11,7 +11,7 @@ from rich.measure import Measurement
 from rich.style import Style
 from rich.text import Text
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.render.format import (
     HEALTH_STYLE,
     format_age,

@@ -20,7 +20,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.render.format import reading_age as age
 from console.text import inert
 from console.triage.runbook import ActionStep, AskStep, CheckStep, ConcludeStep, Runbook

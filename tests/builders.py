@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.config.models import Config
 from console.sources.sli import SliReading, burn_rate, judge
 from console.sources.snapshot import Snapshot, SourceHealth

@@ -19,19 +19,21 @@ from pydantic import SecretStr
 
 from adapters.base import (
     AdapterError,
-    AlertRecord,
     AlertsAdapter,
     MetricsAdapter,
+    RegistryAdapter,
+    SwitchAdapter,
+)
+from adapters.records import (
+    AlertRecord,
     ModelVersion,
     QueryResult,
     RangeResult,
     RegisteredModel,
-    RegistryAdapter,
     Sample,
     SilenceRecord,
-    SourceSettings,
-    SwitchAdapter,
 )
+from adapters.settings import SourceSettings
 from console.actions.contracts import ActionContext, ActionError, ReadOnlyError
 from console.actions.executor import Executor, Outcome
 from console.actions.kinds import build_action

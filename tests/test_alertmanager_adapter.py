@@ -9,9 +9,10 @@ import pytest
 import respx
 
 from adapters.alertmanager import AlertmanagerAdapter
-from adapters.base import AdapterError, SourceSettings
+from adapters.base import AdapterError
 from adapters.http import HttpClient, HttpError
 from adapters.redaction import Redactor, redact_url, settings_secrets
+from adapters.settings import SourceSettings
 
 URL = "http://am.test:9093"
 ALERT = {

@@ -14,8 +14,9 @@ import pytest
 import respx
 
 from adapters.alertmanager import AlertmanagerAdapter, rfc3339
-from adapters.base import AdapterError, SourceSettings
+from adapters.base import AdapterError
 from adapters.http import HttpError
+from adapters.settings import SourceSettings
 
 URL = "http://am.test:9093"
 SILENCE_ID = "200181fa-c276-4e2b-8a13-2b58ecd2fc17"

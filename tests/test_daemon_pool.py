@@ -85,7 +85,7 @@ def test_a_query_in_flight_does_not_hold_the_process_at_exit(tmp_path: object) -
     script = textwrap.dedent(
         """
         import asyncio, sys
-        from adapters.base import SourceSettings
+        from adapters.settings import SourceSettings
         from adapters.prometheus import PrometheusAdapter
         from tests.faultserver import Reply, fault_server
 

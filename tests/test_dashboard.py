@@ -9,14 +9,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input
 
-from adapters.base import (
-    AdapterError,
-    AlertRecord,
-    MetricsAdapter,
-    QueryResult,
-    RangeResult,
-    SourceSettings,
-)
+from adapters.base import AdapterError, MetricsAdapter
+from adapters.records import AlertRecord, QueryResult, RangeResult
+from adapters.settings import SourceSettings
 from console.sources.poller import Poller
 from console.sources.snapshot import Health, Snapshot
 from screens.alert_detail import AlertDetailScreen
@@ -474,7 +469,7 @@ class _DownPrometheus(MetricsAdapter):
 async def test_models_of_an_earlier_session_stay_listed_while_no_source_answers(
     tmp_path: Path,
 ) -> None:
-    from adapters.base import RegisteredModel
+    from adapters.records import RegisteredModel
     from console.config.models import StoreConfig
     from console.sources.alias_history import AliasHistory
 

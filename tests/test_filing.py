@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.actions.origin import Origin
 from console.audit.log import AuditLog
 from console.incidents.book import IncidentBook

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 from textual.content import Content
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.audit.log import AuditLog
 from console.export.words import md_code, md_escape
 from console.sources.snapshot import Snapshot

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.audit.log import AuditLog
 from console.cli.main import main
 from console.incidents.book import IncidentBook

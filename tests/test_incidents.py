@@ -19,18 +19,16 @@ from typing import Any
 import pytest
 
 import console.triage.store as store_module
-from adapters.base import (
-    AdapterError,
+from adapters.base import AdapterError, AlertsAdapter, MetricsAdapter
+from adapters.records import (
     AlertRecord,
-    AlertsAdapter,
-    MetricsAdapter,
     QueryResult,
     RangeResult,
     RangeSeries,
     Sample,
     SilenceRecord,
-    SourceSettings,
 )
+from adapters.settings import SourceSettings
 from console.actions.contracts import Change, Plan
 from console.actions.executor import Outcome, Report
 from console.audit.log import AuditLog

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.base import AlertRecord, MetricsAdapter, QueryResult, RangeResult
+from adapters.base import MetricsAdapter
+from adapters.records import AlertRecord, QueryResult, RangeResult
 from console.config.loader import load_config
 from console.incidents.book import IncidentBook
 from console.incidents.impact import measure_impact

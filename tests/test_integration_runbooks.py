@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from adapters.alertmanager import AlertmanagerAdapter
-from adapters.base import AlertRecord, SourceSettings
+from adapters.records import AlertRecord
+from adapters.settings import SourceSettings
 from console.triage.catalog import Catalog, runbook_dirs
 from lab import control
 

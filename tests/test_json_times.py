@@ -20,7 +20,7 @@ from console.times import iso
 from console.triage.runbook import Runbook
 from console.triage.store import Store
 from console.triage.walk import Walk
-from lab.control import LabStatus
+from lab.status import LabStatus
 from tests.builders import NOW, snapshot
 from tests.test_actions import world  # noqa: F401  (the fixture)
 from tests.test_incident_cli import CONFIG_TEXT, T0

@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from console.cli.lab import add_lab_parser
-from lab import control, procs, state
+from lab import control, launch, procs, state
 from lab.configs import Ports, mlconsole_config
+from lab.errors import LabError
 from lab.paths import default_state_dir
 from lab.state import LabInfo
 
@@ -274,25 +275,25 @@ def test_up_names_the_packages_when_binaries_are_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(control.LabError, match="apt-get install prometheus prometheus-alertm"):
+    with pytest.raises(LabError, match="apt-get install prometheus prometheus-alertm"):
         control.up(tmp_path / "state", ports=Ports(*free_ports(3)))
 
 
 def test_up_refuses_busy_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     binaries = {"prometheus": "p", "alertmanager": "a", "mlflow": "m"}
-    monkeypatch.setattr(control, "_find_binaries", lambda registry=True: binaries)
+    monkeypatch.setattr(launch, "find_binaries", lambda registry=True: binaries)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         prom, am, svc = free_ports(3)
-        with pytest.raises(control.LabError, match=f"port {port} .*--service-port"):
+        with pytest.raises(LabError, match=f"port {port} .*--service-port"):
             control.up(tmp_path, ports=Ports(prom, am, port), registry=False)
-        with pytest.raises(control.LabError, match=f"port {port} .*--mlflow-port"):
+        with pytest.raises(LabError, match=f"port {port} .*--mlflow-port"):
             control.up(tmp_path, ports=Ports(prom, am, svc, port))
-    with pytest.raises(control.LabError, match="cannot both use port"):
+    with pytest.raises(LabError, match="cannot both use port"):
         control.up(tmp_path, ports=Ports(prom, prom, am), registry=False)
-    with pytest.raises(control.LabError, match="service and mlflow cannot both use port"):
+    with pytest.raises(LabError, match="service and mlflow cannot both use port"):
         control.up(tmp_path, ports=Ports(prom, am, svc, svc))
     assert not (tmp_path / "lab.json").exists()
 
@@ -300,17 +301,17 @@ def test_up_refuses_busy_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_up_says_how_to_get_mlflow_when_it_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(control, "_BINARIES", {})  # Prometheus and Alertmanager: not needed
+    monkeypatch.setattr(launch, "_BINARIES", {})  # Prometheus and Alertmanager: not needed
     monkeypatch.setenv("MLCONSOLE_MLFLOW", str(tmp_path / "no-such-mlflow"))
-    with pytest.raises(control.LabError) as failure:
+    with pytest.raises(LabError) as failure:
         control.up(tmp_path / "state", ports=Ports(*free_ports(4)))
     message = str(failure.value)
     assert "\n" not in message
     assert "MLCONSOLE_MLFLOW" in message and "bash scripts/setup.sh" in message
     assert "--no-registry" in message
     monkeypatch.delenv("MLCONSOLE_MLFLOW")
-    monkeypatch.setattr(control, "DEFAULT_MLFLOW", tmp_path / ".venv-mlflow" / "bin" / "mlflow")
-    with pytest.raises(control.LabError, match=r"\.venv-mlflow/bin/mlflow .*bash scripts/setup.sh"):
+    monkeypatch.setattr(launch, "DEFAULT_MLFLOW", tmp_path / ".venv-mlflow" / "bin" / "mlflow")
+    with pytest.raises(LabError, match=r"\.venv-mlflow/bin/mlflow .*bash scripts/setup.sh"):
         control.up(tmp_path / "state", ports=Ports(*free_ports(4)))
 
 
@@ -329,7 +330,7 @@ def test_up_reports_a_crashing_component_and_stops_the_rest(
     fake_binary(bin_dir, "prometheus", "echo 'err: opening storage failed'\nexit 3\n")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     root = tmp_path / "state"
-    with pytest.raises(control.LabError) as failure:
+    with pytest.raises(LabError) as failure:
         control.up(root, ports=Ports(*free_ports(3)), timeout=30, registry=False)
     message = str(failure.value)
     assert "prometheus exited with code 3" in message
@@ -356,7 +357,7 @@ def test_up_reports_a_crashing_mlflow_and_stops_the_rest(
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("MLCONSOLE_MLFLOW", "mlflow")  # found on PATH
     root = tmp_path / "state"
-    with pytest.raises(control.LabError) as failure:
+    with pytest.raises(LabError) as failure:
         control.up(root, ports=Ports(*free_ports(4)), timeout=30)
     message = str(failure.value)
     assert "mlflow exited with code 1" in message
@@ -373,9 +374,9 @@ def test_up_reports_a_crashing_mlflow_and_stops_the_rest(
 
 
 def test_inject_and_reset_need_a_running_lab(tmp_path: Path) -> None:
-    with pytest.raises(control.LabError, match="not up"):
+    with pytest.raises(LabError, match="not up"):
         control.inject(tmp_path, "drift")
-    with pytest.raises(control.LabError, match="not up"):
+    with pytest.raises(LabError, match="not up"):
         control.reset(tmp_path)
 
 

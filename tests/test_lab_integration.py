@@ -26,8 +26,10 @@ import yaml
 
 from lab import control, procs, registry
 from lab.configs import Ports
-from lab.service import LabService
+from lab.errors import LabError
+from lab.lab_service import LabService
 from lab.state import COMPONENTS, LabInfo
+from lab.status import status
 from tests.conftest import LAB_TEST_PORTS
 
 pytestmark = pytest.mark.integration
@@ -201,7 +203,7 @@ def test_up_again_says_it_is_already_up(lab_info: LabInfo) -> None:
 
 
 def test_status_sees_every_component_ready(lab_info: LabInfo) -> None:
-    st = control.status(lab_info.state_dir)
+    st = status(lab_info.state_dir)
     assert st.healthy
     assert {c.name: c.pid for c in st.components} == lab_info.pids
     assert st.faults == []
@@ -283,7 +285,7 @@ def test_bad_deploy_pages_through_alertmanager(lab_info: LabInfo) -> None:
     assert alert["generatorURL"].startswith(lab_info.prometheus_url)
     in_prometheus = query(lab_info, f'mlc_model_info{{model="{model}"}}')
     assert [r["metric"]["version"] for r in in_prometheus] == ["4"]
-    assert control.status(lab_info.state_dir).faults == [
+    assert status(lab_info.state_dir).faults == [
         {"model": model, "fault": "bad-deploy", "since": pytest.approx(time.time(), abs=DEADLINE)}
     ]
 
@@ -299,7 +301,7 @@ def test_moving_the_alias_back_in_mlflow_rolls_the_service_back(lab_info: LabInf
     assert served(lab_info, MODEL)["error_ratio"] == 0.002
     poll("version 3 in /metrics", lambda: info_version(scrape(lab_info), MODEL) == ["3"])
     # The rollback ended the bad deploy.
-    assert control.status(lab_info.state_dir).faults == []
+    assert status(lab_info.state_dir).faults == []
 
     def in_prometheus() -> list[str]:
         return [
@@ -344,9 +346,9 @@ def test_fallback_and_pipeline_switches(lab_info: LabInfo) -> None:
 
 
 def test_inject_rejects_unknown_models(lab_info: LabInfo) -> None:
-    with pytest.raises(control.LabError, match="unknown model"):
+    with pytest.raises(LabError, match="unknown model"):
         control.inject(lab_info.state_dir, "drift", "no-such-model")
-    with pytest.raises(control.LabError, match="unknown model"):
+    with pytest.raises(LabError, match="unknown model"):
         control.inject(lab_info.state_dir, "bad-deploy", "no-such-model")
 
 
@@ -373,7 +375,7 @@ def test_down_stops_exactly_what_up_started(lab_info: LabInfo) -> None:
         assert Path(lab_info.processes["prometheus"].log).stat().st_size > 0
         assert (lab_info.state_dir / "data" / "prometheus").is_dir()
         assert control.down(lab_info.state_dir) == []
-        assert not control.status(lab_info.state_dir).recorded
+        assert not status(lab_info.state_dir).recorded
     finally:
         bystander.kill()
         bystander.wait()

@@ -17,6 +17,7 @@ from console.sources.poller import sli_queries
 from console.sources.sli import SliStatus, judge
 from lab import control, procs, scale, state
 from lab.configs import Ports, mlconsole_config
+from lab.errors import LabError
 from lab.scale import KIND_ALERTS, KINDS, METRICS, Fleet, alert_rules, value_at
 from lab.state import LabInfo
 
@@ -172,7 +173,7 @@ def test_scale_lab_record_round_trips(tmp_path: Path) -> None:
 def test_up_refuses_to_start_one_mode_over_the_other(tmp_path: Path, running_scale: bool) -> None:
     running_lab(tmp_path, scale_lab=running_scale)
     mode = "scale" if running_scale else "simulation"
-    with pytest.raises(control.LabError, match=f"the {mode} lab is already running in"):
+    with pytest.raises(LabError, match=f"the {mode} lab is already running in"):
         control.up(tmp_path, scale=not running_scale, registry=False)
     again = control.up(tmp_path, scale=running_scale, registry=False)
     assert again.already_running

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from lab.catalog import model_names
-from lab.service import LabService, make_server
+from lab.lab_service import LabService
+from lab.service import make_server
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.config.loader import load_text
 from console.sources.snapshot import Snapshot
 from console.triage.catalog import Catalog

@@ -15,19 +15,21 @@ import pytest
 
 from adapters.base import (
     AdapterError,
-    AlertRecord,
     AlertsAdapter,
     MetricsAdapter,
+    RegistryAdapter,
+    SwitchAdapter,
+)
+from adapters.records import (
+    AlertRecord,
     ModelVersion,
     QueryResult,
     RangeResult,
     RegisteredModel,
-    RegistryAdapter,
     Sample,
     SilenceRecord,
-    SourceSettings,
-    SwitchAdapter,
 )
+from adapters.settings import SourceSettings
 from console.config.models import Config, SourceConfig
 from console.sources.poller import Poller
 from console.sources.sli import SliStatus, burn_rate

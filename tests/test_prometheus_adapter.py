@@ -12,8 +12,9 @@ import threading
 import pytest
 
 import adapters.http
-from adapters.base import AdapterError, SourceSettings
+from adapters.base import AdapterError
 from adapters.prometheus import QUERY_THREADS, PrometheusAdapter
+from adapters.settings import SourceSettings
 from tests.faultserver import Reply, fault_server, serving
 
 

@@ -17,11 +17,13 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from adapters.alertmanager import AlertmanagerAdapter
-from adapters.base import Adapter, AdapterError, AlertRecord, SourceSettings
+from adapters.base import Adapter, AdapterError
 from adapters.http_switch import HttpSwitchAdapter, HttpSwitchSettings
 from adapters.mlflow import MlflowAdapter
 from adapters.prometheus import PrometheusAdapter
+from adapters.records import AlertRecord
 from adapters.redaction import Redactor
+from adapters.settings import SourceSettings
 from console.cli.main import main
 from tests.faultserver import Reply, fault_server
 from tests.test_http_switch import OPTIONS
@@ -147,7 +149,8 @@ async def test_an_echoed_credential_never_reaches_an_error(kind: str, credential
 
 async def test_a_third_party_adapter_is_redacted_too() -> None:
     """The base class redacts whatever an adapter raises, whoever wrote it."""
-    from adapters.base import MetricsAdapter, QueryResult, RangeResult
+    from adapters.base import MetricsAdapter
+    from adapters.records import QueryResult, RangeResult
 
     class Leaky(MetricsAdapter):
         async def query(self, promql: str, at: float | None = None) -> QueryResult:

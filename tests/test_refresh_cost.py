@@ -10,15 +10,9 @@ from dataclasses import replace
 import pytest
 import respx
 
-from adapters.base import (
-    AdapterError,
-    LabelValues,
-    MetricsAdapter,
-    QueryResult,
-    RangeResult,
-    Sample,
-    SourceSettings,
-)
+from adapters.base import AdapterError, MetricsAdapter
+from adapters.records import LabelValues, QueryResult, RangeResult, Sample
+from adapters.settings import SourceSettings
 from console.sources.poller import Poller, _History
 from console.sources.sli import SliReading, SliStatus
 from console.sources.snapshot import Snapshot

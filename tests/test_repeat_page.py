@@ -13,7 +13,7 @@ from typing import Any
 
 from textual.widgets import DataTable
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.config.loader import load_text
 from console.config.models import Config
 from console.export.build import export_files

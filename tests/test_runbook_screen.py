@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 from textual.widgets import OptionList, Static
 
-from adapters.base import QueryResult, Sample
+from adapters.records import QueryResult, Sample
 from console.config.loader import load_text
 from console.triage.catalog import Catalog
 from console.triage.runbook import Runbook

@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 
 from adapters import registry
-from adapters.base import SourceSettings
-from adapters.http import BlockingHttpClient, HttpClient, HttpError
+from adapters.blocking_http import BlockingHttpClient
+from adapters.http import HttpClient, HttpError
+from adapters.settings import SourceSettings
 from console.cli import main as cli
 from console.cli.main import COMMAND_GROUPS, build_parser, parse_args
 
@@ -465,7 +466,7 @@ def settings(url: str, **tls: object) -> SourceSettings:
 
 
 def tls_context(source: SourceSettings) -> ssl.SSLContext:
-    from adapters.http import tls_context
+    from adapters.tls import tls_context
 
     return tls_context(source)
 

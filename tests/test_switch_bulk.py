@@ -12,8 +12,9 @@ import respx
 import yaml
 from pydantic import ValidationError
 
-from adapters.base import AdapterError, SourceSettings, SwitchAdapter
+from adapters.base import AdapterError, SwitchAdapter
 from adapters.http_switch import HttpSwitchAdapter
+from adapters.settings import SourceSettings
 from console.config.loader import load_config
 from console.config.located import ConfigError
 from console.sources.poller import Poller, build_adapters

@@ -9,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import (
-    AdapterError,
-    AlertRecord,
-    MetricsAdapter,
-    QueryResult,
-    RangeResult,
-    Sample,
-    SourceSettings,
-)
+from adapters.base import AdapterError, MetricsAdapter
+from adapters.records import AlertRecord, QueryResult, RangeResult, Sample
+from adapters.settings import SourceSettings
 from console.config.loader import load_text
 from console.triage.catalog import Catalog
 from console.triage.runbook import Runbook

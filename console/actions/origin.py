@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 
 
 @dataclass(frozen=True, slots=True)

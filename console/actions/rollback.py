@@ -10,11 +10,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import (
-    ModelVersion,
-    RegisteredModel,
-    RegistryAdapter,
-)
+from adapters.base import RegistryAdapter
+from adapters.records import ModelVersion, RegisteredModel
 from console.actions.contracts import (
     CONSOLE_SOURCE,
     RECENT_ROLLBACK,

@@ -9,9 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.base import (
-    AlertRecord,
-)
+from adapters.records import AlertRecord
 from console.actions.contracts import Action, ActionError, Change, Plan, utc_minute
 from console.audit.chain import AuditEntry
 from console.config.models import format_duration, parse_silence_duration

@@ -264,7 +264,9 @@ def _err(message: str) -> None:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from lab.control import LabError, Ports, up
+    from lab.configs import Ports
+    from lab.control import up
+    from lab.errors import LabError
 
     ports = Ports(
         args.prometheus_port,
@@ -302,7 +304,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    from lab.control import LabError, down, resolve_state_dir
+    from lab.control import down
+    from lab.errors import LabError
+    from lab.paths import resolve_state_dir
 
     try:
         stopped = down(args.state_dir)
@@ -318,7 +322,7 @@ def _cmd_down(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from lab.control import status
+    from lab.status import status
 
     st = status(args.state_dir)
     if args.json:
@@ -333,7 +337,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_inject(args: argparse.Namespace) -> int:
-    from lab.control import LabError, inject
+    from lab.control import inject
+    from lab.errors import LabError
 
     try:
         answer = inject(args.state_dir, args.fault, args.model)
@@ -351,7 +356,8 @@ def _cmd_inject(args: argparse.Namespace) -> int:
 
 
 def _cmd_reset(args: argparse.Namespace) -> int:
-    from lab.control import LabError, reset
+    from lab.control import reset
+    from lab.errors import LabError
 
     try:
         reset(args.state_dir)
@@ -363,7 +369,7 @@ def _cmd_reset(args: argparse.Namespace) -> int:
 
 
 def _cmd_config_path(args: argparse.Namespace) -> int:
-    from lab.control import resolve_state_dir
+    from lab.paths import resolve_state_dir
     from lab.state import CONFIG_NAME
 
     path = resolve_state_dir(args.state_dir) / CONFIG_NAME

@@ -14,7 +14,8 @@ from lab.catalog import (
 )
 
 if TYPE_CHECKING:
-    from lab.control import LabInfo, LabStatus
+    from lab.state import LabInfo
+    from lab.status import LabStatus
 
 
 class ProgressLine:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from adapters.base import SourceSettings
+from adapters.settings import SourceSettings
 
 # Re-exported (``as``): these names have always been importable from here.
 from console.durations import DURATION_TEXT, parse_config_duration

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters import registry
-from adapters.base import SourceSettings
+from adapters.settings import SourceSettings
 from console.config.located import allowed_keys, unknown_key_hint
 from console.config.models import Config, SourceConfig
 

@@ -12,7 +12,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from adapters.base import AdapterError, AlertRecord, AlertsAdapter, MetricsAdapter
+from adapters.base import AdapterError, AlertsAdapter, MetricsAdapter
+from adapters.records import AlertRecord
 from console.config.models import Config, SliConfig
 from console.incidents.book import IncidentBook
 from console.incidents.model import Incident, IncidentError, SyncResult

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.incidents.timeline import iso
 
 STATES = ("triggered", "acknowledged", "mitigated", "resolved")

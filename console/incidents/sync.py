@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.config.models import format_duration
 from console.incidents.ledger import IncidentLedger
 from console.incidents.model import (

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from adapters.base import RegisteredModel
+from adapters.records import RegisteredModel
 from console.sources.snapshot import Deployment
 from console.sqlite_file import open_sqlite, transaction
 

@@ -21,13 +21,12 @@ from adapters import registry
 from adapters.base import (
     Adapter,
     AdapterError,
-    AlertRecord,
     AlertsAdapter,
-    LabelValues,
     MetricsAdapter,
     RegistryAdapter,
     SwitchAdapter,
 )
+from adapters.records import AlertRecord, LabelValues
 from adapters.redaction import Redactor
 from adapters.threads import DaemonPool
 from console.config.models import Config, SliConfig, SourceConfig

@@ -13,7 +13,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from adapters.base import AlertRecord
+from adapters.records import AlertRecord
 from console.config.models import SliConfig
 from console.sources.sli import SliReading, SliStatus
 from console.times import iso, seconds_of

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from adapters.base import AdapterError, AlertRecord, MetricsAdapter
+from adapters.base import AdapterError, MetricsAdapter
+from adapters.records import AlertRecord
 from console.config.actor import default_actor
 from console.config.models import Config
 from console.config.paths import store_path
