@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from console.audit.chain import AuditEntry
     from console.incidents.book import IncidentBook
     from console.incidents.model import Incident
-    from console.triage.walk import Triage
+    from console.triage.triage import Triage
     from console.workspace import Workspace
 
 from adapters.base import Adapter, AlertRecord, AlertsAdapter, MetricsAdapter
@@ -267,7 +267,7 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
         poller = self._poller_factory()
         if self.triage is None:
             from console.triage.store import StoreError
-            from console.triage.walk import open_triage
+            from console.triage.triage import open_triage
 
             metrics = next(
                 (a for a in poller.adapters.values() if isinstance(a, MetricsAdapter)), None

@@ -20,7 +20,7 @@ from console.mitigation import propose
 from console.triage.catalog import Catalog
 from console.triage.runbook import Runbook
 from console.triage.store import Evidence, Store
-from console.triage.walk import Triage
+from console.triage.triage import Triage
 from console.workspace import open_workspace_sync
 from screens.action import ActionScreen, SilenceScreen
 from screens.alert_detail import AlertDetailScreen

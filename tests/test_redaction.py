@@ -180,7 +180,7 @@ async def check_once(config: Any, alert: AlertRecord, incident: int) -> list[Any
     """Walk the runbook's check for ``alert`` against the configured Prometheus; the
     errors its evidence records (in the store)."""
     from console.sources.poller import build_adapters
-    from console.triage.walk import open_triage
+    from console.triage.triage import open_triage
 
     adapters, _ = build_adapters(config)
     triage = open_triage(config, adapters["prometheus"])  # type: ignore[arg-type]

@@ -113,7 +113,8 @@ async def _run(
     from console.triage.catalog import Catalog, runbook_dirs
     from console.triage.store import Store, StoreError
     from console.triage.validate import validate_runbook_file
-    from console.triage.walk import Walk, WalkError
+    from console.triage.walk import Walk
+    from console.triage.walk_state import WalkError
 
     path = Path(args.runbook)
     if path.suffix in (".yaml", ".yml") or path.exists():
