@@ -143,7 +143,7 @@ def open_workspace_sync(
     ``adapters`` and ``incidents``, when given, are the caller's, used and not closed."""
     owns = adapters is None
     if adapters is None:
-        from console.sources.poller import build_adapters
+        from console.sources.build import build_adapters
 
         adapters, load_errors = build_adapters(config)
     audit = AuditLog(audit_path(config))

@@ -42,8 +42,10 @@ from console import __version__
 from console.config.models import Config
 from console.keys_first import KeysFirst
 from console.render import fitting
-from console.sources.poller import Poller, build_adapters, initial_snapshot
+from console.sources.build import build_adapters
+from console.sources.poller import Poller
 from console.sources.snapshot import Health, Snapshot
+from console.sources.state import initial_snapshot
 from console.text import inert
 from screens.work import SaysWorkFailures, WorkFailed
 
