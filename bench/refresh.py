@@ -53,7 +53,8 @@ import httpx
 
 from console.config.loader import load_config
 from console.config.models import Config
-from console.sources.poller import Poller, build_adapters, sli_queries
+from console.sources.build import build_adapters
+from console.sources.poller import Poller, sli_queries
 from lab import control
 from lab.catalog import model_names
 from lab.configs import Ports, mlconsole_config

@@ -235,7 +235,7 @@ def open_session_sync(
         problem = str(exc)
     owns = adapters is None
     if adapters is None:
-        from console.sources.poller import build_adapters
+        from console.sources.build import build_adapters
 
         adapters, load_errors = build_adapters(config)
     warnings: list[str] = []

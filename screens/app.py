@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from console.incidents.book import IncidentBook
     from console.incidents.model import Incident
     from console.session import Session
-    from console.triage.walk import Triage
+    from console.triage.triage import Triage
 
 from adapters.base import Adapter, AlertsAdapter, MetricsAdapter
 from adapters.records import AlertRecord
@@ -43,8 +43,10 @@ from console import __version__
 from console.config.models import Config
 from console.keys_first import KeysFirst
 from console.render import fitting
-from console.sources.poller import Poller, build_adapters, initial_snapshot
+from console.sources.build import build_adapters
+from console.sources.poller import Poller
 from console.sources.snapshot import Health, Snapshot
+from console.sources.state import initial_snapshot
 from console.text import inert
 from screens.front import ActionFinished, Front, IncidentsOpened, IncidentsRead
 from screens.work import SaysWorkFailures, WorkFailed
@@ -129,7 +131,7 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
         super().__init__()
         self.config = config
         self.triage = triage
-        #: Whether the app opened the triage (and its store), and so closes it.
+        #: Whether the triage's store is the app's to close (not the session's, lent).
         self._owns_triage = False
         self.read_only = read_only or config.actions.read_only
         self.actor = actor
@@ -281,24 +283,30 @@ class MLConsoleApp(SaysWorkFailures, App[int]):
         """In a thread: import and construct the adapters, then start polling."""
         assert self._poller_factory is not None
         poller = self._poller_factory()
-        if self.triage is None:
-            from console.triage.store import StoreError
-            from console.triage.walk import open_triage
-
-            metrics = next(
-                (a for a in poller.adapters.values() if isinstance(a, MetricsAdapter)), None
-            )
-            try:
-                self.triage = open_triage(self.config, metrics, clock=self.clock, actor=self.actor)
-                self._owns_triage = True
-            except StoreError as exc:
-                self.call_from_thread(
-                    self.notify, f"Runbooks unavailable: {exc}", severity="error", timeout=30
-                )
         try:
             self._open_session(poller)
         finally:  # the dashboard must come alive whatever the audit log did
+            if self.triage is None:
+                self._open_triage(poller)
             self.call_from_thread(self._start_poller, poller)
+
+    def _open_triage(self, poller: Poller) -> None:
+        """In a thread: the runbooks, walking on the session's store (one connection
+        for the front end); without a session, on a store of the triage's own."""
+        from console.triage.store import StoreError
+        from console.triage.triage import open_triage
+
+        metrics = next((a for a in poller.adapters.values() if isinstance(a, MetricsAdapter)), None)
+        walks = self.session.walks if self.session is not None else None
+        try:
+            self.triage = open_triage(
+                self.config, metrics, clock=self.clock, actor=self.actor, store=walks
+            )
+            self._owns_triage = walks is None
+        except StoreError as exc:
+            self.call_from_thread(
+                self.notify, f"Runbooks unavailable: {exc}", severity="error", timeout=30
+            )
 
     def _open_incidents(self) -> None:
         """In a thread, when snapshots come from the caller: a session that reads and

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
     from textual.screen import Screen
 
-    from adapters.base import AlertRecord
+    from adapters.records import AlertRecord
     from console.actions.executor import Report
     from console.config.models import Config
     from console.incidents.book import IncidentBook
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from console.session import Session
     from console.sources.poller import Poller
     from console.sources.snapshot import Snapshot
-    from console.triage.walk import Triage
+    from console.triage.triage import Triage
 
 
 class Front(Protocol):

@@ -25,7 +25,8 @@ from console.render.format import reading_age as age
 from console.text import inert
 from console.triage.runbook import ActionStep, AskStep, CheckStep, ConcludeStep, Runbook
 from console.triage.store import Evidence
-from console.triage.walk import Pause, Walk, WalkError
+from console.triage.walk import Pause, Walk
+from console.triage.walk_state import WalkError
 from screens.footer import KeysFooter
 from screens.front import Front, front_of
 from screens.stack import ScreenHeader, while_on_stack

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from console.config.loader import load_config
 from console.config.paths import find_config
-from console.sources.poller import Poller, build_adapters
+from console.sources.build import build_adapters
+from console.sources.poller import Poller
 
 
 async def record(out: Path) -> None:

@@ -186,7 +186,7 @@ def app_with_runbook(tmp_path: Path, *, read_only: bool = False) -> tuple[MLCons
     from console.triage.catalog import Catalog
     from console.triage.runbook import Runbook
     from console.triage.store import Store
-    from console.triage.walk import Triage
+    from console.triage.triage import Triage
     from tests.test_triage import RUNBOOK, Scripted
 
     app, fakes = app_with_fakes(tmp_path, read_only=read_only)

@@ -292,7 +292,7 @@ async def test_a_token_cut_by_the_excerpt_leaves_no_prefix() -> None:
 @respx.mock
 async def test_alerts_name_their_model_by_the_configured_model_label() -> None:
     from console.config.models import Config
-    from console.sources.poller import build_adapters
+    from console.sources.build import build_adapters
 
     config = Config.model_validate(
         {

@@ -120,7 +120,7 @@ def test_only_configured_adapters_are_imported(tmp_path: Path) -> None:
     loaded = modules_after(f"""
         from pathlib import Path
         from console.config.loader import load_config
-        from console.sources.poller import build_adapters
+        from console.sources.build import build_adapters
         build_adapters(load_config(Path({str(config)!r})))
     """)
     assert "adapters.alertmanager" in loaded

@@ -21,7 +21,7 @@ from adapters.http_switch import MISSING, HttpSwitchAdapter, HttpSwitchSettings,
 from console.config.loader import load_text
 from console.config.models import Config
 from console.config.source_check import source_option_problems
-from console.sources.poller import build_adapters
+from console.sources.build import build_adapters
 
 URL = "http://switch.test:8080"
 SECRET = "switch-admin-key-123"

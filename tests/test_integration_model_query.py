@@ -21,7 +21,7 @@ from console.incidents.book import IncidentBook
 from console.incidents.impact import measure_impact
 from console.incidents.live import record_first_breach
 from console.promql import promql_escape, select_series
-from console.sources.poller import build_adapters
+from console.sources.build import build_adapters
 from tests.test_integration_actions import MODEL, bad_deploy, lab_config, wait_for
 
 pytestmark = pytest.mark.integration

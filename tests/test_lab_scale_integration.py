@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import pytest
 
 from console.config.loader import load_config
-from console.sources.poller import Poller, build_adapters
+from console.sources.build import build_adapters
+from console.sources.poller import Poller
 from lab import procs, scale
 from lab.control import load
 from lab.scale import KIND_ALERTS, Fleet, alert_rules

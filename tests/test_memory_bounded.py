@@ -17,7 +17,7 @@ from console.sources.snapshot import Snapshot
 from console.triage.catalog import Catalog
 from console.triage.runbook import Runbook
 from console.triage.store import Store
-from console.triage.walk import Triage
+from console.triage.triage import Triage
 from screens.app import MLConsoleApp, create_app
 from tests.builders import NOW
 from tests.test_incident_screen import until

@@ -213,7 +213,7 @@ def test_burn_rate_for_good_ratio_and_query() -> None:
 
 
 async def test_a_broken_adapter_type_is_a_down_source_not_a_crash() -> None:
-    from console.sources.poller import build_adapters
+    from console.sources.build import build_adapters
 
     config = Config.model_validate(
         {"sources": {"p": {"type": "no-such-adapter", "url": "http://x:1"}}}
@@ -251,7 +251,7 @@ def test_status_exit_codes() -> None:
 
 
 def test_history_keeps_one_point_per_step() -> None:
-    from console.sources.poller import _History
+    from console.sources.state import _History
 
     history = _History(points=3, step=10)
     key = ("m", "s")

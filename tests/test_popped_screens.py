@@ -21,7 +21,7 @@ from console.session import open_session_sync
 from console.triage.catalog import Catalog
 from console.triage.runbook import Runbook
 from console.triage.store import Evidence, Store
-from console.triage.walk import Triage
+from console.triage.triage import Triage
 from screens.action import ActionScreen, SilenceScreen
 from screens.alert_detail import AlertDetailScreen
 from screens.app import MLConsoleApp, create_app

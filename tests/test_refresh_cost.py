@@ -13,9 +13,10 @@ import respx
 from adapters.base import AdapterError, MetricsAdapter
 from adapters.records import LabelValues, QueryResult, RangeResult, Sample
 from adapters.settings import SourceSettings
-from console.sources.poller import Poller, _History
+from console.sources.poller import Poller
 from console.sources.sli import SliReading, SliStatus
 from console.sources.snapshot import Snapshot
+from console.sources.state import _History
 from tests.builders import CONFIG, alert
 from tests.faultserver import Reply, fault_server
 from tests.test_prometheus_adapter import adapter

@@ -23,7 +23,7 @@ from console.sources.snapshot import Snapshot, SourceHealth
 from console.triage.catalog import Catalog
 from console.triage.runbook import Runbook
 from console.triage.store import Store
-from console.triage.walk import Triage
+from console.triage.triage import Triage
 from screens.app import MLConsoleApp, create_app
 from screens.runbook import RunbookScreen
 from tests.builders import CONFIG, NOW, snapshot

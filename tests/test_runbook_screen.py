@@ -15,7 +15,7 @@ from console.config.loader import load_text
 from console.triage.catalog import Catalog
 from console.triage.runbook import Runbook
 from console.triage.store import Store
-from console.triage.walk import Triage
+from console.triage.triage import Triage
 from screens.alert_detail import AlertDetailScreen
 from screens.app import MLConsoleApp, create_app
 from screens.runbook import EvidenceScreen, RunbookScreen

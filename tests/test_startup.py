@@ -385,7 +385,7 @@ def test_builtin_types_are_found_without_reading_every_package(
     """The usual config, built-in types only: checked and loaded from this package's
     own metadata."""
     from console.config.loader import load_config
-    from console.sources.poller import build_adapters
+    from console.sources.build import build_adapters
 
     config = tmp_path / "c.yaml"
     config.write_text(

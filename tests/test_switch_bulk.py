@@ -17,7 +17,8 @@ from adapters.http_switch import HttpSwitchAdapter
 from adapters.settings import SourceSettings
 from console.config.loader import load_config
 from console.config.located import ConfigError
-from console.sources.poller import Poller, build_adapters
+from console.sources.build import build_adapters
+from console.sources.poller import Poller
 from tests.httpproxy import FaultProxy
 from tests.test_http_switch import OPTIONS, URL, problems, settings
 

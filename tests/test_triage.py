@@ -16,7 +16,9 @@ from console.config.loader import load_text
 from console.triage.catalog import Catalog
 from console.triage.runbook import Runbook
 from console.triage.store import Store
-from console.triage.walk import Triage, Walk, WalkError
+from console.triage.triage import Triage
+from console.triage.walk import Walk
+from console.triage.walk_state import WalkError
 
 RUNBOOK = """
 id: drift-test
@@ -451,7 +453,7 @@ def test_the_dashboards_walks_name_the_consoles_actor(
     """The runbook steps a responder answers in the TUI name the same person as the
     audit log: --actor, then actions.actor, then $MLCONSOLE_ACTOR (not user@host)."""
     from console.config.models import StoreConfig
-    from console.triage.walk import open_triage
+    from console.triage.triage import open_triage
     from tests.test_actions import config as base_config
 
     config = base_config().model_copy(update={"store": StoreConfig(path=tmp_path / "s.db")})

@@ -145,7 +145,7 @@ def _sync(records: Session, actor: str) -> str | None:
 
     from adapters.base import AdapterError
     from console.incidents.live import sync_from_source
-    from console.sources.poller import build_adapters
+    from console.sources.build import build_adapters
 
     async def run() -> str | None:
         adapters, failures = build_adapters(records.config)
@@ -285,7 +285,7 @@ def cmd_open(args: argparse.Namespace) -> int:
     from adapters.base import AdapterError
     from console.incidents.live import alerts_source, record_first_breach
     from console.incidents.model import IncidentError, group_key
-    from console.sources.poller import build_adapters
+    from console.sources.build import build_adapters
 
     with _records(args) as records:
         config = records.config

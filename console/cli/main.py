@@ -244,7 +244,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     import time
 
     from console.cli.status import exit_code
-    from console.sources.poller import Poller, build_adapters
+    from console.sources.build import build_adapters
+    from console.sources.poller import Poller
     from console.sources.snapshot import Snapshot
 
     async def collect() -> tuple[Snapshot, float]:

@@ -109,11 +109,12 @@ async def _run(
     from adapters.base import AdapterError, AlertsAdapter, MetricsAdapter
     from console.config.actor import resolve_actor
     from console.config.paths import store_path
-    from console.sources.poller import build_adapters
+    from console.sources.build import build_adapters
     from console.triage.catalog import Catalog, runbook_dirs
     from console.triage.store import Store, StoreError
     from console.triage.validate import validate_runbook_file
-    from console.triage.walk import Walk, WalkError
+    from console.triage.walk import Walk
+    from console.triage.walk_state import WalkError
 
     path = Path(args.runbook)
     if path.suffix in (".yaml", ".yml") or path.exists():

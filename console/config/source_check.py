@@ -3,7 +3,7 @@
 A source's adapter-specific keys live under ``options:`` (an ``http-switch``'s
 requests, an MLflow source's ``page_size``). The config model cannot know them,
 so they are checked here, by the adapter's ``settings_model``, exactly as
-:func:`console.sources.poller.build_adapters` will build the settings: the source's
+:func:`console.sources.build.build_adapters` will build the settings: the source's
 base fields with ``options`` merged over them.
 
 Problems come back as ``(location, message, hint)``, the shape of

@@ -44,7 +44,7 @@ def export_document(records: Session, incident: Incident) -> ExportDocument:
 
     from console.export.derive import build_document
     from console.incidents.impact import impact_event
-    from console.sources.poller import build_adapters
+    from console.sources.build import build_adapters
 
     book = records.book
     events = records.timeline(incident)

@@ -154,7 +154,7 @@ async def _with_config_prometheus(
     expressions: Sequence[Expression], config: Config | None, reasons: list[str]
 ) -> SyntaxReport | None:
     from adapters.base import AdapterError, MetricsAdapter
-    from console.sources.poller import build_adapters
+    from console.sources.build import build_adapters
 
     if config is None:
         reasons.append("no config, so no Prometheus to ask")
