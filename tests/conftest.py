@@ -42,6 +42,18 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+#: Fixtures that start real servers: a test that uses one (even through another
+#: fixture) is an integration test, marked as such whatever its module says, so
+#: ``-m "not integration"`` never starts a server.
+SERVER_FIXTURES = frozenset({"lab", "scale_lab"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(autouse=True)
 def _own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test's default store and audit log live in its own directory."""
