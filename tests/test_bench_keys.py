@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from bench.keys import quantile, ratio_interval
+from bench.key_stats import quantile, ratio_interval
 
 
 def bimodal(rng: random.Random, n: int, slow: float) -> list[float]:
