@@ -638,7 +638,8 @@ def test_readings_measured_where_they_are_made_are_not_measured_again(
 
 
 async def test_while_keys_come_in_a_big_table_is_drawn_when_they_pause() -> None:
-    from screens.dashboard import INPUT_FIRST_ROWS, DashboardScreen
+    from screens.dashboard import DashboardScreen
+    from screens.dashboard_view import INPUT_FIRST_ROWS
 
     first = many_models(INPUT_FIRST_ROWS + 100)
     app = new_app(first)
@@ -689,7 +690,7 @@ async def test_a_big_table_follows_the_filter_once_typing_pauses(
     from textual.widgets import Input
 
     from screens import dashboard as board
-    from screens.dashboard import INPUT_FIRST_ROWS
+    from screens.dashboard_view import INPUT_FIRST_ROWS
 
     monkeypatch.setattr(board, "FILTER_QUIET", 3600.0)  # typing never pauses here...
     first = many_models(INPUT_FIRST_ROWS + 100)
@@ -982,7 +983,7 @@ async def test_a_snapshot_that_moves_every_row_in_view_is_drawn_a_few_rows_a_fra
     that comes in between two lots waits for one lot, not all of them), and in the
     end the screen is what a table drawn from the last snapshot shows, even when a
     snapshot arrives while the rows of the one before are still being told."""
-    from screens.dashboard import PATCH_ROWS
+    from screens.dashboard_models import PATCH_ROWS
 
     start = many_models(120)
     app = new_app(start)
