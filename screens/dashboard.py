@@ -256,7 +256,7 @@ class DashboardScreen(SaysWorkFailures, DashboardView):
         """Hand the focused alert's incident to ``then``; ``open_one`` opens it by key
         first (in a worker thread) if there is none."""
         from console.incidents.model import pick_open
-        from screens.incident import open_incident_for
+        from screens.incident_acts import open_incident_for
 
         alert = self._focused_alert()
         if alert is None:
@@ -279,12 +279,12 @@ class DashboardScreen(SaysWorkFailures, DashboardView):
 
     def action_acknowledge(self) -> None:
         """Acknowledge the selected alert's incident (opening it if need be)."""
-        from screens.incident import acknowledge
+        from screens.incident_acts import acknowledge
 
         self._with_incident(lambda incident: acknowledge(self.front, incident), open_one=True)
 
     def action_note(self) -> None:
-        from screens.incident import ask_note
+        from screens.incident_acts import ask_note
 
         self._with_incident(lambda incident: ask_note(self.front, incident), open_one=False)
 
@@ -299,12 +299,12 @@ class DashboardScreen(SaysWorkFailures, DashboardView):
 
     def action_incidents(self) -> None:
         """Every open incident, whatever is selected."""
-        from screens.incident import IncidentsScreen
+        from screens.incidents import IncidentsScreen
 
         self.app.push_screen(IncidentsScreen())
 
     def action_export(self) -> None:
-        from screens.incident import export_incident
+        from screens.incident_acts import export_incident
 
         self._with_incident(lambda incident: export_incident(self.front, incident), open_one=False)
 

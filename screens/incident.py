@@ -1,5 +1,6 @@
 """An incident: its state and metrics on top, its timeline below, and the keys that
-move it (acknowledge, note, export, resolve).
+move it (acknowledge, note, export, resolve: :mod:`screens.incident_acts`, which the
+dashboard's keys share).
 
 The timeline is read in a worker thread, through the app's session (the store and
 the audit log it opened once), so a long one never holds up the keyboard; the view
@@ -9,261 +10,36 @@ renders only the lines on screen.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Input, Label, Static
+from textual.screen import Screen
+from textual.widgets import Input, Static
 
-from adapters.records import AlertRecord
 from console.config.models import format_duration
 from console.incidents.model import Incident, IncidentError
 from console.incidents.timeline import Event, compute_metrics, utc
 from console.text import inert
 from screens.footer import KeysFooter
-from screens.front import Front, IncidentsOpened, IncidentsRead, front_of
+from screens.front import Front, IncidentsOpened, front_of
+from screens.incident_acts import acknowledge, ask_note, ask_resolve, export_incident
 from screens.render import INCIDENT_STYLE
 from screens.stack import ScreenHeader, while_on_stack
 from screens.timeline import TimelineView
 from screens.work import SaysWorkFailures
 
 if TYPE_CHECKING:
-    from textual.notifications import SeverityLevel
+    pass
 
-    from console.incidents.book import IncidentBook
 
 #: How often an open incident's timeline is read again while it is shown.
 REFRESH_EVERY = 5.0
 #: Longer timelines are read again only when the incident changes (or on ``R``):
 #: rebuilding one costs about a second per 100,000 events.
 REFRESH_LIMIT = 20_000
-
-
-def _actor(app: Front) -> str:
-    from console.config.actor import resolve_actor
-
-    return resolve_actor(app.config, app.actor)
-
-
-def _book_or_say(app: Front) -> bool:
-    if app.incidents is None:
-        app.notify("Incidents are not available (the store could not be opened)", severity="error")
-        return False
-    return True
-
-
-def open_incident_for(
-    app: Front, alert: AlertRecord, then: Callable[[Incident], None] | None = None
-) -> None:
-    """Open (by key) the incident of ``alert``'s group, with every alert of the group.
-
-    The store is written in a worker thread, so the key never waits on it; ``then``
-    gets the incident on the event loop once it is open."""
-    if not _book_or_say(app):
-        return
-    book = app.incidents
-    assert book is not None
-    label = app.config.model_label
-    model = alert.labels.get(label, "")
-    group = [
-        a for a in app.snapshot.alerts if a.name == alert.name and a.labels.get(label, "") == model
-    ] or [alert]
-    actor = _actor(app)
-
-    def run() -> None:
-        try:
-            incident = book.open(group, model_label=label, actor=actor)
-            open_now = book.open_incidents()
-        except IncidentError as exc:
-            app.call_from_thread(app.notify, str(exc), severity="error")
-            return
-        app.call_from_thread(opened, incident, open_now)
-
-    def opened(incident: Incident, open_now: tuple[Incident, ...]) -> None:
-        app.post_message(IncidentsRead(open_now))
-        app.notify(f"{incident.id} opened for {incident.alertname} on {incident.model}")
-        app.post_message(IncidentsOpened([incident]))
-        if then is not None:
-            then(incident)
-
-    _in_store_thread(app, run)
-
-
-def _in_store_thread(app: Front, run: Callable[[], None]) -> None:
-    """Run a write to the incident store in a worker thread: a key never waits on it."""
-    app.run_worker(
-        run,
-        thread=True,
-        group="incident-writes",
-        exit_on_error=False,
-        name="incident-writes",
-        description="write to the incident store",
-    )
-
-
-def write_incident(
-    app: Front,
-    write: Callable[[IncidentBook], tuple[str, float | None]],
-    *,
-    severity: SeverityLevel = "warning",
-) -> None:
-    """A responder's change to an incident, made in a worker thread so the key never
-    waits on the store (another console may be writing it). ``write`` returns the
-    toast that says it is done (and its timeout); the open incidents are then read
-    again in the same thread and every screen redraws. A refusal is said instead."""
-    book = app.incidents
-    if book is None:
-        return
-
-    def run() -> None:
-        try:
-            said, timeout = write(book)
-            open_now = book.open_incidents()
-        except IncidentError as exc:
-            app.call_from_thread(app.notify, str(exc), severity=severity)
-            return
-        app.post_message(IncidentsRead(open_now))
-        app.call_from_thread(app.notify, said, timeout=timeout)
-
-    _in_store_thread(app, run)
-
-
-def acknowledge(app: Front, incident: Incident) -> None:
-    """Acknowledge: shown to every responder who shares the store. Not a silence."""
-    if not _book_or_say(app):
-        return
-    actor, now = _actor(app), app.now()
-
-    def ack(book: IncidentBook) -> tuple[str, float | None]:
-        done = book.acknowledge(incident.number, actor=actor, now=now)
-        return (
-            f"{done.id} acknowledged by {done.acked_by}. Pages still arrive: this is not a silence",
-            6,
-        )
-
-    write_incident(app, ack)
-
-
-def ask_note(app: Front, incident: Incident) -> None:
-    def save(text: str | None) -> None:
-        if not text:
-            return
-        actor, now = _actor(app), app.now()
-
-        def note(book: IncidentBook) -> tuple[str, float | None]:
-            book.note(incident.number, text, actor=actor, now=now)
-            return f"Note added to {incident.id}", None
-
-        write_incident(app, note, severity="error")
-
-    if _book_or_say(app):
-        app.push_screen(
-            TextScreen(
-                f"Note for {incident.id}",
-                "what you saw or did (start with 'action:' for an action item)",
-            ),
-            save,
-        )
-
-
-def ask_resolve(app: Front, incident: Incident) -> None:
-    def resolve(comment: str | None) -> None:
-        if comment is None:
-            return
-        actor, now = _actor(app), app.now()
-
-        def close(book: IncidentBook) -> tuple[str, float | None]:
-            done = book.resolve(incident.number, actor=actor, comment=comment, now=now)
-            return f"{done.id} resolved. e exports the postmortem draft", 8
-
-        write_incident(app, close)
-
-    if not _book_or_say(app):
-        return
-    still = " Its alert is still firing." if incident.firing else ""
-    app.push_screen(
-        TextScreen(
-            f"Resolve {incident.id}?{still}",
-            "why it is resolved (optional); enter resolves, esc cancels",
-            allow_empty=True,
-        ),
-        resolve,
-    )
-
-
-def export_incident(app: Front, incident: Incident) -> None:
-    """Write the Markdown and JSON exports (in a thread) and say where."""
-    directory = app.config.incidents.export_dir or Path.cwd()
-
-    space = app.session
-
-    def write() -> None:
-        from console.export.build import export_files
-
-        try:
-            if space is None:
-                raise IncidentError("the store is not open yet")
-            paths = export_files(space, space.book.get(incident.number), directory)
-            left_out = space.audit_problem
-        except Exception as exc:  # any failure is said; the console stays up
-            app.call_from_thread(app.notify, f"Export failed: {exc}", severity="error")
-            return
-        said = f"{incident.id} exported: " + ", ".join(str(p) for p in paths)
-        if left_out:
-            said += f"; the audit log cannot be read ({left_out})"
-        app.call_from_thread(
-            app.notify, said, severity="warning" if left_out else "information", timeout=10
-        )
-
-    app.notify(f"Exporting {incident.id}…", timeout=2)
-    app.run_worker(
-        write,
-        thread=True,
-        group="export",
-        exit_on_error=False,
-        name="export",
-        description="export an incident",
-    )
-
-
-class TextScreen(SaysWorkFailures, ModalScreen[str | None]):
-    """One line of text: enter gives it, esc cancels (None)."""
-
-    DEFAULT_CSS = """
-    TextScreen { align: center middle; }
-    TextScreen > Vertical {
-        width: 80; height: auto; border: round $accent; background: $surface; padding: 0 1;
-    }
-    TextScreen Label { width: 1fr; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, title: str, placeholder: str, *, allow_empty: bool = False) -> None:
-        super().__init__()
-        self.title_text = title
-        self.placeholder = placeholder
-        self.allow_empty = allow_empty
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(Text(inert(self.title_text), style="bold"))
-            yield Input(placeholder=self.placeholder, id="text")
-            yield Label(Text("enter save · esc cancel", style="dim"))
-
-    @on(Input.Submitted, "#text")
-    def _submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        if text or self.allow_empty:
-            self.dismiss(text)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 def _seconds(value: float | None) -> str:
@@ -486,107 +262,3 @@ class IncidentScreen(SaysWorkFailures, Screen[None]):
     def action_resolve(self) -> None:
         if (incident := self._current()) is not None:
             ask_resolve(self.front, incident)
-
-
-class IncidentsScreen(SaysWorkFailures, Screen[None]):
-    """Every open incident (``A``: resolved ones too); enter opens one."""
-
-    DEFAULT_CSS = """
-    IncidentsScreen DataTable { height: 1fr; }
-    IncidentsScreen #incidents-title { padding: 0 1; background: $boost; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back"),
-        Binding("enter", "open", "Open"),
-        Binding("A", "toggle_all", "Resolved too"),
-    ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.show_all = False
-        self._numbers: list[int] = []
-
-    @property
-    def front(self) -> Front:
-        return front_of(self.app)
-
-    def compose(self) -> ComposeResult:
-        yield ScreenHeader()
-        yield Static("", id="incidents-title")
-        yield DataTable(id="incidents", cursor_type="row", zebra_stripes=True)
-        yield KeysFooter(compact=True)  # every key in view at 80 columns
-
-    @while_on_stack
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for label in ("incident", "state", "severity", "model", "alert", "since", "owner", ""):
-            table.add_column(label)
-        self.show_incidents()
-        table.focus()
-
-    @while_on_stack
-    def show_incidents(self) -> None:
-        """Read the incidents again (in a thread: the store may make it wait)."""
-        if self.front.incidents is None:
-            self.query_one("#incidents-title", Static).update(
-                Text("Incidents are not available (the store could not be opened)", "bold red")
-            )
-            return
-        self._read(self.show_all)
-
-    @work(thread=True, exclusive=True, group="incidents-list", exit_on_error=False)
-    def _read(self, show_all: bool) -> None:
-        book = self.front.incidents
-        assert book is not None
-        try:
-            incidents = book.incidents(open_only=not show_all)
-        except IncidentError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        self.app.call_from_thread(self._show, incidents, show_all)
-
-    @while_on_stack
-    def _show(self, incidents: list[Incident], show_all: bool) -> None:
-        if show_all != self.show_all:
-            return  # read for a view the responder has left
-        table = self.query_one(DataTable)
-        now = self.front.now()
-        selected = self._numbers[table.cursor_row] if self._numbers and table.row_count else None
-        table.clear()
-        self._numbers = [i.number for i in incidents]
-        for incident in incidents:
-            table.add_row(
-                Text(incident.id, style="bold"),
-                Text(inert(incident.state), style=INCIDENT_STYLE.get(incident.state, "")),
-                Text(inert(incident.severity or "—")),
-                Text(inert(incident.model or "—")),
-                Text(inert(incident.alertname)),
-                format_duration(max(0.0, now - incident.alert_started_at)) + " ago",
-                Text(inert(incident.owner or "—")),
-                Text("FIRING", "bold red") if incident.firing else Text("quiet", "green"),
-            )
-        if selected in self._numbers:
-            table.move_cursor(row=self._numbers.index(selected))
-        what = "incidents" if self.show_all else "open incidents"
-        self.query_one("#incidents-title", Static).update(
-            Text.assemble(
-                (f"{len(incidents)} {what}", "bold"), "  enter opens · A toggles resolved"
-            )
-        )
-
-    def action_back(self) -> None:
-        self.dismiss(None)
-
-    def action_toggle_all(self) -> None:
-        self.show_all = not self.show_all
-        self.show_incidents()
-
-    def action_open(self) -> None:
-        table = self.query_one(DataTable)
-        if self._numbers and table.row_count:
-            self.app.push_screen(IncidentScreen(self._numbers[table.cursor_row]))
-
-    @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.action_open()

@@ -438,7 +438,7 @@ async def test_colon_opens_the_palette_on_other_screens_but_types_in_a_text_box(
 
     app = app_with_snapshot()
     async with app.run_test(size=SIZE) as pilot:
-        from screens.incident import IncidentsScreen
+        from screens.incidents import IncidentsScreen
 
         await pilot.press("I")  # the incidents screen
         assert isinstance(app.screen, IncidentsScreen)

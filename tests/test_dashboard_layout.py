@@ -135,7 +135,7 @@ async def test_a_model_breaching_every_sli_still_fits_80_columns() -> None:
 
 
 async def test_the_other_screens_keep_their_keys_at_80_columns(tmp_path: Path) -> None:
-    from screens.incident import IncidentsScreen
+    from screens.incidents import IncidentsScreen
     from screens.runbook import RunbookScreen
     from tests.test_runbook_screen import app_with_triage, wait_idle
     from tests.test_triage import Scripted

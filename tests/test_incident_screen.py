@@ -19,7 +19,9 @@ from console.session import Session
 from console.sources.snapshot import Snapshot
 from screens.app import MLConsoleApp, create_app
 from screens.dashboard import DashboardScreen
-from screens.incident import IncidentScreen, IncidentsScreen, TextScreen
+from screens.incident import IncidentScreen
+from screens.incident_acts import TextScreen
+from screens.incidents import IncidentsScreen
 from screens.timeline import TimelineView
 from tests.builders import CONFIG, NOW, alert, snapshot
 from tests.waits import until

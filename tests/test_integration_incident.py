@@ -24,7 +24,8 @@ from console.incidents.book import IncidentBook
 from console.incidents.timeline import seconds_of, utc
 from screens.action import ActionScreen
 from screens.app import create_app
-from screens.incident import IncidentScreen, TextScreen
+from screens.incident import IncidentScreen
+from screens.incident_acts import TextScreen
 from screens.runbook import RunbookScreen
 from tests.test_integration_actions import (
     DEADLINE,

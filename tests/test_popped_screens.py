@@ -27,7 +27,9 @@ from screens.alert_detail import AlertDetailScreen
 from screens.app import MLConsoleApp, create_app
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
-from screens.incident import IncidentScreen, IncidentsScreen, TextScreen
+from screens.incident import IncidentScreen
+from screens.incident_acts import TextScreen
+from screens.incidents import IncidentsScreen
 from screens.runbook import EvidenceScreen, RunbookPicker, RunbookScreen
 from tests.builders import NOW, snapshot
 from tests.test_actions import Alerts, Metrics, Registry, Switch, config

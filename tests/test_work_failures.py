@@ -16,7 +16,7 @@ from console.config.models import StoreConfig
 from console.incidents.book import IncidentBook
 from console.incidents.model import IncidentError
 from screens.app import MLConsoleApp, create_app
-from screens.incident import open_incident_for
+from screens.incident_acts import open_incident_for
 from screens.work import SaysWorkFailures
 from tests.builders import NOW, alert, snapshot
 from tests.test_actions import config
