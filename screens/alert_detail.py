@@ -94,7 +94,7 @@ class AlertDetailScreen(SaysWorkFailures, ModalScreen[None]):
     @while_on_stack  # closed while they were read: nothing to show them on
     def _show_checks(self, found: list[tuple[str, list[Evidence]]]) -> None:
         """Each check with its series: which feature drifted, and by how much."""
-        from screens.runbook import evidence_line
+        from screens.evidence import evidence_line
 
         label = self.front.config.model_label
         now = self.front.now()
@@ -158,7 +158,7 @@ class AlertDetailScreen(SaysWorkFailures, ModalScreen[None]):
         return alert.ends_at is not None and alert.ends_at.timestamp() <= now
 
     def action_triage(self) -> None:
-        from screens.runbook import open_runbook_for
+        from screens.runbook_open import open_runbook_for
 
         if self.alert is None:
             self.notify("No alert to triage for this model")

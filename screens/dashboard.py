@@ -144,7 +144,7 @@ class DashboardScreen(SaysWorkFailures, DashboardView):
 
     def action_triage(self) -> None:
         """Open the runbook of the selected alert (or the selected model's first alert)."""
-        from screens.runbook import open_runbook_for
+        from screens.runbook_open import open_runbook_for
 
         alert = self._focused_alert()
         if alert is None:

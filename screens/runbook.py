@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.markdown import Markdown
 from rich.syntax import Syntax
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from adapters.records import AlertRecord
 from console.render.format import reading_age as age
 from console.text import inert
-from console.triage.runbook import ActionStep, AskStep, CheckStep, ConcludeStep, Runbook
+from console.triage.runbook import ActionStep, AskStep, CheckStep, ConcludeStep
 from console.triage.store import Evidence
 from console.triage.walk import Pause, Walk
 from console.triage.walk_state import WalkError
+from screens.evidence import EvidenceScreen, evidence_line, series_values, when
 from screens.footer import KeysFooter
 from screens.front import Front, front_of
 from screens.stack import ScreenHeader, while_on_stack
@@ -43,129 +40,6 @@ CAUSE_STYLE = {
     "infra": "bold cyan",
     "unknown": "bold",
 }
-DECISION_MARK = {
-    "true": "✓",
-    "false": "✗",
-    "error": "!",
-    "back": "↩",
-    "shown": "·",
-    "confirmed": "▶",
-    "skipped": "⤼",
-}
-
-
-def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S UTC")
-
-
-def series_values(values: object, limit: int, digits: int, model_label: str) -> str:
-    """A check's series as ``feature=amount 0.47, ...``: each value with the labels that
-    tell the series apart (which feature drifted), not only the bare number."""
-    if not isinstance(values, list):
-        return ""
-    parts = []
-    for value in values[:limit]:
-        labels = value.get("labels") if isinstance(value, dict) else None
-        named = " ".join(
-            f"{k}={v}" for k, v in (labels or {}).items() if k not in ("__name__", model_label)
-        )
-        number = value.get("value") if isinstance(value, dict) else None
-        shown = f"{number:.{digits}g}" if isinstance(number, int | float) else str(number)
-        parts.append(f"{named} {shown}" if named else shown)
-    more = len(values) - limit
-    return ", ".join(parts) + (f", +{more} more" if more > 0 else "")
-
-
-def evidence_line(
-    item: Evidence, now: float, *, superseded: bool = False, model_label: str = "model"
-) -> Text:
-    """One step of the path: its decision, its values (with the labels that tell its
-    series apart) and how old they are.
-    ``superseded``: a later reading of the same check exists (kept as evidence)."""
-    mark = DECISION_MARK.get(item.decision.split(":")[0], "→")
-    if item.outputs.get("recheck"):
-        mark = "↻"
-    text = Text.assemble(
-        (f"{mark} ", "bold"),
-        (inert(item.step_id), "bold"),
-        f" {inert(item.kind)} ",
-        (inert(item.decision), "cyan"),
-    )
-    shown = series_values(item.outputs.get("values"), 3, 3, model_label)
-    if shown:
-        text.append("  " + inert(shown), style="dim")
-    text.append(f"  {age(item.at, now)}", style="dim")
-    if superseded:
-        text.append(" (earlier reading)", style="dim italic")
-        text.stylize("dim")
-    return text
-
-
-class EvidenceScreen(SaysWorkFailures, ModalScreen[None]):
-    """One step's evidence: inputs, outputs, the decision, who took it and when."""
-
-    DEFAULT_CSS = """
-    EvidenceScreen { align: center middle; }
-    EvidenceScreen > VerticalScroll {
-        width: 90%; height: auto; max-height: 85%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "dismiss", "Back")]
-
-    def __init__(self, item: Evidence, now: float, model_label: str = "model") -> None:
-        super().__init__()
-        self.item = item
-        self.now = now
-        self.model_label = model_label
-
-    def compose(self) -> ComposeResult:
-        item = self.item
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column(overflow="fold")
-        table.add_row("step", Text(inert(f"{item.step_id} ({item.kind})")))
-        table.add_row("decision", Text(inert(item.decision)))
-        table.add_row("by", Text(inert(item.actor)))
-        table.add_row("at", f"{_when(item.at)} ({age(item.at, self.now)})")
-        series = series_values(item.outputs.get("values"), 10, 4, self.model_label)
-        if series:
-            table.add_row("series", Text(inert(series)))
-        with VerticalScroll() as scroll:
-            scroll.border_title = inert(f"Evidence · {item.step_id}", markup=True)
-            yield Static(table)
-            yield Static(Text("\ninputs", style="bold underline"))
-            yield Static(Syntax(json.dumps(item.inputs, indent=2), "json", word_wrap=True))
-            yield Static(Text("outputs", style="bold underline"))
-            yield Static(Syntax(json.dumps(item.outputs, indent=2), "json", word_wrap=True))
-
-
-class RunbookPicker(SaysWorkFailures, ModalScreen[str | None]):
-    """Several runbooks match an alert: pick one."""
-
-    DEFAULT_CSS = """
-    RunbookPicker { align: center middle; }
-    RunbookPicker > OptionList { width: 70; height: auto; max-height: 20; border: round $accent; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, runbooks: list[Runbook]) -> None:
-        super().__init__()
-        self.runbooks = runbooks
-
-    def compose(self) -> ComposeResult:
-        options = OptionList(
-            *(Option(Text(inert(f"{rb.title}  ({rb.id})")), id=rb.id) for rb in self.runbooks)
-        )
-        options.border_title = "Several runbooks match: pick one"
-        yield options
-
-    @on(OptionList.OptionSelected)
-    def _picked(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class RunbookScreen(SaysWorkFailures, Screen[None]):
@@ -432,7 +306,7 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
                 Text.assemble(
                     (f"\nlast check: {inert(last_check.step_id)}", "bold"),
                     (
-                        f"  read {_when(last_check.at)}, {age(last_check.at, now)}",
+                        f"  read {when(last_check.at)}, {age(last_check.at, now)}",
                         "bold yellow" if stale else "dim",
                     ),
                     ("  R reads it again" if stale else "", "yellow"),
@@ -462,36 +336,3 @@ class RunbookScreen(SaysWorkFailures, Screen[None]):
         if note is not None and not self.walk.concluded:
             parts.append(Markdown(inert(note.outputs.get("text", ""), multiline=True)))
         return Group(*parts)
-
-
-def open_runbook_for(app: Front, alert: AlertRecord) -> None:
-    """Open this firing's runbook walk (resumed if it has one), picking if several match."""
-    triage = app.triage
-    if triage is None:
-        app.notify("Runbooks are not available yet (no store)", severity="warning")
-        return
-    matched = triage.catalog.for_alert(alert.labels, alert.annotations)
-    if not matched:
-        app.notify(
-            f"No runbook matches {alert.name}; see `mlconsole runbook validate`", severity="warning"
-        )
-        return
-
-    incident = app.incident_for_alert(alert)
-
-    def open_walk(runbook_id: str | None) -> None:
-        if runbook_id is None:
-            return
-        try:
-            walk = triage.walk_for(
-                triage.runbooks[runbook_id], alert, None if incident is None else incident.number
-            )
-        except WalkError as exc:
-            app.notify(str(exc), severity="error")
-            return
-        app.push_screen(RunbookScreen(walk))
-
-    if len(matched) == 1:
-        open_walk(matched[0].id)
-    else:
-        app.push_screen(RunbookPicker(matched), open_walk)

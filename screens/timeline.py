@@ -18,7 +18,6 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
-from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -29,64 +28,13 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from console.incidents.timeline import EVENT_KINDS, Event, utc
-from console.text import inert
-
-#: The kind column fits every known kind; an unknown longer one is cut with "…".
-KIND_WIDTH = max(len(kind) for kind in EVENT_KINDS)
-ACTOR_WIDTH = 14
-#: ``2026-11-24T03:12:09.412Z``: the date, a separator, the time and the zone.
-TIME_WIDTH = 24
-#: Everything left of the summary, with a space after each column.
-FIXED_WIDTH = TIME_WIDTH + 1 + KIND_WIDTH + 1 + ACTOR_WIDTH + 1
-
-#: Kind colours by family, so a page, a mitigation and a recovery stand apart.
-KIND_STYLE: dict[str, Style] = {
-    "alert.firing": Style.parse("bold red"),
-    "alert.resolved": Style.parse("bold green"),
-    "alert": Style.parse("bold red"),
-    "incident": Style.parse("bold cyan"),
-    "runbook": Style.parse("bold yellow"),
-    "action": Style.parse("bold magenta"),
-    "sli": Style.parse("bold blue"),
-    # The theme's foreground (white on dark themes) stays readable on light ones.
-    "note": Style.parse("bold"),
-}
-DATE_STYLE = Style.parse("bold")
-DIM = Style.parse("dim")
-
-
-def kind_style(kind: str) -> Style | None:
-    """The colour of ``kind``'s badge: its own, else its family's (``alert.*``)."""
-    style = KIND_STYLE.get(kind)
-    if style is None:
-        style = KIND_STYLE.get(kind.partition(".")[0])
-    return style
-
-
-def fit(text: str, width: int) -> str:
-    """``text`` padded or cut to exactly ``width`` cells, cut text ending in "…"."""
-    if width <= 0:
-        return ""
-    if text.isascii():  # the common case, a cell per character, without measuring
-        return text[: width - 1] + "…" if len(text) > width else text.ljust(width)
-    if cell_len(text) > width:
-        return set_cell_size(text, width - 1) + "…"
-    return set_cell_size(text, width)
-
-
-def _day(at: float) -> int:
-    """The UTC day number of the second :func:`console.incidents.timeline.utc` shows for ``at``
-    (which rounds to the millisecond, so 23:59:59.9996 is already the next day)."""
-    whole = int(at // 1)
-    if round((at - whole) * 1000) == 1000:
-        whole += 1
-    return whole // 86400
-
-
-def _haystack(event: Event) -> str:
-    # The newlines keep a match from spanning two fields.
-    return f"{event.kind}\n{event.actor}\n{event.summary}".lower()
+from console.incidents.timeline import Event
+from screens.timeline_line import (
+    day,
+    fit,
+    format_line,
+    haystack,
+)
 
 
 class TimelineView(ScrollView, can_focus=True):
@@ -252,7 +200,7 @@ class TimelineView(ScrollView, can_focus=True):
         if len(self._events) == start:
             return
         if self._haystacks is not None:
-            self._haystacks.extend(_haystack(e) for e in self._events[start:])
+            self._haystacks.extend(haystack(e) for e in self._events[start:])
         if self._rows is not None:
             haystacks = self._ensure_haystacks()
             needle = self._filter
@@ -298,7 +246,7 @@ class TimelineView(ScrollView, can_focus=True):
 
     def _ensure_haystacks(self) -> list[str]:
         if self._haystacks is None:
-            self._haystacks = [_haystack(e) for e in self._events]
+            self._haystacks = [haystack(e) for e in self._events]
         return self._haystacks
 
     def _match(self, needle: str) -> list[int]:
@@ -415,7 +363,7 @@ class TimelineView(ScrollView, can_focus=True):
             return Strip.blank(width, self._base_style())
         index = self._index(row)
         at = self._events[index].at
-        show_date = y == 0 or row == 0 or _day(self._events[self._index(row - 1)].at) != _day(at)
+        show_date = y == 0 or row == 0 or day(self._events[self._index(row - 1)].at) != day(at)
         selected = row == self._cursor
         key = (index, width, selected, show_date)
         strip = self._strips.get(key)
@@ -443,35 +391,5 @@ class TimelineView(ScrollView, can_focus=True):
     def _format(
         self, event: Event, width: int, selected: bool, show_date: bool, base: Style
     ) -> Strip:
-        # Styles are combined here rather than by Segment.apply_style, and every
-        # column is padded to its width, so the strip needs no measuring: this is
-        # what a line costs the first time it scrolls into view.
-        if selected:
-            plain = base + self.get_component_rich_style("timeline-view--cursor")
-            date = dim = kind = plain
-        else:
-            plain, date, dim = base, base + DATE_STYLE, base + DIM
-            kind_colour = kind_style(event.kind)
-            kind = base + kind_colour if kind_colour is not None else base
-        iso = utc(event.at)
-        if selected:
-            segments = [Segment(iso, plain)]
-        else:
-            segments = [
-                Segment(iso[:10], date) if show_date else Segment(" " * 10, plain),
-                Segment(" ", plain),
-                Segment(iso[11:23], plain),
-                Segment("Z", dim),
-            ]
-        segments += [
-            Segment(" ", plain),
-            Segment(fit(inert(event.kind), KIND_WIDTH), kind),
-            Segment(" ", plain),
-            Segment(fit(inert(event.actor), ACTOR_WIDTH), plain),
-            Segment(" ", plain),
-        ]
-        room = width - FIXED_WIDTH
-        if room > 0:
-            segments.append(Segment(fit(inert(event.summary), room), plain))
-            return Strip(segments, width)
-        return Strip(segments).crop_extend(0, width, plain)
+        cursor = self.get_component_rich_style("timeline-view--cursor") if selected else None
+        return format_line(event, width, show_date, base, cursor)

@@ -397,7 +397,7 @@ def test_check_evidence_shows_series_labels_inert() -> None:
     """A check's series are named by their labels (which feature drifted): from
     Prometheus, so outside text too."""
     from console.triage.store import Evidence
-    from screens.runbook import evidence_line
+    from screens.evidence import evidence_line
 
     item = Evidence(
         "drift",

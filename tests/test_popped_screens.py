@@ -26,11 +26,13 @@ from screens.action import ActionScreen, SilenceScreen
 from screens.alert_detail import AlertDetailScreen
 from screens.app import MLConsoleApp, create_app
 from screens.dashboard import DashboardScreen
+from screens.evidence import EvidenceScreen
 from screens.help import HelpScreen
 from screens.incident import IncidentScreen
 from screens.incident_acts import TextScreen
 from screens.incidents import IncidentsScreen
-from screens.runbook import EvidenceScreen, RunbookPicker, RunbookScreen
+from screens.runbook import RunbookScreen
+from screens.runbook_open import RunbookPicker
 from tests.builders import NOW, snapshot
 from tests.test_actions import Alerts, Metrics, Registry, Switch, config
 from tests.test_triage import RUNBOOK, Scripted

@@ -18,7 +18,8 @@ from console.triage.store import Store
 from console.triage.triage import Triage
 from screens.alert_detail import AlertDetailScreen
 from screens.app import MLConsoleApp, create_app
-from screens.runbook import EvidenceScreen, RunbookScreen
+from screens.evidence import EvidenceScreen
+from screens.runbook import RunbookScreen
 from tests.builders import CONFIG, NOW, snapshot
 from tests.test_triage import RUNBOOK, Scripted
 from tests.waits import until
